@@ -1,0 +1,5 @@
+import sys
+
+from stmanet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Video decoding, clip sampling, transforms and data set sources."""

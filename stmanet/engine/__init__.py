@@ -1,0 +1,1 @@
+"""Running the network: checkpoints, summaries, training and inference."""

@@ -1,0 +1,271 @@
+"""Checkpoints: the project's format, and import of Hara et al.'s Kinetics checkpoints.
+
+Our format is one `.safetensors` file: the weights, and in its header (key "stmanet") a JSON
+document with the architecture, class names, input spec, provenance and an optional
+evaluation report. Nothing in a checkpoint can run code: safetensors holds only tensors, and
+every PyTorch file is read with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+import stmanet
+from stmanet.config import BASIC_DEPTHS, BOTTLENECK_DEPTHS, InputSpec, ModelConfig
+from stmanet.errors import CheckpointError
+from stmanet.fileio import atomic_path
+from stmanet.models.stmanet import STMANet
+
+FORMAT_VERSION = 1
+METADATA_KEY = "stmanet"
+
+
+@dataclass
+class CheckpointMetadata:
+    """Everything beside the weights that a model file carries."""
+
+    model: ModelConfig
+    class_names: list[str]
+    input: InputSpec = field(default_factory=InputSpec)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] | None = None
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if len(self.class_names) != self.model.num_classes:
+            raise ValueError(f"{len(self.class_names)} class names for a model with "
+                             f"{self.model.num_classes} classes")
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format_version": self.format_version,
+            "model": self.model.to_dict(),
+            "class_names": list(self.class_names),
+            "input": self.input.to_dict(),
+            "provenance": self.provenance,
+            "report": self.report,
+        }, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> CheckpointMetadata:
+        data = json.loads(text)
+        return cls(model=ModelConfig.from_dict(data["model"]),
+                   class_names=[str(c) for c in data["class_names"]],
+                   input=InputSpec.from_dict(data.get("input", {})),
+                   provenance=dict(data.get("provenance") or {}),
+                   report=data.get("report"),
+                   format_version=int(data.get("format_version", FORMAT_VERSION)))
+
+
+@dataclass
+class LoadedModel:
+    model: STMANet
+    metadata: CheckpointMetadata
+    path: Path
+
+
+def provenance(source: str, **extra: Any) -> dict[str, Any]:
+    return {"source": source, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "stmanet_version": stmanet.__version__, **extra}
+
+
+# ---------------------------------------------------------------------------- our format
+
+def save_checkpoint(path: Path | str, model: STMANet, metadata: CheckpointMetadata) -> Path:
+    """Write weights and metadata atomically; the previous file survives a crash mid-write."""
+    path = Path(path)
+    if dataclasses.asdict(model.config) != dataclasses.asdict(metadata.model):
+        raise ValueError("metadata.model does not describe this model")
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: metadata.to_json()})
+    return path
+
+
+def read_metadata(path: Path | str) -> CheckpointMetadata:
+    """The metadata of a checkpoint, without reading its weights."""
+    path = Path(path)
+    _check_readable(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        if _looks_like_torch_file(path):
+            raise CheckpointError(path, "this is a PyTorch .pth file, not an ST-MANet model; "
+                                  "import it with `stmanet import-hara`") from exc
+        raise CheckpointError(path, "not an ST-MANet model file, or it is damaged "
+                              f"(safetensors: {exc})") from exc
+    if METADATA_KEY not in header:
+        raise CheckpointError(path, "a safetensors file without ST-MANet metadata "
+                              "(no architecture or class names in it)")
+    try:
+        return CheckpointMetadata.from_json(header[METADATA_KEY])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(path, f"its metadata is unreadable: {exc}") from exc
+
+
+def load_checkpoint(path: Path | str, *, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the model a checkpoint describes and load its weights, in eval mode."""
+    path = Path(path)
+    metadata = read_metadata(path)
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(path, f"its weights are damaged or truncated ({exc})") from exc
+    model = STMANet(metadata.model)
+    _load_state(path, model, state, what="the architecture in its metadata")
+    return LoadedModel(model.to(device).eval(), metadata, path)
+
+
+def _load_state(path: Path, module: torch.nn.Module, state: dict[str, Tensor], *, what: str,
+                ignore: tuple[str, ...] = ()) -> None:
+    expected = {k: v for k, v in module.state_dict().items() if not k.startswith(ignore)}
+    given = {k: v for k, v in state.items() if not k.startswith(ignore)}
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    wrong = [f"{k} {tuple(given[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+             if k in given and given[k].shape != v.shape]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} weights missing (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected weights (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        problems.append(f"{len(wrong)} weights of the wrong shape (e.g. {'; '.join(wrong[:3])})")
+    if problems:
+        raise CheckpointError(path, f"weights do not fit {what}: " + "; ".join(problems))
+    module.load_state_dict(given, strict=not ignore)
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise CheckpointError(path, "no such file")
+    if path.is_dir():
+        raise CheckpointError(path, "is a folder, not a checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(path, "the file is empty")
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return head == b"PK" or head[:1] == b"\x80"  # zip archive, or a legacy pickle
+
+
+# ---------------------------------------------------------------- Hara et al. checkpoints
+
+@dataclass(frozen=True)
+class HaraArchitecture:
+    """What a Hara et al. state dict says about the network it came from."""
+
+    depth: int
+    width: float
+    conv1_t_size: int
+    num_classes: int
+
+    def describe(self) -> str:
+        width = "" if self.width == 1 else f" at width {self.width:g}"
+        return f"a 3D ResNet-{self.depth}{width} with {self.num_classes} classes"
+
+
+def read_torch_state_dict(path: Path | str) -> dict[str, Tensor]:
+    """The state dict in a PyTorch file (a bare one or under 'state_dict'), 'module.' removed.
+
+    Read with weights_only=True: a pickle that would run code is refused, never run.
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            raise CheckpointError(path, "refused: the file holds Python objects other than "
+                                  "weights, and loading it could run code") from exc
+        raise CheckpointError(path, f"not a PyTorch checkpoint ({_first_line(exc)})") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(path, "damaged or truncated: it could not be read as a PyTorch "
+                              f"checkpoint ({_first_line(exc)})") from exc
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
+        raise CheckpointError(path, "not a model checkpoint: it holds no dictionary of weights")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def infer_hara_architecture(path: Path | str, state: dict[str, Tensor]) -> HaraArchitecture:
+    if "conv1.weight" not in state or "fc.weight" not in state:
+        raise CheckpointError(path, "not a 3D ResNet checkpoint (no conv1 / fc weights)")
+    conv1 = state["conv1.weight"]
+    if conv1.ndim != 5:
+        raise CheckpointError(path, f"not a 3D network: conv1 has shape {tuple(conv1.shape)}")
+    blocks = []
+    for layer in range(1, 5):
+        indices = {int(m.group(1)) for k in state
+                   if (m := re.match(rf"layer{layer}\.(\d+)\.", k))}
+        blocks.append(len(indices))
+    bottleneck = any(k.endswith(".conv3.weight") for k in state)
+    table = BOTTLENECK_DEPTHS if bottleneck else BASIC_DEPTHS
+    depth = next((d for d, layout in table.items() if tuple(blocks) == layout), None)
+    if depth is None:
+        kind = "bottleneck" if bottleneck else "basic"
+        raise CheckpointError(path, f"unrecognised 3D ResNet layout: {kind} blocks {blocks} "
+                              "per stage (known depths: 10, 18, 34, 50, 101)")
+    return HaraArchitecture(depth, conv1.shape[0] / 64, int(conv1.shape[2]),
+                            int(state["fc.weight"].shape[0]))
+
+
+def import_hara(path: Path | str, config: ModelConfig, class_names: list[str], *,
+                input_spec: InputSpec | None = None) -> LoadedModel:
+    """Load Hara et al.'s backbone weights into a new model for `class_names`.
+
+    The classifier is re-made for the new classes (kept only when the class count matches
+    the checkpoint's); the ST-MANet modules start fresh, so the model begins as exactly the
+    imported 3D ResNet.
+    """
+    path = Path(path)
+    if len(class_names) != config.num_classes:
+        config = config.replace(num_classes=len(class_names))
+    state = read_torch_state_dict(path)
+    arch = infer_hara_architecture(path, state)
+    if (arch.depth, arch.width, arch.conv1_t_size) != (config.depth, config.width,
+                                                       config.conv1_t_size):
+        raise CheckpointError(path, f"it holds {arch.describe()} (stem kernel "
+                              f"{arch.conv1_t_size}), but the model is a depth-{config.depth} "
+                              f"network at width {config.width:g} (stem kernel "
+                              f"{config.conv1_t_size}): choose a matching model")
+    model = STMANet(config)
+    keep_fc = arch.num_classes == config.num_classes
+    _load_state(path, model.backbone, state, what=f"the model's backbone ({arch.describe()})",
+                ignore=() if keep_fc else ("fc.",))
+    metadata = CheckpointMetadata(
+        config, list(class_names), input_spec or InputSpec(),
+        provenance(f"hara-import:{path.name}", imported_classes=arch.num_classes,
+                   classifier="kept" if keep_fc else "new"))
+    return LoadedModel(model.eval(), metadata, path)
+
+
+def save_hara_format(path: Path | str, backbone: torch.nn.Module, *, arch: str = "resnet",
+                     prefix: str = "") -> None:
+    """Write a backbone the way Hara et al.'s training script does (for tests and exchange)."""
+    state = {prefix + k: v for k, v in backbone.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"epoch": 200, "arch": arch, "state_dict": state}, tmp)

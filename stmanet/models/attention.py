@@ -1,0 +1,104 @@
+"""Temporal (TDA) and spatial (SDA) deep aggregation, as fixed in docs/model.md.
+
+Both compute a self-attention map over one axis of a stage's feature map (time steps for
+TDA, spatial positions for SDA), use it to mix a reduced "value" projection along that axis,
+and return the result through a BatchNorm whose weight starts at zero, so that a fresh
+module adds nothing to the backbone it sits in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def zero_init_norm(channels: int) -> nn.BatchNorm3d:
+    """BatchNorm whose output starts at exactly zero (weight 0, bias 0)."""
+    norm = nn.BatchNorm3d(channels)
+    nn.init.zeros_(norm.weight)
+    nn.init.zeros_(norm.bias)
+    return norm
+
+
+def temporal_conv(in_channels: int, out_channels: int) -> nn.Conv3d:
+    """A (3, 1, 1) convolution: mixes neighbouring time steps only."""
+    return nn.Conv3d(in_channels, out_channels, kernel_size=(3, 1, 1), padding=(1, 0, 0),
+                     bias=False)
+
+
+def mix_time(attn: Tensor, x: Tensor) -> Tensor:
+    """out[b, c, t] = sum_s attn[b, t, s] * x[b, c, s]; attn (B, T, T), x (B, C, T, H, W)."""
+    b, c, t, h, w = x.shape
+    mixed = attn.unsqueeze(1) @ x.reshape(b, c, t, h * w)  # (B, C, T, HW)
+    return mixed.reshape(b, c, t, h, w)
+
+
+class TemporalAggregation(nn.Module):
+    """TDA at one stage: a T x T attention from the main and aggregation branches.
+
+    Inputs: the stage output Z (B, C, T, H, W) and the aggregation branch G (B, C/2, T, H, W).
+    Returns the main-branch update D_t (B, C, T, H, W), the next aggregation branch (pooled to
+    the next stage's size, or at the last stage kept at full size and already fused into
+    D_t) and the attention map A_t (B, T, T).
+    """
+
+    def __init__(self, channels: int, agg_channels: int, next_agg_channels: int, *,
+                 qk_dim: int, value_dim: int, last: bool) -> None:
+        super().__init__()
+        self.last = last
+        self.query = temporal_conv(channels + agg_channels, qk_dim)
+        self.key = temporal_conv(channels + agg_channels, qk_dim)
+        self.value = nn.Conv3d(channels, value_dim, kernel_size=1, bias=False)
+        self.out = temporal_conv(value_dim, channels)
+        self.out_norm = zero_init_norm(channels)
+        self.agg_conv = temporal_conv(agg_channels, next_agg_channels)
+        self.agg_norm = nn.BatchNorm3d(next_agg_channels)
+        if last:
+            if next_agg_channels != channels:
+                raise ValueError("the last TDA must map its aggregation branch to C_5 channels")
+            self.agg_fuse_norm = zero_init_norm(channels)
+        else:
+            # stride 2 in T, H and W; ceil(n / 2) like the strided convolutions of the backbone
+            self.agg_pool = nn.AvgPool3d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        b, _, t, _, _ = z.shape
+        zc = torch.cat([z, g], dim=1)  # (B, 3C/2, T, H, W)
+        q = self.query(zc).transpose(1, 2).reshape(b, t, -1)  # (B, T, d*H*W)
+        k = self.key(zc).transpose(1, 2).reshape(b, t, -1)
+        attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, T, T)
+
+        d_t = self.out_norm(self.out(mix_time(attn, self.value(z))))  # (B, C, T, H, W)
+        g = torch.relu(self.agg_norm(self.agg_conv(mix_time(attn, g))))
+        if self.last:
+            d_t = d_t + self.agg_fuse_norm(g)
+        else:
+            g = self.agg_pool(g)  # (B, C_next/2, T/2, H/2, W/2)
+        return d_t, g, attn
+
+
+class SpatialAggregation(nn.Module):
+    """SDA at one stage: an (H W) x (H W) attention between spatial positions.
+
+    Input Z (B, C, T, H, W); returns D_s (B, C, T, H, W) and A_s (B, HW, HW).
+    """
+
+    def __init__(self, channels: int, *, qk_dim: int, value_dim: int) -> None:
+        super().__init__()
+        self.query = nn.Conv3d(channels, qk_dim, kernel_size=1, bias=False)
+        self.key = nn.Conv3d(channels, qk_dim, kernel_size=1, bias=False)
+        self.value = nn.Conv3d(channels, value_dim, kernel_size=1, bias=False)
+        self.out = nn.Conv3d(value_dim, channels, kernel_size=1, bias=False)
+        self.out_norm = zero_init_norm(channels)
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        b, _, t, h, w = z.shape
+        q = self.query(z).reshape(b, -1, h * w)  # (B, d*T, HW): one column per position
+        k = self.key(z).reshape(b, -1, h * w)
+        attn = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(q.shape[1]), dim=-1)  # (B, HW, HW)
+        v = self.value(z)
+        v_mixed = v.reshape(b, -1, h * w) @ attn.transpose(1, 2)  # (B, C_v*T, HW)
+        d_s = self.out_norm(self.out(v_mixed.reshape(v.shape)))
+        return d_s, attn
