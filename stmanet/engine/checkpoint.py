@@ -12,7 +12,6 @@ import dataclasses
 import json
 import pickle
 import re
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -188,16 +187,18 @@ def read_torch_state_dict(path: Path | str) -> dict[str, Tensor]:
     """
     path = Path(path)
     _check_readable(path)
+    if not _looks_like_torch_file(path):
+        raise CheckpointError(path, "not a PyTorch checkpoint (neither a zip archive nor a pickle)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" in str(exc).lower() or "weights_only" in str(exc):
             raise CheckpointError(path, "refused: the file holds Python objects other than "
                                   "weights, and loading it could run code") from exc
-        raise CheckpointError(path, f"not a PyTorch checkpoint ({_first_line(exc)})") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(path, f"damaged or truncated ({_first_line(exc)})") from exc
+    except Exception as exc:  # a damaged file can fail anywhere inside the unpickler
         raise CheckpointError(path, "damaged or truncated: it could not be read as a PyTorch "
-                              f"checkpoint ({_first_line(exc)})") from exc
+                              f"checkpoint ({type(exc).__name__}: {_first_line(exc)})") from exc
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj or not all(

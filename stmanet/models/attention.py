@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -59,9 +60,6 @@ class TemporalAggregation(nn.Module):
             if next_agg_channels != channels:
                 raise ValueError("the last TDA must map its aggregation branch to C_5 channels")
             self.agg_fuse_norm = zero_init_norm(channels)
-        else:
-            # stride 2 in T, H and W; ceil(n / 2) like the strided convolutions of the backbone
-            self.agg_pool = nn.AvgPool3d(3, stride=2, padding=1, count_include_pad=False)
 
     def forward(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         b, _, t, _, _ = z.shape
@@ -75,7 +73,9 @@ class TemporalAggregation(nn.Module):
         if self.last:
             d_t = d_t + self.agg_fuse_norm(g)
         else:
-            g = self.agg_pool(g)  # (B, C_next/2, T/2, H/2, W/2)
+            # average pool to the next stage's size: ceil(n / 2) on T, H and W, like the
+            # backbone's strided convolutions (a plain 2x2x2 average where n is even)
+            g = F.adaptive_avg_pool3d(g, [-(-n // 2) for n in g.shape[2:]])
         return d_t, g, attn
 
 
@@ -94,7 +94,7 @@ class SpatialAggregation(nn.Module):
         self.out_norm = zero_init_norm(channels)
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        b, _, t, h, w = z.shape
+        b, _, _, h, w = z.shape
         q = self.query(z).reshape(b, -1, h * w)  # (B, d*T, HW): one column per position
         k = self.key(z).reshape(b, -1, h * w)
         attn = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(q.shape[1]), dim=-1)  # (B, HW, HW)

@@ -1,0 +1,218 @@
+"""Checkpoints: our format, Hara et al.'s import, and every kind of bad file."""
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from stmanet.config import InputSpec
+from stmanet.engine.checkpoint import (
+    CheckpointMetadata,
+    import_hara,
+    load_checkpoint,
+    provenance,
+    read_metadata,
+    save_checkpoint,
+    save_hara_format,
+)
+from stmanet.errors import CheckpointError
+from stmanet.models import ResNet3D, create_model, model_config
+
+TINY = {"width": 0.125}
+CLASSES = ["jumping_jacks", "squats", "lunges"]
+
+
+def clip() -> torch.Tensor:
+    return torch.randn(2, 3, 16, 32, 32)
+
+
+def saved_model(tmp_path: Path, name: str = "stmanet_r18") -> tuple[Path, torch.nn.Module]:
+    model = create_model(name, len(CLASSES), **TINY).eval()
+    with torch.no_grad():  # a trained-looking model: open the zero-initialised branches
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.weight.normal_()
+                m.running_mean.normal_()
+        if model.fusion is not None:
+            model.fusion.weight.normal_()
+    meta = CheckpointMetadata(model.config, CLASSES, InputSpec(frames=16, size=32),
+                              provenance("test"), report={"top1": 0.5})
+    path = save_checkpoint(tmp_path / "model.safetensors", model, meta)
+    return path, model
+
+
+def test_save_and_load_reproduce_the_model(tmp_path):
+    path, model = saved_model(tmp_path)
+    loaded = load_checkpoint(path)
+    assert loaded.metadata.class_names == CLASSES
+    assert loaded.metadata.input.frames == 16 and loaded.metadata.report == {"top1": 0.5}
+    assert loaded.metadata.model == model.config
+    assert not loaded.model.training
+    x = clip()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x).logits, model(x).logits)
+
+
+def test_metadata_is_readable_without_the_weights(tmp_path):
+    path, _ = saved_model(tmp_path)
+    meta = read_metadata(path)
+    assert meta.provenance["source"] == "test"
+    assert CheckpointMetadata.from_json(meta.to_json()) == meta
+
+
+def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    path, model = saved_model(tmp_path)
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        Path(args[1]).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr("stmanet.engine.checkpoint.save_file", crash)
+    meta = read_metadata(path)
+    with pytest.raises(OSError):
+        save_checkpoint(path, model, meta)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+@pytest.mark.parametrize("prefix", ["", "module."])
+def test_hara_checkpoint_imports_into_the_backbone_and_reproduces_it(tmp_path, prefix):
+    hara = ResNet3D(18, width=0.125, num_classes=700).eval()
+    with torch.no_grad():
+        for m in hara.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.running_var.uniform_(0.5, 2.0)
+    pth = tmp_path / "r3d18_K_200ep.pth"
+    save_hara_format(pth, hara, arch="resnet-18", prefix=prefix)
+
+    same_classes = [f"k{i}" for i in range(700)]
+    loaded = import_hara(pth, model_config("stmanet_r18", 700, **TINY), same_classes)
+    x = clip()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x).logits, hara(x))
+    assert loaded.metadata.provenance["classifier"] == "kept"
+
+    new = import_hara(pth, model_config("stmanet_r18", 3, **TINY), CLASSES)
+    assert new.model.backbone.fc.out_features == 3
+    assert new.metadata.provenance["classifier"] == "new"
+    with torch.no_grad():  # the backbone features are Hara's exactly
+        torch.testing.assert_close(new.model.backbone.forward_features(x)[-1],
+                                   hara.forward_features(x)[-1])
+    # and it saves and reloads in our format
+    out = save_checkpoint(tmp_path / "imported.safetensors", new.model, new.metadata)
+    assert load_checkpoint(out).metadata.class_names == CLASSES
+
+
+# ------------------------------------------------------------------ bad files, clear errors
+
+def test_not_a_checkpoint(tmp_path):
+    text = tmp_path / "notes.safetensors"
+    text.write_text("these are my training notes\n" * 20)
+    with pytest.raises(CheckpointError, match=r"notes\.safetensors.*not an ST-MANet model"):
+        load_checkpoint(text)
+    pth = tmp_path / "notes.pth"
+    pth.write_text("these are my training notes\n" * 20)
+    with pytest.raises(CheckpointError, match=r"notes\.pth.*not a PyTorch checkpoint"):
+        import_hara(pth, model_config("stmanet_r18", 3), CLASSES)
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(tmp_path / "nowhere.safetensors")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        import_hara(tmp_path / "empty.pth", model_config("stmanet_r18", 3), CLASSES)
+
+
+def test_a_pth_opened_as_a_model_points_to_the_import(tmp_path):
+    pth = tmp_path / "r3d18.pth"
+    save_hara_format(pth, ResNet3D(18, width=0.125))
+    with pytest.raises(CheckpointError, match="import-hara"):
+        load_checkpoint(pth)
+
+
+def test_wrong_architecture(tmp_path):
+    pth = tmp_path / "r3d18_K_200ep.pth"
+    save_hara_format(pth, ResNet3D(18, width=0.125, num_classes=700))
+    with pytest.raises(CheckpointError, match=r"r3d18_K_200ep\.pth.*3D ResNet-18.*depth-50"):
+        import_hara(pth, model_config("stmanet_r50", 3, **TINY), CLASSES)
+    odd = tmp_path / "odd.pth"
+    state = ResNet3D(18, width=0.125).state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith("layer3.1.")}
+    torch.save({"state_dict": state}, odd)
+    with pytest.raises(CheckpointError, match=r"odd\.pth.*unrecognised 3D ResNet layout"):
+        import_hara(odd, model_config("stmanet_r18", 3, **TINY), CLASSES)
+    image_net = tmp_path / "resnet2d.pth"
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "fc.weight": torch.zeros(10, 512)},
+               image_net)
+    with pytest.raises(CheckpointError, match="not a 3D network"):
+        import_hara(image_net, model_config("stmanet_r18", 3), CLASSES)
+
+
+def test_wrong_shapes(tmp_path):
+    state = ResNet3D(18, width=0.125).state_dict()
+    state["layer2.0.conv1.weight"] = torch.zeros(3, 3, 3, 3, 3)
+    pth = tmp_path / "bad_shapes.pth"
+    torch.save({"state_dict": state}, pth)
+    with pytest.raises(CheckpointError, match=r"bad_shapes\.pth.*wrong shape.*layer2\.0\.conv1"):
+        import_hara(pth, model_config("stmanet_r18", 3, **TINY), CLASSES)
+
+    path, _ = saved_model(tmp_path)
+    meta = read_metadata(path)
+    other = create_model("stmanet_r18", 3, width=0.25)
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in other.state_dict().items()}, str(path),
+              metadata={"stmanet": meta.to_json()})
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        load_checkpoint(path)
+
+
+def test_truncated_files(tmp_path):
+    path, _ = saved_model(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*(damaged|truncated)"):
+        load_checkpoint(path)
+
+    pth = tmp_path / "r3d18.pth"
+    save_hara_format(pth, ResNet3D(18, width=0.125))
+    data = pth.read_bytes()
+    pth.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"r3d18\.pth.*damaged or truncated"):
+        import_hara(pth, model_config("stmanet_r18", 3, **TINY), CLASSES)
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "code-ran"
+    evil = tmp_path / "r3d50_K_200ep.pth"
+    torch.save({"state_dict": {"conv1.weight": torch.zeros(1)}, "payload": _RunsCode(marker)},
+               evil)
+    with pytest.raises(CheckpointError, match=r"r3d50_K_200ep\.pth.*refused.*run code"):
+        import_hara(evil, model_config("stmanet_r50", 3), CLASSES)
+    assert not marker.exists()
+
+    legacy = tmp_path / "legacy.pth"
+    legacy.write_bytes(pickle.dumps(_RunsCode(marker)))
+    with pytest.raises(CheckpointError, match=r"legacy\.pth"):
+        import_hara(legacy, model_config("stmanet_r50", 3), CLASSES)
+    assert not marker.exists()
+
+
+def test_a_zip_that_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "photos.pth"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.txt", "hello")
+    with pytest.raises(CheckpointError, match=r"photos\.pth"):
+        import_hara(path, model_config("stmanet_r18", 3), CLASSES)
