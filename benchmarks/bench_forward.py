@@ -1,0 +1,141 @@
+"""Forward-pass speed of the baseline and ST-MANet, measured in one run.
+
+    python benchmarks/bench_forward.py [--frames 32] [--size 112] [--repeats 5]
+
+Prints one row per (device, model, variant): ms per clip, clips/s, GFLOP/s, and the time
+ratio against r3d50 in the same variant. Variants: fp32, fp32 with channels_last_3d, and
+bf16 autocast where the CPU has native bf16 (AVX512-BF16 / AMX); CUDA rows (fp32, bf16,
+fp16) when a GPU is present. A minimal, independent 3D ResNet-50 ("plain") is timed too, as
+the yardstick for the backbone's own overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from stmanet.models import create_model
+
+
+def plain_r3d50(num_classes: int = 101) -> nn.Module:
+    """A straightforward 3D ResNet-50 written independently of stmanet.models."""
+
+    def bn_conv(cin: int, cout: int, k: int | tuple[int, ...], s: int = 1, p: int = 0):
+        return [nn.Conv3d(cin, cout, k, s, p, bias=False), nn.BatchNorm3d(cout)]
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, width: int, stride: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(*bn_conv(cin, width, 1), nn.ReLU(inplace=True),
+                                      *bn_conv(width, width, 3, stride, 1), nn.ReLU(inplace=True),
+                                      *bn_conv(width, width * 4, 1))
+            self.short = (nn.Sequential(*bn_conv(cin, width * 4, 1, stride))
+                          if stride != 1 or cin != width * 4 else nn.Identity())
+
+        def forward(self, x):
+            return torch.relu(self.body(x) + self.short(x))
+
+    layers: list[nn.Module] = [nn.Conv3d(3, 64, 7, (1, 2, 2), 3, bias=False), nn.BatchNorm3d(64),
+                               nn.ReLU(inplace=True), nn.MaxPool3d(3, 2, 1)]
+    cin = 64
+    for i, (width, n) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3), strict=True)):
+        for j in range(n):
+            layers.append(Block(cin, width, 2 if i > 0 and j == 0 else 1))
+            cin = width * 4
+    layers += [nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(2048, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def time_ms(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
+    fn()
+    fn()  # warm-up: allocator, kernel selection, autotuning
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def flops_of(model: nn.Module, x: torch.Tensor) -> int:
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops()
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", default="r3d50,plain,stmanet_r50,stmanet_r18_lite")
+    args = parser.parse_args()
+
+    shape = (args.batch, 3, args.frames, args.size, args.size)
+    isa = torch.backends.cpu.get_cpu_capability()
+    print(f"input {' x '.join(map(str, shape))}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads, CPU ISA {isa}")
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if torch.cuda.is_available():
+        print(f"GPU {torch.cuda.get_device_name()}")
+
+    header = f"{'device':6s} {'model':18s} {'variant':14s} {'ms/clip':>9s} {'clips/s':>8s} " \
+             f"{'GFLOP/s':>8s} {'GFLOPs':>7s} {'vs r3d50':>8s}"
+    print(header)
+    print("-" * len(header))
+    for device in devices:
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        variants: list[tuple[str, torch.memory_format, torch.dtype | None]] = [
+            ("fp32", torch.contiguous_format, None),
+            ("fp32 cl3d", torch.channels_last_3d, None),
+        ]
+        if device == "cuda":
+            variants += [("bf16", torch.channels_last_3d, torch.bfloat16),
+                         ("fp16", torch.channels_last_3d, torch.float16)]
+        elif cpu_has_native_bf16():
+            variants += [("bf16", torch.channels_last_3d, torch.bfloat16)]
+        else:
+            print("(no bf16 rows: this CPU has no native bf16, where autocast runs ~100x slower)")
+        baseline_ms: dict[str, float] = {}
+        for name in args.models.split(","):
+            model = plain_r3d50() if name == "plain" else create_model(name, 101)
+            model = model.eval().to(device)
+            x = torch.randn(shape, device=device)
+            gflops = flops_of(model, x) / 1e9 / args.batch
+            for variant, memory_format, dtype in variants:
+                m = model.to(memory_format=memory_format)
+                xv = x.contiguous(memory_format=memory_format)
+                autocast = (torch.autocast(device, dtype=dtype) if dtype is not None
+                            else contextlib.nullcontext())
+
+                def run(m=m, xv=xv, autocast=autocast) -> object:
+                    with torch.inference_mode(), autocast:
+                        return m(xv)
+
+                ms = time_ms(run, args.repeats, sync) / args.batch
+                if name == "r3d50":
+                    baseline_ms[variant] = ms
+                ratio = ms / baseline_ms[variant] if variant in baseline_ms else float("nan")
+                print(f"{device:6s} {name:18s} {variant:14s} {ms:9.1f} {1000 / ms:8.2f} "
+                      f"{gflops / ms * 1000:8.1f} {gflops:7.2f} {ratio:8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
