@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from stmanet.engine.summary import count_flops
 from stmanet.models import create_model
 
 
@@ -64,12 +64,6 @@ def time_ms(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) ->
         sync()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
-
-
-def flops_of(model: nn.Module, x: torch.Tensor) -> int:
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
-    return counter.get_total_flops()
 
 
 def cpu_has_native_bf16() -> bool:
@@ -118,7 +112,7 @@ def main() -> None:
             model = plain_r3d50() if name == "plain" else create_model(name, 101)
             model = model.eval().to(device)
             x = torch.randn(shape, device=device)
-            gflops = flops_of(model, x) / 1e9 / args.batch
+            gflops = count_flops(model, x) / 1e9 / args.batch
             for variant, memory_format, dtype in variants:
                 m = model.to(memory_format=memory_format)
                 xv = x.contiguous(memory_format=memory_format)

@@ -33,3 +33,14 @@ def test_models_lists_the_variants(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "r3d50" in out and "stmanet_r50" in out and "stmanet_r18_lite" in out
+
+
+def test_compute_budget_at_the_papers_input_size():
+    from stmanet.engine.summary import summarize
+
+    base = summarize("r3d50", frames=32, size=112)
+    full = summarize("stmanet_r50", frames=32, size=112)
+    # Hara et al.'s 3D ResNet-50, 101 classes: 46.41 M parameters, 40.27 GFLOPs
+    assert round(base.parameters / 1e6, 2) == 46.41
+    assert round(base.gflops, 2) == 40.27
+    assert full.flops <= 1.30 * base.flops
