@@ -53,17 +53,22 @@ def plain_r3d50(num_classes: int = 101) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def time_ms(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    fn()
-    fn()  # warm-up: allocator, kernel selection, autotuning
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int,
+                     sync: Callable[[], None]) -> dict[str, float]:
+    """Median ms of each function, timed round-robin so that drift in the machine's load
+    (shared, noisy) falls on every model alike."""
+    for fn in fns.values():
         fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        fn()  # warm-up: allocator, kernel selection, autotuning
+    sync()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def cpu_has_native_bf16() -> bool:
@@ -78,7 +83,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--models", default="r3d50,plain,stmanet_r50,stmanet_r18_lite")
     args = parser.parse_args()
 
@@ -107,28 +112,32 @@ def main() -> None:
             variants += [("bf16", torch.channels_last_3d, torch.bfloat16)]
         else:
             print("(no bf16 rows: this CPU has no native bf16, where autocast runs ~100x slower)")
-        baseline_ms: dict[str, float] = {}
+        models = {}
         for name in args.models.split(","):
             model = plain_r3d50() if name == "plain" else create_model(name, 101)
-            model = model.eval().to(device)
-            x = torch.randn(shape, device=device)
-            gflops = count_flops(model, x) / 1e9 / args.batch
-            for variant, memory_format, dtype in variants:
+            models[name] = model.eval().to(device)
+        x = torch.randn(shape, device=device)
+        gflops = {name: count_flops(m, x) / 1e9 / args.batch for name, m in models.items()}
+        for variant, memory_format, dtype in variants:
+            xv = x.contiguous(memory_format=memory_format)
+            fns = {}
+            for name, model in models.items():
                 m = model.to(memory_format=memory_format)
-                xv = x.contiguous(memory_format=memory_format)
-                autocast = (torch.autocast(device, dtype=dtype) if dtype is not None
-                            else contextlib.nullcontext())
 
-                def run(m=m, xv=xv, autocast=autocast) -> object:
+                def run(m=m, xv=xv, dtype=dtype, device=device) -> object:
+                    autocast = (torch.autocast(device, dtype=dtype) if dtype is not None
+                                else contextlib.nullcontext())
                     with torch.inference_mode(), autocast:
                         return m(xv)
 
-                ms = time_ms(run, args.repeats, sync) / args.batch
-                if name == "r3d50":
-                    baseline_ms[variant] = ms
-                ratio = ms / baseline_ms[variant] if variant in baseline_ms else float("nan")
-                print(f"{device:6s} {name:18s} {variant:14s} {ms:9.1f} {1000 / ms:8.2f} "
-                      f"{gflops / ms * 1000:8.1f} {gflops:7.2f} {ratio:8.2f}", flush=True)
+                fns[name] = run
+            ms = time_interleaved(fns, args.repeats, sync)
+            for name in models:
+                per_clip = ms[name] / args.batch
+                ratio = ms[name] / ms["r3d50"] if "r3d50" in ms else float("nan")
+                print(f"{device:6s} {name:18s} {variant:14s} {per_clip:9.1f} "
+                      f"{1000 / per_clip:8.2f} {gflops[name] / per_clip * 1000:8.1f} "
+                      f"{gflops[name]:7.2f} {ratio:8.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -102,9 +102,14 @@ def read_metadata(path: Path | str) -> CheckpointMetadata:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
+        if _looks_like_safetensors(path):
+            raise CheckpointError(path, f"the model file is damaged or truncated ({exc})") from exc
         if _looks_like_torch_file(path):
             raise CheckpointError(path, "this is a PyTorch .pth file, not an ST-MANet model; "
                                   "import it with `stmanet import-hara`") from exc
+        if path.stat().st_size < 64:
+            raise CheckpointError(path, "too short to be a model file: damaged or "
+                                  "truncated") from exc
         raise CheckpointError(path, "not an ST-MANet model file, or it is damaged "
                               f"(safetensors: {exc})") from exc
     if METADATA_KEY not in header:
@@ -158,10 +163,17 @@ def _check_readable(path: Path) -> None:
         raise CheckpointError(path, "the file is empty")
 
 
+def _looks_like_safetensors(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(9)  # u64 little-endian header length, then the JSON header
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 2**27
+
+
 def _looks_like_torch_file(path: Path) -> bool:
     with open(path, "rb") as f:
-        head = f.read(2)
-    return head == b"PK" or head[:1] == b"\x80"  # zip archive, or a legacy pickle
+        head = f.read(4)
+    # a zip archive (torch.save), or a legacy pickle: PROTO opcode and protocol 2-5
+    return head == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05")
 
 
 # ---------------------------------------------------------------- Hara et al. checkpoints

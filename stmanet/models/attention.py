@@ -49,8 +49,9 @@ class TemporalAggregation(nn.Module):
                  qk_dim: int, value_dim: int, last: bool) -> None:
         super().__init__()
         self.last = last
-        self.query = temporal_conv(channels + agg_channels, qk_dim)
-        self.key = temporal_conv(channels + agg_channels, qk_dim)
+        self.qk_dim = qk_dim
+        # queries and keys in one convolution: one pass over the 3C/2-channel input
+        self.query_key = temporal_conv(channels + agg_channels, 2 * qk_dim)
         self.value = nn.Conv3d(channels, value_dim, kernel_size=1, bias=False)
         self.out = temporal_conv(value_dim, channels)
         self.out_norm = zero_init_norm(channels)
@@ -64,8 +65,9 @@ class TemporalAggregation(nn.Module):
     def forward(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         b, _, t, _, _ = z.shape
         zc = torch.cat([z, g], dim=1)  # (B, 3C/2, T, H, W)
-        q = self.query(zc).transpose(1, 2).reshape(b, t, -1)  # (B, T, d*H*W)
-        k = self.key(zc).transpose(1, 2).reshape(b, t, -1)
+        q, k = self.query_key(zc).split(self.qk_dim, dim=1)  # (B, d, T, H, W) each
+        q = q.transpose(1, 2).reshape(b, t, -1)  # (B, T, d*H*W): one row per time step
+        k = k.transpose(1, 2).reshape(b, t, -1)
         attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, T, T)
 
         d_t = self.out_norm(self.out(mix_time(attn, self.value(z))))  # (B, C, T, H, W)
@@ -87,18 +89,19 @@ class SpatialAggregation(nn.Module):
 
     def __init__(self, channels: int, *, qk_dim: int, value_dim: int) -> None:
         super().__init__()
-        self.query = nn.Conv3d(channels, qk_dim, kernel_size=1, bias=False)
-        self.key = nn.Conv3d(channels, qk_dim, kernel_size=1, bias=False)
-        self.value = nn.Conv3d(channels, value_dim, kernel_size=1, bias=False)
+        self.split_sizes = (qk_dim, qk_dim, value_dim)
+        # queries, keys and values in one convolution: one pass over the stage output
+        self.query_key_value = nn.Conv3d(channels, 2 * qk_dim + value_dim, kernel_size=1,
+                                         bias=False)
         self.out = nn.Conv3d(value_dim, channels, kernel_size=1, bias=False)
         self.out_norm = zero_init_norm(channels)
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         b, _, _, h, w = z.shape
-        q = self.query(z).reshape(b, -1, h * w)  # (B, d*T, HW): one column per position
-        k = self.key(z).reshape(b, -1, h * w)
+        q, k, v = self.query_key_value(z).split(self.split_sizes, dim=1)  # (B, *, T, H, W)
+        q = q.reshape(b, -1, h * w)  # (B, d*T, HW): one column per position
+        k = k.reshape(b, -1, h * w)
         attn = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(q.shape[1]), dim=-1)  # (B, HW, HW)
-        v = self.value(z)
         v_mixed = v.reshape(b, -1, h * w) @ attn.transpose(1, 2)  # (B, C_v*T, HW)
         d_s = self.out_norm(self.out(v_mixed.reshape(v.shape)))
         return d_s, attn

@@ -174,9 +174,10 @@ def test_wrong_shapes(tmp_path):
 def test_truncated_files(tmp_path):
     path, _ = saved_model(tmp_path)
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match=r"model\.safetensors.*(damaged|truncated)"):
-        load_checkpoint(path)
+    for cut in (5, 100, len(data) // 3, len(data) // 2, len(data) - 1):
+        path.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match=r"model\.safetensors.*(damaged|truncated)"):
+            load_checkpoint(path)
 
     pth = tmp_path / "r3d18.pth"
     save_hara_format(pth, ResNet3D(18, width=0.125))
