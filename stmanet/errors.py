@@ -20,3 +20,30 @@ class CheckpointError(STMANetError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class VideoError(STMANetError):
+    """A video file that cannot be read; the message names file and reason."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class DatasetError(STMANetError):
+    """A data set description that cannot be used: a malformed split file, label list or index.
+
+    `file` and `line` (1-based) point at the place to fix where they are known.
+    """
+
+    def __init__(
+        self, reason: str, file: Path | str | None = None, line: int | None = None
+    ) -> None:
+        self.reason = reason
+        self.file = Path(file) if file is not None else None
+        self.line = line
+        where = ""
+        if self.file is not None:
+            where = f"{self.file}:{line}: " if line is not None else f"{self.file}: "
+        super().__init__(f"{where}{reason}")
