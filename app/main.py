@@ -1,0 +1,215 @@
+"""Entry point of the desktop program: `stmanet-app [VIDEO] [--screenshot FILE] [-v]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import (
+    QMessageLogContext,
+    QObject,
+    QTimer,
+    QtMsgType,
+    Signal,
+    qInstallMessageHandler,
+)
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from app.main_window import APP_NAME, ORGANIZATION_NAME, MainWindow, app_version
+from app.theme import apply_theme
+
+log = logging.getLogger(__name__)
+
+SCREENSHOT_SETTLE_MS = 300
+"""After the first frame is shown, wait this long (layout, repaint) before taking the picture."""
+
+SCREENSHOT_TIMEOUT_MS = 60_000
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our options, and whatever is left for Qt (e.g. -platform, -style)."""
+    parser = argparse.ArgumentParser(
+        prog="stmanet-app", description=f"{APP_NAME}: review and recognise drills in video."
+    )
+    parser.add_argument("video", nargs="?", type=Path, help="video file to open")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="FILE",
+        help="save the window as a PNG once the video's first frame is shown, then exit",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    return parser.parse_known_args(list(argv))
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    qt_log = logging.getLogger("qt")
+    levels = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }
+
+    def forward(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+        qt_log.log(levels.get(kind, logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(forward)
+
+
+class ErrorReporter(QObject):
+    """The excepthook: logs an uncaught exception and shows it in a dialog instead of dying.
+
+    Exceptions raised on other threads reach the dialog through a queued signal, so the
+    dialog is always built on the GUI thread."""
+
+    reported = Signal(str, str)  # summary, traceback
+
+    def __init__(self, parent_window: QWidget | None = None) -> None:
+        super().__init__()
+        self._window = parent_window
+        self._showing = False
+        self._previous_hook = sys.excepthook
+        self.reported.connect(self._show)
+
+    def set_window(self, window: QWidget | None) -> None:
+        self._window = window
+
+    def install(self) -> None:
+        sys.excepthook = self.excepthook
+
+    def uninstall(self) -> None:
+        if sys.excepthook == self.excepthook:
+            sys.excepthook = self._previous_hook
+
+    def excepthook(
+        self,
+        exc_type: type[BaseException],
+        exc: BaseException,
+        tb: TracebackType | None,
+    ) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        log.critical("uncaught exception", exc_info=(exc_type, exc, tb))
+        details = "".join(traceback.format_exception(exc_type, exc, tb))
+        self.reported.emit(f"{exc_type.__name__}: {exc}", details)
+
+    def _show(self, summary: str, details: str) -> None:
+        if self._showing:  # one dialog at a time; the rest is in the log
+            return
+        self._showing = True
+        try:
+            box = QMessageBox(self._window)
+            box.setIcon(QMessageBox.Icon.Critical)
+            box.setWindowTitle("Unexpected error")
+            box.setText(
+                "Something went wrong inside the program. The program keeps running, but "
+                "you may want to save your work and restart it."
+            )
+            box.setInformativeText(summary)
+            box.setDetailedText(details)
+            box.exec()
+        finally:
+            self._showing = False
+
+
+class ScreenshotOnReady(QObject):
+    """Saves the window as a PNG once it shows what it should, then quits the application."""
+
+    def __init__(self, window: MainWindow, path: Path) -> None:
+        super().__init__(window)
+        self._window = window
+        self._path = path
+        self._done = False
+        self._timeout = QTimer(self)
+        self._timeout.setSingleShot(True)
+        self._timeout.timeout.connect(self._give_up)
+        self._timeout.start(SCREENSHOT_TIMEOUT_MS)
+
+    def wait_for_first_frame(self) -> None:
+        self._window.player.frameShown.connect(self._on_ready)
+        self._window.player.openFailed.connect(self._on_failed)
+        self._window.player.playbackFailed.connect(self._on_failed)
+
+    def take_soon(self) -> None:
+        QTimer.singleShot(SCREENSHOT_SETTLE_MS, self._take)
+
+    def _on_ready(self) -> None:
+        if not self._done:
+            self._done = True
+            self.take_soon()
+
+    def _on_failed(self, message: str) -> None:
+        log.error("no screenshot: %s", message)
+        QApplication.exit(1)
+
+    def _take(self) -> None:
+        self._timeout.stop()
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if self._window.grab().save(str(self._path), "PNG"):
+            log.info("saved the window to %s", self._path)
+            QApplication.exit(0)
+        else:
+            log.error("could not write %s", self._path)
+            QApplication.exit(1)
+
+    def _give_up(self) -> None:
+        log.error("no frame was shown within %d s; no screenshot", SCREENSHOT_TIMEOUT_MS // 1000)
+        QApplication.exit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, qt_args = parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging(args.verbose)
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0], *qt_args])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORGANIZATION_NAME)
+    app.setApplicationVersion(app_version())
+    apply_theme(app)
+
+    reporter = ErrorReporter()
+    reporter.install()
+    try:
+        screenshot = args.screenshot is not None
+        window = MainWindow(
+            error_presenter=(lambda title, text: log.error("%s: %s", title, text))
+            if screenshot
+            else None
+        )
+        reporter.set_window(window)
+        app.aboutToQuit.connect(window.player.shutdown)
+        window.show()
+        if screenshot:
+            taker = ScreenshotOnReady(window, args.screenshot)
+            if args.video is not None:
+                taker.wait_for_first_frame()
+            else:
+                taker.take_soon()
+        if args.video is not None:
+            window.open_path(args.video)
+        code = app.exec()
+        window.close()
+        return int(code)
+    finally:
+        reporter.uninstall()
+        qInstallMessageHandler(None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Widgets of the main window: the player now; timeline, attention view and labeller later."""

@@ -1,0 +1,112 @@
+"""Fixtures for the window tests: offscreen Qt, generated videos, private settings, and
+message boxes that record instead of blocking."""
+
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before anything loads Qt
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+from videogen import write_video
+
+from app.main_window import MainWindow
+from app.widgets.player import PlayerWidget
+
+CLIP_FRAMES = 100  # 4 s at 25 fps
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_settings_location(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A QSettings() made anywhere in the tests writes under a temporary folder."""
+    folder = str(tmp_path_factory.mktemp("qsettings"))
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+            QSettings.setPath(fmt, scope, folder)
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("videos")
+
+
+@pytest.fixture(scope="session")
+def clip(videos: Path) -> Path:
+    """160 x 120, 25 fps, 100 frames, each carrying its number."""
+    return write_video(videos / "drill.mp4", CLIP_FRAMES)
+
+
+@pytest.fixture(scope="session")
+def other_clip(videos: Path) -> Path:
+    return write_video(videos / "warm-up.mp4", 30, fps=30.0, width=192, height=108)
+
+
+@pytest.fixture(scope="session")
+def corrupt_file(videos: Path) -> Path:
+    path = videos / "broken.mp4"
+    path.write_bytes(os.urandom(20_000))
+    return path
+
+
+@pytest.fixture
+def settings_path(tmp_path: Path) -> Path:
+    return tmp_path / "settings.ini"
+
+
+@pytest.fixture
+def settings(settings_path: Path) -> QSettings:
+    return QSettings(str(settings_path), QSettings.Format.IniFormat)
+
+
+@dataclass
+class ShownDialog:
+    kind: str
+    title: str
+    text: str
+
+
+@pytest.fixture
+def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[ShownDialog]:
+    """Message boxes shown during the test, recorded instead of waiting for a click."""
+    shown: list[ShownDialog] = []
+
+    def recorder(kind: str, answer: QMessageBox.StandardButton):
+        def show(parent: object, title: str, text: str, *args: object, **kwargs: object):
+            shown.append(ShownDialog(kind, title, text))
+            return answer
+
+        return show
+
+    ok, no = QMessageBox.StandardButton.Ok, QMessageBox.StandardButton.No
+    for kind in ("warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, kind, recorder(kind, ok))
+    monkeypatch.setattr(QMessageBox, "question", recorder("question", no))
+    monkeypatch.setattr(QMessageBox, "about", recorder("about", ok))
+    return shown
+
+
+@pytest.fixture
+def window(qtbot, settings: QSettings, dialogs: list[ShownDialog]) -> Iterator[MainWindow]:
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    yield win
+    win.close()
+
+
+@pytest.fixture
+def player(qtbot) -> Iterator[PlayerWidget]:
+    widget = PlayerWidget()
+    qtbot.addWidget(widget)
+    widget.resize(640, 420)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.activateWindow()
+    yield widget
+    widget.close()

@@ -1,0 +1,79 @@
+"""The entry point: command line, screenshot mode, and errors that do not kill the program."""
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QMessageBox
+
+from app.main import ErrorReporter, parse_args
+
+
+def run_app(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def test_screenshot_of_a_video_from_the_command_line(tmp_path, clip):
+    shot = tmp_path / "shot.png"
+    result = run_app([str(clip), "--screenshot", str(shot)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(shot))
+    assert not image.isNull()
+    assert image.width() >= 640 and image.height() >= 400
+    assert "opened file drill.mp4" in result.stderr  # logging is configured
+
+
+def test_screenshot_mode_exits_with_an_error_for_an_unreadable_video(tmp_path, corrupt_file):
+    shot = tmp_path / "shot.png"
+    result = run_app([str(corrupt_file), "--screenshot", str(shot)], tmp_path)
+    assert result.returncode == 1
+    assert "could not be opened as a video" in result.stderr
+    assert not shot.exists()
+
+
+def test_command_line_leaves_qt_options_to_qt():
+    args, rest = parse_args(["clip.mp4", "-v", "--screenshot", "out.png", "-style", "fusion"])
+    assert args.video == Path("clip.mp4")
+    assert args.screenshot == Path("out.png")
+    assert args.verbose
+    assert rest == ["-style", "fusion"]
+
+
+def test_an_uncaught_exception_is_logged_and_shown(qtbot, monkeypatch, caplog):
+    shown: list[QMessageBox] = []
+
+    def record(box: QMessageBox) -> int:
+        shown.append(box)
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", record)
+    reporter = ErrorReporter()
+    reporter.install()
+    try:
+        try:
+            raise ValueError("bad drill label")
+        except ValueError:
+            sys.excepthook(*sys.exc_info())
+    finally:
+        reporter.uninstall()
+    assert sys.excepthook is not reporter.excepthook
+    assert any(
+        r.levelno == logging.CRITICAL and r.exc_info and r.exc_info[0] is ValueError
+        for r in caplog.records
+    )
+    assert len(shown) == 1
+    assert shown[0].informativeText() == "ValueError: bad drill label"
+    assert "Traceback" in shown[0].detailedText()
+    assert QCoreApplication.instance() is not None  # still running
