@@ -1,0 +1,187 @@
+"""Procedural drill videos: deterministic, the right shapes, real video files, ordered gaits."""
+
+import itertools
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from stmanet.cli import main
+from stmanet.data.synthetic import (
+    DRILLS,
+    Segment,
+    generate_dataset,
+    render_clip,
+    render_sequence,
+    write_video,
+)
+from stmanet.errors import ConfigError
+
+SMALL = (64, 48)
+
+
+def _read_video(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return np.stack(frames) if frames else np.zeros((0,))
+
+
+def _step_rate(frames: np.ndarray, fps: float) -> float:
+    """Dominant rhythm (Hz) of the motion in a clip, measured from the pixels alone.
+
+    The mean absolute frame difference over the region that changes most rises and falls with
+    the limbs' speed, once per step; its strongest frequency between 1 and 6 Hz is the cadence.
+    """
+    grey = frames.astype(np.float32).mean(axis=3)
+    diff = np.abs(np.diff(grey, axis=0))  # (T-1, H, W)
+    energy = diff.mean(axis=0)
+
+    def busy(profile: np.ndarray) -> np.ndarray:
+        base = np.median(profile)
+        return np.flatnonzero(profile > base + 0.5 * (profile.max() - base))
+
+    cols, rows = busy(energy.mean(axis=0)), busy(energy.mean(axis=1))
+    signal = diff[:, rows.min():rows.max() + 1, cols.min():cols.max() + 1].mean(axis=(1, 2))
+    t = np.arange(signal.size)
+    signal = (signal - np.polyval(np.polyfit(t, signal, 1), t)) * np.hanning(signal.size)
+    n = 16 * signal.size
+    spectrum = np.abs(np.fft.rfft(signal, n))
+    freqs = np.fft.rfftfreq(n, 1 / fps)
+    band = (freqs > 1.0) & (freqs < 6.0)
+    return float(freqs[band][np.argmax(spectrum[band])])
+
+
+def test_the_required_drills_exist():
+    for drill in ("jumping_jacks", "squats", "arm_circles", "high_knees", "lunges", "walking",
+                  "jogging", "running"):
+        assert drill in DRILLS
+    assert len(set(DRILLS)) == len(DRILLS)
+
+
+def test_same_seed_gives_identical_frames():
+    a = render_clip("jumping_jacks", seed=7, frames=6, size=SMALL)
+    b = render_clip("jumping_jacks", seed=7, frames=6, size=SMALL)
+    assert a.dtype == np.uint8
+    assert np.array_equal(a, b)
+
+
+def test_different_seeds_and_indices_give_different_clips():
+    a = render_clip("squats", seed=1, frames=4, size=SMALL)
+    b = render_clip("squats", seed=2, frames=4, size=SMALL)
+    c = render_clip("squats", seed=1, frames=4, size=SMALL, index=1)
+    assert not np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("drill", DRILLS)
+def test_every_drill_renders_a_moving_figure_of_the_requested_shape(drill):
+    clip = render_clip(drill, seed=0, frames=20, size=SMALL)
+    assert clip.shape == (20, 48, 64, 3) and clip.dtype == np.uint8
+    # something moves far beyond the sensor noise: the figure's limbs
+    spread = clip.astype(np.int16).max(axis=0) - clip.astype(np.int16).min(axis=0)
+    assert (spread.max(axis=2) > 60).mean() > 0.01
+
+
+def test_frame_rate_and_size_are_respected():
+    clip = render_clip("running", seed=3, frames=3, fps=30.0, size=(80, 100))
+    assert clip.shape == (3, 100, 80, 3)
+
+
+def test_unknown_drills_and_bad_arguments_are_refused():
+    with pytest.raises(ConfigError, match="known drills: jumping_jacks"):
+        render_clip("cartwheels", seed=0)
+    with pytest.raises(ConfigError):
+        render_clip("squats", seed=0, frames=0)
+    with pytest.raises(ConfigError):
+        render_sequence([("squats", 0.0)], seed=0)
+
+
+def test_written_video_reads_back_with_every_frame(tmp_path):
+    clip = render_clip("arm_circles", seed=4, frames=12, size=(96, 72))
+    path = write_video(tmp_path / "clip.mp4", clip, 25.0)
+    assert path == tmp_path / "clip.mp4"
+    cap = cv2.VideoCapture(str(path))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25.0)
+    cap.release()
+    back = _read_video(path)
+    assert back.shape == clip.shape
+    assert np.abs(back.astype(np.int16) - clip).mean() < 12  # lossy, but the same pictures
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]  # no temporary file left
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"old")
+    bad = [np.zeros((8, 8, 3), np.uint8), np.zeros((4, 4, 3), np.uint8)]
+    with pytest.raises(ConfigError):
+        write_video(path, bad, 25.0)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_generate_dataset_writes_a_folder_per_class(tmp_path):
+    calls = []
+    out = generate_dataset(tmp_path / "drills", clips_per_class=2, seed=5, frames=6, size=SMALL,
+                           drills=("walking", "squats"),
+                           progress=lambda done, total: calls.append((done, total)))
+    assert out == tmp_path / "drills"
+    assert (out / "classes.txt").read_text().splitlines() == ["walking", "squats"]
+    for drill in ("walking", "squats"):
+        names = sorted(p.name for p in (out / drill).iterdir())
+        assert names == [f"{drill}_5_0.mp4", f"{drill}_5_1.mp4"]
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    video = _read_video(out / "squats" / "squats_5_1.mp4")
+    assert video.shape == (6, 48, 64, 3)
+    # clip i of a data set is render_clip(..., index=i)
+    expected = render_clip("squats", seed=5, frames=6, size=SMALL, index=1)
+    assert np.abs(video.astype(np.int16) - expected).mean() < 12
+
+
+def test_walking_jogging_and_running_differ_in_cadence():
+    seeds = range(5)
+    rates = {gait: [_step_rate(render_clip(gait, seed=s, frames=96, size=(96, 72)), 25.0)
+                    for s in seeds]
+             for gait in ("walking", "jogging", "running")}
+    walk, jog, run = (float(np.median(rates[g])) for g in ("walking", "jogging", "running"))
+    assert walk < jog < run, rates
+    assert 1.4 < walk < 2.2 and 2.4 < jog < 3.2 and 3.4 < run < 4.4, rates
+
+
+def test_render_sequence_reports_a_gapless_timeline():
+    plan = [("walking", 1.0), ("squats", 0.6), ("jumping_jacks", 0.5)]
+    frames, segments = render_sequence(plan, seed=2, fps=20.0, size=SMALL)
+    assert frames.shape == (20 + 12 + 10, 48, 64, 3)
+    assert [s.drill for s in segments] == ["walking", "squats", "jumping_jacks"]
+    assert segments[0].start_frame == 0 and segments[-1].end_frame == len(frames)
+    for before, after in itertools.pairwise(segments):
+        assert before.end_frame == after.start_frame
+    again, _ = render_sequence(plan, seed=2, fps=20.0, size=SMALL)
+    assert np.array_equal(frames, again)
+
+
+def test_segment_round_trips_through_json():
+    segment = Segment("lunges", 25, 75)
+    assert Segment.from_dict(json.loads(json.dumps(segment.to_dict()))) == segment
+    assert segment.frame_count == 50
+
+
+def test_synth_command_writes_the_data_set(tmp_path, capsys):
+    out = tmp_path / "synth"
+    assert main(["synth", str(out), "--clips-per-class", "1", "--frames", "5", "--size", "64x48",
+                 "--seed", "3", "--drills", "high_knees, lunges"]) == 0
+    printed = capsys.readouterr().out
+    assert "high_knees" in printed and "lunges" in printed
+    assert (out / "classes.txt").read_text().splitlines() == ["high_knees", "lunges"]
+    assert _read_video(out / "lunges" / "lunges_3_0.mp4").shape == (5, 48, 64, 3)
+
+
+def test_synth_command_names_the_known_drills_on_a_typo(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "x"), "--drills", "squatz"]) == 2
+    assert "known drills" in capsys.readouterr().err
