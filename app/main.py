@@ -1,4 +1,12 @@
-"""Entry point of the desktop program: `stmanet-app [VIDEO] [--screenshot FILE] [-v]`."""
+"""Entry point of the desktop program: `stmanet-app [VIDEO] [--model CHECKPOINT]
+[--screenshot FILE] [-v]`.
+
+With no arguments, the first launch opens the bundled demo video with the bundled demo model
+and plays it; later launches load the model the user chose last (or the demo model) and show
+an empty player. `--screenshot FILE` saves the window as a PNG once the video has produced its
+first prediction, then exits 0; it exits 1 with the reason when there is no model, the model
+or the video cannot be opened, or no prediction comes in time.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from types import TracebackType
 from PySide6.QtCore import (
     QMessageLogContext,
     QObject,
+    QSettings,
     QTimer,
     QtMsgType,
     Signal,
@@ -21,12 +30,14 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.main_window import APP_NAME, ORGANIZATION_NAME, MainWindow, app_version
+from app.services.resources import bundled_demo_model, bundled_demo_video
 from app.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
 SCREENSHOT_SETTLE_MS = 300
-"""After the first frame is shown, wait this long (layout, repaint) before taking the picture."""
+"""After the first prediction is shown, wait this long (layout, repaint) before taking the
+picture."""
 
 SCREENSHOT_TIMEOUT_MS = 60_000
 
@@ -40,10 +51,16 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument("video", nargs="?", type=Path, help="video file to open")
     parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="model to recognise drills with (an ST-MANet .safetensors checkpoint)",
+    )
+    parser.add_argument(
         "--screenshot",
         type=Path,
         metavar="FILE",
-        help="save the window as a PNG once the video's first frame is shown, then exit",
+        help="save the window as a PNG once the video's first prediction is shown, then exit",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     return parser.parse_known_args(list(argv))
@@ -128,7 +145,8 @@ class ErrorReporter(QObject):
 
 
 class ScreenshotOnReady(QObject):
-    """Saves the window as a PNG once it shows what it should, then quits the application."""
+    """Saves the window as a PNG once it shows what it should, then quits the application:
+    with a video, once its first prediction is on screen; without one, right away."""
 
     def __init__(self, window: MainWindow, path: Path) -> None:
         super().__init__(window)
@@ -140,22 +158,34 @@ class ScreenshotOnReady(QObject):
         self._timeout.timeout.connect(self._give_up)
         self._timeout.start(SCREENSHOT_TIMEOUT_MS)
 
-    def wait_for_first_frame(self) -> None:
-        self._window.player.frameShown.connect(self._on_ready)
+    def wait_for_first_prediction(self) -> None:
+        recognition = self._window.recognition
+        recognition.predictionShown.connect(self._on_ready)
+        recognition.service.modelLoadFailed.connect(self._on_failed)
+        recognition.service.failed.connect(self._on_failed)
         self._window.player.openFailed.connect(self._on_failed)
         self._window.player.playbackFailed.connect(self._on_failed)
 
     def take_soon(self) -> None:
         QTimer.singleShot(SCREENSHOT_SETTLE_MS, self._take)
 
-    def _on_ready(self) -> None:
+    def fail(self, message: str) -> None:
+        self._on_failed(message)
+
+    def _on_ready(self, result: object = None) -> None:
         if not self._done:
             self._done = True
+            if result is not None:
+                log.info("first prediction on screen: %s", getattr(result, "label", result))
             self.take_soon()
 
     def _on_failed(self, message: str) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._timeout.stop()
         log.error("no screenshot: %s", message)
-        QApplication.exit(1)
+        QTimer.singleShot(0, lambda: QApplication.exit(1))
 
     def _take(self) -> None:
         self._timeout.stop()
@@ -168,8 +198,26 @@ class ScreenshotOnReady(QObject):
             QApplication.exit(1)
 
     def _give_up(self) -> None:
-        log.error("no frame was shown within %d s; no screenshot", SCREENSHOT_TIMEOUT_MS // 1000)
+        self._done = True
+        log.error("no prediction was shown within %d s; no screenshot",
+                  SCREENSHOT_TIMEOUT_MS // 1000)
         QApplication.exit(1)
+
+
+def startup_files(
+    settings: QSettings, video: Path | None, model: Path | None
+) -> tuple[Path | None, Path | None, bool]:
+    """What to open at start: (video, model, remember the model as the user's choice).
+
+    Given files win. Otherwise the model is the one the user chose last, or the bundled demo
+    model; the video is the bundled demo video on the first launch only."""
+    remember = model is not None
+    if model is None:
+        last = str(settings.value("model/last_checkpoint", "", type=str))
+        model = Path(last) if last and Path(last).is_file() else bundled_demo_model()
+    if video is None and not settings.value("startup/launched_before", False, type=bool):
+        video = bundled_demo_video()
+    return video, model, remember
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,22 +235,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter.install()
     try:
         screenshot = args.screenshot is not None
+        settings = QSettings()
         window = MainWindow(
+            settings,
             error_presenter=(lambda title, text: log.error("%s: %s", title, text))
             if screenshot
-            else None
+            else None,
         )
         reporter.set_window(window)
-        app.aboutToQuit.connect(window.player.shutdown)
+        app.aboutToQuit.connect(window.shutdown)
+        video, model, remember = startup_files(settings, args.video, args.model)
+        settings.setValue("startup/launched_before", True)
         window.show()
         if screenshot:
             taker = ScreenshotOnReady(window, args.screenshot)
-            if args.video is not None:
-                taker.wait_for_first_frame()
-            else:
+            if video is None:
                 taker.take_soon()
-        if args.video is not None:
-            window.open_path(args.video)
+            elif model is None:
+                taker.fail(
+                    "no model to recognise drills with: give one with --model CHECKPOINT"
+                )
+            else:
+                taker.wait_for_first_prediction()
+        if model is not None:
+            window.recognition.load_model(model, remember=remember)
+        if video is not None:
+            window.open_path(video)
         code = app.exec()
         window.close()
         return int(code)

@@ -1,4 +1,4 @@
-"""The main window: the player in the middle, menus, status bar, docks for the panels to come.
+"""The main window: the player in the middle, menus, status bar, docks for the panels.
 
 Panels (recognition results, attention view, labeller, training) are QDockWidgets added with
 `MainWindow.add_panel`; their place and visibility are saved with the window's layout, and
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.recognition import RecognitionController
 from app.services.video_source import STREAM_SCHEMES, SourceInfo, SourceKind, is_stream_url
 from app.widgets.player import PlayerWidget, format_time
 
@@ -132,6 +133,7 @@ class MainWindow(QMainWindow):
         self._create_actions()
         self._create_menus()
         self._create_status_bar()
+        self._recognition = RecognitionController(self, self._settings, self._present_error)
 
         self._player.opened.connect(self._on_opened)
         self._player.openFailed.connect(self._on_open_failed)
@@ -144,6 +146,11 @@ class MainWindow(QMainWindow):
     @property
     def player(self) -> PlayerWidget:
         return self._player
+
+    @property
+    def recognition(self) -> RecognitionController:
+        """The model, the overlay, the recognition panels, analysis and exports."""
+        return self._recognition
 
     @property
     def recent_files(self) -> RecentFiles:
@@ -427,6 +434,8 @@ class MainWindow(QMainWindow):
                 *self._player.playback_actions(),
                 self.open_action,
                 self.open_stream_action,
+                self._recognition.open_model_action,
+                self._recognition.analyse_action,
                 self.full_screen_action,
             )
         )
@@ -487,7 +496,13 @@ class MainWindow(QMainWindow):
         self._settings.setValue("window/state", self.saveState())
         self._settings.sync()
 
+    def shutdown(self) -> None:
+        """Stop the decoder and recognition threads (when the window closes or the program
+        quits)."""
+        self._player.shutdown()
+        self._recognition.shutdown()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
-        self._player.shutdown()
+        self.shutdown()
         super().closeEvent(event)

@@ -58,6 +58,16 @@ QToolTip {{ background: {RAISED}; color: {TEXT}; border: 1px solid {BORDER}; pad
     background: {PANEL}; border: 1px solid {BORDER}; selection-background-color: {RAISED};
 }}
 
+QDockWidget::title {{
+    background: {PANEL}; padding: 5px 10px; border-bottom: 1px solid {BORDER};
+}}
+QLabel#panelCaption {{ color: {TEXT_MUTED}; }}
+QLabel#panelHeading {{ color: {TEXT}; font-weight: 600; }}
+QProgressBar#analysisProgress {{
+    background: {RAISED}; border: none; border-radius: 3px; max-height: 6px;
+}}
+QProgressBar#analysisProgress::chunk {{ background: {ACCENT}; border-radius: 3px; }}
+
 QSlider#seekSlider {{ min-height: 18px; }}
 QSlider#seekSlider::groove:horizontal {{ height: 4px; background: {BORDER}; border-radius: 2px; }}
 QSlider#seekSlider::sub-page:horizontal {{ background: {ACCENT}; border-radius: 2px; }}

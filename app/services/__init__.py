@@ -1,3 +1,3 @@
-"""Work the window hands off: decoding now, the recognition worker and training later.
+"""Work the window hands off: decoding, recognition, exports (and training later).
 
 The only app code that may import `stmanet`."""

@@ -1,1 +1,2 @@
-"""Widgets of the main window: the player now; timeline, attention view and labeller later."""
+"""Widgets of the main window: the player, the recognition overlay and panels, the timeline,
+the attention view (and the labeller later)."""

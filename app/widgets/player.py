@@ -154,7 +154,9 @@ class VideoView(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.25)
         painter.setFont(font)
         painter.setPen(QColor(theme.TEXT_MUTED))
-        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
+        area = self.rect().adjusted(24, 24, -24, -24)
+        painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                         self._placeholder)
 
 
 class _JumpToClickStyle(QProxyStyle):

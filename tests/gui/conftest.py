@@ -18,6 +18,24 @@ from app.main_window import MainWindow
 from app.widgets.player import PlayerWidget
 
 CLIP_FRAMES = 100  # 4 s at 25 fps
+ACTIONS = ["jumping jacks", "squats", "lunges", "push ups", "high knees", "arm circles"]
+TINY_INPUT = {"frames": 8, "frame_stride": 2, "size": 32}  # a 16-frame window, 32 px crops
+
+
+def make_checkpoint(path: Path, *, input_spec: dict[str, int] = TINY_INPUT,
+                    name: str = "stmanet_r10", width: float = 0.125) -> Path:
+    """A small randomly initialised ST-MANet saved as our checkpoint format."""
+    import torch
+
+    from stmanet.config import InputSpec
+    from stmanet.engine.checkpoint import CheckpointMetadata, provenance, save_checkpoint
+    from stmanet.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name, len(ACTIONS), width=width)
+    metadata = CheckpointMetadata(model.config, list(ACTIONS), InputSpec(**input_spec),
+                                  provenance("test", note="random weights"))
+    return save_checkpoint(path, model, metadata)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,6 +68,17 @@ def corrupt_file(videos: Path) -> Path:
     path = videos / "broken.mp4"
     path.write_bytes(os.urandom(20_000))
     return path
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(models: Path) -> Path:
+    """ST-MANet-10 at width 1/8 on 8 frames of 32 x 32: a forward pass takes milliseconds."""
+    return make_checkpoint(models / "tiny.safetensors")
 
 
 @pytest.fixture

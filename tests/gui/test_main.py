@@ -10,7 +10,8 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QMessageBox
 
-from app.main import ErrorReporter, parse_args
+from app.main import ErrorReporter, parse_args, startup_files
+from app.services.resources import bundled_demo_model, bundled_demo_video
 
 
 def run_app(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -25,22 +26,52 @@ def run_app(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_screenshot_of_a_video_from_the_command_line(tmp_path, clip):
+def test_screenshot_of_a_video_once_it_has_a_prediction(tmp_path, clip, tiny_model):
     shot = tmp_path / "shot.png"
-    result = run_app([str(clip), "--screenshot", str(shot)], tmp_path)
+    result = run_app([str(clip), "--screenshot", str(shot), "--model", str(tiny_model)],
+                     tmp_path)
     assert result.returncode == 0, result.stderr
     image = QImage(str(shot))
     assert not image.isNull()
     assert image.width() >= 640 and image.height() >= 400
     assert "opened file drill.mp4" in result.stderr  # logging is configured
+    assert "first prediction on screen" in result.stderr
+    assert result.stderr.index("first prediction") < result.stderr.index("saved the window")
 
 
-def test_screenshot_mode_exits_with_an_error_for_an_unreadable_video(tmp_path, corrupt_file):
+def test_screenshot_mode_exits_with_an_error_for_an_unreadable_video(tmp_path, corrupt_file,
+                                                                     tiny_model):
     shot = tmp_path / "shot.png"
-    result = run_app([str(corrupt_file), "--screenshot", str(shot)], tmp_path)
+    result = run_app([str(corrupt_file), "--screenshot", str(shot), "--model", str(tiny_model)],
+                     tmp_path)
     assert result.returncode == 1
     assert "could not be opened as a video" in result.stderr
     assert not shot.exists()
+
+
+def test_screenshot_mode_exits_with_an_error_without_a_model(tmp_path, clip):
+    shot = tmp_path / "shot.png"
+    result = run_app([str(clip), "--screenshot", str(shot)], tmp_path)
+    assert result.returncode == 1
+    assert "no model" in result.stderr
+    assert not shot.exists()
+
+
+def test_command_line_names_a_model():
+    args, _ = parse_args(["clip.mp4", "--model", "drills.safetensors"])
+    assert args.model == Path("drills.safetensors")
+
+
+def test_startup_uses_the_last_chosen_model_and_no_video_after_the_first_launch(
+    tmp_path, tiny_model, settings
+):
+    assert startup_files(settings, None, None) == (bundled_demo_video(), bundled_demo_model(),
+                                                   False)
+    settings.setValue("model/last_checkpoint", str(tiny_model))
+    settings.setValue("startup/launched_before", True)
+    assert startup_files(settings, None, None) == (None, tiny_model, False)
+    given = tmp_path / "given.safetensors"
+    assert startup_files(settings, Path("clip.mp4"), given) == (Path("clip.mp4"), given, True)
 
 
 def test_command_line_leaves_qt_options_to_qt():

@@ -1,0 +1,135 @@
+"""Dialogs of the recognition features: the model's details, and the session summary."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services.results import ActionTime, ModelInfo
+from app.widgets.overlay import class_color
+from app.widgets.player import format_time
+
+
+def color_icon(color: QColor, size: int = 12) -> QIcon:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(color)
+    return QIcon(pixmap)
+
+
+def _provenance_text(provenance: dict[str, object]) -> str:
+    rows = []
+    for key, value in provenance.items():
+        shown = value if isinstance(value, str | int | float) else json.dumps(value)
+        rows.append(f"<tr><td style='padding-right:12px'>{html.escape(str(key))}</td>"
+                    f"<td>{html.escape(str(shown))}</td></tr>")
+    return f"<table>{''.join(rows)}</table>" if rows else "—"
+
+
+class ModelInfoDialog(QDialog):
+    """What a checkpoint is: architecture, input, where it came from, and its classes."""
+
+    def __init__(self, info: ModelInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Model: {info.name}")
+        self.resize(520, 560)
+        form = QFormLayout()
+        form.addRow("File", self._selectable(str(info.path)))
+        form.addRow("Network", QLabel(info.architecture))
+        form.addRow("Parameters", QLabel(f"{info.parameters / 1e6:.2f} M"))
+        form.addRow("Input", QLabel(
+            f"{info.frames} frames, one in {info.frame_stride} of a {info.window}-frame window; "
+            f"{info.size} × {info.size} centre crop"))
+        form.addRow("Device", QLabel(info.device_name))
+        provenance = QLabel(_provenance_text(info.provenance))
+        provenance.setWordWrap(True)
+        form.addRow("Provenance", provenance)
+        if info.report:
+            accuracy = {k: v for k, v in info.report.items()
+                        if k in ("top1", "top5", "videos", "protocol")}
+            form.addRow("Evaluation", QLabel(_provenance_text(accuracy)))
+
+        self.classes = QListWidget(self)
+        self.classes.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        for index, name in enumerate(info.class_names):
+            QListWidgetItem(color_icon(class_color(index)), name, self.classes)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel(f"{len(info.class_names)} actions", self))
+        layout.addWidget(self.classes, 1)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _selectable(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+
+class SessionSummaryDialog(QDialog):
+    """Time spent per action in the analysed windows, longest first; exportable as CSV."""
+
+    def __init__(self, rows: Sequence[ActionTime], class_colors: dict[str, QColor], *,
+                 source: str, covered_s: float, duration_s: float | None,
+                 export: Callable[[], None] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Session summary: {source}")
+        self.resize(460, 420)
+        self.rows = list(rows)
+        self.table = QTableWidget(len(self.rows), 3, self)
+        self.table.setHorizontalHeaderLabels(["Action", "Time", "Share"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for n, row in enumerate(self.rows):
+            name = QTableWidgetItem(row.label)
+            name.setIcon(color_icon(class_colors.get(row.label, QColor("#888888"))))
+            self.table.setItem(n, 0, name)
+            self.table.setItem(n, 1, QTableWidgetItem(f"{row.seconds:.1f} s"))
+            self.table.setItem(n, 2, QTableWidgetItem(f"{row.share * 100:.0f}%"))
+        where = f"{format_time(covered_s)} with predictions"
+        if duration_s is not None:
+            where += f" of {format_time(duration_s)}"
+        caption = QLabel(where, self)
+        caption.setObjectName("panelCaption")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        self.export_button: QPushButton | None = None
+        if export is not None:
+            self.export_button = buttons.addButton("Export CSV…",
+                                                   QDialogButtonBox.ButtonRole.ActionRole)
+            self.export_button.clicked.connect(export)
+            self.export_button.setEnabled(bool(self.rows))
+        layout = QVBoxLayout(self)
+        if not self.rows:
+            layout.addWidget(QLabel("No predictions yet: play the video or analyse it "
+                                    "(Recognition ▸ Analyse whole video).", self))
+        layout.addWidget(self.table, 1)
+        layout.addWidget(caption)
+        layout.addWidget(buttons)

@@ -1,0 +1,351 @@
+"""The prediction timeline under the player.
+
+Three bands, painted:
+  - the strip: the whole video, coloured by the action predicted for each stretch (a stable
+    colour per class), with the window on screen outlined and a playhead; click or drag to
+    seek; hover for the action, its confidence and its frames;
+  - the magnifier: the window on screen spread over the full width, with its temporal
+    attention per stage as steps (each weight covers its share of the window's source
+    frames; 1.0 on the scale is an even spread);
+  - the legend: the actions that appear, with their colours.
+A live source has no end: the strip then shows the last LIVE_SPAN_S seconds.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QHelpEvent,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QPolygonF,
+)
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+
+from app import theme
+from app.services.results import PredictionTrack, WindowResult
+from app.widgets.overlay import STAGE_COLORS, class_color
+from app.widgets.player import format_time
+
+LIVE_SPAN_S = 30.0
+MARGIN_X = 14  # as the player's seek slider, so the two line up
+STRIP_TOP, STRIP_HEIGHT = 6, 18
+LENS_GAP, LENS_HEIGHT = 10, 46
+LEGEND_HEIGHT = 22
+
+
+class PredictionTimeline(QWidget):
+    """Signals: seekRequested(int): the user clicked or dragged to this frame."""
+
+    seekRequested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._track = PredictionTrack()
+        self._class_names: list[str] = []
+        self._frame_count: int | None = None
+        self._fps = 25.0
+        self._position = -1
+        self._current: WindowResult | None = None
+        self._stages: tuple[int, ...] = (2, 3, 4, 5)
+        self._segments: list[tuple[int, int, WindowResult]] | None = None
+        self._segments_range: tuple[int, int] | None = None
+        self._seekable = False
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(self._height())
+        self.setMinimumWidth(200)
+
+    @staticmethod
+    def _height() -> int:
+        return STRIP_TOP + STRIP_HEIGHT + LENS_GAP + LENS_HEIGHT + 4
+
+    def sizeHint(self) -> QSize:
+        return QSize(900, self._height())
+
+    # --- what it shows -------------------------------------------------------------------
+
+    def set_source(self, frame_count: int | None, fps: float, *, seekable: bool) -> None:
+        self._frame_count = frame_count
+        self._fps = fps if fps > 0 else 25.0
+        self._seekable = seekable
+        self._position = -1
+        self._current = None
+        self.invalidate()
+
+    def set_track(self, track: PredictionTrack, class_names: list[str]) -> None:
+        self._track = track
+        self._class_names = list(class_names)
+        self.invalidate()
+
+    trackChanged = Signal()
+
+    def invalidate(self) -> None:
+        """The track changed: recompute the coloured stretches."""
+        self._segments = None
+        self.update()
+        self.trackChanged.emit()
+
+    def set_position(self, frame: int) -> None:
+        if frame != self._position:
+            self._position = frame
+            self.update()
+
+    def set_current(self, result: WindowResult | None) -> None:
+        if result is not self._current:
+            self._current = result
+            self.update()
+
+    def set_stages(self, stages: tuple[int, ...]) -> None:
+        self._stages = tuple(stages)
+        self.update()
+
+    def segments(self) -> list[tuple[int, int, WindowResult]]:
+        """The coloured stretches: (first frame, end frame, answer)."""
+        first, end = self._axis()
+        if self._segments is None or self._segments_range != (first, end):
+            self._segments = self._track.segments(end, first) if self._track else []
+            self._segments_range = (first, end)
+        return self._segments
+
+    def legend(self) -> list[tuple[str, int, int]]:
+        """(label, class index, frames) of the actions on the strip, most frames first."""
+        frames: dict[int, int] = {}
+        names: dict[int, str] = {}
+        for first, end, result in self.segments():
+            frames[result.class_index] = frames.get(result.class_index, 0) + end - first
+            names[result.class_index] = result.label
+        order = sorted(frames, key=lambda i: (-frames[i], names[i]))
+        return [(names[i], i, frames[i]) for i in order]
+
+    # --- geometry ------------------------------------------------------------------------
+
+    def _axis(self) -> tuple[int, int]:
+        """The frames the strip spans: [first, end)."""
+        if self._frame_count is not None:
+            return 0, max(1, self._frame_count)
+        span = max(1, round(LIVE_SPAN_S * self._fps))
+        end = max(span, self._position + 1)
+        return end - span, end
+
+    def _strip_rect(self) -> QRectF:
+        return QRectF(MARGIN_X, STRIP_TOP, max(1.0, self.width() - 2 * MARGIN_X), STRIP_HEIGHT)
+
+    def _lens_rect(self) -> QRectF:
+        strip = self._strip_rect()
+        return QRectF(strip.left(), strip.bottom() + LENS_GAP, strip.width(), LENS_HEIGHT)
+
+    def x_of(self, frame: float) -> float:
+        first, end = self._axis()
+        strip = self._strip_rect()
+        return strip.left() + (frame - first) / (end - first) * strip.width()
+
+    def frame_at(self, x: float) -> int:
+        first, end = self._axis()
+        strip = self._strip_rect()
+        fraction = min(1.0, max(0.0, (x - strip.left()) / strip.width()))
+        return min(end - 1, first + int(fraction * (end - first)))
+
+    # --- painting ------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self._paint_strip(painter)
+        self._paint_lens(painter)
+        painter.end()
+
+    def _paint_strip(self, painter: QPainter) -> None:
+        strip = self._strip_rect()
+        path = QPainterPath()
+        path.addRoundedRect(strip, 4, 4)
+        painter.fillPath(path, QColor(theme.RAISED))
+        painter.save()
+        painter.setClipPath(path)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)  # no seams
+        for first, end, result in self.segments():
+            left, right = round(self.x_of(first)), round(self.x_of(end))
+            color = class_color(result.class_index)
+            painter.fillRect(QRectF(left, strip.top(), max(1, right - left), strip.height()),
+                             color)
+        painter.restore()
+        current = self._current
+        if current is not None:
+            box = QRectF(self.x_of(current.start_frame), strip.top() - 1,
+                         max(2.0, self.x_of(current.end_frame) - self.x_of(current.start_frame)),
+                         strip.height() + 2)
+            painter.setPen(QPen(QColor("#ffffff"), 1.5))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(box, 2, 2)
+        if self._position >= 0:
+            x = self.x_of(self._position + 0.5)
+            painter.setPen(QPen(QColor("#ffffff"), 2))
+            painter.drawLine(QPointF(x, strip.top() - 4), QPointF(x, strip.bottom() + 4))
+
+    def _paint_lens(self, painter: QPainter) -> None:
+        lens = self._lens_rect()
+        strip = self._strip_rect()
+        current = self._current
+        small = QFont(self.font())
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        painter.setFont(small)
+        metrics = QFontMetricsF(small)
+        background = QPainterPath()
+        background.addRoundedRect(lens, 4, 4)
+        painter.fillPath(background, QColor(theme.PANEL).darker(112))
+        if current is None:
+            painter.setPen(QColor(theme.TEXT_MUTED))
+            painter.drawText(lens, Qt.AlignmentFlag.AlignCenter,
+                             "Temporal attention of the window on screen appears here")
+            return
+        # the window's span on the strip, opened out onto the lens
+        left, right = self.x_of(current.start_frame), self.x_of(current.end_frame)
+        funnel = QPolygonF([QPointF(left, strip.bottom() + 1), QPointF(right, strip.bottom() + 1),
+                            QPointF(lens.right(), lens.top()), QPointF(lens.left(), lens.top())])
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(255, 255, 255, 18))
+        painter.drawPolygon(funnel)
+
+        plot = lens.adjusted(8, 16, -8, -6)
+        curves = []
+        for stage in self._stages:
+            spans = current.temporal_spans(stage)
+            if spans:
+                curves.append((stage, [(a, b, w * len(spans)) for a, b, w in spans]))
+        top_value = max([2.0, *(v for _, spans in curves for _, _, v in spans)])
+
+        def lens_x(frame: float) -> float:
+            return plot.left() + (frame - current.start_frame) / current.length * plot.width()
+
+        def lens_y(value: float) -> float:
+            return plot.bottom() - value / top_value * plot.height()
+
+        painter.setPen(QPen(QColor(255, 255, 255, 50), 1, Qt.PenStyle.DashLine))
+        painter.drawLine(QPointF(plot.left(), lens_y(1.0)), QPointF(plot.right(), lens_y(1.0)))
+        for stage, spans in curves:
+            color = QColor(STAGE_COLORS.get(stage, theme.TEXT))
+            points: list[QPointF] = []
+            for a, b, value in spans:
+                points += [QPointF(lens_x(a), lens_y(value)), QPointF(lens_x(b), lens_y(value))]
+            painter.setPen(QPen(color, 1.8))
+            painter.drawPolyline(points)
+        if current.covers(self._position):
+            x = lens_x(self._position + 0.5)
+            painter.setPen(QPen(QColor(255, 255, 255, 150), 1))
+            painter.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
+
+        # captions: what this is, where it is, which colour is which stage
+        painter.setPen(QColor(theme.TEXT_MUTED))
+        caption = (f"Temporal attention · frames {current.start_frame}–{current.end_frame - 1}"
+                   f" · {format_time(current.start_s)}–{format_time(current.end_s)}")
+        painter.drawText(QPointF(lens.left() + 8, lens.top() + 2 + metrics.ascent()), caption)
+        x = lens.right() - 8
+        for stage, _ in reversed(curves):
+            text = f"stage {stage}"
+            width = metrics.horizontalAdvance(text)
+            x -= width
+            painter.setPen(QColor(STAGE_COLORS.get(stage, theme.TEXT)))
+            painter.drawText(QPointF(x, lens.top() + 2 + metrics.ascent()), text)
+            x -= 12
+        if not curves:
+            painter.setPen(QColor(theme.TEXT_MUTED))
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter,
+                             "This model has no temporal attention")
+
+    # --- the mouse -----------------------------------------------------------------------
+
+    def _on_strip(self, pos: QPointF) -> bool:
+        strip = self._strip_rect().adjusted(-MARGIN_X, -STRIP_TOP, MARGIN_X, 4)
+        return strip.contains(pos)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if (event.button() == Qt.MouseButton.LeftButton and self._seekable
+                and self._on_strip(event.position())):
+            self.seekRequested.emit(self.frame_at(event.position().x()))
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if event.buttons() & Qt.MouseButton.LeftButton and self._seekable:
+            self.seekRequested.emit(self.frame_at(event.position().x()))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def event(self, event: object) -> bool:
+        if isinstance(event, QHelpEvent):
+            text = self.tooltip_at(QPointF(event.pos()))
+            if text:
+                QToolTip.showText(event.globalPos(), text, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)  # type: ignore[arg-type]
+
+    def tooltip_at(self, pos: QPointF) -> str:
+        """What hovering at `pos` tells: the action there, its confidence, its frames."""
+        if not self._on_strip(pos):
+            return ""
+        frame = self.frame_at(pos.x())
+        result = self._track.at(frame) if self._track else None
+        where = f"{format_time(frame / self._fps)} · frame {frame}"
+        if result is None:
+            return f"{where}\nno prediction here"
+        ranked = "\n".join(
+            f"{label}  {score * 100:.0f}%"
+            for label, score in zip(result.labels[1:3], result.scores[1:3], strict=False)
+        )
+        return (f"<b>{result.label}</b> {result.score * 100:.0f}%<br>"
+                f"<span style='color:{theme.TEXT_MUTED}'>{ranked.replace(chr(10), '<br>')}"
+                f"</span><br>{where} (window {result.start_frame}–{result.end_frame - 1})")
+
+
+class TimelineLegend(QWidget):
+    """The actions on a timeline's strip, with their colours, most frequent first."""
+
+    def __init__(self, timeline: PredictionTimeline, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._timeline = timeline
+        timeline.trackChanged.connect(self.update)
+        self.setFixedHeight(LEGEND_HEIGHT)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+    def entries(self) -> list[tuple[str, int, int]]:
+        return self._timeline.legend()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        metrics = QFontMetricsF(self.font())
+        x = float(MARGIN_X)
+        entries = self.entries()
+        if not entries:
+            painter.setPen(QColor(theme.TEXT_MUTED))
+            text = metrics.elidedText(
+                "Predictions fill the strip as the video plays, or all at once with "
+                "Analyse whole video", Qt.TextElideMode.ElideRight, self.width() - 2 * x)
+            painter.drawText(QRectF(x, 0, self.width() - 2 * x, LEGEND_HEIGHT),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+            painter.end()
+            return
+        for label, index, _ in entries:
+            width = metrics.horizontalAdvance(label) + 14 + 16
+            if x + width > self.width() - 4:
+                break
+            chip = QRectF(x, LEGEND_HEIGHT / 2 - 5, 10, 10)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(class_color(index))
+            painter.drawRoundedRect(chip, 3, 3)
+            painter.setPen(QColor(theme.TEXT_MUTED))
+            painter.drawText(QRectF(x + 14, 0, width, LEGEND_HEIGHT),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
+            x += width
+        painter.end()

@@ -1,0 +1,498 @@
+"""Recognition in the window: live predictions and their overlay, the attention view, whole-file
+analysis with cancel, model errors, exports, settings, and a GUI that never stalls."""
+
+import csv
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import ACTIONS, CLIP_FRAMES, make_checkpoint
+from PySide6.QtCore import QElapsedTimer, QPoint, QPointF, QRectF, QSettings, Qt, QTimer
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import QFileDialog
+from videogen import make_frame, qimage_to_rgb, write_video
+
+from app.main_window import MainWindow
+from app.recognition import RecognitionController
+from app.services.inference_worker import RecognitionService, newest_window
+from app.services.results import PredictionTrack, WindowResult
+from app.services.video_source import SourceInfo, SourceKind
+from app.widgets.overlay import crop_rect, maps_for, paint_badge
+from stmanet.data.sampling import window_starts
+
+WAIT_MS = 15_000
+
+
+def load(qtbot, window: MainWindow, model: Path) -> RecognitionController:
+    recognition = window.recognition
+    with qtbot.waitSignal(recognition.service.modelChanged, timeout=WAIT_MS):
+        recognition.load_model(model)
+    return recognition
+
+
+@pytest.fixture
+def recognising(qtbot, window: MainWindow, tiny_model: Path) -> RecognitionController:
+    """The window with the tiny model loaded."""
+    return load(qtbot, window, tiny_model)
+
+
+def first_prediction(qtbot, window: MainWindow, clip: Path) -> WindowResult:
+    recognition = window.recognition
+    with qtbot.waitSignal(recognition.service.predicted, timeout=WAIT_MS) as blocker:
+        window.open_path(clip)
+    qtbot.waitUntil(lambda: recognition.shown_result() is not None, timeout=WAIT_MS)
+    return blocker.args[0]
+
+
+def analyse(qtbot, recognition: RecognitionController) -> None:
+    with qtbot.waitSignal(recognition.service.finished, timeout=WAIT_MS):
+        assert recognition.analyse()
+
+
+def region_difference(a: QImage, b: QImage, rect: QRectF) -> float:
+    x, y = int(rect.left()), int(rect.top())
+    w, h = int(rect.width()), int(rect.height())
+    first, second = qimage_to_rgb(a), qimage_to_rgb(b)
+    return float(np.abs(first[y : y + h, x : x + w].astype(int)
+                        - second[y : y + h, x : x + w].astype(int)).mean())
+
+
+# --------------------------------------------------------------------------- live and overlay
+
+
+def test_a_playing_video_gets_a_prediction_drawn_over_the_picture(qtbot, window, recognising,
+                                                                  clip):
+    result = first_prediction(qtbot, window, clip)
+    assert len(result.labels) == 5 and set(result.labels) <= set(ACTIONS)
+    assert result.scores == sorted(result.scores, reverse=True)
+    assert result.end_frame - result.start_frame == 16  # the model's 8 frames x 2
+    assert result.latency_ms > 0
+    window.player.pause()
+    qtbot.waitUntil(lambda: not window.player.is_playing())
+    shown = recognising.shown_result()
+    assert shown is not None
+    bars = recognising.predictions_panel.bars.rows()
+    assert [label for label, _ in bars] == shown.labels
+    status = recognising.status_texts()
+    assert status["device"] == "CPU" and status["latency"].endswith("ms")
+    assert status["model"] == "tiny"
+
+    # the badge: pixels in its place differ from the same frame without it
+    view = window.player.view
+    recognising._set_options(recognising.options.__class__(show_heatmap=False))
+    with_badge = view.grab().toImage()
+    recognising._set_options(recognising.options.__class__(show_heatmap=False,
+                                                            show_badge=False))
+    without = view.grab().toImage()
+    scratch = QImage(view.size(), QImage.Format.Format_RGB32)
+    painter = QPainter(scratch)
+    badge = paint_badge(painter, view.frame_rect(), shown.label, shown.score, Qt.GlobalColor.red)
+    painter.end()
+    assert view.frame_rect().contains(badge)
+    assert region_difference(with_badge, without, badge) > 25
+    outside = QRectF(view.frame_rect().right() - 30, view.frame_rect().bottom() - 30, 20, 20)
+    assert region_difference(with_badge, without, outside) < 1
+
+
+def test_the_worker_takes_the_newest_complete_window():
+    frames = [(i, np.full((4, 4, 3), i, np.uint8)) for i in range(10, 60)]
+    window = newest_window(frames, 16, 2)
+    assert (window.start, window.end) == (44, 60)
+    assert window.indices == tuple(range(44, 60, 2))
+    assert [int(f[0, 0, 0]) for f in window.frames] == list(range(44, 60, 2))
+    assert newest_window(frames[:10], 16, 2) is None  # not a whole window yet
+    gappy = [f for f in frames if f[0] % 3]  # playback skipped frames: nearest earlier one
+    assert newest_window(gappy, 16, 2).indices == (44, 46, 47, 50, 52, 53, 56, 58)
+    short = [(i, np.zeros((2, 2, 3), np.uint8)) for i in range(5)]  # a 5-frame file loops
+    looped = newest_window(short, 16, 2, frame_count=5)
+    assert (looped.start, looped.end, looped.indices) == (0, 5, (0, 2, 4, 1, 3, 0, 2, 4))
+
+
+def test_live_answers_are_never_about_a_stale_window(qtbot, tiny_model):
+    """While the network is busy, windows that go by are dropped: each answer is the newest
+    complete window at the time the worker picked it up, and requests never pile up."""
+    ring: list[tuple[int, np.ndarray]] = []
+    service = RecognitionService(lambda n: ring[-n:], hop=4)
+    try:
+        with qtbot.waitSignal(service.modelChanged, timeout=WAIT_MS):
+            service.load_model(tiny_model)
+        service.set_source(SourceInfo(SourceKind.CAMERA, "Camera 0", "0", 25.0, None, 160, 120))
+        answers: list[tuple[WindowResult, int]] = []
+        service.predicted.connect(lambda r: answers.append((r, ring[-1][0])))
+        for index in range(120):
+            ring.append((index, make_frame(index)[:, :, ::-1].copy()))
+            service.frame_shown(index)
+            qtbot.wait(2)
+        qtbot.waitUntil(lambda: not service._live_in_flight, timeout=WAIT_MS)
+    finally:
+        service.shutdown()
+    assert answers
+    ends = [r.end_frame for r, _ in answers]
+    assert ends == sorted(ends) and len(set(ends)) == len(ends)
+    for result, newest_when_answered in answers:
+        assert result.end_frame <= newest_when_answered + 1
+    assert all(b - a >= 4 for a, b in itertools.pairwise(ends))
+
+
+# ------------------------------------------------------------------------------- attention
+
+
+def test_the_attention_view_holds_four_stage_maps(qtbot, window, recognising, clip):
+    result = first_prediction(qtbot, window, clip)
+    maps = recognising.attention_panel.stage_maps()
+    assert [m.shape for m in maps] == [(8, 8), (4, 4), (2, 2), (1, 1)]
+    assert result.stage_sizes() == [(4, 8, 8), (2, 4, 4), (1, 2, 2), (1, 1, 1)]
+    for attention in maps:  # means of softmax rows: each map sums to 1
+        assert attention.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_at_112_pixels_the_stage_maps_are_28_14_7_and_4(qtbot, models):
+    checkpoint = make_checkpoint(models / "tiny-112.safetensors",
+                                 input_spec={"frames": 16, "frame_stride": 2, "size": 112})
+    frames = [(i, make_frame(i)[:, :, ::-1].copy()) for i in range(32)]
+    service = RecognitionService(lambda n: frames[-n:])
+    try:
+        with qtbot.waitSignal(service.modelChanged, timeout=WAIT_MS):
+            service.load_model(checkpoint)
+        service.set_source(SourceInfo(SourceKind.FILE, "x", "x", 25.0, 32, 160, 120))
+        with qtbot.waitSignal(service.predicted, timeout=WAIT_MS) as blocker:
+            service.frame_shown(31)
+    finally:
+        service.shutdown()
+    result: WindowResult = blocker.args[0]
+    assert [m.shape for m in result.spatial] == [(28, 28), (14, 14), (7, 7), (4, 4)]
+    assert [t.shape for t in result.temporal] == [(8,), (4,), (2,), (1,)]
+    assert [r.shape for r in result.spatial_rows] == [(784, 784), (196, 196), (49, 49), (16, 16)]
+    row = result.point_map(3, 0.5, 0.25)  # where the place at the middle, a quarter down looks
+    assert row.shape == (14, 14) and row.sum() == pytest.approx(1.0, abs=1e-4)
+    assert np.allclose(row.ravel(), result.spatial_rows[1][3 * 14 + 7])
+    spans = result.temporal_spans(2)
+    assert [(a, b) for a, b, _ in spans][:2] == [(0, 4), (4, 8)]  # 8 steps over 32 frames
+
+
+def test_clicking_the_picture_shows_where_that_place_attends(qtbot, window, recognising, clip):
+    first_prediction(qtbot, window, clip)
+    window.player.pause()
+    view = window.player.view
+    square = crop_rect(view.frame_rect())
+    target = QPoint(round(square.left() + square.width() * 0.75),
+                    round(square.top() + square.height() * 0.25))
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=target)
+    options = recognising.options
+    assert options.point == pytest.approx((0.75, 0.25), abs=0.02)
+    assert options.show_heatmap
+    qtbot.waitUntil(lambda: recognising.shown_result().has_rows, timeout=WAIT_MS)
+    shown = recognising.shown_result()
+    (attended,) = maps_for(shown, options)
+    stage_grid = shown.spatial_map(options.point_stage).shape
+    assert attended.shape == stage_grid
+    assert np.allclose(attended, shown.point_map(options.point_stage, *options.point))
+    recognising.attention_panel.clear_point()
+    assert recognising.options.point is None
+
+
+# -------------------------------------------------------------------------------- analysis
+
+
+def test_analysing_a_file_fills_the_timeline(qtbot, window, recognising, clip, dialogs):
+    first_prediction(qtbot, window, clip)
+    window.player.pause()
+    progress: list[tuple[int, int]] = []
+    recognising.service.progressed.connect(lambda done, total: progress.append((done, total)))
+    analyse(qtbot, recognising)
+    expected = window_starts(CLIP_FRAMES, 16, recognising.service.hop, min_fill=0.5)
+    analysis = recognising.analysis
+    assert analysis is not None and analysis.complete
+    assert [w.start_frame for w in analysis.windows] == expected.tolist()
+    assert progress[-1] == (len(expected), len(expected))
+    assert [w.start_frame for w in recognising.track] == expected.tolist()
+    segments = recognising.timeline.segments()
+    assert segments[0][0] == 0 and segments[-1][1] == analysis.windows[-1].end_frame
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(segments))
+    assert recognising.timeline.legend()
+    assert not recognising.service._live_enabled  # the analysis answers every frame now
+
+    # click the strip to seek; paused there, the window covering that frame is shown
+    timeline = recognising.timeline
+    x = round(timeline.x_of(50.5))
+    qtbot.mouseClick(timeline, Qt.MouseButton.LeftButton, pos=QPoint(x, 12))
+    qtbot.waitUntil(lambda: abs(window.player.current_index() - 50) <= 1, timeout=WAIT_MS)
+    shown = recognising.shown_result()
+    index = window.player.current_index()
+    assert shown is recognising.track.at(index) and shown.covers(index)
+    assert shown.origin == "analysis"
+    assert recognising.predictions_panel.bars.rows()[0][0] == shown.label
+    assert shown.label in timeline.tooltip_at(QPointF(x, 12))
+    assert not dialogs
+
+
+def test_an_analysis_can_be_cancelled_midway(qtbot, window, recognising, videos):
+    long_clip = write_video(videos / "long.mp4", 250)
+    window.open_path(long_clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    recognising.set_hop(4)
+    total = len(window_starts(250, 16, 4, min_fill=0.5))
+    asked_at: list[float] = []
+
+    def cancel_early(done: int, total: int) -> None:
+        if done >= 4 and not asked_at:
+            asked_at.append(time.perf_counter())
+            recognising.cancel_analysis()
+
+    recognising.service.progressed.connect(cancel_early)
+    with qtbot.waitSignal(recognising.service.cancelled, timeout=WAIT_MS) as blocker:
+        recognising.analyse()
+    stopped_after = time.perf_counter() - asked_at[0]
+    print(f"\ncancel took {stopped_after * 1000:.0f} ms", flush=True)
+    partial = blocker.args[0]
+    assert not partial.complete
+    assert 4 <= len(partial.windows) < total
+    assert stopped_after < 2.0
+    done = [w.start_frame for w in partial.windows]
+    assert done == list(range(0, 4 * len(done), 4))
+    assert [w.start_frame for w in recognising.track] == done
+    assert recognising.timeline.segments()[-1][1] == partial.windows[-1].end_frame
+    assert recognising.service._live_enabled
+    # still usable: the video plays on and a new analysis runs to the end
+    window.player.seek(200)
+    qtbot.waitUntil(lambda: window.player.current_index() == 200, timeout=WAIT_MS)
+    recognising.set_hop(16)
+    analyse(qtbot, recognising)
+    assert recognising.analysis.complete
+
+
+# ------------------------------------------------------------------------------- errors
+
+
+def test_a_bad_checkpoint_gives_an_error_and_the_model_stays(qtbot, window, recognising,
+                                                             tmp_path, dialogs, settings):
+    assert settings.value("model/last_checkpoint") == str(recognising.model.path)
+    good = recognising.model
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x00" * 4096)
+    torch_file = tmp_path / "kinetics.pth"
+    torch.save({"state_dict": {"conv1.weight": torch.zeros(2, 3, 1, 1, 1)}}, torch_file)
+    for path in (broken, torch_file):
+        with qtbot.waitSignal(recognising.service.modelLoadFailed, timeout=WAIT_MS):
+            recognising.load_model(path)
+    assert [d.title for d in dialogs] == ["Cannot load the model"] * 2
+    assert "broken.safetensors" in dialogs[0].text
+    assert "import" in dialogs[1].text and "kinetics.pth" in dialogs[1].text
+    assert recognising.model is good
+    assert settings.value("model/last_checkpoint") == str(good.path)
+
+
+def test_open_model_from_the_menu_and_see_its_classes(qtbot, window, tiny_model, monkeypatch,
+                                                      dialogs):
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda *args, **kwargs: (str(tiny_model), ""))
+    recognition = window.recognition
+    with qtbot.waitSignal(recognition.service.modelChanged, timeout=WAIT_MS):
+        recognition.open_model_action.trigger()
+    shown = []
+    monkeypatch.setattr("app.recognition.ModelInfoDialog.exec", lambda self: shown.append(self))
+    recognition.model_info_action.trigger()
+    classes = [shown[0].classes.item(i).text() for i in range(shown[0].classes.count())]
+    assert classes == ACTIONS
+
+
+def test_a_corrupt_video_gives_an_error_dialog(qtbot, window, recognising, corrupt_file,
+                                               dialogs):
+    with qtbot.waitSignal(window.player.openFailed, timeout=WAIT_MS):
+        window.open_path(corrupt_file)
+    assert dialogs and dialogs[0].title == "Cannot open the video"
+    assert recognising.model is not None and not recognising.analyse_action.isEnabled()
+
+
+# ------------------------------------------------------------------------------ responsive
+
+
+@pytest.fixture
+def busy_model(models: Path) -> Path:
+    """About 0.15 s a window on a laptop CPU: the worker is busy all the time at hop 4."""
+    return make_checkpoint(models / "busy.safetensors", width=0.25,
+                           input_spec={"frames": 16, "frame_stride": 2, "size": 64})
+
+
+def test_the_window_keeps_serving_events_during_inference(qtbot, window, busy_model, clip):
+    recognition = load(qtbot, window, busy_model)
+    recognition.set_hop(4)
+    answers: list[WindowResult] = []
+    recognition.service.predicted.connect(answers.append)
+    first_prediction(qtbot, window, clip)
+    clock, gaps = QElapsedTimer(), []
+    clock.start()
+    last = [clock.elapsed()]
+
+    def tick() -> None:
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(tick)
+    timer.start(5)
+    qtbot.wait(2500)
+    timer.stop()
+    stall = max(gaps)
+    print(f"\nlongest event-loop stall during inference: {stall} ms "
+          f"({len(gaps)} ticks, {len(answers)} predictions)")
+    assert len(answers) >= 4  # inference really ran all along
+    assert stall < 250
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_model_moves_to_the_gpu_and_back(qtbot, window, recognising, clip):
+    assert recognising.device_actions["cuda"].isEnabled()
+    with qtbot.waitSignal(recognising.service.modelChanged, timeout=WAIT_MS) as moved:
+        recognising.device_actions["cuda"].trigger()
+    assert moved.args[0].device == "cuda"
+    assert recognising.status_texts()["device"].startswith("CUDA")
+    result = first_prediction(qtbot, window, clip)
+    assert len(result.labels) == 5
+    with qtbot.waitSignal(recognising.service.modelChanged, timeout=WAIT_MS) as back:
+        recognising.set_device("cpu")
+    assert back.args[0].device == "cpu"
+
+
+# ------------------------------------------------------------------------------- exports
+
+
+@pytest.fixture
+def analysed(qtbot, window, recognising, clip) -> Iterator[RecognitionController]:
+    window.open_path(clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    analyse(qtbot, recognising)
+    yield recognising
+
+
+def test_exported_predictions_match_the_analysis(qtbot, analysed, tmp_path):
+    windows = analysed.analysis.windows
+    folder = tmp_path / "exports"
+    for name in ("windows.csv", "windows.json"):
+        with qtbot.waitSignal(analysed.export_predictions(folder / name).finished,
+                              timeout=WAIT_MS):
+            pass
+    with open(folder / "windows.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(windows)
+    for row, window in zip(rows, windows, strict=True):
+        assert (int(row["start_frame"]), int(row["end_frame"])) == (window.start_frame,
+                                                                  window.end_frame)
+        assert [row[f"label_{i}"] for i in range(1, 6)] == window.labels
+        assert [float(row[f"score_{i}"]) for i in range(1, 6)] == pytest.approx(window.scores,
+                                                                                abs=1e-6)
+    document = json.loads((folder / "windows.json").read_text())
+    (video,) = document["predictions"]
+    assert [w["labels"] for w in video["windows"]] == [w.labels for w in windows]
+    assert video["num_frames"] == CLIP_FRAMES
+    assert sorted(p.name for p in folder.iterdir()) == ["windows.csv", "windows.json"]
+
+
+def test_exported_video_has_the_overlay_burnt_in(qtbot, analysed, clip, tmp_path):
+    target = tmp_path / "out" / "drill-recognised.mp4"
+    job = analysed.export_video(target)
+    with qtbot.waitSignal(job.finished, timeout=WAIT_MS):
+        pass
+    capture = cv2.VideoCapture(str(target))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == CLIP_FRAMES
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    assert len(frames) == CLIP_FRAMES and frames[0].shape == (120, 160, 3)
+    source = make_frame(50)
+    exported = frames[50]
+    badge = np.abs(exported[6:30, 6:60].astype(int) - source[6:30, 6:60].astype(int)).mean()
+    assert badge > 25
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+def test_an_export_can_be_cancelled_and_writes_nothing(qtbot, analysed, tmp_path, monkeypatch):
+    import app.recognition as recognition_module
+
+    def slow(render):
+        def render_slowly(frame, index):
+            time.sleep(0.02)
+            return render(frame, index)
+        return render_slowly
+
+    original = recognition_module.overlay_renderer
+    monkeypatch.setattr(recognition_module, "overlay_renderer",
+                        lambda *a, **k: slow(original(*a, **k)))
+    target = tmp_path / "exports" / "cancelled.mp4"
+    job = analysed.export_video(target)
+    with qtbot.waitSignal(job.cancelled, timeout=WAIT_MS):
+        qtbot.wait(100)
+        job.cancel()
+    assert list(target.parent.iterdir()) == []
+    assert analysed.export_video_action.isEnabled()
+
+
+def test_the_session_summary_counts_seconds_per_action(qtbot, analysed, tmp_path,
+                                                       monkeypatch):
+    rows = analysed.session_summary()
+    covered = analysed.analysis.windows[-1].end_frame
+    assert sum(r.seconds for r in rows) == pytest.approx(covered / 25.0)
+    labels = PredictionTrack(analysed.analysis.windows).labels_per_frame(CLIP_FRAMES)
+    top = rows[0]
+    assert top.seconds == pytest.approx(
+        (labels == ACTIONS.index(top.label)).sum() / 25.0)
+    qtbot.waitUntil(lambda: analysed.predictions_panel.session.rows() == rows,
+                    timeout=WAIT_MS)
+    dialog = analysed.show_summary()
+    assert dialog.table.rowCount() == len(rows)
+    assert dialog.table.item(0, 0).text() == top.label
+    target = tmp_path / "summary.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    dialog.export_button.click()
+    with open(target, newline="") as f:
+        saved = list(csv.DictReader(f))
+    assert [(r["action"], float(r["seconds"])) for r in saved] == [
+        (r.label, pytest.approx(r.seconds, abs=0.01)) for r in rows]
+    dialog.close()
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+def test_overlay_options_device_and_hop_survive_a_restart(qtbot, settings_path, dialogs):
+    first = MainWindow(QSettings(str(settings_path), QSettings.Format.IniFormat))
+    qtbot.addWidget(first)
+    recognition = first.recognition
+    panel = recognition.attention_panel
+    qtbot.mouseClick(panel.tiles()[0], Qt.MouseButton.LeftButton)  # stage 2 on
+    qtbot.mouseClick(panel.tiles()[2], Qt.MouseButton.LeftButton)  # stage 4 off
+    panel._opacity.setValue(30)
+    recognition.show_badge_action.setChecked(False)
+    recognition.hop_actions[32].trigger()
+    recognition.device_actions["cpu"].trigger()
+    expected = recognition.options
+    assert expected.stages == (2,) and expected.opacity == pytest.approx(0.3)
+    first.close()
+
+    second = MainWindow(QSettings(str(settings_path), QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    try:
+        restored = second.recognition
+        assert restored.options == expected
+        assert not restored.show_badge_action.isChecked()
+        assert restored.service.hop == 32 and restored.hop_actions[32].isChecked()
+        assert restored.service.device == "cpu"
+        assert [t.is_checked() for t in restored.attention_panel.tiles()] == [
+            True, False, False, False]
+    finally:
+        second.close()
