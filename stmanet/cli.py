@@ -31,6 +31,40 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_frame_size(text: str) -> tuple[int, int]:
+    """`WIDTHxHEIGHT`, e.g. 160x120."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 160x120, got {text!r}"
+                                         ) from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError(f"frame size {text!r} is too small (16x16 at least)")
+    return width, height
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    import time
+
+    from stmanet.data.synthetic import DRILLS, generate_dataset
+
+    drills = [d.strip() for d in args.drills.split(",") if d.strip()] if args.drills else DRILLS
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if done % args.clips_per_class == 0:
+            drill = drills[done // args.clips_per_class - 1]
+            print(f"  {drill:16s} {args.clips_per_class} clips  ({done}/{total})", flush=True)
+
+    print(f"writing {len(drills)} drills x {args.clips_per_class} clips to {args.out_dir}")
+    out = generate_dataset(args.out_dir, clips_per_class=args.clips_per_class, seed=args.seed,
+                           frames=args.frames, fps=args.fps, size=args.size, drills=drills,
+                           progress=progress)
+    print(f"done in {time.perf_counter() - started:.1f} s: {out} (classes in "
+          f"{out / 'classes.txt'})")
+    return 0
+
+
 def _parse_override(text: str) -> tuple[str, object]:
     """`key=value` with value read as bool, int, float or text."""
     if "=" not in text:
@@ -47,6 +81,342 @@ def _parse_override(text: str) -> tuple[str, object]:
             except ValueError:
                 continue
     return key.strip(), value
+
+
+# ------------------------------------------------ training, evaluation, prediction, import
+
+def _progress_mode(requested: str) -> str:
+    if requested == "auto":
+        return "bar" if sys.stderr.isatty() else "none"
+    return requested
+
+
+def _train_config_from_args(args: argparse.Namespace):  # -> TrainConfig
+    import dataclasses
+
+    from stmanet.config import TRAIN_PRESETS, TrainConfig
+    from stmanet.engine.trainer import resume_config
+    from stmanet.errors import ConfigError
+
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    if "model_overrides" in given:
+        given["model_overrides"] = dict(given["model_overrides"])
+    if args.resume:
+        from pathlib import Path
+
+        config = resume_config(Path(args.resume))
+        changeable = {"epochs", "workers", "device"}
+        refused = sorted(set(given) - changeable)
+        if refused:
+            raise ConfigError(f"a resumed run keeps its settings; only --epochs, --workers "
+                              f"and --device may change (not {', '.join(refused)})")
+        return config.replace(**given, output=str(Path(args.resume)))
+    preset = given.pop("preset", None)
+    base: dict[str, object] = {}
+    if preset is not None:
+        if preset not in TRAIN_PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; known presets: "
+                              f"{', '.join(TRAIN_PRESETS)}")
+        base = dict(TRAIN_PRESETS[preset])
+    overrides = {**dict(base.get("model_overrides", {})), **given.get("model_overrides", {})}
+    return TrainConfig(**{**base, **given, "model_overrides": overrides, "preset": preset})
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    from stmanet.engine.distributed import init_distributed
+    from stmanet.engine.events import JsonLinesWriter, RunFailed, TrainingProgressBar
+    from stmanet.engine.trainer import (
+        CancelToken,
+        TrainingCancelled,
+        cancel_on_signals,
+        run_training,
+    )
+
+    # under torchrun only the first process reports and logs below warnings
+    is_main = os.environ.get("RANK", "0") == "0"
+    mode = _progress_mode(args.progress) if is_main else "none"
+    if not is_main:
+        logging.getLogger().setLevel(logging.WARNING)
+    sink = None
+    if mode == "json":
+        sink = JsonLinesWriter(sys.stdout)
+    elif mode == "bar":
+        sink = TrainingProgressBar(sys.stderr)
+    token = CancelToken()
+    context = None
+    try:
+        config = _train_config_from_args(args)
+        context = init_distributed(config.device)
+        with cancel_on_signals(token):
+            result = run_training(config, resume=bool(args.resume), on_event=sink,
+                                  cancel=token, context=context)
+    except TrainingCancelled as exc:
+        print(f"stmanet train: {exc}", file=sys.stderr)
+        return 128 + (exc.signal or signal.SIGINT)
+    except Exception as exc:
+        if isinstance(sink, JsonLinesWriter):  # the reading program learns why, too
+            sink(RunFailed(str(exc) or type(exc).__name__))
+        raise
+    finally:
+        if isinstance(sink, TrainingProgressBar):
+            sink.close()
+        if context is not None:
+            context.close()
+    if is_main and mode != "json":
+        best = ("" if result.best_val_acc is None
+                else f" (best validation accuracy {result.best_val_acc:.4f}, "
+                     f"epoch {result.best_epoch})")
+        print(f"model: {result.model_path}{best}")
+        print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def _device_arg(name: str):  # -> torch.device
+    from stmanet.engine.distributed import resolve_device
+
+    return resolve_device(name)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import csv
+    import io
+    from pathlib import Path
+
+    from stmanet.engine.checkpoint import load_checkpoint
+    from stmanet.engine.events import ProgressBar
+    from stmanet.engine.inference import evaluate
+    from stmanet.engine.metrics import plot_confusion, write_confusion_csv
+    from stmanet.engine.trainer import load_index
+    from stmanet.fileio import atomic_write_text
+
+    checkpoint = Path(args.checkpoint)
+    device = _device_arg(args.device)
+    loaded = load_checkpoint(checkpoint, device=device)
+    index = load_index(args.data, annotations=args.annotations, split=args.split,
+                       subset=args.subset)
+    out_dir = Path(args.output_dir) if args.output_dir else checkpoint.parent / "evaluation"
+    bar = ProgressBar(sys.stderr) if _progress_mode(args.progress) == "bar" else None
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.draw(done, total, prefix="evaluate", suffix="videos")
+
+    try:
+        result = evaluate(loaded, index, device=device, batch_size=args.batch_size,
+                          workers=args.workers, on_progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    report = result.report
+    report.extra.update(checkpoint=str(checkpoint), data=args.data, subset=args.subset,
+                        split=args.split)
+    report.write_json(out_dir / "report.json")
+    write_confusion_csv(out_dir / "confusion.csv", report.confusion_array, report.class_names)
+    plot_confusion(out_dir / "confusion.png", report.confusion_array, report.class_names,
+                   title=f"{checkpoint.name} on {args.data}")
+    buffer = io.StringIO()
+    rows = result.per_video_rows()
+    writer = csv.DictWriter(buffer, fieldnames=["video", "label", "predicted", "score",
+                                                "correct"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out_dir / "per_video.csv", buffer.getvalue())
+    print(report.to_text())
+    if result.skipped:
+        print(f"\n{len(result.skipped)} unreadable videos skipped (see the warnings)")
+    print(f"\nreport, confusion matrix (CSV, PNG) and per-video results in {out_dir}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stmanet.engine.checkpoint import load_checkpoint
+    from stmanet.engine.events import ProgressBar
+    from stmanet.engine.inference import Predictor, bundled_demo_model, write_predictions
+    from stmanet.errors import ConfigError
+
+    checkpoint = Path(args.checkpoint) if args.checkpoint else bundled_demo_model()
+    if checkpoint is None:
+        raise ConfigError("no --checkpoint given and no demo model is installed "
+                          "(resources/models/demo.safetensors): train one with `stmanet "
+                          "train`, or pass --checkpoint MODEL.safetensors")
+    if args.output and Path(args.output).suffix.lower() not in (".csv", ".json"):
+        raise ConfigError(f"{args.output}: choose a .csv or .json file for the predictions")
+    device = _device_arg(args.device)
+    predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
+                          batch_size=args.batch_size, top_k=args.top_k,
+                          attention=args.attention)
+    show_bar = _progress_mode(args.progress) == "bar"
+    results = []
+    for video in args.videos:
+        bar = ProgressBar(sys.stderr) if show_bar else None
+
+        def progress(done: int, total: int, bar=bar, name=Path(video).name) -> None:
+            if bar is not None:
+                bar.draw(done, total, prefix=name, suffix="windows")
+
+        try:
+            results.append(predictor.predict(video, hop=args.hop, on_progress=progress))
+        finally:
+            if bar is not None:
+                bar.close()
+    if args.output:
+        write_predictions(args.output, results, attention=args.attention)
+        windows = sum(len(r.windows) for r in results)
+        print(f"{windows} window predictions of {len(results)} video(s) written to "
+              f"{args.output}")
+        return 0
+    for r in results:
+        top = ", ".join(f"{name} {score:.3f}" for name, score in r.top(3))
+        print(f"{r.path}: {top}")
+        for w in r.windows:
+            print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  frames {w.start_frame:6d}-"
+                  f"{w.end_frame:6d}  {w.label} {w.score:.3f}")
+    return 0
+
+
+def _read_class_names(text: str) -> list[str]:
+    from pathlib import Path
+
+    from stmanet.errors import ConfigError
+
+    path = Path(text)
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        names = []
+        for line in lines:
+            parts = line.strip().split()
+            # "1 ApplyEyeMakeup" (UCF-101's classInd.txt) or one name per line
+            if len(parts) == 2 and parts[0].isdigit():
+                names.append(parts[1])
+            elif line.strip():
+                names.append(line.strip())
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"no class names in {text!r}: give a file with one name per line "
+                          "or a comma-separated list")
+    if len(set(names)) != len(names):
+        raise ConfigError("class names must be unique")
+    return names
+
+
+def _cmd_import_hara(args: argparse.Namespace) -> int:
+    from stmanet.config import InputSpec
+    from stmanet.engine.checkpoint import import_hara, save_checkpoint
+    from stmanet.models import model_config
+
+    names = _read_class_names(args.classes)
+    config = model_config(args.model, len(names), **dict(args.set or []))
+    spec = InputSpec(frames=args.frames, frame_stride=args.frame_stride, size=args.size)
+    loaded = import_hara(args.pth, config, names, input_spec=spec)
+    save_checkpoint(args.output, loaded.model, loaded.metadata)
+    print(f"{args.output}: {args.model} with {len(names)} classes, backbone from {args.pth} "
+          f"(classifier {loaded.metadata.provenance.get('classifier')})")
+    return 0
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, e.g. --lr-step for lr_step; unset flags keep the
+    preset's or the config's default."""
+    import dataclasses
+    import typing
+
+    from stmanet.config import TRAIN_PRESETS, TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata
+        flag = "--" + meta.get("flag", f.name.replace("_", "-"))
+        default = f.default if f.default is not dataclasses.MISSING else None
+        text = meta.get("help", "")
+        kwargs: dict[str, object] = {"dest": f.name, "default": argparse.SUPPRESS}
+        kind = hints[f.name]
+        args_of = typing.get_args(kind)
+        if args_of and type(None) in args_of:  # X | None
+            kind = next(a for a in args_of if a is not type(None))
+        if f.name == "model_overrides":
+            kwargs.update(type=_parse_override, action="append", metavar="KEY=VALUE")
+        elif kind is bool:
+            kwargs.update(action=argparse.BooleanOptionalAction)
+            text += f" (default: {'on' if default else 'off'})"
+        else:
+            kwargs["type"] = kind if kind in (int, float) else str
+            if f.name == "preset":
+                kwargs["choices"] = sorted(TRAIN_PRESETS)
+            elif "choices" in meta:
+                kwargs["choices"] = meta["choices"]
+            if default not in (None, ""):
+                text += f" (default: {default})"
+        p.add_argument(flag, help=text, **kwargs)
+
+
+def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a model (runs under torchrun for several GPUs or machines)",
+        description="Train ST-MANet. Defaults are the paper's recipe; every option is stored "
+                    "in the run folder's config.json. Under `torchrun --nproc_per_node N -m "
+                    "stmanet train ...` every process trains on its share of the data.")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its folder (its config is kept)")
+    p.add_argument("--progress", choices=("auto", "json", "bar", "none"), default="auto",
+                   help="json: one event per line on stdout (for programs); bar: a terminal "
+                        "progress bar; auto: bar on a terminal, else none")
+    _add_train_flags(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="test protocol on a data set: top-1/top-5, per-class "
+                                        "accuracy, confusion matrix")
+    p.add_argument("checkpoint", help="model file (.safetensors)")
+    p.add_argument("--data", required=True, metavar="KIND:PATH",
+                   help="test data, e.g. ucf101:/data/UCF-101 or folder:/data/drills")
+    p.add_argument("--annotations", help="folder of the official split files")
+    p.add_argument("--split", type=int, default=1, help="official split (default 1)")
+    p.add_argument("--subset", choices=("train", "test"), default="test",
+                   help="subset of an official data set (default test)")
+    p.add_argument("--output-dir", help="where report.json, confusion.csv/.png and "
+                                        "per_video.csv go (default: beside the checkpoint, "
+                                        "in evaluation/)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--workers", type=int, default=2, help="video-decoding processes")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="per-window action predictions for videos")
+    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    p.add_argument("--checkpoint", help="model file (default: the bundled demo model)")
+    p.add_argument("-o", "--output", help="write the predictions to FILE.csv or FILE.json "
+                                          "(default: a table on the terminal)")
+    p.add_argument("--hop", type=int, help="source frames between window starts (default: "
+                                           "the window length)")
+    p.add_argument("--top-k", type=int, default=5, help="labels per window (default 5)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--attention", action="store_true",
+                   help="include the mean attention maps per stage (JSON output)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("import-hara", help="turn Hara et al.'s Kinetics weights (.pth) into "
+                                           "an ST-MANet model file")
+    p.add_argument("pth", help="e.g. r3d50_K_200ep.pth")
+    p.add_argument("--model", required=True, help="model of the same depth, e.g. stmanet_r50")
+    p.add_argument("--classes", required=True, metavar="FILE_OR_LIST",
+                   help="class names: a file (one per line, or UCF-101's classInd.txt) or a "
+                        "comma-separated list")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    p.add_argument("--set", type=_parse_override, action="append", metavar="KEY=VALUE",
+                   help="override a model option (repeatable)")
+    p.add_argument("--frames", type=int, default=32, help="frames per clip (default 32)")
+    p.add_argument("--frame-stride", type=int, default=2, help="source-frame stride (default 2)")
+    p.add_argument("--size", type=int, default=112, help="crop side (default 112)")
+    p.set_defaults(func=_cmd_import_hara)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +436,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the named model variants")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("synth", help="generate a folder-per-class data set of drill videos",
+                       description="Render procedural drill clips (stick figures doing "
+                                   "physical-education drills) as OUT_DIR/<drill>/*.mp4 plus "
+                                   "OUT_DIR/classes.txt. The same seed gives the same videos.")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the data set into")
+    p.add_argument("--clips-per-class", type=int, default=20, help="clips per drill (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--frames", type=int, default=96, help="frames per clip (default 96)")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate (default 25)")
+    p.add_argument("--size", type=_parse_frame_size, default=(160, 120), metavar="WxH",
+                   help="frame size (default 160x120)")
+    p.add_argument("--drills", metavar="LIST",
+                   help="comma-separated drills (default: all, see stmanet.data.synthetic)")
+    p.set_defaults(func=_cmd_synth)
+    _add_engine_commands(sub)
     return parser
 
 

@@ -99,3 +99,132 @@ class InputSpec:
             if key in data:
                 data[key] = tuple(float(v) for v in data[key])
         return cls(**data)
+
+
+FREEZE_MODES = ("none", "backbone", "early", "head")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("step", "cosine")
+
+
+def _option(default: Any, help: str, **kwargs: Any) -> Any:
+    """A config field with its command-line help text beside it."""
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Every field is a `stmanet train` flag (`--lr-step` for `lr_step`);
+    the resolved config is written as config.json into the run folder and into every model
+    saved by the run. Defaults are the paper's recipe (section 4.1).
+
+    Paths are kept as text so that the config is exactly its JSON document.
+    """
+
+    # data
+    data: str = _option("", "training data as KIND:PATH, KIND one of ucf101, hmdb51, diving48, "
+                        "folder, project (e.g. folder:/data/drills)")
+    annotations: str | None = _option(None, "split files of ucf101 / hmdb51 / diving48 "
+                                      "(default: looked for beside the videos)")
+    split: int = _option(1, "official split number (1-3 for ucf101 and hmdb51)")
+    val_data: str | None = _option(None, "validation data as KIND:PATH (its test subset)")
+    val_share: float = _option(0.0, "hold out this share of every class of the training data "
+                               "for validation (used when --val-data is not given)")
+    # model and input
+    model: str = _option("stmanet_r50", "model name (see `stmanet models`)")
+    model_overrides: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "model option KEY=VALUE, e.g. tda=off or width=0.5 (repeatable)", "flag": "set"})
+    frames: int = _option(32, "frames per clip the network sees")
+    frame_stride: int = _option(2, "keep every n-th source frame (32 x 2 = 64-frame windows)")
+    size: int = _option(112, "square crop side in pixels")
+    # optimisation: SGD with momentum, step schedule
+    epochs: int = _option(90, "number of epochs")
+    batch_size: int = _option(32, "clips per step (per process under torchrun)")
+    lr: float = _option(0.01, "initial learning rate")
+    momentum: float = _option(0.9, "SGD momentum")
+    # Not stated in the paper; 1e-3 is Hara et al.'s training default for 3D ResNets.
+    weight_decay: float = _option(1e-3, "SGD weight decay")
+    lr_step: int = _option(15, "multiply the learning rate by --lr-gamma every this many epochs")
+    lr_gamma: float = _option(0.1, "learning rate factor at every step")
+    optimizer: str = _option("sgd", "sgd (the paper's, with --momentum) or adamw (often "
+                             "quicker on small data sets; try --lr 0.002)",
+                             choices=OPTIMIZERS)
+    schedule: str = _option("step", "learning-rate schedule: step (x --lr-gamma every "
+                            "--lr-step epochs) or cosine (down to 0 over the run)",
+                            choices=SCHEDULES)
+    lambda_spatial: float = _option(0.01, "weight of the spatial diversity loss (lambda_1)")
+    lambda_temporal: float = _option(0.001, "weight of the temporal diversity loss (lambda_2)")
+    label_smoothing: float = _option(0.0, "label smoothing of the cross-entropy")
+    # fine-tuning
+    init: str | None = _option(None, "start from this ST-MANet model (.safetensors); the "
+                               "classifier is re-made when the class count differs")
+    hara: str | None = _option(None, "start from Hara et al.'s Kinetics weights (.pth)")
+    freeze: str = _option("none", "parts kept fixed: none; backbone (train the classifier "
+                          "only); early (stem and stages 2-3 of the 3D ResNet); head (the "
+                          "whole 3D ResNet, train the aggregation modules and the classifier)",
+                          choices=FREEZE_MODES)
+    # running
+    seed: int = _option(0, "seed of every random choice (weights, data order, augmentation)")
+    workers: int = _option(4, "data-loading processes (0: load in the training process)")
+    device: str = _option("auto", "auto (cuda when available, else cpu), cpu, cuda, cuda:N")
+    amp: str = _option("auto", "mixed precision: auto (bf16 or fp16 on CUDA, off on CPU), "
+                       "off, bf16, fp16", choices=AMP_MODES)
+    output: str = _option("runs/train", "run folder: config, metrics, checkpoints, models")
+    keep_best: bool = _option(True, "save the model with the best validation accuracy as "
+                              "best.safetensors")
+    preset: str | None = _option(None, "named set of defaults the run started from")
+
+    def __post_init__(self) -> None:
+        if self.freeze not in FREEZE_MODES:
+            raise ConfigError(f"freeze must be one of {', '.join(FREEZE_MODES)}, "
+                              f"not {self.freeze!r}")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                              f"not {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, "
+                              f"not {self.schedule!r}")
+        if self.init and self.hara:
+            raise ConfigError("give either --init (an ST-MANet model) or --hara (Kinetics "
+                              "weights of Hara et al.), not both")
+        for name in ("epochs", "batch_size", "frames", "frame_stride", "size", "lr_step"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be 0 or more, not {self.workers}")
+        if not 0.0 <= self.val_share < 1.0:
+            raise ConfigError(f"val_share must be in [0, 1), not {self.val_share}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be positive, not {self.lr}")
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return InputSpec(frames=self.frames, frame_stride=self.frame_stride, size=self.size)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+# Named sets of TrainConfig defaults for `stmanet train --preset NAME`; flags given on the
+# command line win over a preset.
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},  # the paper's recipe: the TrainConfig defaults
+}

@@ -1,0 +1,489 @@
+"""Running a trained model: per-window predictions on a video, and the test protocol.
+
+`Predictor` streams a video once, cuts it into windows of `spec.window` source frames (every
+`spec.frame_stride`-th kept, centre crop, normalised) every `hop` frames, runs them through
+the network in batches and returns one `WindowPrediction` per window, plus the video-level
+scores: the mean of the windows' softmax scores (the paper's test protocol).
+
+`evaluate` applies the test protocol to every video of a ClipIndex and returns a
+ClassificationReport (top-1, top-5, per-class accuracy, confusion matrix).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from stmanet.config import InputSpec
+from stmanet.engine.checkpoint import LoadedModel
+from stmanet.engine.events import Cancelled
+from stmanet.engine.metrics import ClassificationReport
+from stmanet.errors import ConfigError, VideoError
+from stmanet.models import STMANetOutput
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]  # (done, total)
+CancelCheck = Callable[[], bool]
+WindowCallback = Callable[["WindowPrediction", np.ndarray], None]  # (window, scores (K,))
+
+
+@dataclass
+class WindowPrediction:
+    """The network's answer for one window of a video.
+
+    end_frame is exclusive; times are in seconds from the start of the video. Attention maps
+    (when asked for) hold stages 2-5: spatial (H_i, W_i), the mean over query rows of A_s;
+    temporal (T_i,), the mean over rows of A_t; None where the model has that module off.
+    """
+
+    start_frame: int
+    end_frame: int
+    start_s: float
+    end_s: float
+    labels: list[str]  # top-k, best first
+    scores: list[float]  # softmax scores of `labels`
+    spatial_attention: list[np.ndarray | None] | None = None
+    temporal_attention: list[np.ndarray | None] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.labels[0]
+
+    @property
+    def score(self) -> float:
+        return self.scores[0]
+
+    def to_dict(self, *, attention: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "start_frame": self.start_frame, "end_frame": self.end_frame,
+            "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4),
+            "labels": list(self.labels), "scores": [round(s, 6) for s in self.scores],
+        }
+        if attention:
+            data["spatial_attention"] = _arrays_to_lists(self.spatial_attention)
+            data["temporal_attention"] = _arrays_to_lists(self.temporal_attention)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowPrediction:
+        return cls(int(data["start_frame"]), int(data["end_frame"]), float(data["start_s"]),
+                   float(data["end_s"]), [str(x) for x in data["labels"]],
+                   [float(x) for x in data["scores"]],
+                   _lists_to_arrays(data.get("spatial_attention")),
+                   _lists_to_arrays(data.get("temporal_attention")))
+
+
+def _arrays_to_lists(maps: list[np.ndarray | None] | None) -> list[Any] | None:
+    if maps is None:
+        return None
+    return [None if m is None else np.round(m, 6).tolist() for m in maps]
+
+
+def _lists_to_arrays(maps: list[Any] | None) -> list[np.ndarray | None] | None:
+    if maps is None:
+        return None
+    return [None if m is None else np.asarray(m, dtype=np.float32) for m in maps]
+
+
+@dataclass
+class VideoPrediction:
+    """All windows of one video, and the video-level answer (mean of window scores)."""
+
+    path: Path
+    fps: float
+    num_frames: int
+    class_names: list[str]
+    windows: list[WindowPrediction]
+    scores: np.ndarray  # (K,) mean softmax over windows
+    hop: int = 0
+    window: int = 0
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        order = np.argsort(-self.scores, kind="stable")[:k]
+        return [(self.class_names[i], float(self.scores[i])) for i in order]
+
+    @property
+    def label(self) -> str:
+        return self.top(1)[0][0]
+
+    def to_dict(self, *, attention: bool = False) -> dict[str, Any]:
+        return {
+            "video": str(self.path), "fps": self.fps, "num_frames": self.num_frames,
+            "window": self.window, "hop": self.hop,
+            "top5": [{"label": name, "score": round(score, 6)} for name, score in self.top(5)],
+            "windows": [w.to_dict(attention=attention) for w in self.windows],
+        }
+
+
+def attention_summary(output: STMANetOutput) -> tuple[list[list[np.ndarray | None]],
+                                                      list[list[np.ndarray | None]]]:
+    """Per clip of a batch: spatial maps (H_i, W_i) and temporal curves (T_i,) for stages 2-5."""
+    batch = output.logits.shape[0]
+    spatial: list[list[np.ndarray | None]] = [[] for _ in range(batch)]
+    temporal: list[list[np.ndarray | None]] = [[] for _ in range(batch)]
+    for a_s, a_t, (_, h, w) in zip(output.spatial_attention, output.temporal_attention,
+                                   output.stage_sizes, strict=True):
+        s_maps = None if a_s is None else a_s.float().mean(dim=1).reshape(batch, h, w).cpu()
+        t_maps = None if a_t is None else a_t.float().mean(dim=1).cpu()  # (B, T_i)
+        for b in range(batch):
+            spatial[b].append(None if s_maps is None else s_maps[b].numpy())
+            temporal[b].append(None if t_maps is None else t_maps[b].numpy())
+    return spatial, temporal
+
+
+def _window_plan(num_frames: int, spec: InputSpec, hop: int,
+                 min_fill: float) -> tuple[np.ndarray, np.ndarray]:
+    from stmanet.data.sampling import window_indices, window_starts
+
+    starts = window_starts(num_frames, spec.window, hop, min_fill=min_fill)
+    return starts, window_indices(starts, num_frames, spec.window, spec.frame_stride)
+
+
+class Predictor:
+    """Per-window predictions of a loaded model on videos.
+
+    hop: source frames between the starts of consecutive windows (default: the window
+    length, i.e. consecutive windows as in the test protocol). A last window is kept when at
+    least half of it lies in the video (completed from the video's start, like the test
+    protocol); a video shorter than one window loops.
+    """
+
+    def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu", *,
+                 batch_size: int = 8, top_k: int = 5, attention: bool = False) -> None:
+        self.model = loaded.model.to(device).eval()
+        self.device = torch.device(device)
+        self.spec = loaded.metadata.input
+        self.class_names = list(loaded.metadata.class_names)
+        self.batch_size = max(1, batch_size)
+        self.top_k = min(top_k, len(self.class_names))
+        self.attention = attention
+
+    # ------------------------------------------------------------------ clips
+    def preprocess(self, frames: np.ndarray) -> Tensor:
+        """RGB uint8 frames (T, H, W, 3) -> normalised, centre-cropped (3, T, S, S)."""
+        from stmanet.data.transforms import test_transform
+
+        return test_transform(frames, self.spec)
+
+    @torch.no_grad()
+    def run_batch(self, clips: Tensor) -> tuple[Tensor, STMANetOutput]:
+        """(B, 3, T, S, S) -> softmax scores (B, K) on the CPU, and the raw output."""
+        output = self.model(clips.to(self.device))
+        return torch.softmax(output.logits.float(), dim=1).cpu(), output
+
+    # ------------------------------------------------------------------ videos
+    def predict(self, path: Path | str, *, hop: int | None = None,
+                on_progress: ProgressCallback | None = None,
+                should_cancel: CancelCheck | None = None,
+                on_window: WindowCallback | None = None) -> VideoPrediction:
+        """Predict every window of a video file, decoding it once from start to end."""
+        from stmanet.data.decode import iter_frames, probe
+
+        path = Path(path)
+        info = probe(path)
+        return self.predict_frames(iter_frames(path), info.frame_count, info.fps, path=path,
+                                   hop=hop, on_progress=on_progress,
+                                   should_cancel=should_cancel, on_window=on_window)
+
+    def predict_frames(self, frames: Iterable[tuple[int, np.ndarray]] | Iterable[np.ndarray],
+                       num_frames: int, fps: float, *, path: Path | str = "",
+                       hop: int | None = None, on_progress: ProgressCallback | None = None,
+                       should_cancel: CancelCheck | None = None,
+                       on_window: WindowCallback | None = None) -> VideoPrediction:
+        """Predict from a stream of RGB frames (or (index, frame) pairs) of a known length.
+
+        `on_progress(done, total)` is called per batch of windows; `should_cancel()` is
+        checked as often, and a true answer raises Cancelled (the windows handed to
+        `on_window` so far stay valid). `on_window(window, scores)` receives every window as
+        soon as it is predicted, with its softmax scores over all classes (K,).
+        """
+        spec = self.spec
+        hop = hop or spec.window
+        if hop < 1:
+            raise ConfigError(f"hop must be at least 1 frame, not {hop}")
+        if num_frames < 1:
+            raise VideoError(path, "the video holds no frames")
+        starts, indices = _window_plan(num_frames, spec, hop, 0.5)
+        total = len(starts)
+        needed = set(np.unique(indices).tolist())
+        # frames a looped window takes from the video's start: kept until the end
+        forever = {int(v) for row, s in zip(indices, starts, strict=True)
+                   for v in row if v < s}
+        ready_at = np.minimum(starts + spec.window, num_frames) - 1
+
+        stored: dict[int, Tensor] = {}
+        windows: list[WindowPrediction] = []
+        score_sum = torch.zeros(len(self.class_names), dtype=torch.float64)
+        pending: list[int] = []
+        next_window = 0
+        if on_progress is not None:
+            on_progress(0, total)
+
+        def flush() -> None:
+            nonlocal score_sum
+            if not pending:
+                return
+            if should_cancel is not None and should_cancel():
+                raise Cancelled(f"prediction of {path} cancelled")
+            batch = torch.stack([self._window_clip(stored, indices[w]) for w in pending])
+            scores, output = self.run_batch(batch)
+            score_sum += scores.double().sum(0)
+            maps = attention_summary(output) if self.attention else None
+            for j, w in enumerate(pending):
+                window = self._window_prediction(int(starts[w]), num_frames, fps, scores[j],
+                                                 maps, j)
+                windows.append(window)
+                if on_window is not None:
+                    on_window(window, scores[j].numpy())
+            pending.clear()
+            if on_progress is not None:
+                on_progress(len(windows), total)
+
+        last_pos = -1
+        for pos, frame in _numbered(frames):
+            last_pos = pos
+            if pos >= num_frames:
+                break
+            if pos in needed:
+                stored[pos] = self._prepare_frame(frame)
+            while next_window < total and ready_at[next_window] <= pos:
+                pending.append(next_window)
+                next_window += 1
+                if len(pending) >= self.batch_size:
+                    flush()
+                    self._evict(stored, starts, next_window, forever)
+            if next_window >= total:
+                break
+        if next_window < total:  # the stream ended before the promised frame count
+            log.warning("%s: the video ended at frame %d of %d; repeating its last frame",
+                        path, last_pos + 1, num_frames)
+            if not stored:
+                raise VideoError(path, "no frame could be decoded")
+            last = stored[max(stored)]
+            for w in range(next_window, total):
+                for v in indices[w]:
+                    stored.setdefault(int(v), last)
+                pending.append(w)
+                if len(pending) >= self.batch_size:
+                    flush()
+        flush()
+        mean = (score_sum / max(1, len(windows))).float().numpy()
+        return VideoPrediction(Path(path), float(fps), int(num_frames), self.class_names,
+                               windows, mean, hop=hop, window=spec.window)
+
+    def _prepare_frame(self, frame: np.ndarray) -> Tensor:
+        """One RGB frame -> centre-cropped, resized uint8 (S, S, 3)."""
+        from stmanet.data.transforms import center_crop_box, crop_resize
+
+        box = center_crop_box(frame.shape[0], frame.shape[1])
+        return torch.from_numpy(crop_resize(frame[None], box, self.spec.size)[0])
+
+    def _window_clip(self, stored: dict[int, Tensor], row: np.ndarray) -> Tensor:
+        from stmanet.data.transforms import to_tensor
+
+        frames = torch.stack([stored[int(v)] for v in row]).numpy()  # (T, S, S, 3)
+        return to_tensor(frames, self.spec.mean, self.spec.std)
+
+    @staticmethod
+    def _evict(stored: dict[int, Tensor], starts: np.ndarray, next_window: int,
+               forever: set[int]) -> None:
+        if next_window >= len(starts):
+            return
+        first_needed = int(starts[next_window])
+        for pos in [p for p in stored if p < first_needed and p not in forever]:
+            del stored[pos]
+
+    def _window_prediction(self, start: int, num_frames: int, fps: float, scores: Tensor,
+                           maps: Any, j: int) -> WindowPrediction:
+        end = min(start + self.spec.window, num_frames)
+        top = torch.topk(scores, self.top_k)
+        fps = fps if fps > 0 else 25.0
+        return WindowPrediction(
+            start, end, start / fps, end / fps,
+            [self.class_names[i] for i in top.indices.tolist()],
+            [float(v) for v in top.values.tolist()],
+            spatial_attention=maps[0][j] if maps else None,
+            temporal_attention=maps[1][j] if maps else None)
+
+
+def _numbered(frames: Iterable[Any]) -> Iterator[tuple[int, np.ndarray]]:
+    for n, item in enumerate(frames):
+        if isinstance(item, tuple):
+            yield int(item[0]), item[1]
+        else:
+            yield n, item
+
+
+# --------------------------------------------------------------------------- evaluation
+
+class _VideoWindows(Dataset):
+    """Item i: (windows (N, 3, T, S, S) or None, label, i, reason) of record i."""
+
+    def __init__(self, index: Any, spec: InputSpec) -> None:
+        self.index = index
+        self.spec = spec
+
+    def __len__(self) -> int:
+        return len(self.index.records)
+
+    def __getitem__(self, i: int) -> tuple[Tensor | None, int, int, str]:
+        from stmanet.data.clips import test_windows
+
+        record = self.index.records[i]
+        count = self.index.frame_counts.get(str(record.path))
+        try:
+            return test_windows(record, self.spec, frame_count=count), record.label, i, ""
+        except VideoError as exc:
+            return None, record.label, i, exc.reason
+
+
+@dataclass
+class EvaluationResult:
+    report: ClassificationReport
+    video_scores: np.ndarray  # (N, K), rows in the order of `paths`
+    labels: np.ndarray  # (N,)
+    paths: list[Path]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def per_video_rows(self) -> list[dict[str, Any]]:
+        names = self.report.class_names
+        rows = []
+        for path, label, scores in zip(self.paths, self.labels, self.video_scores,
+                                       strict=True):
+            best = int(np.argmax(scores))
+            rows.append({"video": str(path), "label": names[int(label)],
+                         "predicted": names[best], "score": round(float(scores[best]), 6),
+                         "correct": int(best == int(label))})
+        return rows
+
+
+def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "cpu",
+             batch_size: int = 8, workers: int = 0,
+             on_progress: ProgressCallback | None = None,
+             should_cancel: CancelCheck | None = None) -> EvaluationResult:
+    """The test protocol on every record of `index`: all consecutive windows, centre crop,
+    softmax scores averaged per video; top-1/top-5, per-class accuracy, confusion matrix.
+
+    The index's classes are matched to the model's by name. Unreadable videos are skipped,
+    logged and listed in the result.
+    """
+    names = list(loaded.metadata.class_names)
+    position = {n: i for i, n in enumerate(names)}
+    unknown = sorted({index.class_names[r.label] for r in index.records} - set(position))
+    if unknown:
+        raise ConfigError(f"the model does not know the class(es) {', '.join(unknown[:5])} "
+                          f"of the test data (it knows {', '.join(names[:8])}"
+                          f"{', ...' if len(names) > 8 else ''})")
+    if not index.records:
+        raise ConfigError("the test data holds no videos")
+    model = loaded.model.to(device).eval()
+    spec = loaded.metadata.input
+    dataset = _VideoWindows(index, spec)
+    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers)
+    scores_out: list[np.ndarray] = []
+    labels_out: list[int] = []
+    paths: list[Path] = []
+    skipped: list[tuple[str, str]] = []
+    windows_total = 0
+    total = len(dataset)
+    if on_progress is not None:
+        on_progress(0, total)
+    with torch.no_grad():
+        for done, (windows, label, i, reason) in enumerate(loader, start=1):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("evaluation cancelled")
+            record = index.records[i]
+            if windows is None:
+                log.warning("skipping %s: %s", record.path, reason)
+                skipped.append((str(record.path), reason))
+            else:
+                probs = []
+                for chunk in torch.split(windows, batch_size):
+                    logits = model(chunk.to(device)).logits.float()
+                    probs.append(torch.softmax(logits, dim=1).cpu())
+                video = torch.cat(probs).double().mean(0).numpy()
+                windows_total += windows.shape[0]
+                scores_out.append(video)
+                labels_out.append(position[index.class_names[label]])
+                paths.append(record.path)
+            if on_progress is not None:
+                on_progress(done, total)
+    if not scores_out:
+        raise VideoError(index.records[0].path, "none of the test videos could be read")
+    scores = np.stack(scores_out)
+    labels = np.asarray(labels_out, dtype=np.int64)
+    report = ClassificationReport.from_scores(
+        scores, labels, names, windows=windows_total, skipped=len(skipped),
+        protocol=f"all consecutive {spec.window}-frame windows, every {spec.frame_stride}. "
+                 f"frame, centre crop {spec.size}, mean of softmax scores")
+    return EvaluationResult(report, scores, labels, paths, skipped)
+
+
+
+# ------------------------------------------------------------------------------ files
+
+def write_predictions(path: Path | str, predictions: list[VideoPrediction], *,
+                      attention: bool = False) -> Path:
+    """Per-window predictions to CSV or JSON, chosen by the file's suffix.
+
+    CSV: one row per window: video, start_frame, end_frame, start_s, end_s, label_1, score_1,
+    ..., label_k, score_k. JSON: a list with one object per video (see VideoPrediction.to_dict),
+    attention maps included when asked for.
+    """
+    import csv
+    import io
+    import json
+
+    from stmanet.fileio import atomic_write_text
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        document = {"predictions": [p.to_dict(attention=attention) for p in predictions]}
+        atomic_write_text(path, json.dumps(document, indent=1) + "\n")
+        return path
+    if suffix != ".csv":
+        raise ConfigError(f"{path}: choose a .csv or .json file for the predictions")
+    k = max((len(w.labels) for p in predictions for w in p.windows), default=0)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    header = ["video", "start_frame", "end_frame", "start_s", "end_s"]
+    for i in range(1, k + 1):
+        header += [f"label_{i}", f"score_{i}"]
+    writer.writerow(header)
+    for p in predictions:
+        for w in p.windows:
+            row: list[Any] = [str(p.path), w.start_frame, w.end_frame, f"{w.start_s:.3f}",
+                              f"{w.end_s:.3f}"]
+            for label, score in zip(w.labels, w.scores, strict=True):
+                row += [label, f"{score:.6f}"]
+            writer.writerow(row)
+    atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def bundled_demo_model() -> Path | None:
+    """The demo model shipped in resources/models/demo.safetensors, if there is one."""
+    import importlib.resources
+
+    import stmanet
+
+    relative = ("models", "demo.safetensors")
+    try:
+        ref = importlib.resources.files("resources").joinpath(*relative)
+        if ref.is_file():
+            return Path(str(ref))
+    except (ModuleNotFoundError, TypeError, NotADirectoryError):
+        pass
+    source_tree = Path(stmanet.__file__).resolve().parent.parent / "resources"
+    candidate = source_tree.joinpath(*relative)
+    return candidate if candidate.is_file() else None

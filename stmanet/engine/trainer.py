@@ -1,0 +1,866 @@
+"""Training ST-MANet: SGD over the total loss (cross-entropy + diversity terms), one run folder.
+
+A run folder holds:
+  config.json        the resolved TrainConfig
+  checkpoint.pt      the state to resume from (weights, optimizer, scheduler, RNG states,
+                     position in the run), rewritten atomically after every epoch and on cancel
+  best.safetensors   the model with the best validation accuracy (our model format)
+  final.safetensors  the model after the last epoch
+  metrics.jsonl/csv  one row per epoch
+
+Exactness: the data order of epoch e comes from (seed, e), augmentation from the data set's
+(seed, epoch, clip), and every RNG the training process uses is saved in checkpoint.pt, so a
+run stopped and resumed ends with the same weights as one that never stopped. The resume file
+holds only tensors, numbers, strings, lists and dicts: it loads with
+`torch.load(weights_only=True)`.
+
+Under torchrun every process runs this same loop on its share of the data
+(DistributedSampler) inside DistributedDataParallel; only rank 0 reports progress and writes
+files, and epoch metrics are summed over all processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import pickle
+import random
+import signal
+import threading
+import time
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from stmanet.config import InputSpec, TrainConfig
+from stmanet.engine.checkpoint import (
+    CheckpointMetadata,
+    import_hara,
+    load_checkpoint,
+    provenance,
+    save_checkpoint,
+)
+from stmanet.engine.distributed import DistributedContext, resolve_device
+from stmanet.engine.events import (
+    Cancelled,
+    CheckpointSaved,
+    EpochEnded,
+    Event,
+    RunCancelled,
+    RunFinished,
+    RunStarted,
+    StepProgress,
+    ValidationProgress,
+)
+from stmanet.engine.metrics import MetricsLog
+from stmanet.errors import CheckpointError, ConfigError, STMANetError
+from stmanet.fileio import atomic_path, atomic_write_text
+from stmanet.models import STMANet, model_config, stmanet_loss
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[Event], None]
+
+RESUME_FILE = "checkpoint.pt"
+CONFIG_FILE = "config.json"
+BEST_MODEL = "best.safetensors"
+FINAL_MODEL = "final.safetensors"
+STATE_FORMAT = "stmanet-train-state"
+STATE_VERSION = 1
+
+# For tests of multi-process training: when set, every process writes a digest of its
+# parameters into this folder at the end of the run (rank<N>.sha256).
+DIGEST_DIR_ENV = "STMANET_PARAMETER_DIGEST_DIR"
+
+CLASSIFIER_PREFIXES = ("backbone.fc.", "fusion.", "stage_heads.")
+
+
+# ------------------------------------------------------------------------------ cancel
+
+class CancelToken:
+    """Set from another thread or a signal handler; the loop stops after the current step."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.signal: int | None = None
+
+    def cancel(self, signum: int | None = None) -> None:
+        if self.signal is None:
+            self.signal = signum
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@contextlib.contextmanager
+def cancel_on_signals(token: CancelToken,
+                      signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """While inside, SIGINT/SIGTERM set `token` instead of killing the process.
+
+    A second SIGINT gets Python's default behaviour (KeyboardInterrupt) for an impatient user.
+    Outside the main thread this does nothing (signals can only be caught there).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, _frame: object) -> None:
+        if token.cancelled and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        log.warning("%s received: stopping after the current step",
+                    signal.Signals(signum).name)
+        token.cancel(signum)
+
+    for sig in signals:
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class TrainingCancelled(Cancelled):
+    """Training stopped on request; `checkpoint` is the resume file written before stopping."""
+
+    def __init__(self, message: str, checkpoint: Path | None, signum: int | None) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
+        self.signal = signum
+
+
+# -------------------------------------------------------------------------------- data
+
+@dataclass
+class TrainData:
+    """What the trainer trains on: data sets of (clip (3, T, S, S), label) and class names."""
+
+    train: Dataset
+    class_names: list[str]
+    val: Dataset | None = None
+    description: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_source(text: str) -> tuple[str, Path]:
+    """`KIND:PATH` -> (kind, path); a bare path is a folder of class folders."""
+    kinds = ("ucf101", "hmdb51", "diving48", "folder", "project")
+    kind, sep, rest = text.partition(":")
+    if sep and kind.lower() in kinds:
+        return kind.lower(), Path(rest).expanduser()
+    if sep and len(kind) > 1 and "/" not in kind and "\\" not in kind:
+        raise ConfigError(f"unknown data kind {kind!r} in {text!r}; use one of "
+                          f"{', '.join(kinds)} as KIND:PATH")
+    return "folder", Path(text).expanduser()
+
+
+def split_by_class(index: Any, share: float, seed: int) -> tuple[Any, Any]:
+    """Split a ClipIndex into (train, val), holding out `share` of every class.
+
+    Stratified and reproducible: the same index, share and seed give the same split. A class
+    with two or more clips gives at least one to validation and keeps at least one.
+    """
+    rng = np.random.default_rng(seed)
+    by_class: dict[int, list[int]] = {}
+    for i, record in enumerate(index.records):
+        by_class.setdefault(int(record.label), []).append(i)
+    val_ids: set[int] = set()
+    for label in sorted(by_class):
+        ids = by_class[label]
+        count = len(ids)
+        take = min(count - 1, max(1, round(count * share))) if count >= 2 else 0
+        chosen = rng.permutation(count)[:take]
+        val_ids.update(ids[j] for j in chosen)
+    train = [r for i, r in enumerate(index.records) if i not in val_ids]
+    val = [r for i, r in enumerate(index.records) if i in val_ids]
+    return (dataclasses.replace(index, records=train, skipped=list(index.skipped)),
+            dataclasses.replace(index, records=val, skipped=[]))
+
+
+def align_classes(index: Any, class_names: list[str]) -> Any:
+    """Relabel `index` to the class order `class_names` (matched by name)."""
+    position = {name: i for i, name in enumerate(class_names)}
+    unknown = [n for n in index.class_names if n not in position]
+    used = {index.class_names[r.label] for r in index.records}
+    unknown = [n for n in unknown if n in used]
+    if unknown:
+        raise ConfigError(f"the validation data has classes the training data lacks: "
+                          f"{', '.join(unknown[:5])}")
+    records = [dataclasses.replace(r, label=position[index.class_names[r.label]])
+               for r in index.records]
+    return dataclasses.replace(index, records=records, class_names=list(class_names))
+
+
+def load_index(source: str, *, annotations: str | None, split: int, subset: str) -> Any:
+    from stmanet.data.sources import load_source
+
+    kind, root = parse_source(source)
+    return load_source(kind, root, annotations=Path(annotations) if annotations else None,
+                       split=split, subset=subset)
+
+
+def build_data(config: TrainConfig, spec: InputSpec) -> TrainData:
+    """Clip indexes and data sets for a config's --data / --val-data / --val-share."""
+    from stmanet.data.clips import ClipDataset
+
+    if not config.data:
+        raise ConfigError("no training data: give --data KIND:PATH (e.g. folder:/data/drills)")
+    index = load_index(config.data, annotations=config.annotations, split=config.split,
+                       subset="train")
+    if not index.records:
+        raise ConfigError(f"no training clips found in {config.data}")
+    val_index = None
+    if config.val_data:
+        val_index = load_index(config.val_data, annotations=config.annotations,
+                               split=config.split, subset="test")
+        val_index = align_classes(val_index, list(index.class_names))
+    elif config.val_share > 0:
+        index, val_index = split_by_class(index, config.val_share, config.seed)
+    names = list(index.class_names)
+    train = ClipDataset(index, spec, train=True, seed=config.seed)
+    val = ClipDataset(val_index, spec, train=False, seed=config.seed) if val_index else None
+    if val is not None and len(val) == 0:
+        val = None
+    return TrainData(train, names, val, {"train": config.data,
+                                         "val": config.val_data or (
+                                             f"{config.val_share:g} of train"
+                                             if config.val_share else None)})
+
+
+# --------------------------------------------------------------------- model and freeze
+
+def build_model(config: TrainConfig, class_names: list[str], spec: InputSpec,
+                ) -> tuple[STMANet, InputSpec, dict[str, Any]]:
+    """A fresh model, or one started from --init (ours) or --hara (Kinetics weights).
+
+    Returns the model, the input spec (mean/std of an --init model are kept) and provenance
+    notes about where the weights came from.
+    """
+    k = len(class_names)
+    overrides = dict(config.model_overrides)
+    if config.hara:
+        mc = model_config(config.model, k, **overrides)
+        loaded = import_hara(config.hara, mc, class_names, input_spec=spec)
+        return loaded.model.train(), spec, {"init": "hara", "init_path": config.hara,
+                                            **loaded.metadata.provenance}
+    if config.init:
+        return _from_our_checkpoint(Path(config.init), class_names, spec, overrides)
+    mc = model_config(config.model, k, **overrides)
+    return STMANet(mc), spec, {"init": "scratch"}
+
+
+def _from_our_checkpoint(path: Path, class_names: list[str], spec: InputSpec,
+                         overrides: dict[str, Any]) -> tuple[STMANet, InputSpec, dict[str, Any]]:
+    loaded = load_checkpoint(path)
+    old_names = loaded.metadata.class_names
+    mc = loaded.model.config.replace(**overrides, num_classes=len(class_names))
+    model = STMANet(mc)
+    state = loaded.model.state_dict()
+    classifier = "kept"
+    if old_names != list(class_names):
+        if sorted(old_names) == sorted(class_names):
+            order = torch.tensor([old_names.index(n) for n in class_names])
+            state = {k: v[order] if k.startswith(CLASSIFIER_PREFIXES) else v
+                     for k, v in state.items()}
+            classifier = "reordered"
+        else:
+            state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIXES)}
+            classifier = "new"
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(CLASSIFIER_PREFIXES)
+               or classifier != "new"]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(path, "its weights do not fit the model asked for "
+                              f"({len(missing)} missing, {len(result.unexpected_keys)} "
+                              "unexpected); drop the --set options that change its shape")
+    spec = InputSpec(frames=spec.frames, frame_stride=spec.frame_stride, size=spec.size,
+                     mean=loaded.metadata.input.mean, std=loaded.metadata.input.std)
+    log.info("starting from %s (%s classifier)", path, classifier)
+    return model, spec, {"init": "checkpoint", "init_path": str(path),
+                         "classifier": classifier}
+
+
+def classifier_modules(model: STMANet) -> list[nn.Module]:
+    mods: list[nn.Module] = [model.backbone.fc]
+    mods += [m for m in (model.fusion, model.stage_heads) if m is not None]
+    return mods
+
+
+def attention_modules(model: STMANet) -> list[nn.Module]:
+    return [m for m in (model.temporal_stem, model.temporal, model.spatial) if m is not None]
+
+
+def frozen_modules(model: STMANet, mode: str) -> list[nn.Module]:
+    """The modules `--freeze mode` keeps fixed.
+
+    none: nothing. early: the stem and stages 2-3 of the 3D ResNet. head: the whole 3D ResNet
+    (the aggregation modules and the classifier train). backbone: everything but the
+    classifier (a linear probe).
+    """
+    b = model.backbone
+    resnet = [b.conv1, b.bn1, b.layer1, b.layer2, b.layer3, b.layer4]
+    if mode == "none":
+        return []
+    if mode == "early":
+        return resnet[:4]
+    if mode == "head":
+        return resnet
+    if mode == "backbone":
+        return resnet + attention_modules(model)
+    raise ConfigError(f"unknown freeze mode {mode!r}")
+
+
+def apply_freeze(model: STMANet, mode: str) -> list[nn.Module]:
+    frozen = frozen_modules(model, mode)
+    for module in frozen:
+        module.requires_grad_(False)
+    return frozen
+
+
+def set_train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
+    """Training mode, except frozen parts: their BatchNorm statistics stay fixed too."""
+    model.train()
+    for module in frozen:
+        module.eval()
+
+
+# ------------------------------------------------------------------------ RNG and state
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG of this process as tensors, numbers and lists (weights_only-loadable)."""
+    np_state = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
+                  "cached_gaussian": float(np_state[4])},
+        "python": {"version": int(py_version), "state": list(py_state), "gauss": py_gauss},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+def load_resume_state(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / RESUME_FILE
+    if not path.exists():
+        raise CheckpointError(path, "no resume checkpoint in this run folder (the run saved "
+                              "none yet, or this is not a run folder)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError,
+            ValueError) as exc:
+        raise CheckpointError(path, f"the resume checkpoint is damaged ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError(path, "not a training checkpoint of this program")
+    return state
+
+
+def resume_config(run_dir: Path) -> TrainConfig:
+    path = run_dir / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
+    return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def parameter_digest(model: nn.Module) -> str:
+    """sha256 over the parameters' bytes, in state-dict order (BatchNorm statistics excluded)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        h.update(name.encode())
+        h.update(p.detach().to("cpu").contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------ trainer
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model_path: Path  # best.safetensors when there was validation data, else final
+    final_path: Path
+    best_val_acc: float | None
+    best_epoch: int | None
+    epochs: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    if mode == "off":
+        return None
+    if mode == "bf16":
+        return torch.bfloat16
+    if mode == "fp16":
+        return torch.float16
+    if device.type == "cuda":  # auto
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter],
+                   ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """The optimizer and its per-epoch learning-rate schedule."""
+    optimizer: torch.optim.Optimizer
+    if cfg.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                    weight_decay=cfg.weight_decay)
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    if cfg.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    else:
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step,
+                                                    gamma=cfg.lr_gamma)
+    return optimizer, scheduler
+
+
+def _ignore_sigint_in_worker(_worker_id: int) -> None:
+    # Ctrl+C reaches the whole process group; the main process decides when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
+
+
+class Trainer:
+    """One training run of `config` over `data`. Call `run()`.
+
+    `on_event` receives progress events (rank 0 only); `cancel` stops the run cleanly after
+    the current step with a resume checkpoint; `resume` continues a run from its folder.
+    """
+
+    def __init__(self, config: TrainConfig, data: TrainData, *,
+                 on_event: EventSink | None = None, cancel: CancelToken | None = None,
+                 context: DistributedContext | None = None, resume: bool = False,
+                 stop_after_epoch: int | None = None) -> None:
+        self.config = config
+        self.data = data
+        self.ctx = context or DistributedContext(device=resolve_device(config.device))
+        self.cancel = cancel or CancelToken()
+        self.resume = resume
+        self.run_dir = Path(config.output)
+        self._on_event = on_event
+        self._saved_at: tuple[int, int] | None = None
+        self._best: tuple[float | None, int | None] = (None, None)
+        # Stop (as if cancelled) once this many epochs are done: for tests of resuming.
+        self._stop_after_epoch = stop_after_epoch
+        if len(data.train) == 0:
+            raise ConfigError("the training data holds no clips")
+
+    # ------------------------------------------------------------------ helpers
+    def _emit(self, event: Event) -> None:
+        if self.ctx.is_main and self._on_event is not None:
+            self._on_event(event)
+
+    def _batches(self, epoch: int) -> list[list[int]]:
+        """This process's batches of epoch `epoch`: an order fixed by (seed, epoch)."""
+        sampler = DistributedSampler(self.data.train, num_replicas=self.ctx.world_size,
+                                     rank=self.ctx.rank, shuffle=True, seed=self.config.seed)
+        sampler.set_epoch(epoch)
+        indices = list(sampler)
+        size = self.config.batch_size
+        batches = [indices[i:i + size] for i in range(0, len(indices), size)]
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches.pop()  # BatchNorm cannot train on a single clip at 1x1x1 resolution
+        return batches
+
+    def _loader(self, dataset: Dataset, batches: list[list[int]], epoch: int) -> DataLoader:
+        workers = self.config.workers
+        return DataLoader(dataset, batch_sampler=batches, num_workers=workers,
+                          pin_memory=self.ctx.device.type == "cuda",
+                          generator=_epoch_generator(self.config.seed, epoch),
+                          worker_init_fn=_ignore_sigint_in_worker if workers else None,
+                          multiprocessing_context=_mp_context() if workers else None)
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> TrainResult:
+        cfg, ctx = self.config, self.ctx
+        device = ctx.device
+        spec = cfg.input_spec
+        class_names = list(self.data.class_names)
+        state = load_resume_state(self.run_dir) if self.resume else None
+        if state is not None and list(state["class_names"]) != class_names:
+            raise ConfigError("the data's classes differ from those of the run being resumed")
+        if not self.resume and ctx.is_main and (self.run_dir / RESUME_FILE).exists():
+            raise ConfigError(f"{self.run_dir} already holds a run: resume it with "
+                              f"--resume {self.run_dir}, or choose another --output")
+
+        seed_everything(cfg.seed)
+        model, spec, origin = build_model(cfg, class_names, spec)
+        frozen = apply_freeze(model, cfg.freeze)
+        model.to(device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError("--freeze leaves nothing to train")
+        optimizer, scheduler = make_optimizer(cfg, params)
+        amp_dtype = autocast_dtype(cfg.amp, device)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        # each process its own dropout stream; the weights above were seeded alike everywhere
+        seed_everything(cfg.seed + 7919 * ctx.rank)
+
+        start_epoch, start_step = 0, 0
+        best_acc: float | None = None
+        best_epoch: int | None = None
+        carry: dict[str, float] = {}
+        metrics = MetricsLog(self.run_dir)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            start_epoch, start_step = int(state["epoch"]), int(state["step"])
+            best_acc = state.get("best_val_acc")
+            best_epoch = state.get("best_epoch")
+            ranks = state["ranks"]
+            if len(ranks) == ctx.world_size:
+                mine = ranks[ctx.rank]
+            else:
+                log.warning("resuming with %d processes instead of %d: dropout and the "
+                            "interrupted epoch's metrics will differ", ctx.world_size,
+                            len(ranks))
+                mine = ranks[0] if ctx.is_main else {**ranks[0], "accumulators": {}}
+            set_rng_state(mine["rng"])
+            carry = dict(mine.get("accumulators") or {})
+            if ctx.is_main:
+                metrics.truncate_after(start_epoch)
+            log.info("resuming %s at epoch %d, step %d", self.run_dir, start_epoch + 1,
+                     start_step)
+
+        elif ctx.is_main:
+            metrics.truncate_after(0)  # rows a crashed earlier attempt may have left
+        if ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / CONFIG_FILE,
+                              json.dumps(cfg.to_dict(), indent=1) + "\n")
+        net: nn.Module = model
+        if ctx.enabled:
+            net = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=model.config.stage_heads)
+
+        steps_per_epoch = len(self._batches(0))
+        val_count = len(self.data.val) if self.data.val is not None else 0
+        self._emit(RunStarted(cfg.epochs, steps_per_epoch, class_names, str(device),
+                              run_dir=str(self.run_dir), start_epoch=start_epoch,
+                              train_clips=len(self.data.train), val_clips=val_count,
+                              world_size=ctx.world_size))
+        self._model, self._spec, self._origin = model, spec, origin
+        self._optimizer, self._scheduler, self._scaler = optimizer, scheduler, scaler
+        history = metrics.read() if ctx.is_main else []
+        timer = _Throughput(cfg.epochs * steps_per_epoch
+                            - (start_epoch * steps_per_epoch + start_step))
+
+        for epoch in range(start_epoch, cfg.epochs):
+            skip = start_step if epoch == start_epoch else 0
+            acc_in = carry if epoch == start_epoch else {}
+            self._best = (best_acc, best_epoch)
+            self._check_cancel(epoch, skip, acc_in)
+            t0 = time.monotonic() - float(acc_in.get("seconds", 0.0))
+            sums = self._train_epoch(net, frozen, epoch, skip, acc_in, amp_dtype, timer)
+            val = self._validate(model, epoch, amp_dtype, sums, t0)
+            with warnings.catch_warnings():  # a resumed epoch may have no step left to take
+                warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*")
+                scheduler.step()
+            lr = optimizer.param_groups[0]["lr"]
+            seen = sums["seen"]
+            row: dict[str, Any] = {
+                "epoch": epoch + 1, "lr": sums.get("lr", lr),
+                "train_loss": sums["loss"] / seen if seen else None,
+                "train_acc": sums["correct"] / seen if seen else 0.0,
+                "val_loss": val[0] if val else None, "val_acc": val[1] if val else None,
+            }
+            improved = val is not None and (best_acc is None or val[1] > best_acc)
+            if improved:
+                best_acc, best_epoch = val[1], epoch + 1
+            row["best"] = improved
+            row["seconds"] = round(time.monotonic() - t0, 3)
+            history.append(row)
+            if ctx.is_main:
+                metrics.append(row)
+                if improved and cfg.keep_best:
+                    self._save_model(self.run_dir / BEST_MODEL, epoch + 1, row, kind="best")
+            self._best = (best_acc, best_epoch)
+            self._save_state(epoch + 1, 0, {})
+            self._emit(EpochEnded(epoch + 1, row["train_loss"], row["train_acc"],
+                                  row["val_loss"], row["val_acc"], improved, row["lr"],
+                                  row["seconds"]))
+            if self._stop_after_epoch is not None and epoch + 1 >= self._stop_after_epoch \
+                    and epoch + 1 < cfg.epochs:
+                self.cancel.cancel()
+        final = self.run_dir / FINAL_MODEL
+        last = history[-1] if history else {}
+        if ctx.is_main:
+            self._save_model(final, cfg.epochs, last, kind="final")
+        ctx.barrier()
+        self._write_digest(model)
+        model_path = (self.run_dir / BEST_MODEL
+                      if cfg.keep_best and best_acc is not None else final)
+        report = {"best_val_acc": best_acc, "best_epoch": best_epoch, "epochs": cfg.epochs,
+                  "final_train_acc": last.get("train_acc"), "final_val_acc": last.get("val_acc")}
+        self._emit(RunFinished(best_acc, str(model_path), report))
+        return TrainResult(self.run_dir, model_path, final, best_acc, best_epoch, cfg.epochs,
+                           history)
+
+    # ------------------------------------------------------------------ pieces
+    def _check_cancel(self, epoch: int, step: int, sums: dict[str, float]) -> None:
+        if not self.ctx.any(self.cancel.cancelled):
+            return
+        path = self._save_state(epoch, step, sums)
+        where = f"epoch {epoch + 1}, step {step}" if step else f"after epoch {epoch}"
+        message = (f"training cancelled ({where}); resume with "
+                   f"`stmanet train --resume {self.run_dir}`")
+        self._emit(RunCancelled(message, str(path), epoch, step))
+        raise TrainingCancelled(message, path, self.cancel.signal)
+
+    def _train_epoch(self, net: nn.Module, frozen: list[nn.Module], epoch: int, skip: int,
+                     sums_in: dict[str, float], amp_dtype: torch.dtype | None,
+                     timer: _Throughput) -> dict[str, float]:
+        cfg, device = self.config, self.ctx.device
+        if hasattr(self.data.train, "set_epoch"):
+            self.data.train.set_epoch(epoch)
+        batches = self._batches(epoch)
+        steps = len(batches)
+        sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, **sums_in}
+        set_train_mode(net, frozen)
+        lr = self._optimizer.param_groups[0]["lr"]
+        sums["lr"] = lr
+        if skip >= steps:
+            return sums
+        loader = self._loader(self.data.train, batches[skip:], epoch)
+        last_report = 0.0
+        for step, (clips, labels) in enumerate(loader, start=skip + 1):
+            clips = clips.to(device, non_blocking=True)
+            labels = torch.as_tensor(labels).to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                                enabled=amp_dtype is not None):
+                output = net(clips)
+                terms = stmanet_loss(output, labels, lambda_spatial=cfg.lambda_spatial,
+                                     lambda_temporal=cfg.lambda_temporal,
+                                     label_smoothing=cfg.label_smoothing)
+            self._optimizer.zero_grad(set_to_none=True)
+            self._scaler.scale(terms.total).backward()
+            self._scaler.step(self._optimizer)
+            self._scaler.update()
+            n = labels.shape[0]
+            loss = float(terms.total.detach())
+            if not math.isfinite(loss):
+                raise STMANetError(f"the loss became {loss} at epoch {epoch + 1}, step {step}: "
+                                   "lower --lr, or turn off --amp")
+            sums["loss"] += loss * n
+            sums["correct"] += float((output.logits.detach().argmax(1) == labels).sum())
+            sums["seen"] += n
+            timer.tick(n * self.ctx.world_size)
+            now = time.monotonic()
+            if self.ctx.is_main and (now - last_report >= 0.25 or step == steps):
+                last_report = now
+                self._emit(StepProgress(epoch + 1, step, steps, sums["loss"] / sums["seen"],
+                                        sums["correct"] / sums["seen"], lr, timer.rate,
+                                        timer.eta))
+            if self.cancel.cancelled or self.ctx.enabled:
+                self._check_cancel(epoch, step, sums)
+        return sums
+
+    def _validate(self, model: STMANet, epoch: int, amp_dtype: torch.dtype | None,
+                  train_sums: dict[str, float], t0: float) -> tuple[float | None, float] | None:
+        """(loss, top-1) on the validation data, summed over all processes; None without any."""
+        data = self.data.val
+        if data is None:
+            totals = self.ctx.all_reduce_sum([train_sums["loss"], train_sums["correct"],
+                                              train_sums["seen"]])
+            train_sums.update(loss=totals[0], correct=totals[1], seen=totals[2])
+            return None
+        cfg, device = self.config, self.ctx.device
+        ids = list(range(self.ctx.rank, len(data), self.ctx.world_size))
+        size = cfg.batch_size
+        batches = [ids[i:i + size] for i in range(0, len(ids), size)]
+        loss_sum = correct = seen = 0.0
+        model.eval()
+        with torch.no_grad():
+            loader = self._loader(data, batches, epoch) if batches else []
+            for clips, labels in loader:
+                clips = clips.to(device, non_blocking=True)
+                labels = torch.as_tensor(labels).to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                                    enabled=amp_dtype is not None):
+                    output = model(clips)
+                    terms = stmanet_loss(output, labels, lambda_spatial=cfg.lambda_spatial,
+                                         lambda_temporal=cfg.lambda_temporal)
+                n = labels.shape[0]
+                loss_sum += float(terms.total) * n
+                correct += float((output.logits.argmax(1) == labels).sum())
+                seen += n
+                self._emit(ValidationProgress(epoch + 1, int(seen), len(ids)))
+                if self.cancel.cancelled and not self.ctx.enabled:
+                    # the epoch's training is done: resume starts with this validation
+                    self._check_cancel(epoch, len(self._batches(epoch)), {
+                        **train_sums, "seconds": time.monotonic() - t0})
+        if self.ctx.enabled:
+            self._check_cancel_after_validation(epoch, train_sums, t0)
+        totals = self.ctx.all_reduce_sum([train_sums["loss"], train_sums["correct"],
+                                          train_sums["seen"], loss_sum, correct, seen])
+        train_sums.update(loss=totals[0], correct=totals[1], seen=totals[2])
+        loss_sum, correct, seen = totals[3:]
+        if not seen:
+            return None
+        return loss_sum / seen, correct / seen
+
+    def _check_cancel_after_validation(self, epoch: int, train_sums: dict[str, float],
+                                       t0: float) -> None:
+        if self.ctx.any(self.cancel.cancelled):
+            self._check_cancel(epoch, len(self._batches(epoch)),
+                               {**train_sums, "seconds": time.monotonic() - t0})
+
+    def _save_state(self, epoch: int, step: int, sums: dict[str, float]) -> Path:
+        """Write checkpoint.pt (rank 0), with every process's RNG state; all ranks wait."""
+        path = self.run_dir / RESUME_FILE
+        if self._saved_at == (epoch, step):
+            return path
+        self._saved_at = (epoch, step)
+        mine = {"rng": rng_state(), "accumulators": {k: float(v) for k, v in sums.items()}}
+        ranks = [mine]
+        if self.ctx.enabled:
+            gathered: list[Any] = [None] * self.ctx.world_size
+            dist.all_gather_object(gathered, mine)
+            ranks = gathered
+        if self.ctx.is_main:
+            best_acc, best_epoch = self._best
+            state = {
+                "format": STATE_FORMAT, "version": STATE_VERSION,
+                "epoch": epoch, "step": step,
+                "model": {k: v.detach().to("cpu") for k, v in self._model.state_dict().items()},
+                "optimizer": self._optimizer.state_dict(),
+                "scheduler": self._scheduler.state_dict(),
+                "scaler": self._scaler.state_dict() if self._scaler.is_enabled() else {},
+                "ranks": [_to_cpu(r) for r in ranks],  # RNG states and epoch sums per process
+                "best_val_acc": best_acc, "best_epoch": best_epoch,
+                "class_names": list(self.data.class_names),
+                "config": json.dumps(self.config.to_dict()),
+                "world_size": self.ctx.world_size,
+            }
+            with atomic_path(path) as tmp:
+                torch.save(state, tmp)
+            self._emit(CheckpointSaved(str(path), epoch, "resume"))
+        self.ctx.barrier()
+        return path
+
+    def _save_model(self, path: Path, epoch: int, row: dict[str, Any], *, kind: str) -> None:
+        model = self._model
+        report = {k: row.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
+        report["epoch"] = epoch
+        meta = CheckpointMetadata(
+            model.config, list(self.data.class_names), self._spec,
+            provenance("train", model_name=self.config.model, kind=kind, epoch=epoch,
+                       data=self.data.description, origin=self._origin,
+                       config=self.config.to_dict()),
+            report=report)
+        save_checkpoint(path, model, meta)
+        self._emit(CheckpointSaved(str(path), epoch, "model"))
+
+    def _write_digest(self, model: nn.Module) -> None:
+        folder = os.environ.get(DIGEST_DIR_ENV)
+        if folder:
+            out = Path(folder) / f"rank{self.ctx.rank}.sha256"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(parameter_digest(model) + "\n", encoding="utf-8")
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.to("cpu")
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    return value
+
+
+def _mp_context() -> str | None:
+    # fork is fast and sees in-memory data sets; elsewhere use the platform's default
+    import multiprocessing
+
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+
+
+class _Throughput:
+    """Clips per second over recent steps, and the time left for the remaining steps."""
+
+    def __init__(self, remaining_steps: int) -> None:
+        self._remaining = remaining_steps
+        self._rate: float | None = None
+        self._step_time: float | None = None
+        self._last = time.monotonic()
+
+    def tick(self, clips: int) -> None:
+        now = time.monotonic()
+        elapsed = max(now - self._last, 1e-6)  # includes waiting for data
+        self._last = now
+        self._remaining = max(0, self._remaining - 1)
+        rate = clips / elapsed
+        a = 0.2
+        self._rate = rate if self._rate is None else (1 - a) * self._rate + a * rate
+        self._step_time = elapsed if self._step_time is None else (
+            (1 - a) * self._step_time + a * elapsed)
+
+    @property
+    def rate(self) -> float:
+        return self._rate or 0.0
+
+    @property
+    def eta(self) -> float | None:
+        return None if self._step_time is None else self._remaining * self._step_time
+
+
+# ---------------------------------------------------------------------------- entry point
+
+def run_training(config: TrainConfig, *, resume: bool = False,
+                 on_event: EventSink | None = None, cancel: CancelToken | None = None,
+                 context: DistributedContext | None = None,
+                 data: TrainData | None = None) -> TrainResult:
+    """Build the data (unless given) and run a Trainer; see `Trainer` for the arguments."""
+    ctx = context or DistributedContext(device=resolve_device(config.device))
+    if data is None:
+        data = build_data(config, config.input_spec)
+    return Trainer(config, data, on_event=on_event, cancel=cancel, context=ctx,
+                   resume=resume).run()
+
