@@ -155,6 +155,9 @@ class TrainConfig:
     lambda_spatial: float = _option(0.01, "weight of the spatial diversity loss (lambda_1)")
     lambda_temporal: float = _option(0.001, "weight of the temporal diversity loss (lambda_2)")
     label_smoothing: float = _option(0.0, "label smoothing of the cross-entropy")
+    min_crop: float = _option(0.5, "smallest training crop side as a share of the frame's "
+                              "shorter side (the paper: 0.5; raise it where the subject is "
+                              "small in the frame)")
     # fine-tuning
     init: str | None = _option(None, "start from this ST-MANet model (.safetensors); the "
                                "classifier is re-made when the class count differs")
@@ -196,6 +199,8 @@ class TrainConfig:
             raise ConfigError(f"workers must be 0 or more, not {self.workers}")
         if not 0.0 <= self.val_share < 1.0:
             raise ConfigError(f"val_share must be in [0, 1), not {self.val_share}")
+        if not 0.0 < self.min_crop <= 1.0:
+            raise ConfigError(f"min_crop must be in (0, 1], not {self.min_crop}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
         if self.lr <= 0:

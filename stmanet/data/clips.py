@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from stmanet.config import InputSpec
 from stmanet.data.decode import probe, read_frames
 from stmanet.data.sampling import center_indices, test_indices, train_indices
-from stmanet.data.transforms import test_transform, train_transform
+from stmanet.data.transforms import MIN_CROP_SCALE, test_transform, train_transform
 from stmanet.errors import DatasetError, VideoError
 from stmanet.fileio import atomic_write_text
 
@@ -284,7 +284,8 @@ class ClipDataset(Dataset):
     """Clips of a ClipIndex as (clip, label): clip float32 (3, spec.frames, spec.size,
     spec.size), label an int.
 
-    train=True: a random window, crop and flip per item (InputSpec's training protocol);
+    train=True: a random window, crop and flip per item (InputSpec's training protocol; crops
+    of min_crop-1.0 of the shorter side);
     train=False: the middle window, centre-cropped (a quick validation clip; the full test
     protocol is `test_windows`).
 
@@ -304,6 +305,7 @@ class ClipDataset(Dataset):
         train: bool,
         seed: int = 0,
         max_retries: int = 10,
+        min_crop: float = MIN_CROP_SCALE,
     ) -> None:
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
@@ -312,6 +314,7 @@ class ClipDataset(Dataset):
         self.train = train
         self.seed = seed
         self.max_retries = max_retries
+        self.min_crop = min_crop
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._frame_counts: dict[str, int] = dict(index.frame_counts)
         self._failed: dict[int, str] = {}  # per process: record number -> reason
@@ -373,7 +376,7 @@ class ClipDataset(Dataset):
             draw = number if draw is None else draw
             rng = np.random.default_rng([self.seed, epoch, draw, number])
             frames = read_frames(record.path, train_indices(length, spec, rng) + start)
-            clip = train_transform(frames, spec, rng)
+            clip = train_transform(frames, spec, rng, min_crop=self.min_crop)
         else:
             frames = read_frames(record.path, center_indices(length, spec) + start)
             clip = test_transform(frames, spec)

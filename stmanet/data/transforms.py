@@ -107,9 +107,13 @@ def to_tensor(
     return clip.mul_(scale).sub_(shift.view(3, 1, 1, 1))
 
 
-def train_transform(frames: np.ndarray, spec: InputSpec, rng: np.random.Generator) -> torch.Tensor:
-    """Training: one random crop and flip for the whole clip; float32 (3, T, S, S)."""
-    box = random_crop_box(frames.shape[1], frames.shape[2], rng)
+def train_transform(frames: np.ndarray, spec: InputSpec, rng: np.random.Generator, *,
+                    min_crop: float = MIN_CROP_SCALE) -> torch.Tensor:
+    """Training: one random crop and flip for the whole clip; float32 (3, T, S, S).
+
+    min_crop: the smallest crop side as a share of the frame's shorter side (the paper: 0.5).
+    """
+    box = random_crop_box(frames.shape[1], frames.shape[2], rng, min_scale=min_crop)
     return to_tensor(crop_resize(frames, box, spec.size), spec.mean, spec.std)
 
 

@@ -233,7 +233,7 @@ def build_data(config: TrainConfig, spec: InputSpec) -> TrainData:
     elif config.val_share > 0:
         index, val_index = split_by_class(index, config.val_share, config.seed)
     names = list(index.class_names)
-    train = ClipDataset(index, spec, train=True, seed=config.seed)
+    train = ClipDataset(index, spec, train=True, seed=config.seed, min_crop=config.min_crop)
     val = ClipDataset(val_index, spec, train=False, seed=config.seed) if val_index else None
     if val is not None and len(val) == 0:
         val = None
