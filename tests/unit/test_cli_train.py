@@ -243,22 +243,23 @@ def test_a_failing_run_reports_why_on_the_json_channel(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not reached yet: with the paper's training crops (0.5-1.0 of the "
-                          "shorter side) small models stay near 20-25% held-out top-1 on the "
-                          "generated drills within the CPU budget; the target stands",
-                   strict=False)
+@pytest.mark.skipif(os.environ.get("STMANET_SLOW_TESTS") != "1",
+                    reason="about 12 minutes on 2 cores; set STMANET_SLOW_TESTS=1 to run")
+@pytest.mark.xfail(reason="not reached yet: this recipe gives 0.89 held-out top-1 (running "
+                          "0.50, taken for jogging); the target stands", strict=False)
 def test_a_small_model_learns_generated_drills_to_90_percent(tmp_path):
-    """The CI target: stmanet train + evaluate on generated drills, held-out seeds."""
-    synthetic = pytest.importorskip("stmanet.data.synthetic")
-    train = synthetic.generate_dataset(tmp_path / "train", clips_per_class=20, seed=11,
-                                       frames=80, size=(128, 96))
-    test = synthetic.generate_dataset(tmp_path / "test", clips_per_class=5, seed=12,
-                                      frames=80, size=(128, 96))
+    """The target: stmanet train + evaluate on generated drills, held-out seeds."""
+    from stmanet.data import synthetic
+
+    train = synthetic.generate_dataset(tmp_path / "train", clips_per_class=60, seed=1000)
+    test = synthetic.generate_dataset(tmp_path / "test", clips_per_class=20, seed=2000)
     run = tmp_path / "run"
-    assert main(["train", "--data", f"folder:{train}", "--model", "stmanet_r10", "--set",
-                 "width=0.25", "--frames", "16", "--size", "64", "--batch-size", "8",
-                 "--lr", "0.01", "--epochs", "15", "--lr-step", "10", "--workers", "1",
-                 "--device", "cpu", "--output", str(run), "--progress", "none"]) == 0
+    assert main(["train", "--data", f"folder:{train}", "--model", "stmanet_r10",
+                 "--set", "width=0.25", "--set", "dropout=0.2", "--frames", "16",
+                 "--size", "64", "--batch-size", "16", "--optimizer", "adamw",
+                 "--schedule", "cosine", "--lr", "0.005", "--weight-decay", "0.01",
+                 "--min-crop", "0.8", "--epochs", "20", "--workers", "1", "--device", "cpu",
+                 "--output", str(run), "--progress", "none"]) == 0
     assert main(["evaluate", str(run / "final.safetensors"), "--data", f"folder:{test}",
                  "--output-dir", str(tmp_path / "eval"), "--workers", "1",
                  "--device", "cpu", "--progress", "none"]) == 0
