@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 from videogen import write_video
 
@@ -139,3 +139,37 @@ def player(qtbot) -> Iterator[PlayerWidget]:
     widget.activateWindow()
     yield widget
     widget.close()
+
+
+class StallMeter:
+    """Measures how long the GUI thread goes without serving a 5 ms timer."""
+
+    def __init__(self) -> None:
+        self.gaps_ms: list[int] = []
+        self._clock = QElapsedTimer()
+        self._last = 0
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = self._clock.elapsed()
+        self.gaps_ms.append(now - self._last)
+        self._last = now
+
+    def start(self) -> None:
+        self._clock.start()
+        self._last = 0
+        self._timer.start(5)
+
+    def stop(self) -> int:
+        """Stops measuring; the longest stall in ms."""
+        self._timer.stop()
+        return max(self.gaps_ms, default=0)
+
+
+@pytest.fixture
+def stall_meter() -> Iterator[StallMeter]:
+    meter = StallMeter()
+    yield meter
+    meter.stop()

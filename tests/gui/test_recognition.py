@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ACTIONS, CLIP_FRAMES, make_checkpoint
-from PySide6.QtCore import QElapsedTimer, QPoint, QPointF, QRectF, QSettings, Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSettings, Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QFileDialog
 from videogen import make_frame, qimage_to_rgb, write_video
@@ -321,30 +321,18 @@ def busy_model(models: Path) -> Path:
                            input_spec={"frames": 16, "frame_stride": 2, "size": 64})
 
 
-def test_the_window_keeps_serving_events_during_inference(qtbot, window, busy_model, clip):
+def test_the_window_keeps_serving_events_during_inference(qtbot, window, busy_model, clip,
+                                                          stall_meter):
     recognition = load(qtbot, window, busy_model)
     recognition.set_hop(4)
     answers: list[WindowResult] = []
     recognition.service.predicted.connect(answers.append)
     first_prediction(qtbot, window, clip)
-    clock, gaps = QElapsedTimer(), []
-    clock.start()
-    last = [clock.elapsed()]
-
-    def tick() -> None:
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(tick)
-    timer.start(5)
+    stall_meter.start()
     qtbot.wait(2500)
-    timer.stop()
-    stall = max(gaps)
+    stall = stall_meter.stop()
     print(f"\nlongest event-loop stall during inference: {stall} ms "
-          f"({len(gaps)} ticks, {len(answers)} predictions)")
+          f"({len(stall_meter.gaps_ms)} ticks, {len(answers)} predictions)")
     assert len(answers) >= 4  # inference really ran all along
     assert stall < 250
 

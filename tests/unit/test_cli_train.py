@@ -25,13 +25,7 @@ TINY = ["--model", "stmanet_r10", "--set", "width=0.125", "--frames", "4", "--si
         "--batch-size", "6", "--workers", "0", "--device", "cpu", "--lr", "0.01"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One compute thread: tiny models gain nothing from more, and lose much on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_clip(path: Path, colour: tuple[int, int, int], rng: np.random.Generator,

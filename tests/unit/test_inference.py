@@ -20,13 +20,7 @@ CLASSES = ["red", "green", "blue", "white", "grey", "black"]
 SPEC = InputSpec(frames=4, frame_stride=2, size=32)  # 8-frame windows
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One compute thread: tiny models gain nothing from more, and lose much on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_video(path: Path, frames: int, seed: int = 0, size=(48, 40), fps: float = 20.0) -> Path:

@@ -28,13 +28,7 @@ from stmanet.models import create_model
 CLASSES = ["red", "green", "blue"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One compute thread: tiny models gain nothing from more, and lose much on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class ColourClips(Dataset):
