@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -220,9 +221,19 @@ def startup_files(
     return video, model, remember
 
 
+def has_display() -> bool:
+    """Whether Qt can open windows here (always on Windows and macOS)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, qt_args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(args.verbose)
+    if args.screenshot is not None and not has_display():
+        # a screenshot needs no screen: render offscreen on a headless machine
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0], *qt_args])
@@ -246,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.aboutToQuit.connect(window.shutdown)
         video, model, remember = startup_files(settings, args.video, args.model)
         settings.setValue("startup/launched_before", True)
+        if screenshot:
+            window.resize(1280, 800)  # the same picture whatever screen (or none) is here
         window.show()
         if screenshot:
             taker = ScreenshotOnReady(window, args.screenshot)

@@ -28,6 +28,7 @@ from typing import TypeVar
 
 import cv2
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
@@ -602,6 +603,10 @@ _STRANDED: list[tuple[QThread, VideoDecodeWorker]] = []
 
 
 def _stop_thread(thread: QThread, worker: VideoDecodeWorker, *_: object) -> None:
+    if not shiboken6.isValid(thread):  # Qt already deleted it with its parent: nothing runs
+        if shiboken6.isValid(worker):
+            worker.release()
+        return
     if thread.isRunning():
         log.debug("stopping a decoder thread left running")
         thread.quit()
