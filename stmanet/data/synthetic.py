@@ -985,16 +985,26 @@ def write_video(path: Path | str, frames: np.ndarray | Sequence[np.ndarray],
     return path
 
 
+def _write_clip(out: Path, drill: str, seed: int, index: int, frames: int, fps: float,
+                size: tuple[int, int]) -> Path:
+    """Render clip `index` of `drill` and write it to out/<drill>/<drill>_<seed>_<index>.mp4
+    (a module-level function, so worker processes can run it)."""
+    clip = render_clip(drill, seed=seed, frames=frames, fps=fps, size=size, index=index)
+    return write_video(out / drill / f"{drill}_{seed}_{index}.mp4", clip, fps)
+
+
 def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, frames: int = 96,
                      fps: float = 25.0, size: tuple[int, int] = (160, 120),
                      drills: Sequence[str] = DRILLS,
-                     progress: Callable[[int, int], None] | None = None) -> Path:
+                     progress: Callable[[int, int], None] | None = None,
+                     workers: int = 1) -> Path:
     """Write a folder-per-class data set of drill clips and return its folder.
 
     Layout: out_dir/<drill>/<drill>_<seed>_<i>.mp4 for i in 0..clips_per_class-1, plus
     out_dir/classes.txt naming the drills one per line, in the order given. Clip i of a drill
-    is `render_clip(drill, seed=seed, index=i, ...)`. `progress(done, total)` is called after
-    every clip.
+    is `render_clip(drill, seed=seed, index=i, ...)`, so the files do not depend on `workers`
+    (processes rendering clips side by side). `progress(done, total)` is called after every
+    clip, in the order clips finish.
     """
     drills = list(drills)
     if not drills:
@@ -1005,17 +1015,35 @@ def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, fr
         raise ConfigError(f"drills listed twice: {', '.join(drills)}")
     if clips_per_class < 1:
         raise ConfigError(f"clips per class must be at least 1, got {clips_per_class}")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    total, done = len(drills) * clips_per_class, 0
-    for drill in drills:
-        for i in range(clips_per_class):
-            clip = render_clip(drill, seed=seed, frames=frames, fps=fps, size=size, index=i)
-            write_video(out / drill / f"{drill}_{seed}_{i}.mp4", clip, fps)
-            done += 1
+    jobs = [(drill, i) for drill in drills for i in range(clips_per_class)]
+    total = len(jobs)
+    if workers == 1:
+        for done, (drill, i) in enumerate(jobs, 1):
+            _write_clip(out, drill, seed, i, frames, fps, size)
             if progress is not None:
                 progress(done, total)
-        log.debug("wrote %d clips of %s", clips_per_class, drill)
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        # spawn: a fresh interpreter per worker, safe in a process that holds threads (the app)
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(_write_clip, out, drill, seed, i, frames, fps, size)
+                       for drill, i in jobs]
+            try:
+                for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                    future.result()
+                    if progress is not None:
+                        progress(done, total)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
     atomic_write_text(out / "classes.txt", "".join(f"{d}\n" for d in drills))
     log.info("synthetic data set: %d drills x %d clips in %s", len(drills), clips_per_class, out)
     return out

@@ -182,6 +182,21 @@ def test_synth_command_writes_the_data_set(tmp_path, capsys):
     assert _read_video(out / "lunges" / "lunges_3_0.mp4").shape == (5, 48, 64, 3)
 
 
+def test_clips_rendered_by_several_processes_are_the_same_files(tmp_path):
+    kwargs = dict(clips_per_class=2, seed=4, frames=6, size=(64, 48),
+                  drills=["squats", "walking"])
+    one = generate_dataset(tmp_path / "one", workers=1, **kwargs)
+    seen = []
+    two = generate_dataset(tmp_path / "two", workers=2, progress=lambda d, t: seen.append((d, t)),
+                           **kwargs)
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    assert len(files) == 5  # 4 clips and classes.txt
+    for name in files:
+        assert (one / name).read_bytes() == (two / name).read_bytes()
+    assert seen[-1] == (4, 4)
+
+
 def test_synth_command_names_the_known_drills_on_a_typo(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "x"), "--drills", "squatz"]) == 2
     assert "known drills" in capsys.readouterr().err
