@@ -1,6 +1,7 @@
 """Forward-pass speed of the baseline and ST-MANet, measured in one run.
 
-    python benchmarks/bench_forward.py [--frames 32] [--size 112] [--repeats 5]
+    python benchmarks/bench_forward.py [--frames 32] [--size 112] [--repeats 5] [--batch 1]
+                                       [--devices cpu,cuda]
 
 Prints one row per (device, model, variant): ms per clip, clips/s, GFLOP/s, and the time
 ratio against r3d50 in the same variant. Variants: fp32, fp32 with channels_last_3d, and
@@ -85,14 +86,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--models", default="r3d50,plain,stmanet_r50,stmanet_r18_lite")
+    parser.add_argument("--devices", help="comma-separated, e.g. cuda (default: cpu, and cuda "
+                        "when present)")
     args = parser.parse_args()
 
     shape = (args.batch, 3, args.frames, args.size, args.size)
     isa = torch.backends.cpu.get_cpu_capability()
     print(f"input {' x '.join(map(str, shape))}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads, CPU ISA {isa}")
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    if torch.cuda.is_available():
+    devices = (args.devices.split(",") if args.devices
+               else ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    if "cuda" in devices:
         print(f"GPU {torch.cuda.get_device_name()}")
 
     header = f"{'device':6s} {'model':18s} {'variant':14s} {'ms/clip':>9s} {'clips/s':>8s} " \
