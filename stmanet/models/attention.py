@@ -29,6 +29,17 @@ def temporal_conv(in_channels: int, out_channels: int) -> nn.Conv3d:
                      bias=False)
 
 
+def conv_norm(conv: nn.Conv3d, norm: nn.BatchNorm3d, x: Tensor) -> Tensor:
+    """norm(conv(x)); in eval mode as one convolution with the norm folded into its weights
+    and bias, which saves a pass over the (large) output. The same numbers either way."""
+    if norm.training or norm.running_var is None or conv.bias is not None:
+        return norm(conv(x))
+    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+    weight = conv.weight * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
+    bias = norm.bias - norm.running_mean * scale
+    return F.conv3d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 def mix_time(attn: Tensor, x: Tensor) -> Tensor:
     """out[b, c, t] = sum_s attn[b, t, s] * x[b, c, s]; attn (B, T, T), x (B, C, T, H, W)."""
     b, c, t, h, w = x.shape
@@ -63,15 +74,19 @@ class TemporalAggregation(nn.Module):
             self.agg_fuse_norm = zero_init_norm(channels)
 
     def forward(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        b, _, t, _, _ = z.shape
-        zc = torch.cat([z, g], dim=1)  # (B, 3C/2, T, H, W)
-        q, k = self.query_key(zc).split(self.qk_dim, dim=1)  # (B, d, T, H, W) each
+        b, c, t, _, _ = z.shape
+        # The convolution of Zc = concat(Z, G) is that of Z plus that of G with the matching
+        # halves of the kernel: the same q and k without copying Z and G into one tensor.
+        weight = self.query_key.weight
+        qk = F.conv3d(z, weight[:, :c], padding=self.query_key.padding)
+        qk = qk + F.conv3d(g, weight[:, c:], padding=self.query_key.padding)
+        q, k = qk.split(self.qk_dim, dim=1)  # (B, d, T, H, W) each
         q = q.transpose(1, 2).reshape(b, t, -1)  # (B, T, d*H*W): one row per time step
         k = k.transpose(1, 2).reshape(b, t, -1)
         attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, T, T)
 
-        d_t = self.out_norm(self.out(mix_time(attn, self.value(z))))  # (B, C, T, H, W)
-        g = torch.relu(self.agg_norm(self.agg_conv(mix_time(attn, g))))
+        d_t = conv_norm(self.out, self.out_norm, mix_time(attn, self.value(z)))  # (B, C, T, H, W)
+        g = torch.relu(conv_norm(self.agg_conv, self.agg_norm, mix_time(attn, g)))
         if self.last:
             d_t = d_t + self.agg_fuse_norm(g)
         else:
@@ -103,5 +118,5 @@ class SpatialAggregation(nn.Module):
         k = k.reshape(b, -1, h * w)
         attn = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(q.shape[1]), dim=-1)  # (B, HW, HW)
         v_mixed = v.reshape(b, -1, h * w) @ attn.transpose(1, 2)  # (B, C_v*T, HW)
-        d_s = self.out_norm(self.out(v_mixed.reshape(v.shape)))
+        d_s = conv_norm(self.out, self.out_norm, v_mixed.reshape(v.shape))
         return d_s, attn

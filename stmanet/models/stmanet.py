@@ -90,8 +90,10 @@ class STMANet(nn.Module):
             if self.spatial is not None:
                 d_s, spatial[i] = self.spatial[i](z)
                 updates.append(d_s)
-            for update in updates:
-                z = z + update  # Zbar^i = Z^i + D_t^i + D_s^i, input of stage i+1
+            if updates:  # Zbar^i = Z^i + D_t^i + D_s^i, input of stage i+1
+                z = z + updates[0]
+                for update in updates[1:]:
+                    z += update  # into the sum just made: no third tensor of this size
             pooled.append(torch.flatten(self.backbone.avgpool(z), 1))
 
         drop = self.backbone.dropout

@@ -180,3 +180,26 @@ def test_stage_heads_give_one_logit_set_per_stage():
     with torch.no_grad():
         out = model(clip())
     assert out.stage_logits is not None and [s.shape for s in out.stage_logits] == [(2, 3)] * 4
+
+
+def test_eval_mode_folds_norms_into_convolutions_without_changing_the_answer(monkeypatch):
+    from stmanet.models import attention
+
+    torch.manual_seed(1)
+    model = create_model("stmanet_r18", 5, width=0.25).eval()
+    with torch.no_grad():  # trained-looking statistics, so that the folded norms do something
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        folded = model(x)
+        monkeypatch.setattr(attention, "conv_norm", lambda conv, norm, v: norm(conv(v)))
+        plain = model(x)
+    torch.testing.assert_close(folded.logits, plain.logits, rtol=1e-4, atol=1e-5)
+    for a, b in zip(folded.temporal_attention + folded.spatial_attention,
+                    plain.temporal_attention + plain.spatial_attention, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
