@@ -51,17 +51,50 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     drills = [d.strip() for d in args.drills.split(",") if d.strip()] if args.drills else DRILLS
     started = time.perf_counter()
 
-    def progress(done: int, total: int) -> None:
-        if done % args.clips_per_class == 0:
-            drill = drills[done // args.clips_per_class - 1]
-            print(f"  {drill:16s} {args.clips_per_class} clips  ({done}/{total})", flush=True)
+    step = max(1, args.clips_per_class)
 
-    print(f"writing {len(drills)} drills x {args.clips_per_class} clips to {args.out_dir}")
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            print(f"  {done}/{total} clips", flush=True)
+
+    print(f"writing {len(drills)} drills x {args.clips_per_class} clips to {args.out_dir}: "
+          f"{', '.join(drills)}")
     out = generate_dataset(args.out_dir, clips_per_class=args.clips_per_class, seed=args.seed,
                            frames=args.frames, fps=args.fps, size=args.size, drills=drills,
-                           progress=progress)
+                           progress=progress, workers=args.workers)
     print(f"done in {time.perf_counter() - started:.1f} s: {out} (classes in "
           f"{out / 'classes.txt'})")
+    return 0
+
+
+def _cmd_sequence(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from stmanet.data.synthetic import render_sequence, write_video
+    from stmanet.errors import ConfigError
+    from stmanet.fileio import atomic_write_text
+
+    plan: list[tuple[str, float]] = []
+    for item in args.drills.split(","):
+        drill, sep, seconds = item.strip().partition(":")
+        try:
+            plan.append((drill.strip(), float(seconds)))
+        except ValueError:
+            raise ConfigError(f"expected DRILL:SECONDS, got {item.strip()!r}") from None
+        if not sep:
+            raise ConfigError(f"expected DRILL:SECONDS, got {item.strip()!r}")
+    output = Path(args.output)
+    if output.suffix.lower() != ".mp4":
+        raise ConfigError(f"the video is written as MPEG-4: name it .mp4, not {output.name}")
+    frames, segments = render_sequence(plan, seed=args.seed, fps=args.fps, size=args.size)
+    write_video(output, frames, args.fps)
+    timeline = {"fps": args.fps, "frames": len(frames),
+                "segments": [{"label": s.drill, "start_frame": s.start_frame,
+                              "end_frame": s.end_frame} for s in segments]}
+    atomic_write_text(output.with_suffix(".json"), json.dumps(timeline, indent=1) + "\n")
+    print(f"{output}: {len(frames)} frames ({len(frames) / args.fps:.1f} s), "
+          f"{len(segments)} drills; timeline in {output.with_suffix('.json')}")
     return 0
 
 
@@ -229,6 +262,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if result.skipped:
         print(f"\n{len(result.skipped)} unreadable videos skipped (see the warnings)")
     print(f"\nreport, confusion matrix (CSV, PNG) and per-video results in {out_dir}")
+    if args.save_model:
+        import dataclasses
+
+        from stmanet.engine.checkpoint import save_checkpoint
+
+        metadata = dataclasses.replace(loaded.metadata, report=report.to_dict())
+        saved = save_checkpoint(args.save_model, loaded.model.cpu(), metadata)
+        print(f"model with this report in its metadata: {saved}")
     return 0
 
 
@@ -386,6 +427,8 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, help="video-decoding processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
+    p.add_argument("--save-model", metavar="FILE", help="also write the model with this "
+                   "evaluation report in its metadata to FILE (.safetensors)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="per-window action predictions for videos")
@@ -419,9 +462,9 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_import_hara)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="stmanet", description="ST-MANet action recognition: models, training, prediction.")
+        prog=prog, description="ST-MANet action recognition: models, training, prediction.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -450,23 +493,54 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame size (default 160x120)")
     p.add_argument("--drills", metavar="LIST",
                    help="comma-separated drills (default: all, see stmanet.data.synthetic)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes rendering clips side by side (default 1; the files are the "
+                        "same for any number)")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("sequence", help="render one video of several drills one after another, "
+                                        "with its expected timeline",
+                       description="Render one figure doing several drills in a row as OUT.mp4, "
+                                   "and the timeline it shows (which drill from which frame to "
+                                   "which) as OUT.json, the format `stmanet-app --self-test` "
+                                   "checks predictions against. The same seed gives the same "
+                                   "video.")
+    p.add_argument("output", metavar="OUT.mp4", help="video file to write")
+    p.add_argument("--drills", metavar="DRILL:SECONDS,...", required=True,
+                   help="the drills in order with their durations, e.g. "
+                        "jumping_jacks:5,squats:5,walking:6")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate (default 25)")
+    p.add_argument("--size", type=_parse_frame_size, default=(320, 240), metavar="WxH",
+                   help="frame size (default 320x240)")
+    p.set_defaults(func=_cmd_sequence)
     _add_engine_commands(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def command_names() -> list[str]:
+    """The subcommands (train, predict, ...), for a program that passes them on to `main`, as
+    the desktop program does with `stmanet-app train ...`."""
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "stmanet") -> int:
+    """Run one subcommand; `prog` is the program name shown in usage and error messages."""
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     func: Command = args.func
     try:
         return func(args)
     except STMANetError as exc:
-        print(f"stmanet {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"stmanet {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog} {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
