@@ -227,6 +227,12 @@ class RecognitionController(QObject):
             "latency": self._latency_label.text(),
         }
 
+    def add_timeline_row(self, widget: QWidget) -> None:
+        """Put `widget` (e.g. the labels strip) right above the prediction timeline, in its
+        dock: a row spanning the same frames sits next to the predicted strip."""
+        self._timeline_layout.insertWidget(self._timeline_layout.indexOf(self._timeline),
+                                           widget)
+
     def load_model(self, path: Path | str, *, remember: bool = True) -> None:
         """Load a checkpoint in the background; an error dialog tells when it cannot be used,
         and the model in use stays. `remember`: load it again at the next start."""
@@ -379,7 +385,7 @@ class RecognitionController(QObject):
         footer.addWidget(self._analysis_caption)
         footer.addWidget(self._analysis_progress)
         footer.addWidget(self._analyse_button)
-        box_layout = QVBoxLayout(timeline_box)
+        box_layout = self._timeline_layout = QVBoxLayout(timeline_box)
         box_layout.setContentsMargins(0, 2, 0, 6)
         box_layout.setSpacing(2)
         box_layout.addWidget(self._timeline)

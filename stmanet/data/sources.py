@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stmanet.data.clips import ClipIndex, ClipRecord, SkippedFile
+from stmanet.data.project import PROJECT_FORMAT_VERSION, read_project  # noqa: F401 (re-exported)
 from stmanet.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ SOURCE_KINDS = ("ucf101", "hmdb51", "diving48", "folder", "project")
 SUBSETS = ("train", "test")
 SPLITS = (1, 2, 3)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-PROJECT_FORMAT_VERSION = 1
 
 
 def load_source(
@@ -382,59 +382,10 @@ def _load_folder(root: Path) -> ClipIndex:
 
 
 def _load_project(project_file: Path) -> ClipIndex:
-    if project_file.is_dir():
-        raise DatasetError(f"a label project is a JSON file, not a folder: {project_file}")
-    data = _read_json(project_file)
-    if not isinstance(data, dict):
-        raise DatasetError("a label project must be a JSON object", file=project_file)
-    version = data.get("version")
-    if version != PROJECT_FORMAT_VERSION:
-        raise DatasetError(
-            f"label project version {version!r} is not supported "
-            f"(this program reads version {PROJECT_FORMAT_VERSION})",
-            file=project_file,
-        )
-    classes = data.get("classes")
-    if (
-        not isinstance(classes, list)
-        or not classes
-        or not all(isinstance(c, str) and c for c in classes)
-    ):
-        raise DatasetError("'classes' must be a non-empty list of names", file=project_file)
-    if len(set(classes)) != len(classes):
-        raise DatasetError("'classes' lists a name twice", file=project_file)
-    by_name = {name: k for k, name in enumerate(classes)}
-    segments = data.get("segments")
-    if not isinstance(segments, list):
-        raise DatasetError("'segments' must be a list", file=project_file)
-    base = project_file.parent
-    records = []
-    for k, segment in enumerate(segments):
-        where = f"segment {k}"
-        if not isinstance(segment, dict):
-            raise DatasetError(f"{where}: expected an object", file=project_file)
-        missing = [
-            key for key in ("video", "start_frame", "end_frame", "label") if key not in segment
-        ]
-        if missing:
-            raise DatasetError(f"{where}: missing {', '.join(missing)}", file=project_file)
-        video = segment["video"]
-        if not isinstance(video, str) or not video:
-            raise DatasetError(f"{where}: 'video' must be a path", file=project_file)
-        label = segment["label"]
-        if not isinstance(label, str) or label not in by_name:
-            raise DatasetError(f"{where}: unknown class {label!r}", file=project_file)
-        start = _int_field(segment["start_frame"], "start_frame", project_file, where)
-        end = _int_field(segment["end_frame"], "end_frame", project_file, where)
-        if start < 0 or end <= start:
-            raise DatasetError(
-                f"{where}: bad frame range start_frame={start}, end_frame={end}",
-                file=project_file,
-            )
-        path = Path(video)
-        if not path.is_absolute():
-            path = base / path
-        records.append(ClipRecord(path, by_name[label], start, end))
-    if not segments:
+    project = read_project(project_file)  # the one reader, shared with the app's labeller
+    if not project.classes:
+        raise DatasetError("the project has no classes", file=project_file)
+    if not project.segments:
         raise DatasetError("the project has no labelled segment", file=project_file)
-    return _keep_existing(records, list(classes), project_file)
+    records = project.to_clip_index().records
+    return _keep_existing(records, list(project.classes), project_file)

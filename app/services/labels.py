@@ -1,0 +1,70 @@
+"""Label projects for the labeller: the engine's project model (shared with the trainer) and
+the few file operations the app adds to it (the untitled project's draft)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+
+from stmanet.data.project import (
+    IMPORT_KINDS,
+    PROJECT_FORMAT_VERSION,
+    ExportedDataset,
+    ImportedLabels,
+    LabelProject,
+    LabelSegment,
+    ProjectState,
+    export_dataset,
+    folder_name,
+    import_dataset,
+    normalize_video_path,
+)
+from stmanet.errors import DatasetError, STMANetError
+from stmanet.fileio import atomic_write_text
+
+__all__ = [
+    "IMPORT_KINDS",
+    "PROJECT_FORMAT_VERSION",
+    "DatasetError",
+    "ExportedDataset",
+    "ImportedLabels",
+    "LabelProject",
+    "LabelSegment",
+    "ProjectState",
+    "STMANetError",
+    "export_dataset",
+    "folder_name",
+    "import_dataset",
+    "load_draft",
+    "normalize_video_path",
+    "read_fps",
+    "write_draft",
+]
+
+
+def write_draft(project: LabelProject, path: Path) -> None:
+    """Keep an untitled project in `path` (atomically, videos as absolute paths) without
+    making `path` the project's file."""
+    atomic_write_text(path, project.to_json(base=None))
+
+
+def load_draft(path: Path) -> LabelProject:
+    """An untitled project kept by `write_draft` (it has no file of its own)."""
+    project = LabelProject.load(path)
+    project.path = None
+    return project
+
+
+def read_fps(path: Path) -> float | None:
+    """The frame rate a video file reports (quick: no frame is decoded); None when it cannot
+    be opened or reports none."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return None
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+    finally:
+        capture.release()
+    return fps if math.isfinite(fps) and 1.0 <= fps <= 1000.0 else None

@@ -1,0 +1,762 @@
+"""Label projects: the classes a coach labels with and the labelled segments of their videos.
+
+A label project is one JSON file, written by the desktop program's labeller and read by the
+trainer (`--data project:FILE`). Version 1 of the format:
+
+    {
+      "version": 1,
+      "classes": ["serve", "volley"],        # in order: label k of a data set is classes[k]
+      "segments": [
+        {"video": "clips/session1.mp4",      # relative to the project's folder when the
+         "start_frame": 0,                   #   video sits under it, absolute otherwise
+         "end_frame": 50,                    # exclusive: frames 0 to 49
+         "label": "volley"}
+      ]
+    }
+
+Frame numbers count decoded pictures from 0, as `stmanet.data.decode` does. Keys this program
+does not know are ignored when reading. Files are written atomically: a crash mid-save leaves
+the previous save in place.
+
+Besides reading and writing, this module edits a project (classes added, renamed, merged,
+deleted; videos relocated after a move), exports it as a folder-per-class data set (one video
+file per segment, optionally with UCF-101 style split lists) and imports such data sets back
+as segments that cover whole videos. It has no Qt in it: the app and the trainer share it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from stmanet.data.clips import ClipIndex, ClipRecord, SkippedFile
+from stmanet.data.decode import iter_frames, probe
+from stmanet.engine.events import Cancelled
+from stmanet.errors import DatasetError, STMANetError, VideoError
+from stmanet.fileio import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+PROJECT_FORMAT_VERSION = 1
+PROJECT_SUFFIX = ".json"
+UCF_LIST_FOLDER = "ucfTrainTestlist"
+
+Progress = Callable[[int, int], None]
+CancelCheck = Callable[[], bool]
+
+
+def normalize_video_path(path: Path | str) -> Path:
+    """The form a project keeps video paths in: absolute, with '..' and '.' folded away
+    (symbolic links are left alone, so a path the user chose stays the path they chose)."""
+    return Path(os.path.abspath(os.path.expanduser(str(path))))
+
+
+def check_class_name(name: str) -> str:
+    """`name` without surrounding spaces; DatasetError when it cannot be a class name."""
+    if not isinstance(name, str):
+        raise DatasetError(f"a class name must be text, not {name!r}")
+    cleaned = name.strip()
+    if not cleaned:
+        raise DatasetError("a class name cannot be empty")
+    if any(ch in cleaned for ch in "\n\r\t"):
+        raise DatasetError(f"a class name cannot hold line breaks or tabs: {cleaned!r}")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class LabelSegment:
+    """Frames start_frame <= frame < end_frame of `video` show the action `label`."""
+
+    video: Path  # absolute (see normalize_video_path)
+    start_frame: int
+    end_frame: int  # exclusive
+    label: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "video", normalize_video_path(self.video))
+        for name in ("start_frame", "end_frame"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise DatasetError(f"{name} must be an integer, not {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.start_frame < 0 or self.end_frame <= self.start_frame:
+            raise DatasetError(
+                f"bad frame range start_frame={self.start_frame}, end_frame={self.end_frame}"
+            )
+
+    @property
+    def frame_count(self) -> int:
+        return self.end_frame - self.start_frame
+
+    @property
+    def last_frame(self) -> int:
+        """The last frame inside the segment (end_frame - 1)."""
+        return self.end_frame - 1
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (str(self.video), self.start_frame, self.end_frame, self.label)
+
+
+ProjectState = tuple[tuple[str, ...], tuple[LabelSegment, ...]]
+"""An immutable snapshot of a project's content: (classes, segments)."""
+
+
+class LabelProject:
+    """Classes (an ordered list of names) and labelled segments, and the file they live in.
+
+    Segments keep the order they were added in (a file's order when read); a segment is never
+    there twice. Every edit checks its input and raises DatasetError with a message for the
+    user; an edit that fails changes nothing.
+    """
+
+    def __init__(
+        self,
+        classes: Iterable[str] = (),
+        segments: Iterable[LabelSegment] = (),
+        path: Path | str | None = None,
+    ) -> None:
+        self.path: Path | None = Path(path) if path is not None else None
+        self._classes: list[str] = []
+        self._segments: list[LabelSegment] = []
+        for name in classes:
+            self.add_class(name)
+        for segment in segments:
+            self.add_segment(segment)
+
+    # --- content -----------------------------------------------------------------------------
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self._classes)
+
+    @property
+    def segments(self) -> tuple[LabelSegment, ...]:
+        return tuple(self._segments)
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder relative video paths are written against (the project file's)."""
+        return self.path.parent if self.path is not None else None
+
+    def __len__(self) -> int:
+        return len(self._segments)
+
+    def state(self) -> ProjectState:
+        """A snapshot to restore later (undo)."""
+        return tuple(self._classes), tuple(self._segments)
+
+    def restore(self, state: ProjectState) -> None:
+        classes, segments = state
+        self._classes = list(classes)
+        self._segments = list(segments)
+
+    def class_index(self, name: str) -> int:
+        """The label number of class `name`; -1 when there is no such class."""
+        try:
+            return self._classes.index(name)
+        except ValueError:
+            return -1
+
+    def class_counts(self) -> dict[str, int]:
+        """Segments per class, in class order (classes without segments count 0)."""
+        counts = dict.fromkeys(self._classes, 0)
+        for segment in self._segments:
+            counts[segment.label] += 1
+        return counts
+
+    def videos(self) -> list[Path]:
+        """The videos that have segments, each once, in the order they first appear."""
+        return list(dict.fromkeys(s.video for s in self._segments))
+
+    def segments_of_video(self, video: Path | str) -> list[LabelSegment]:
+        key = normalize_video_path(video)
+        return [s for s in self._segments if s.video == key]
+
+    # --- classes -----------------------------------------------------------------------------
+
+    def _require_class(self, name: str) -> None:
+        if name not in self._classes:
+            raise DatasetError(f"there is no class {name!r}")
+
+    def add_class(self, name: str) -> str:
+        """Add a class at the end; its cleaned name. Adding a class that exists is an error."""
+        name = check_class_name(name)
+        if name in self._classes:
+            raise DatasetError(f"there is already a class {name!r}")
+        self._classes.append(name)
+        return name
+
+    def ensure_class(self, name: str) -> str:
+        """The class `name`, added at the end when it is not there yet."""
+        name = check_class_name(name)
+        if name not in self._classes:
+            self._classes.append(name)
+        return name
+
+    def rename_class(self, old: str, new: str) -> str:
+        """Rename a class (its place and its segments stay); the cleaned new name."""
+        self._require_class(old)
+        new = check_class_name(new)
+        if new == old:
+            return new
+        if new in self._classes:
+            raise DatasetError(
+                f"there is already a class {new!r}: merge {old!r} into it instead"
+            )
+        self._classes[self._classes.index(old)] = new
+        self._segments = [
+            replace(s, label=new) if s.label == old else s for s in self._segments
+        ]
+        return new
+
+    def merge_classes(self, source: str, target: str) -> int:
+        """Give the segments of `source` to `target` and remove `source`; how many moved.
+
+        A segment that `target` already has over the same frames is not kept twice."""
+        self._require_class(source)
+        self._require_class(target)
+        if source == target:
+            raise DatasetError(f"cannot merge {source!r} into itself")
+        moved = 0
+        merged: list[LabelSegment] = []
+        seen: set[LabelSegment] = set()
+        for segment in self._segments:
+            if segment.label == source:
+                segment = replace(segment, label=target)
+                moved += 1
+            if segment not in seen:
+                seen.add(segment)
+                merged.append(segment)
+        self._segments = merged
+        self._classes.remove(source)
+        return moved
+
+    def delete_class(self, name: str) -> int:
+        """Remove a class and its segments; how many segments went with it."""
+        self._require_class(name)
+        before = len(self._segments)
+        self._segments = [s for s in self._segments if s.label != name]
+        self._classes.remove(name)
+        return before - len(self._segments)
+
+    def move_class(self, name: str, position: int) -> None:
+        """Put class `name` at `position` in the class order (which sets label numbers)."""
+        self._require_class(name)
+        self._classes.remove(name)
+        self._classes.insert(max(0, min(position, len(self._classes))), name)
+
+    # --- segments ----------------------------------------------------------------------------
+
+    def add_segment(self, segment: LabelSegment) -> bool:
+        """Add a segment of a known class; False when the project already has it."""
+        self._require_class(segment.label)
+        if segment in self._segments:
+            return False
+        self._segments.append(segment)
+        return True
+
+    def remove_segments(self, segments: Iterable[LabelSegment]) -> int:
+        """Remove these segments; how many were there."""
+        gone = set(segments)
+        before = len(self._segments)
+        self._segments = [s for s in self._segments if s not in gone]
+        return before - len(self._segments)
+
+    def set_label(self, segment: LabelSegment, label: str) -> LabelSegment:
+        """Give `segment` another (known) class; the segment as it is now."""
+        self._require_class(label)
+        try:
+            at = self._segments.index(segment)
+        except ValueError as exc:
+            raise DatasetError("that segment is not in the project") from exc
+        changed = replace(segment, label=label)
+        if changed in self._segments and changed != segment:
+            del self._segments[at]  # the same frames already carry that class
+        else:
+            self._segments[at] = changed
+        return changed
+
+    # --- videos ------------------------------------------------------------------------------
+
+    def missing_videos(self) -> list[Path]:
+        """The videos with segments that are not where the project says (moved or deleted)."""
+        return [video for video in self.videos() if not video.is_file()]
+
+    def relocate(self, old: Path | str, new: Path | str) -> int:
+        """Point the segments of video `old` at `new` (the same video, moved); how many.
+
+        Segments that `new` already has are not kept twice."""
+        old_key, new_key = normalize_video_path(old), normalize_video_path(new)
+        moved = 0
+        relocated: list[LabelSegment] = []
+        seen: set[LabelSegment] = set()
+        for segment in self._segments:
+            if segment.video == old_key:
+                segment = replace(segment, video=new_key)
+                moved += 1
+            if segment not in seen:
+                seen.add(segment)
+                relocated.append(segment)
+        self._segments = relocated
+        return moved
+
+    # --- reading and writing -----------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path | str) -> LabelProject:
+        """Read a project file; DatasetError naming the file (and the line or the segment)
+        when it cannot be read or is not a label project."""
+        path = Path(path)
+        if path.is_dir():
+            raise DatasetError(f"a label project is a JSON file, not a folder: {path}")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError as exc:
+            raise DatasetError("file not found", file=path) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"cannot read: {exc}", file=path) from exc
+        return cls.from_json(text, path)
+
+    @classmethod
+    def from_json(cls, text: str, path: Path | str) -> LabelProject:
+        """A project from the text of the file at `path` (which relative videos refer to)."""
+        path = Path(path)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(
+                f"not a label project: bad JSON: {exc.msg} (column {exc.colno})",
+                file=path,
+                line=exc.lineno,
+            ) from exc
+        project = cls.from_dict(data, base=normalize_video_path(path).parent, file=path)
+        project.path = path
+        return project
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, *, base: Path | None = None, file: Path | None = None
+    ) -> LabelProject:
+        """A project from parsed JSON. Relative videos are taken relative to `base`; `file`
+        is named in errors."""
+        if not isinstance(data, dict):
+            raise DatasetError("a label project must be a JSON object", file=file)
+        version = data.get("version")
+        if version != PROJECT_FORMAT_VERSION:
+            raise DatasetError(
+                f"label project version {version!r} is not supported "
+                f"(this program reads version {PROJECT_FORMAT_VERSION})",
+                file=file,
+            )
+        classes = data.get("classes")
+        if not isinstance(classes, list) or not all(isinstance(c, str) and c for c in classes):
+            raise DatasetError("'classes' must be a list of names", file=file)
+        if len(set(classes)) != len(classes):
+            raise DatasetError("'classes' lists a name twice", file=file)
+        project = cls()
+        for name in classes:
+            try:
+                project.add_class(name)
+            except DatasetError as exc:
+                raise DatasetError(f"'classes': {exc.reason}", file=file) from exc
+        segments = data.get("segments")
+        if not isinstance(segments, list):
+            raise DatasetError("'segments' must be a list", file=file)
+        known = set(project._classes)
+        seen: set[LabelSegment] = set()
+        for k, entry in enumerate(segments):
+            segment = _segment_from_dict(entry, f"segment {k}", base, file)
+            if segment.label not in known:
+                raise DatasetError(f"segment {k}: unknown class {segment.label!r}", file=file)
+            if segment not in seen:  # a file listing a segment twice: keep it once
+                seen.add(segment)
+                project._segments.append(segment)
+        return project
+
+    def to_dict(self, base: Path | None = None) -> dict[str, Any]:
+        """The JSON object for this project; videos under `base` as relative paths."""
+        base_key = normalize_video_path(base) if base is not None else None
+        return {
+            "version": PROJECT_FORMAT_VERSION,
+            "classes": list(self._classes),
+            "segments": [
+                {
+                    "video": _stored_path(s.video, base_key),
+                    "start_frame": s.start_frame,
+                    "end_frame": s.end_frame,
+                    "label": s.label,
+                }
+                for s in self._segments
+            ],
+        }
+
+    def to_json(self, base: Path | None = None) -> str:
+        return json.dumps(self.to_dict(base), indent=2, ensure_ascii=False) + "\n"
+
+    def save(self, path: Path | str | None = None) -> Path:
+        """Write the project to `path` (or where it was last read from or saved to), atomically:
+        the file is complete or keeps its previous content. The project remembers the path."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise DatasetError("the project has no file yet: give a path to save it to")
+        atomic_write_text(target, self.to_json(normalize_video_path(target).parent))
+        self.path = target
+        return target
+
+    # --- for training ------------------------------------------------------------------------
+
+    def to_clip_index(self) -> ClipIndex:
+        """The segments as a ClipIndex (label k is classes[k]); all of them, found or not."""
+        records = [
+            ClipRecord(s.video, self._classes.index(s.label), s.start_frame, s.end_frame)
+            for s in self._segments
+        ]
+        return ClipIndex(records=records, class_names=list(self._classes))
+
+    # --- import ------------------------------------------------------------------------------
+
+    def add_imported(self, imported: ImportedLabels) -> tuple[int, int]:
+        """Add the classes (new ones at the end) and segments of an import; (classes added,
+        segments added). Segments the project has already are not added twice."""
+        classes_before = len(self._classes)
+        for name in imported.classes:
+            self.ensure_class(name)
+        added = sum(self.add_segment(s) for s in imported.segments)
+        return len(self._classes) - classes_before, added
+
+
+def _stored_path(video: Path, base: Path | None) -> str:
+    if base is not None and video.is_relative_to(base):
+        return video.relative_to(base).as_posix()
+    return str(video)
+
+
+def _segment_from_dict(entry: Any, where: str, base: Path | None, file: Path | None
+                       ) -> LabelSegment:
+    if not isinstance(entry, dict):
+        raise DatasetError(f"{where}: expected an object", file=file)
+    missing = [k for k in ("video", "start_frame", "end_frame", "label") if k not in entry]
+    if missing:
+        raise DatasetError(f"{where}: missing {', '.join(missing)}", file=file)
+    video = entry["video"]
+    if not isinstance(video, str) or not video:
+        raise DatasetError(f"{where}: 'video' must be a path", file=file)
+    label = entry["label"]
+    if not isinstance(label, str) or not label:
+        raise DatasetError(f"{where}: unknown class {label!r}", file=file)
+    for key in ("start_frame", "end_frame"):
+        value = entry[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DatasetError(f"{where}: {key} must be an integer, not {value!r}", file=file)
+    start, end = entry["start_frame"], entry["end_frame"]
+    if start < 0 or end <= start:
+        raise DatasetError(
+            f"{where}: bad frame range start_frame={start}, end_frame={end}", file=file
+        )
+    path = Path(video)
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / video.replace("\\", "/")
+    return LabelSegment(path, start, end, label)
+
+
+def read_project(path: Path | str) -> LabelProject:
+    """Read a label project file (`LabelProject.load`): DatasetError names the file and the
+    line (bad JSON) or the segment (a bad entry, a class the project does not list)."""
+    return LabelProject.load(path)
+
+
+# --- export ----------------------------------------------------------------------------------
+
+_UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def folder_name(class_name: str, *, ucf: bool = False) -> str:
+    """A folder name for a class: characters no file system takes become '_'; with `ucf`,
+    spaces too (UCF-101 lists separate their columns with spaces)."""
+    name = _UNSAFE_IN_NAMES.sub("_", class_name).strip().rstrip(".")
+    if ucf:
+        name = re.sub(r"\s+", "_", name)
+    return name or "_"
+
+
+@dataclass(frozen=True)
+class ExportedDataset:
+    """What `export_dataset` wrote."""
+
+    folder: Path
+    class_folders: dict[str, str]  # class name -> folder name
+    clips: dict[str, int]  # class name -> clips written
+    train_list: Path | None = None
+    test_list: Path | None = None
+
+    @property
+    def clip_count(self) -> int:
+        return sum(self.clips.values())
+
+
+def _check(cancelled: CancelCheck | None) -> None:
+    if cancelled is not None and cancelled():
+        raise Cancelled("export cancelled")
+
+
+def _split_test(segments: Sequence[LabelSegment], share: float) -> set[LabelSegment]:
+    """The segments of one class that go to the test list: about `share` of them, whole
+    source videos at a time when they come from more than one video (so one session is
+    never on both lists), at least one clip on each list when there are two or more."""
+    if share <= 0 or len(segments) < 2:
+        return set()
+    wanted = min(len(segments) - 1, max(1, round(share * len(segments))))
+    by_video: dict[Path, list[LabelSegment]] = {}
+    for segment in segments:
+        by_video.setdefault(segment.video, []).append(segment)
+    test: list[LabelSegment] = []
+    if len(by_video) > 1:
+        for video in reversed(list(by_video)):  # the last videos: usually the latest sessions
+            if len(test) >= wanted:
+                break
+            if len(test) + len(by_video[video]) <= len(segments) - 1:
+                test.extend(by_video[video])
+    if not test:
+        test = list(segments[-wanted:])
+    return set(test)
+
+
+def _write_clip(source: Path, segment: LabelSegment, target: Path, fps: float,
+                cancelled: CancelCheck | None) -> int:
+    """Cut `segment` out of `source` into an MPEG-4 file at `target`, atomically (a temporary
+    file renamed when complete); the number of frames written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".mp4", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    writer: cv2.VideoWriter | None = None
+    size = (0, 0)
+    written = 0
+    try:
+        for _, rgb in iter_frames(source, start=segment.start_frame, end=segment.end_frame):
+            if written % 16 == 0:
+                _check(cancelled)
+            if writer is None:
+                size = (rgb.shape[1], rgb.shape[0])
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                         size)
+                if not writer.isOpened():
+                    raise STMANetError(f"{target}: cannot open an mp4v video writer")
+            elif (rgb.shape[1], rgb.shape[0]) != size:  # the stream changed size mid-way
+                rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
+            writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))  # RGB -> BGR
+            written += 1
+        if writer is not None:
+            writer.release()
+            writer = None
+        if not written or tmp.stat().st_size == 0:
+            raise VideoError(source, f"no frame decodes from frame {segment.start_frame} on")
+        os.replace(tmp, target)
+    finally:
+        if writer is not None:
+            writer.release()
+        tmp.unlink(missing_ok=True)
+    return written
+
+
+def export_dataset(
+    project: LabelProject,
+    out_dir: Path | str,
+    *,
+    ucf_lists: bool = False,
+    test_share: float = 0.2,
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
+) -> ExportedDataset:
+    """Write the project as a folder-per-class data set: out_dir/<class>/<video>_<first>-<last>
+    .mp4, one file per segment (cut out with OpenCV, at the source's frame rate), and
+    out_dir/classes.txt listing the classes in the project's order.
+
+    With `ucf_lists`, also out_dir/ucfTrainTestlist/ with classInd.txt, trainlist01.txt and
+    testlist01.txt (about `test_share` of each class's clips, whole source videos at a time),
+    and class folders without spaces, so `load_source("ucf101", out_dir)` reads it.
+
+    `out_dir` must be empty or not exist yet. Everything is written into a temporary folder
+    beside it that takes its name only when complete: a failure or a cancel (Cancelled)
+    leaves nothing behind. Raises DatasetError when the project has no segment, a video is
+    missing, or two classes would share a folder.
+    """
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DatasetError(f"export into an empty folder: {out} already holds files")
+    if not project.segments:
+        raise DatasetError("the project has no labelled segment to export")
+    if not 0.0 <= test_share < 1.0:
+        raise DatasetError(f"the test share must be from 0 to below 1, not {test_share}")
+    missing = project.missing_videos()
+    if missing:
+        names = ", ".join(str(p) for p in missing[:3])
+        raise DatasetError(
+            f"{len(missing)} video{'s' * (len(missing) > 1)} of the project cannot be found "
+            f"({names}); locate them first"
+        )
+    class_folders: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for name in project.classes:
+        folder = folder_name(name, ucf=ucf_lists)
+        if folder.lower() in taken:
+            raise DatasetError(
+                f"classes {taken[folder.lower()]!r} and {name!r} would share the folder "
+                f"{folder!r}: rename one of them"
+            )
+        taken[folder.lower()] = name
+        class_folders[name] = folder
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".exporting", dir=out.parent))
+    try:
+        total = sum(s.frame_count for s in project.segments)
+        done = 0
+        fps_of: dict[Path, float] = {}
+        files: dict[LabelSegment, str] = {}  # segment -> "<folder>/<file>"
+        used: set[str] = set()
+        clips = dict.fromkeys(project.classes, 0)
+        for folder in class_folders.values():
+            (staging / folder).mkdir()
+        for segment in project.segments:
+            _check(cancelled)
+            if segment.video not in fps_of:
+                fps_of[segment.video] = probe(segment.video).fps
+            stem = f"{segment.video.stem}_{segment.start_frame:06d}-{segment.last_frame:06d}"
+            stem = folder_name(stem, ucf=ucf_lists)
+            name, n = f"{stem}.mp4", 1
+            folder = class_folders[segment.label]
+            while f"{folder}/{name}".lower() in used:
+                n += 1
+                name = f"{stem}_{n}.mp4"
+            used.add(f"{folder}/{name}".lower())
+            _write_clip(segment.video, segment, staging / folder / name, fps_of[segment.video],
+                        cancelled)
+            files[segment] = f"{folder}/{name}"
+            clips[segment.label] += 1
+            done += segment.frame_count
+            if progress is not None:
+                progress(done, total)
+        atomic_write_text(staging / "classes.txt",
+                          "".join(f"{class_folders[c]}\n" for c in project.classes))
+        train_list = test_list = None
+        if ucf_lists:
+            lists = staging / UCF_LIST_FOLDER
+            lists.mkdir()
+            atomic_write_text(lists / "classInd.txt", "".join(
+                f"{k} {class_folders[c]}\n" for k, c in enumerate(project.classes, 1)))
+            train_lines, test_lines = [], []
+            for k, name in enumerate(project.classes, 1):
+                of_class = [s for s in project.segments if s.label == name]
+                test = _split_test(of_class, test_share)
+                for segment in of_class:
+                    if segment in test:
+                        test_lines.append(f"{files[segment]}\n")
+                    else:
+                        train_lines.append(f"{files[segment]} {k}\n")
+            atomic_write_text(lists / "trainlist01.txt", "".join(train_lines))
+            atomic_write_text(lists / "testlist01.txt", "".join(test_lines))
+            train_list = out / UCF_LIST_FOLDER / "trainlist01.txt"
+            test_list = out / UCF_LIST_FOLDER / "testlist01.txt"
+        _check(cancelled)
+        if out.is_dir():
+            out.rmdir()  # empty, checked above
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("exported %d clips of %d classes to %s", len(files), len(clips), out)
+    return ExportedDataset(out, class_folders, clips, train_list, test_list)
+
+
+# --- import ----------------------------------------------------------------------------------
+
+IMPORT_KINDS = ("folder", "ucf101")
+
+
+@dataclass
+class ImportedLabels:
+    """Classes and whole-video segments read from a data set, and the videos left out."""
+
+    classes: list[str]
+    segments: list[LabelSegment] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+
+def _index_records(kind: str, root: Path) -> tuple[list[str], list[ClipRecord],
+                                                   list[SkippedFile]]:
+    from stmanet.data.sources import load_source  # sources imports this module
+
+    if kind == "folder":
+        index = load_source("folder", root)
+        return index.class_names, index.records, list(index.skipped)
+    train = load_source("ucf101", root, subset="train")
+    records, skipped = list(train.records), list(train.skipped)
+    try:
+        test = load_source("ucf101", root, subset="test")
+    except DatasetError as exc:
+        if exc.reason != "file not found":
+            raise
+        log.info("%s: no test list; importing the train list only", exc.file)
+    else:
+        if test.class_names != train.class_names:  # pragma: no cover - same classInd.txt
+            raise DatasetError("the train and test lists disagree about the classes")
+        records += test.records
+        skipped += test.skipped
+    return train.class_names, records, skipped
+
+
+def import_dataset(
+    kind: str,
+    root: Path | str,
+    *,
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
+) -> ImportedLabels:
+    """Read a data set as label-project segments, each covering one whole video (or the
+    frame range a record names).
+
+    kind: "folder" (root/<class>/<video>, classes.txt for the order) or "ucf101" (root: the
+    folder of class folders with ucfTrainTestlist/; the train and test lists of split 1).
+    Each video is opened to count its frames; those that cannot be read are left out and
+    listed in `skipped`. Reuses the loaders of stmanet.data.sources, with their messages.
+    """
+    if kind not in IMPORT_KINDS:
+        raise DatasetError(f"cannot import {kind!r}; choose one of {', '.join(IMPORT_KINDS)}")
+    classes, records, skipped = _index_records(kind, Path(root))
+    segments: list[LabelSegment] = []
+    seen: set[tuple[Path, int, int | None]] = set()
+    frame_counts: dict[Path, int] = {}
+    for k, record in enumerate(records, 1):
+        _check(cancelled)
+        key = (record.path, record.start_frame, record.end_frame)
+        if key in seen:
+            continue
+        seen.add(key)
+        end = record.end_frame
+        if end is None:
+            if record.path not in frame_counts:
+                try:
+                    frame_counts[record.path] = probe(record.path).frame_count
+                except VideoError as exc:
+                    skipped.append(SkippedFile(record.path, exc.reason))
+                    frame_counts[record.path] = 0
+            end = frame_counts[record.path]
+        if end > record.start_frame:
+            segments.append(LabelSegment(record.path, record.start_frame, end,
+                                         classes[record.label]))
+        if progress is not None:
+            progress(k, len(records))
+    return ImportedLabels(list(classes), segments, skipped)
+
