@@ -33,8 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.labelling import LabellingController
 from app.recognition import RecognitionController
 from app.services.video_source import STREAM_SCHEMES, SourceInfo, SourceKind, is_stream_url
+from app.training import FineTuneController
 from app.widgets.player import PlayerWidget, format_time
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,9 @@ class MainWindow(QMainWindow):
         self._create_menus()
         self._create_status_bar()
         self._recognition = RecognitionController(self, self._settings, self._present_error)
+        self.labelling = LabellingController(self, self._settings, self._present_error)
+        self.training = FineTuneController(self, self._settings, self._present_error)
+        self.training.follow_projects(self.labelling)
 
         self._player.opened.connect(self._on_opened)
         self._player.openFailed.connect(self._on_open_failed)
@@ -501,6 +506,7 @@ class MainWindow(QMainWindow):
         quits)."""
         self._player.shutdown()
         self._recognition.shutdown()
+        self.training.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()

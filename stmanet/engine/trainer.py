@@ -7,6 +7,8 @@ A run folder holds:
   best.safetensors   the model with the best validation accuracy (our model format)
   final.safetensors  the model after the last epoch
   metrics.jsonl/csv  one row per epoch
+  report.json        the best model's validation report: top-1/top-5, per-class accuracy and
+  confusion.csv      the confusion matrix (rows: true class), rewritten with best.safetensors
 
 Exactness: the data order of epoch e comes from (seed, e), augmentation from the data set's
 (seed, epoch, clip), and every RNG the training process uses is saved in checkpoint.pt, so a
@@ -66,7 +68,12 @@ from stmanet.engine.events import (
     StepProgress,
     ValidationProgress,
 )
-from stmanet.engine.metrics import MetricsLog
+from stmanet.engine.metrics import (
+    ClassificationReport,
+    MetricsLog,
+    per_class_accuracy,
+    write_confusion_csv,
+)
 from stmanet.errors import CheckpointError, ConfigError, STMANetError
 from stmanet.fileio import atomic_path, atomic_write_text
 from stmanet.models import STMANet, model_config, stmanet_loss
@@ -79,6 +86,8 @@ RESUME_FILE = "checkpoint.pt"
 CONFIG_FILE = "config.json"
 BEST_MODEL = "best.safetensors"
 FINAL_MODEL = "final.safetensors"
+VALIDATION_REPORT = "report.json"
+VALIDATION_CONFUSION = "confusion.csv"
 STATE_FORMAT = "stmanet-train-state"
 STATE_VERSION = 1
 
@@ -482,6 +491,8 @@ class Trainer:
         self._on_event = on_event
         self._saved_at: tuple[int, int] | None = None
         self._best: tuple[float | None, int | None] = (None, None)
+        self._val_report: ClassificationReport | None = None  # of the last validation
+        self._best_report: dict[str, Any] | None = None
         # Stop (as if cancelled) once this many epochs are done: for tests of resuming.
         self._stop_after_epoch = stop_after_epoch
         if len(data.train) == 0:
@@ -620,6 +631,8 @@ class Trainer:
                 metrics.append(row)
                 if improved and cfg.keep_best:
                     self._save_model(self.run_dir / BEST_MODEL, epoch + 1, row, kind="best")
+                if improved:
+                    self._write_validation_report(epoch + 1)
             self._best = (best_acc, best_epoch)
             self._save_state(epoch + 1, 0, {})
             self._emit(EpochEnded(epoch + 1, row["train_loss"], row["train_acc"],
@@ -638,6 +651,10 @@ class Trainer:
                       if cfg.keep_best and best_acc is not None else final)
         report = {"best_val_acc": best_acc, "best_epoch": best_epoch, "epochs": cfg.epochs,
                   "final_train_acc": last.get("train_acc"), "final_val_acc": last.get("val_acc")}
+        if ctx.is_main and best_acc is not None:
+            best_report = self._best_report or _read_report(self.run_dir / VALIDATION_REPORT)
+            if best_report is not None:
+                report["validation"] = best_report
         self._emit(RunFinished(best_acc, str(model_path), report))
         return TrainResult(self.run_dir, model_path, final, best_acc, best_epoch, cfg.epochs,
                            history)
@@ -714,7 +731,9 @@ class Trainer:
         ids = list(range(self.ctx.rank, len(data), self.ctx.world_size))
         size = cfg.batch_size
         batches = [ids[i:i + size] for i in range(0, len(ids), size)]
-        loss_sum = correct = seen = 0.0
+        loss_sum = correct = seen = top5 = 0.0
+        k = len(self.data.class_names)
+        confusion = torch.zeros(k, k, dtype=torch.float64)
         model.eval()
         with torch.no_grad():
             loader = self._loader(data, batches, epoch) if batches else []
@@ -728,7 +747,12 @@ class Trainer:
                                          lambda_temporal=cfg.lambda_temporal)
                 n = labels.shape[0]
                 loss_sum += float(terms.total) * n
-                correct += float((output.logits.argmax(1) == labels).sum())
+                predicted = output.logits.argmax(1)
+                correct += float((predicted == labels).sum())
+                top = output.logits.topk(min(5, k), dim=1).indices
+                top5 += float((top == labels[:, None]).any(dim=1).sum())
+                confusion.index_put_((labels.cpu(), predicted.cpu()),
+                                     torch.ones(n, dtype=torch.float64), accumulate=True)
                 seen += n
                 self._emit(ValidationProgress(epoch + 1, int(seen), len(ids)))
                 if self.cancel.cancelled and not self.ctx.enabled:
@@ -738,11 +762,14 @@ class Trainer:
         if self.ctx.enabled:
             self._check_cancel_after_validation(epoch, train_sums, t0)
         totals = self.ctx.all_reduce_sum([train_sums["loss"], train_sums["correct"],
-                                          train_sums["seen"], loss_sum, correct, seen])
+                                          train_sums["seen"], loss_sum, correct, seen, top5,
+                                          *confusion.flatten().tolist()])
         train_sums.update(loss=totals[0], correct=totals[1], seen=totals[2])
-        loss_sum, correct, seen = totals[3:]
+        loss_sum, correct, seen, top5 = totals[3:7]
         if not seen:
             return None
+        self._val_report = _report_from_confusion(np.asarray(totals[7:]).reshape(k, k),
+                                                  list(self.data.class_names), top5 / seen)
         return loss_sum / seen, correct / seen
 
     def _check_cancel_after_validation(self, epoch: int, train_sums: dict[str, float],
@@ -797,12 +824,45 @@ class Trainer:
         save_checkpoint(path, model, meta)
         self._emit(CheckpointSaved(str(path), epoch, "model"))
 
+    def _write_validation_report(self, epoch: int) -> None:
+        """report.json and confusion.csv: the validation results of the best model."""
+        report = self._val_report
+        if report is None:
+            return
+        report.extra.update(subset="validation", epoch=epoch, data=self.data.description)
+        report.write_json(self.run_dir / VALIDATION_REPORT)
+        write_confusion_csv(self.run_dir / VALIDATION_CONFUSION, report.confusion_array,
+                            report.class_names)
+        self._best_report = report.to_dict()
+
     def _write_digest(self, model: nn.Module) -> None:
         folder = os.environ.get(DIGEST_DIR_ENV)
         if folder:
             out = Path(folder) / f"rank{self.ctx.rank}.sha256"
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(parameter_digest(model) + "\n", encoding="utf-8")
+
+
+def _report_from_confusion(matrix: np.ndarray, class_names: list[str],
+                           top5: float) -> ClassificationReport:
+    """A classification report from summed confusion counts (rows: true class)."""
+    counts = np.rint(matrix).astype(np.int64)
+    total = int(counts.sum())
+    recall = per_class_accuracy(counts)
+    return ClassificationReport(
+        class_names=list(class_names), count=total,
+        top1=float(np.trace(counts) / total) if total else 0.0, top5=float(top5),
+        per_class={name: None if math.isnan(r) else float(r)
+                   for name, r in zip(class_names, recall, strict=True)},
+        confusion=counts.tolist())
+
+
+def _read_report(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _to_cpu(value: Any) -> Any:

@@ -279,4 +279,5 @@ def test_help_menu_shows_about_and_the_shortcuts(window, dialogs):
     assert dialogs[0].kind == "about" and "ST-MANet Coach" in dialogs[0].text
     assert "Space" in dialogs[1].text and "Shift+Right" in dialogs[1].text
     titles = [a.text() for a in window.menuBar().actions()]
-    assert titles == ["&File", "&Playback", "&Model", "&Recognition", "&View", "&Help"]
+    assert titles == ["&File", "&Edit", "&Playback", "&Model", "&Recognition", "&Train", "&View",
+                      "&Help"]

@@ -110,6 +110,24 @@ def test_training_learns_and_writes_the_run_folder(reference_run):
     assert events[-1]["model_path"].endswith("best.safetensors")
 
 
+def test_the_best_models_validation_report_is_written_beside_it(reference_run):
+    rows = [json.loads(line) for line in (reference_run / "metrics.jsonl").read_text()
+            .splitlines()]
+    best_row = max(rows, key=lambda r: r["val_acc"])
+    report = json.loads((reference_run / "report.json").read_text())
+    assert report["class_names"] == CLASSES and report["subset"] == "validation"
+    assert report["epoch"] == best_row["epoch"]
+    assert report["top1"] == pytest.approx(best_row["val_acc"])
+    assert report["count"] == 18 and sum(map(sum, report["confusion"])) == 18
+    for k, name in enumerate(CLASSES):  # per-class accuracy is the confusion row's diagonal
+        assert report["per_class"][name] == pytest.approx(
+            report["confusion"][k][k] / sum(report["confusion"][k]))
+    csv_rows = (reference_run / "confusion.csv").read_text().splitlines()
+    assert csv_rows[0].split(",")[1:] == CLASSES and len(csv_rows) == 4
+    finished = json.loads((reference_run.parent / "events.json").read_text())[-1]
+    assert finished["report"]["validation"] == report
+
+
 def test_resume_after_a_stop_at_an_epoch_boundary_gives_identical_weights(tmp_path,
                                                                          reference_run):
     cfg = config(tmp_path)

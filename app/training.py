@@ -1,0 +1,388 @@
+"""Fine-tuning in the main window: the Train menu, the dialog, the training process, and
+putting the new model to use.
+
+`FineTuneController` is told the label project (`set_project`, or `follow_projects` to
+track the labelling controller's), checks it before anything starts (too few segments of a
+class, a single class, missing videos: said in plain words), runs `stmanet train` in a
+separate process (app.services.training.TrainingProcess) with a run folder in the project's
+`training-runs/`, and, once it finished, copies the model into the project's `models/` folder
+with its report beside it (earlier models stay). "Use this model" swaps it into the
+RecognitionController at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from PySide6.QtCore import QObject, QSettings, Signal, SignalInstance
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QLabel, QMenu
+
+from app.services.resources import bundled_demo_model
+from app.services.training import (
+    BaseModel,
+    EpochEnded,
+    Event,
+    FineTuneSettings,
+    ProjectCheck,
+    RunStarted,
+    StepProgress,
+    StoredModel,
+    TrainingOutcome,
+    TrainingProcess,
+    check_project,
+    default_workers,
+    format_duration,
+    model_input,
+    read_run_results,
+    store_model,
+    train_arguments,
+    trainer_command,
+    training_devices,
+)
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+    from app.recognition import RecognitionController
+    from app.widgets.finetune_dialog import FineTuneDialog, FormValues
+
+log = logging.getLogger(__name__)
+
+RUNS_FOLDER = "training-runs"
+MODELS_FOLDER = "models"
+
+
+class ProjectSource(Protocol):
+    """What `follow_projects` needs: the labelling controller has it."""
+
+    projectChanged: SignalInstance
+
+    @property
+    def project_path(self) -> Path | None: ...
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a model name."""
+    name = re.sub(r"[^\w.-]+", "-", text.strip(), flags=re.UNICODE).strip("-.")
+    return name[:60] or "model"
+
+
+class FineTuneController(QObject):
+    """Signals: modelStored(StoredModel): a finished run's model was saved in the project."""
+
+    modelStored = Signal(object)
+
+    def __init__(
+        self,
+        window: MainWindow,
+        settings: QSettings,
+        present_error: Callable[[str, str], None],
+        recognition: RecognitionController | None = None,
+    ) -> None:
+        super().__init__(window)
+        self._window = window
+        self._settings = settings
+        self._present_error = present_error
+        self._recognition = recognition if recognition is not None else window.recognition
+        self._project: Path | None = None
+        self._source: ProjectSource | None = None
+        self._dialog: FineTuneDialog | None = None
+        self._process = TrainingProcess(self)
+        self._run: FineTuneSettings | None = None
+        self._run_dir: Path | None = None
+        self._run_name = ""
+        self._stored: StoredModel | None = None
+        self._check: ProjectCheck | None = None
+        self._epochs = 0
+
+        self._process.eventReceived.connect(self._on_event)
+        self._process.finished.connect(self._on_finished)
+        self._process.cancelled.connect(self._on_cancelled)
+        self._process.failed.connect(self._on_failed)
+
+        self.fine_tune_action = QAction("&Fine-tune on project…", window)
+        self.fine_tune_action.setStatusTip("Train the model on the segments labelled in the "
+                                           "label project")
+        self.fine_tune_action.triggered.connect(self.open_dialog)
+        bar = window.menuBar()
+        self.menu = QMenu("&Train", bar)
+        self.menu.addAction(self.fine_tune_action)
+        bar.insertMenu(window.view_menu.menuAction(), self.menu)
+        self._status_label = QLabel()
+        self._status_label.hide()
+        window.statusBar().addPermanentWidget(self._status_label)
+        self._update_action()
+
+    # --- parts other code (and tests) use ------------------------------------------------
+
+    @property
+    def project(self) -> Path | None:
+        return self._project
+
+    @property
+    def process(self) -> TrainingProcess:
+        return self._process
+
+    @property
+    def dialog(self) -> FineTuneDialog | None:
+        return self._dialog
+
+    @property
+    def stored_model(self) -> StoredModel | None:
+        """The model the last finished run saved in the project."""
+        return self._stored
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self._run_dir
+
+    def is_training(self) -> bool:
+        return self._process.is_running()
+
+    def set_project(self, path: Path | str | None) -> None:
+        """The label project to train on (its JSON file), or None for none."""
+        self._project = Path(path) if path else None
+        self._update_action()
+        if self._dialog is not None and self._dialog.isVisible() and \
+                self._dialog.on_settings_page() and self._project is not None:
+            self._refresh_check()
+
+    def follow_projects(self, source: ProjectSource) -> None:
+        """Keep to the project of `source` (the labelling controller) as it changes."""
+        self._source = source
+        source.projectChanged.connect(lambda: self.set_project(source.project_path))
+        self.set_project(source.project_path)
+
+    def open_dialog(self) -> FineTuneDialog | None:
+        """Show the dialog: the run under way if there is one, else the settings for the
+        current project."""
+        if self._dialog is None:
+            self._dialog = self._make_dialog()
+        dialog = self._dialog
+        if not self.is_training():
+            if self._project is None:
+                self._present_error("No label project",
+                                    "Open or create a label project and label some segments "
+                                    "first.")
+                return None
+            if dialog.on_settings_page() or self._run is None:
+                self._new_run()
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def start(self, values: FormValues) -> bool:
+        """Check the project once more and start a run with the dialog's values."""
+        if self.is_training() or self._project is None or self._dialog is None:
+            return False
+        check = self._refresh_check()
+        if not check.ok:
+            return False
+        self._remember(values)
+        base = values.base
+        if base.kind == "model" and base.path is not None:
+            spec = model_input(base.path)
+            if spec is None:
+                self._present_error("Cannot start from this model",
+                                    f"{base.path} is not a readable ST-MANet model file.")
+                return False
+        else:
+            spec = None
+        name = safe_name(values.name or self._project.stem)
+        self._run_name = f"{time.strftime('%Y%m%d-%H%M%S')}_{name}"
+        run_dir = self._project.parent / RUNS_FOLDER / self._run_name
+        settings = FineTuneSettings(
+            project=self._project, base=base, run_dir=run_dir, freeze=values.freeze,
+            epochs=values.epochs, lr=values.lr, batch_size=values.batch_size,
+            val_share=values.val_share, device=values.device, workers=default_workers(),
+            extra=values.extra, **({"input": spec} if spec else {}))
+        return self._launch(settings, train_arguments(settings), resumed=False)
+
+    def continue_training(self) -> bool:
+        """Resume the last (cancelled) run from its checkpoint."""
+        if self.is_training() or self._run is None or self._run_dir is None:
+            return False
+        if not (self._run_dir / "checkpoint.pt").exists():
+            return False
+        return self._launch(self._run, ["--resume", str(self._run_dir), "--progress", "json"],
+                            resumed=True)
+
+    def cancel(self) -> None:
+        self._process.cancel()
+
+    def use_model(self) -> bool:
+        """Recognise with the model the last run saved, from now on."""
+        if self._stored is None:
+            return False
+        self._recognition.load_model(self._stored.model)
+        if self._dialog is not None:
+            self._dialog.show_model_in_use()
+        self._window.statusBar().showMessage(f"Recognising with {self._stored.model.name}",
+                                             5000)
+        return True
+
+    def shutdown(self) -> None:
+        """The window is closing: stop a run (its checkpoint stays for Continue)."""
+        self._process.shutdown()
+
+    # --- inside --------------------------------------------------------------------------
+
+    def _make_dialog(self) -> FineTuneDialog:
+        # imported when first needed: matplotlib adds most of a second to the start-up
+        from app.widgets.finetune_dialog import FineTuneDialog
+
+        dialog = FineTuneDialog(self._bases(), training_devices(), self._window)
+        dialog.trainRequested.connect(self.start)
+        dialog.cancelRequested.connect(self.cancel)
+        dialog.continueRequested.connect(self.continue_training)
+        dialog.useModelRequested.connect(self.use_model)
+        dialog.newRunRequested.connect(self._new_run)
+        current = self._recognition.model
+        if current is not None:
+            dialog.select_base("model", current.path)
+        elif not dialog.select_base("model", bundled_demo_model() or Path("-")):
+            dialog.select_base("scratch")
+        self._restore(dialog)
+        return dialog
+
+    def _remember(self, values: FormValues) -> None:
+        """The dialog's choices, for next time (UI state: the run's own config is in its
+        folder)."""
+        s = self._settings
+        s.setValue("finetune/freeze", values.freeze)
+        s.setValue("finetune/epochs", values.epochs)
+        s.setValue("finetune/lr", values.lr)
+        s.setValue("finetune/batch_size", values.batch_size)
+        s.setValue("finetune/val_percent", round(values.val_share * 100))
+        s.setValue("finetune/device", values.device)
+
+    def _restore(self, dialog: FineTuneDialog) -> None:
+        s = self._settings
+        freeze = dialog.freeze_combo.findData(str(s.value("finetune/freeze", "early", type=str)))
+        if freeze >= 0 and dialog.freeze_combo.isEnabled():
+            dialog.freeze_combo.setCurrentIndex(freeze)
+        dialog.epochs_spin.setValue(int(s.value("finetune/epochs", 15, type=int)))
+        dialog.lr_spin.setValue(float(s.value("finetune/lr", 0.002, type=float)))
+        dialog.batch_spin.setValue(int(s.value("finetune/batch_size", 8, type=int)))
+        dialog.val_spin.setValue(int(s.value("finetune/val_percent", 20, type=int)))
+        device = dialog.device_combo.findData(str(s.value("finetune/device", "auto", type=str)))
+        dialog.device_combo.setCurrentIndex(max(0, device))
+
+    def _new_run(self) -> None:
+        if self._dialog is None or self.is_training() or self._project is None:
+            return
+        self._dialog.set_bases(self._bases())
+        current = self._recognition.model
+        if current is not None:  # what the window recognises with now, by default
+            self._dialog.select_base("model", current.path)
+        self._dialog.show_settings()
+        self._refresh_check()
+
+    def _bases(self) -> list[BaseModel]:
+        bases: list[BaseModel] = []
+        current = self._recognition.model
+        demo = bundled_demo_model()
+        if current is not None and (demo is None or current.path.resolve() != demo.resolve()):
+            bases.append(BaseModel("model", current.path,
+                                   f"The model in use: {current.path.name}"))
+        bases.append(BaseModel("model", demo, "The demo model" if demo is not None else
+                               "The demo model (not installed)"))
+        bases.append(BaseModel("scratch", None, "A new network (no pretrained weights)"))
+        return bases
+
+    def _refresh_check(self) -> ProjectCheck:
+        assert self._project is not None
+        flush = getattr(self._source, "flush", None)
+        if callable(flush):  # the labeller saves its edits a moment later on its own
+            flush()
+        self._check = check_project(self._project)
+        if self._dialog is not None:
+            self._dialog.set_project(self._project, self._check)
+        return self._check
+
+    def _launch(self, settings: FineTuneSettings, arguments: list[str], *,
+                resumed: bool) -> bool:
+        assert self._dialog is not None
+        self._run, self._run_dir, self._stored = settings, settings.run_dir, None
+        if not resumed:
+            settings.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        heading = f"Fine-tuning on {settings.project.name}"
+        classes = len(self._check.classes) if self._check is not None else 2
+        self._dialog.show_running(heading, epochs=settings.epochs, classes=classes,
+                                  resumed=resumed)
+        self._show_status("Training: starting…")
+        self._process.start(trainer_command(arguments), settings.run_dir)
+        self._update_action()
+        return True
+
+    def _on_event(self, event: Event) -> None:
+        if self._dialog is not None:
+            self._dialog.on_event(event)
+        if isinstance(event, RunStarted):
+            self._epochs = event.total_epochs
+        elif isinstance(event, StepProgress):
+            self._show_status(f"Training: epoch {event.epoch}/{self._epochs}, "
+                              f"{format_duration(event.eta_s)} left")
+        elif isinstance(event, EpochEnded) and event.val_acc is not None:
+            log.info("epoch %d: validation accuracy %.3f", event.epoch, event.val_acc)
+
+    def _on_finished(self, outcome: TrainingOutcome) -> None:
+        self._show_status("")
+        self._update_action()
+        results = read_run_results(outcome.run_dir, outcome.model_path)
+        stored: StoredModel | None = None
+        if self._project is not None and self._run is not None:
+            try:
+                stored = store_model(results, self._project.parent / MODELS_FOLDER,
+                                     self._run_name, about=self._about(self._run))
+            except OSError as exc:
+                self._present_error("Cannot save the model",
+                                    f"The model is still in {outcome.run_dir}, but copying it "
+                                    f"into the project failed: {exc}")
+        self._stored = stored
+        if self._dialog is not None:
+            self._dialog.show_results(results, stored.model if stored else None)
+        if stored is not None:
+            self._window.statusBar().showMessage(
+                f"Training finished: {stored.model.name} saved in the project", 8000)
+            self.modelStored.emit(stored)
+
+    def _on_cancelled(self, outcome: TrainingOutcome) -> None:
+        self._show_status("")
+        self._update_action()
+        if self._dialog is not None:
+            self._dialog.show_cancelled(outcome.message,
+                                        can_continue=outcome.checkpoint is not None)
+
+    def _on_failed(self, outcome: TrainingOutcome) -> None:
+        self._show_status("")
+        self._update_action()
+        log.error("training failed: %s\n%s", outcome.message, outcome.details)
+        if self._dialog is not None:
+            self._dialog.show_failed(outcome.message, outcome.details)
+            self._dialog.show()
+
+    def _about(self, settings: FineTuneSettings) -> dict[str, Any]:
+        base = settings.base
+        return {"project": str(settings.project),
+                "base": {"kind": base.kind, "path": str(base.path) if base.path else None},
+                "trained": FREEZE_TEXT.get(settings.freeze, settings.freeze),
+                "command": ["stmanet", "train", *train_arguments(settings)]}
+
+    def _show_status(self, text: str) -> None:
+        self._status_label.setText(text)
+        self._status_label.setVisible(bool(text))
+
+    def _update_action(self) -> None:
+        self.fine_tune_action.setEnabled(self.is_training() or (
+            self._project is not None and self._project.is_file()))
+
+
+FREEZE_TEXT = {"backbone": "the last layer", "early": "the last stages and the attention",
+               "none": "everything"}
