@@ -1,5 +1,6 @@
 """Entry point of the desktop program: `stmanet-app [VIDEO] [--model CHECKPOINT]
-[--screenshot FILE] [-v]`.
+[--screenshot FILE] [-v]`. `stmanet-app --self-test ...` and `stmanet-app train ...` (any
+`stmanet` subcommand) are handed to app.launch before any window is made.
 
 With no arguments, the first launch opens the bundled demo video with the bundled demo model
 and plays it; later launches load the model the user chose last (or the demo model) and show
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import sys
 import traceback
@@ -30,6 +32,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from app import launch
 from app.main_window import APP_NAME, ORGANIZATION_NAME, MainWindow, app_version
 from app.services.resources import bundled_demo_model, bundled_demo_video
 from app.theme import apply_theme
@@ -48,7 +51,12 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """Our options, and whatever is left for Qt (e.g. -platform, -style)."""
     parser = argparse.ArgumentParser(
-        prog="stmanet-app", description=f"{APP_NAME}: review and recognise drills in video."
+        prog="stmanet-app",
+        description=f"{APP_NAME}: review and recognise drills in video.",
+        epilog="Also: `stmanet-app --self-test [--model FILE] [--video FILE]` checks the "
+        "installation without a screen (demo model on the demo video); `stmanet-app COMMAND "
+        "...` runs a `stmanet` command (train, predict, evaluate, ...; see `stmanet-app "
+        "COMMAND --help`).",
     )
     parser.add_argument("video", nargs="?", type=Path, help="video file to open")
     parser.add_argument(
@@ -229,7 +237,12 @@ def has_display() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, qt_args = parse_args(sys.argv[1:] if argv is None else argv)
+    multiprocessing.freeze_support()  # first: a "spawn" data-loader worker must not get further
+    argv = list(sys.argv[1:] if argv is None else argv)
+    code = launch.run_without_window(argv)  # `stmanet-app train ...`, `stmanet-app --self-test`
+    if code is not None:
+        return code
+    args, qt_args = parse_args(argv)
     configure_logging(args.verbose)
     if args.screenshot is not None and not has_display():
         # a screenshot needs no screen: render offscreen on a headless machine

@@ -472,18 +472,8 @@ def write_predictions(path: Path | str, predictions: list[VideoPrediction], *,
 
 
 def bundled_demo_model() -> Path | None:
-    """The demo model shipped in resources/models/demo.safetensors, if there is one."""
-    import importlib.resources
+    """The demo model shipped in resources/models/demo.safetensors, if there is one (looked
+    up by stmanet.bundled, the one place that knows where shipped files are)."""
+    from stmanet import bundled
 
-    import stmanet
-
-    relative = ("models", "demo.safetensors")
-    try:
-        ref = importlib.resources.files("resources").joinpath(*relative)
-        if ref.is_file():
-            return Path(str(ref))
-    except (ModuleNotFoundError, TypeError, NotADirectoryError):
-        pass
-    source_tree = Path(stmanet.__file__).resolve().parent.parent / "resources"
-    candidate = source_tree.joinpath(*relative)
-    return candidate if candidate.is_file() else None
+    return bundled.bundled_demo_model()

@@ -49,9 +49,22 @@ def test_screenshot_mode_exits_with_an_error_for_an_unreadable_video(tmp_path, c
     assert not shot.exists()
 
 
-def test_screenshot_mode_exits_with_an_error_without_a_model(tmp_path, clip):
+def test_without_a_model_named_the_demo_model_recognises(tmp_path, clip):
     shot = tmp_path / "shot.png"
     result = run_app([str(clip), "--screenshot", str(shot)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "first prediction on screen" in result.stderr
+    assert not QImage(str(shot)).isNull()
+
+
+def test_screenshot_mode_exits_with_an_error_without_any_model(tmp_path, clip):
+    shot = tmp_path / "shot.png"
+    hide_the_demo = ("import sys, stmanet.bundled as b; b.bundled_demo_model = lambda: None; "
+                     "from app.launch import main; sys.exit(main(sys.argv[1:]))")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    result = subprocess.run([sys.executable, "-c", hide_the_demo, str(clip), "--screenshot",
+                             str(shot)], capture_output=True, text=True, timeout=60, env=env,
+                            cwd=tmp_path)
     assert result.returncode == 1
     assert "no model" in result.stderr
     assert not shot.exists()
