@@ -55,6 +55,7 @@ from app.services.labels import (
     write_draft,
 )
 from app.services.video_source import SourceInfo
+from app.widgets.dialogs import job_progress_dialog
 from app.widgets.label_strip import LabelStrip, StripSegment
 from app.widgets.labels_panel import ClassChooserDialog, LabelsPanel
 from app.widgets.overlay import class_color
@@ -994,40 +995,21 @@ class LabellingController(QObject):
                                 "it.")
             return None
         job = BackgroundJob(work, name=title.lower(), parent=self)
-        dialog = QProgressDialog(text, "Cancel", 0, 0, self._window)
-        dialog.setWindowTitle(title)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(400)
-        dialog.setAutoClose(False)
-        dialog.setAutoReset(False)
-        dialog.canceled.connect(job.cancel)
-
-        def progressed(current: int, total: int) -> None:
-            if dialog.maximum() != total:
-                dialog.setMaximum(total)
-            dialog.setValue(current)
 
         def ended() -> None:
-            dialog.canceled.disconnect(job.cancel)
-            dialog.close()
-            dialog.deleteLater()
             self._job, self._job_dialog = None, None
 
-        def finished(result: object) -> None:
-            ended()
-            done(result)
+        dialog = job_progress_dialog(job, self._window, title=title, text=text,
+                                     min_duration_ms=400, on_end=ended)
 
         def failed(message: str) -> None:
-            ended()
             self._present_error(failure_title, message)
 
         def cancelled() -> None:
-            ended()
             self._window.statusBar().showMessage(f"{title} cancelled; nothing was changed",
                                                  4000)
 
-        job.progressed.connect(progressed)
-        job.finished.connect(finished)
+        job.finished.connect(done)
         job.failed.connect(failed)
         job.cancelled.connect(cancelled)
         self._job, self._job_dialog = job, dialog

@@ -59,7 +59,7 @@ from app.services.results import (
 )
 from app.services.video_source import SourceInfo, rgb_to_qimage
 from app.widgets.attention_panel import AttentionPanel
-from app.widgets.dialogs import ModelInfoDialog, SessionSummaryDialog
+from app.widgets.dialogs import ModelInfoDialog, SessionSummaryDialog, job_progress_dialog
 from app.widgets.overlay import (
     OverlayOptions,
     class_color,
@@ -614,39 +614,23 @@ class RecognitionController(QObject):
                                 "or cancel it.")
             return None
         job = BackgroundJob(work, parent=self)
-        dialog = QProgressDialog(text, "Cancel", 0, 0, self._window)
-        dialog.setWindowTitle("Export")
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-        dialog.setAutoClose(False)
-        dialog.setAutoReset(False)
-        dialog.canceled.connect(job.cancel)
-
-        def progressed(done: int, total: int) -> None:
-            if dialog.maximum() != total:
-                dialog.setMaximum(total)
-            dialog.setValue(done)
 
         def ended() -> None:
-            dialog.canceled.disconnect(job.cancel)
-            dialog.close()
-            dialog.deleteLater()
             self._job_dialog = None
             self._update_actions()
 
+        dialog = job_progress_dialog(job, self._window, title="Export", text=text,
+                                     min_duration_ms=300, on_end=ended)
+
         def finished(path: object) -> None:
-            ended()
             self._window.statusBar().showMessage(f"Saved {Path(str(path)).name}", 5000)
 
         def failed(message: str) -> None:
-            ended()
             self._present_error(failure_title, message)
 
         def cancelled() -> None:
-            ended()
             self._window.statusBar().showMessage("Export cancelled; nothing was written", 4000)
 
-        job.progressed.connect(progressed)
         job.finished.connect(finished)
         job.failed.connect(failed)
         job.cancelled.connect(cancelled)

@@ -1,10 +1,12 @@
-"""Dialogs of the recognition features: the model's details, and the session summary."""
+"""Dialogs of the recognition features: the model's details, the session summary, and the
+progress of a background job."""
 
 from __future__ import annotations
 
 import html
 import json
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QProgressDialog,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -27,6 +30,40 @@ from PySide6.QtWidgets import (
 from app.services.results import ActionTime, ModelInfo
 from app.widgets.overlay import class_color
 from app.widgets.player import format_time
+
+if TYPE_CHECKING:
+    from app.services.export import BackgroundJob
+
+
+def job_progress_dialog(job: BackgroundJob, parent: QWidget, *, title: str, text: str,
+                        min_duration_ms: int, on_end: Callable[[], None]) -> QProgressDialog:
+    """A window-modal progress dialog that follows `job`: its bar fills as the job reports,
+    its Cancel cancels the job, and it closes itself when the job finishes, fails or is
+    cancelled, calling `on_end()` then. Connect the job's outcome handlers after this call:
+    they run after the dialog is gone."""
+    dialog = QProgressDialog(text, "Cancel", 0, 0, parent)
+    dialog.setWindowTitle(title)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(min_duration_ms)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    dialog.canceled.connect(job.cancel)
+
+    def progressed(done: int, total: int) -> None:
+        if dialog.maximum() != total:
+            dialog.setMaximum(total)
+        dialog.setValue(done)
+
+    def ended(*_: object) -> None:
+        dialog.canceled.disconnect(job.cancel)
+        dialog.close()
+        dialog.deleteLater()
+        on_end()
+
+    job.progressed.connect(progressed)
+    for outcome in (job.finished, job.failed, job.cancelled):
+        outcome.connect(ended)
+    return dialog
 
 
 def color_icon(color: QColor, size: int = 12) -> QIcon:
