@@ -21,11 +21,11 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
 )
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app import theme
 from app.widgets.player import format_time
-from app.widgets.timeline import MARGIN_X
+from app.widgets.timeline import MARGIN_X, show_tooltip
 
 BAND_TOP, BAND_HEIGHT = 3, 18
 MARK_COLOR = "#ffd166"
@@ -214,12 +214,7 @@ class LabelStrip(QWidget):
 
     def event(self, event: object) -> bool:
         if isinstance(event, QHelpEvent):
-            text = self.tooltip_at(QPointF(event.pos()))
-            if text:
-                QToolTip.showText(event.globalPos(), text, self)
-            else:
-                QToolTip.hideText()
-                event.ignore()
+            show_tooltip(self, event, self.tooltip_at(QPointF(event.pos())))
             return True
         return super().event(event)  # type: ignore[arg-type]
 

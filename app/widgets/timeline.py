@@ -40,6 +40,15 @@ LENS_GAP, LENS_HEIGHT = 10, 46
 LEGEND_HEIGHT = 22
 
 
+def show_tooltip(widget: QWidget, event: QHelpEvent, text: str) -> None:
+    """Answer a tooltip request on a strip: show `text`, or nothing where it is empty."""
+    if text:
+        QToolTip.showText(event.globalPos(), text, widget)
+    else:
+        QToolTip.hideText()
+        event.ignore()
+
+
 class PredictionTimeline(QWidget):
     """Signals: seekRequested(int): the user clicked or dragged to this frame."""
 
@@ -281,12 +290,7 @@ class PredictionTimeline(QWidget):
 
     def event(self, event: object) -> bool:
         if isinstance(event, QHelpEvent):
-            text = self.tooltip_at(QPointF(event.pos()))
-            if text:
-                QToolTip.showText(event.globalPos(), text, self)
-            else:
-                QToolTip.hideText()
-                event.ignore()
+            show_tooltip(self, event, self.tooltip_at(QPointF(event.pos())))
             return True
         return super().event(event)  # type: ignore[arg-type]
 
