@@ -1,4 +1,5 @@
-"""Writing files the user cares about so that a crash mid-write never leaves a broken one."""
+"""Writing files the user cares about so that a crash mid-write never leaves a broken one, and
+reading the description files (split lists, label projects) with errors that name them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from stmanet.errors import DatasetError
 
 
 @contextlib.contextmanager
@@ -36,3 +39,16 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 def atomic_write_text(path: Path | str, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_text_file(path: Path) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark dropped); DatasetError naming the
+    file when it is missing, unreadable or not text."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise DatasetError("file not found", file=path) from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetError("not a UTF-8 text file", file=path) from exc
+    except OSError as exc:
+        raise DatasetError(f"cannot read: {exc.strerror}", file=path) from exc

@@ -44,7 +44,7 @@ from stmanet.data.clips import ClipIndex, ClipRecord, SkippedFile
 from stmanet.data.decode import iter_frames, probe
 from stmanet.engine.events import Cancelled
 from stmanet.errors import DatasetError, STMANetError, VideoError
-from stmanet.fileio import atomic_write_text
+from stmanet.fileio import atomic_write_text, read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -228,17 +228,8 @@ class LabelProject:
         self._require_class(target)
         if source == target:
             raise DatasetError(f"cannot merge {source!r} into itself")
-        moved = 0
-        merged: list[LabelSegment] = []
-        seen: set[LabelSegment] = set()
-        for segment in self._segments:
-            if segment.label == source:
-                segment = replace(segment, label=target)
-                moved += 1
-            if segment not in seen:
-                seen.add(segment)
-                merged.append(segment)
-        self._segments = merged
+        moved = self._rewrite_segments(lambda s: s.label == source,
+                                       lambda s: replace(s, label=target))
         self._classes.remove(source)
         return moved
 
@@ -298,18 +289,25 @@ class LabelProject:
 
         Segments that `new` already has are not kept twice."""
         old_key, new_key = normalize_video_path(old), normalize_video_path(new)
-        moved = 0
-        relocated: list[LabelSegment] = []
+        return self._rewrite_segments(lambda s: s.video == old_key,
+                                      lambda s: replace(s, video=new_key))
+
+    def _rewrite_segments(self, chosen: Callable[[LabelSegment], bool],
+                          change: Callable[[LabelSegment], LabelSegment]) -> int:
+        """Apply `change` to the `chosen` segments, in place, dropping any that then repeat an
+        earlier one; how many were changed."""
+        changed = 0
+        kept: list[LabelSegment] = []
         seen: set[LabelSegment] = set()
         for segment in self._segments:
-            if segment.video == old_key:
-                segment = replace(segment, video=new_key)
-                moved += 1
+            if chosen(segment):
+                segment = change(segment)
+                changed += 1
             if segment not in seen:
                 seen.add(segment)
-                relocated.append(segment)
-        self._segments = relocated
-        return moved
+                kept.append(segment)
+        self._segments = kept
+        return changed
 
     # --- reading and writing -----------------------------------------------------------------
 
@@ -320,13 +318,7 @@ class LabelProject:
         path = Path(path)
         if path.is_dir():
             raise DatasetError(f"a label project is a JSON file, not a folder: {path}")
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError as exc:
-            raise DatasetError("file not found", file=path) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"cannot read: {exc}", file=path) from exc
-        return cls.from_json(text, path)
+        return cls.from_json(read_text_file(path), path)
 
     @classmethod
     def from_json(cls, text: str, path: Path | str) -> LabelProject:

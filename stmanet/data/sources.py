@@ -17,6 +17,7 @@ from typing import Any
 from stmanet.data.clips import ClipIndex, ClipRecord, SkippedFile
 from stmanet.data.project import PROJECT_FORMAT_VERSION, read_project  # noqa: F401 (re-exported)
 from stmanet.errors import DatasetError
+from stmanet.fileio import read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +76,12 @@ def load_source(
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, stripped text) of the non-blank lines of a text file."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise DatasetError("file not found", file=path) from exc
-    except UnicodeDecodeError as exc:
-        raise DatasetError("not a UTF-8 text file", file=path) from exc
-    except OSError as exc:
-        raise DatasetError(f"cannot read: {exc.strerror}", file=path) from exc
+    text = read_text_file(path)
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise DatasetError("file not found", file=path) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read: {exc}", file=path) from exc
+    text = read_text_file(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
