@@ -28,14 +28,12 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
-    QFrame,
     QInputDialog,
     QLabel,
     QLineEdit,
     QMenu,
     QMessageBox,
     QProgressDialog,
-    QScrollArea,
 )
 
 from app.services.export import BackgroundJob
@@ -494,16 +492,7 @@ class LabellingController(QObject):
 
     def _build_panels(self) -> None:
         self._panel = LabelsPanel()
-        self._dock = QDockWidget("Labels", self._window)
-        self._dock.setObjectName("labelsDock")
-        area = QScrollArea(self._dock)  # a small window squeezes the panel, not the video
-        area.setWidgetResizable(True)
-        area.setFrameShape(QFrame.Shape.NoFrame)
-        area.setWidget(self._panel)
-        self._dock.setWidget(area)
-        self._dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                               | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                               | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self._dock = self._window.new_panel("Labels", "labelsDock", self._panel)
         self._window.add_panel(self._dock, Qt.DockWidgetArea.RightDockWidgetArea)
         if self._settings.value("window/state") is None:  # a saved layout wins
             QTimer.singleShot(0, self, self._first_layout)

@@ -24,12 +24,14 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QWidget,
 )
 
@@ -164,6 +166,27 @@ class MainWindow(QMainWindow):
     @property
     def view_menu(self) -> QMenu:
         return self._view_menu
+
+    def new_panel(self, title: str, name: str, widget: QWidget, *, scroll: bool = True
+                  ) -> QDockWidget:
+        """A movable, closable, floatable dock holding `widget`, its place saved under
+        `name`; `scroll`: inside a scroll area, so that a small window squeezes the panel,
+        not the video. Add it with `add_panel`."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        if scroll:
+            area = QScrollArea(dock)
+            area.setWidgetResizable(True)
+            area.setFrameShape(QFrame.Shape.NoFrame)
+            area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+            area.setWidget(widget)
+            dock.setWidget(area)
+        else:
+            dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        return dock
 
     def add_panel(
         self,

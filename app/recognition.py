@@ -21,16 +21,13 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, QRectF, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence, QMouseEvent, QPainter
 from PySide6.QtWidgets import (
-    QDockWidget,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMenu,
     QProgressBar,
     QProgressDialog,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -339,24 +336,6 @@ class RecognitionController(QObject):
         s.setValue("overlay/stages", ",".join(map(str, o.stages)))
         s.setValue("overlay/point_stage", o.point_stage)
 
-    def _dock(self, title: str, name: str, widget: QWidget, *, scroll: bool = True
-              ) -> QDockWidget:
-        dock = QDockWidget(title, self._window)
-        dock.setObjectName(name)
-        if scroll:  # a small window squeezes the panel, not the video
-            area = QScrollArea(dock)
-            area.setWidgetResizable(True)
-            area.setFrameShape(QFrame.Shape.NoFrame)
-            area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-            area.setWidget(widget)
-            dock.setWidget(area)
-        else:
-            dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        return dock
-
     def _build_panels(self) -> None:
         window = self._window
         window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -391,9 +370,10 @@ class RecognitionController(QObject):
         box_layout.addWidget(self._timeline)
         box_layout.addLayout(footer)
 
-        self._recognition_dock = self._dock("Recognition", "recognitionDock", self._panel)
-        self._attention_dock = self._dock("Attention", "attentionDock", self._attention)
-        self._timeline_dock = self._dock("Timeline", "timelineDock", timeline_box, scroll=False)
+        self._recognition_dock = window.new_panel("Recognition", "recognitionDock", self._panel)
+        self._attention_dock = window.new_panel("Attention", "attentionDock", self._attention)
+        self._timeline_dock = window.new_panel("Timeline", "timelineDock", timeline_box,
+                                               scroll=False)
         window.add_panel(self._recognition_dock, Qt.DockWidgetArea.RightDockWidgetArea)
         window.add_panel(self._attention_dock, Qt.DockWidgetArea.RightDockWidgetArea)
         window.add_panel(self._timeline_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
