@@ -29,19 +29,23 @@ import sys
 import time
 from pathlib import Path
 
+
+def row_flags(tda: bool, sda: bool, mf: bool, diversity: bool) -> list[str]:
+    """`stmanet train` flags of one row: the three switches and the diversity-loss weights."""
+    flags = []
+    for name, on in (("tda", tda), ("sda", sda), ("mf", mf)):
+        flags += ["--set", f"{name}={'on' if on else 'off'}"]
+    weights = ("0.01", "0.001") if diversity else ("0", "0")
+    return [*flags, "--lambda-spatial", weights[0], "--lambda-temporal", weights[1]]
+
+
 ROWS: dict[str, list[str]] = {
-    "baseline": ["--set", "tda=off", "--set", "sda=off", "--set", "mf=off",
-                 "--lambda-spatial", "0", "--lambda-temporal", "0"],
-    "+TDA": ["--set", "tda=on", "--set", "sda=off", "--set", "mf=off",
-             "--lambda-spatial", "0", "--lambda-temporal", "0"],
-    "+SDA": ["--set", "tda=off", "--set", "sda=on", "--set", "mf=off",
-             "--lambda-spatial", "0", "--lambda-temporal", "0"],
-    "+TDA+SDA": ["--set", "tda=on", "--set", "sda=on", "--set", "mf=off",
-                 "--lambda-spatial", "0", "--lambda-temporal", "0"],
-    "+MF": ["--set", "tda=on", "--set", "sda=on", "--set", "mf=on",
-            "--lambda-spatial", "0", "--lambda-temporal", "0"],
-    "full": ["--set", "tda=on", "--set", "sda=on", "--set", "mf=on",
-             "--lambda-spatial", "0.01", "--lambda-temporal", "0.001"],
+    "baseline": row_flags(tda=False, sda=False, mf=False, diversity=False),
+    "+TDA": row_flags(tda=True, sda=False, mf=False, diversity=False),
+    "+SDA": row_flags(tda=False, sda=True, mf=False, diversity=False),
+    "+TDA+SDA": row_flags(tda=True, sda=True, mf=False, diversity=False),
+    "+MF": row_flags(tda=True, sda=True, mf=True, diversity=False),
+    "full": row_flags(tda=True, sda=True, mf=True, diversity=True),
 }
 
 # The small recipe that learns generated drills on a CPU (docs/training.md).

@@ -4,10 +4,10 @@ generated drills, and its predicted timeline of resources/videos/demo.mp4 is the
 import numpy as np
 import pytest
 
-from stmanet.bundled import bundled_demo_video
+from stmanet.bundled import bundled_demo_model, bundled_demo_video
 from stmanet.data.synthetic import DRILLS, render_clip
 from stmanet.engine.checkpoint import load_checkpoint, read_metadata
-from stmanet.engine.inference import Predictor, bundled_demo_model
+from stmanet.engine.inference import Predictor
 from stmanet.engine.timeline import ExpectedTimeline, compare_timeline, expected_timeline_path
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
