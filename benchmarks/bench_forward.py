@@ -55,9 +55,9 @@ def plain_r3d50(num_classes: int = 101) -> nn.Module:
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int,
-                     sync: Callable[[], None]) -> dict[str, float]:
-    """Median ms of each function, timed round-robin so that drift in the machine's load
-    (shared, noisy) falls on every model alike."""
+                     sync: Callable[[], None]) -> dict[str, list[float]]:
+    """ms of each function in each of `repeats` rounds, timed round-robin so that drift in
+    the machine's load (shared, noisy) falls on every model alike."""
     for fn in fns.values():
         fn()
         fn()  # warm-up: allocator, kernel selection, autotuning
@@ -69,7 +69,13 @@ def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int,
             fn()
             sync()
             times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def paired_ratio(times: list[float], reference: list[float]) -> float:
+    """Median over rounds of the time ratio within a round: models timed back to back share
+    the machine's load of the moment, so this is steadier than a ratio of medians."""
+    return statistics.median(t / r for t, r in zip(times, reference, strict=True))
 
 
 def cpu_has_native_bf16() -> bool:
@@ -135,10 +141,11 @@ def main() -> None:
                         return m(xv)
 
                 fns[name] = run
-            ms = time_interleaved(fns, args.repeats, sync)
+            times = time_interleaved(fns, args.repeats, sync)
             for name in models:
-                per_clip = ms[name] / args.batch
-                ratio = ms[name] / ms["r3d50"] if "r3d50" in ms else float("nan")
+                per_clip = statistics.median(times[name]) / args.batch
+                ratio = paired_ratio(times[name], times["r3d50"]) if "r3d50" in times \
+                    else float("nan")
                 print(f"{device:6s} {name:18s} {variant:14s} {per_clip:9.1f} "
                       f"{1000 / per_clip:8.2f} {gflops[name] / per_clip * 1000:8.1f} "
                       f"{gflops[name]:7.2f} {ratio:8.2f}", flush=True)
