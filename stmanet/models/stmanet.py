@@ -91,9 +91,11 @@ class STMANet(nn.Module):
                 d_s, spatial[i] = self.spatial[i](z)
                 updates.append(d_s)
             if updates:  # Zbar^i = Z^i + D_t^i + D_s^i, input of stage i+1
-                z = z + updates[0]
+                # summed into the first update, a fresh tensor nothing else holds (Z^i itself
+                # may be kept for the backward pass): no new tensor of this size
+                z = updates[0].add_(z)
                 for update in updates[1:]:
-                    z += update  # into the sum just made: no third tensor of this size
+                    z += update
             pooled.append(torch.flatten(self.backbone.avgpool(z), 1))
 
         drop = self.backbone.dropout

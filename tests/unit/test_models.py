@@ -203,3 +203,74 @@ def test_eval_mode_folds_norms_into_convolutions_without_changing_the_answer(mon
     for a, b in zip(folded.temporal_attention + folded.spatial_attention,
                     plain.temporal_attention + plain.spatial_attention, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels,size", [(16, 8), (64, 2)])  # many positions / few positions
+def test_temporal_queries_and_keys_are_the_spec_convolution_of_concat_z_g(channels, size):
+    """Both ways of computing TDA's q and k give the attention logits of the spec's
+    q = conv(3,1,1)(concat(Z, G)), k likewise: products with positions as rows where a stage
+    has more positions than channels, convolutions where it has fewer."""
+    from stmanet.models.attention import TemporalAggregation
+
+    torch.manual_seed(2)
+    module = TemporalAggregation(channels, channels // 2, channels, qk_dim=4, value_dim=4,
+                                 last=False)
+    z = torch.randn(2, channels, 4, size, size)
+    g = torch.randn(2, channels // 2, 4, size, size)
+    q, k = module.projections(z, g)[:2]
+    qk = module.query_key(torch.cat([z, g], dim=1))
+    ref_q, ref_k = (x.transpose(1, 2).reshape(2, 4, -1) for x in qk.split(4, dim=1))
+    torch.testing.assert_close(q @ k.transpose(1, 2), ref_q @ ref_k.transpose(1, 2),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 6, 8), (1, 2, 4, 7, 7), (1, 2, 1, 4, 4)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last_3d])
+def test_aggregation_pooling_halves_every_axis_rounding_up(shape, layout):
+    from stmanet.models.attention import pool_half
+
+    x = torch.randn(shape).contiguous(memory_format=layout)
+    target = [-(-n // 2) for n in shape[2:]]
+    torch.testing.assert_close(pool_half(x), torch.nn.functional.adaptive_avg_pool3d(x, target))
+
+
+def spec_tda(m, z, g):
+    """TDA written plainly from docs/model.md, as the yardstick for the module's faster forms."""
+    b, _, t, _, _ = z.shape
+    q, k = m.query_key(torch.cat([z, g], dim=1)).split(m.qk_dim, dim=1)
+    q, k = (x.transpose(1, 2).reshape(b, t, -1) for x in (q, k))
+    attn = torch.softmax(q @ k.transpose(1, 2) / q.shape[-1] ** 0.5, dim=-1)
+
+    def mix(x):
+        return torch.einsum("bts,bcshw->bcthw", attn, x)
+
+    d_t = m.out_norm(m.out(mix(m.value(z))))
+    g = torch.relu(m.agg_norm(m.agg_conv(mix(g))))
+    if m.last:
+        return d_t + m.agg_fuse_norm(g), g, attn
+    pooled = torch.nn.functional.adaptive_avg_pool3d(g, [(n + 1) // 2 for n in g.shape[2:]])
+    return d_t, pooled, attn
+
+
+@pytest.mark.parametrize("channels,size", [(16, 8), (64, 2)])
+@pytest.mark.parametrize("last", [False, True])
+@pytest.mark.parametrize("training", [False, True])
+def test_temporal_aggregation_computes_what_the_spec_says(channels, size, last, training):
+    from stmanet.models.attention import TemporalAggregation
+
+    torch.manual_seed(3)
+    module = TemporalAggregation(channels, channels // 2, channels, qk_dim=4, value_dim=8,
+                                 last=last)
+    with torch.no_grad():  # trained-looking norms, so that every branch adds something
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.weight.uniform_(0.5, 1.5)
+                m.running_var.uniform_(0.5, 2.0)
+    module.train(training)
+    z = torch.randn(2, channels, 4, size, size)
+    g = torch.randn(2, channels // 2, 4, size, size)
+    with torch.no_grad():
+        got = module(z, g)
+        want = spec_tda(module, z, g)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
