@@ -64,9 +64,9 @@ def pool_half(x: Tensor) -> Tensor:
         return F.adaptive_avg_pool3d(x, [-(-n // 2) for n in x.shape[2:]])
     # 2x2x2 means as sums of neighbour pairs, one axis at a time (~4x faster than avg_pool3d)
     b, c, t, h, w = x.shape
-    x = x.view(b, c, t // 2, 2, h * w).unbind(3)
-    x = (x[0] + x[1]).view(b, c, t // 2, h, w // 2, 2).unbind(5)
-    x = (x[0] + x[1]).view(b, c, t // 2, h // 2, 2, w // 2).unbind(4)
+    x = x.reshape(b, c, t // 2, 2, h * w).unbind(3)
+    x = (x[0] + x[1]).reshape(b, c, t // 2, h, w // 2, 2).unbind(5)
+    x = (x[0] + x[1]).reshape(b, c, t // 2, h // 2, 2, w // 2).unbind(4)
     return (x[0] + x[1]).mul_(0.125)
 
 
