@@ -1,12 +1,14 @@
 """Entry point of the desktop program: `stmanet-app [VIDEO] [--model CHECKPOINT]
-[--screenshot FILE] [-v]`. `stmanet-app --self-test ...` and `stmanet-app train ...` (any
-`stmanet` subcommand) are handed to app.launch before any window is made.
+[--screenshot FILE] [--soak SECONDS [--report FILE]] [-v]`. `stmanet-app --self-test ...` and
+`stmanet-app train ...` (any `stmanet` subcommand) are handed to app.launch before any window
+is made.
 
 With no arguments, the first launch opens the bundled demo video with the bundled demo model
 and plays it; later launches load the model the user chose last (or the demo model) and show
 an empty player. `--screenshot FILE` saves the window as a PNG once the video has produced its
 first prediction, then exits 0; it exits 1 with the reason when there is no model, the model
-or the video cannot be opened, or no prediction comes in time.
+or the video cannot be opened, or no prediction comes in time. `--soak SECONDS` plays the
+video in a loop for that long and reports what was shown (app.soak).
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app import launch
+from app.binding_check import protect_none
 from app.main_window import APP_NAME, ORGANIZATION_NAME, MainWindow, app_version
 from app.services.resources import bundled_demo_model, bundled_demo_video
+from app.soak import SoakRun
 from app.theme import apply_theme
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,19 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         metavar="FILE",
         help="save the window as a PNG once the video's first prediction is shown, then exit",
     )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="play the video in a loop with recognition for SECONDS, then exit (0: frames "
+        "were shown and windows predicted, nothing failed); see --report",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="with --soak: write what was shown (frames, predictions, errors) as JSON to FILE",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     return parser.parse_known_args(list(argv))
 
@@ -104,9 +121,10 @@ class ErrorReporter(QObject):
 
     reported = Signal(str, str)  # summary, traceback
 
-    def __init__(self, parent_window: QWidget | None = None) -> None:
+    def __init__(self, parent_window: QWidget | None = None, *, dialogs: bool = True) -> None:
         super().__init__()
         self._window = parent_window
+        self._dialogs = dialogs  # unattended runs (screenshot, soak) only log
         self._showing = False
         self._previous_hook = sys.excepthook
         self.reported.connect(self._show)
@@ -135,7 +153,7 @@ class ErrorReporter(QObject):
         self.reported.emit(f"{exc_type.__name__}: {exc}", details)
 
     def _show(self, summary: str, details: str) -> None:
-        if self._showing:  # one dialog at a time; the rest is in the log
+        if self._showing or not self._dialogs:  # one dialog at a time; the rest is logged
             return
         self._showing = True
         try:
@@ -244,8 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     args, qt_args = parse_args(argv)
     configure_logging(args.verbose)
-    if args.screenshot is not None and not has_display():
-        # a screenshot needs no screen: render offscreen on a headless machine
+    protect_none()
+    unattended = args.screenshot is not None or args.soak is not None
+    if unattended and not has_display():
+        # a screenshot or a soak run needs no screen: render offscreen on a headless machine
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     existing = QApplication.instance()
@@ -255,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationVersion(app_version())
     apply_theme(app)
 
-    reporter = ErrorReporter()
+    reporter = ErrorReporter(dialogs=not unattended)
     reporter.install()
     try:
         screenshot = args.screenshot is not None
@@ -263,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window = MainWindow(
             settings,
             error_presenter=(lambda title, text: log.error("%s: %s", title, text))
-            if screenshot
+            if unattended
             else None,
         )
         reporter.set_window(window)
@@ -273,6 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if screenshot:
             window.resize(1280, 800)  # the same picture whatever screen (or none) is here
         window.show()
+        if args.soak is not None:
+            soak = SoakRun(window, args.soak, args.report)
+            reporter.reported.connect(lambda summary, _details: soak.record_error(summary))
         if screenshot:
             taker = ScreenshotOnReady(window, args.screenshot)
             if video is None:

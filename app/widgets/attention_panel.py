@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app import theme
 from app.services.results import STAGES, WindowResult
+from app.widgets.fonts import derived_font
 from app.widgets.overlay import OverlayOptions, heatmap_rgba, normalised, rgba_to_qimage
 
 TILE_HEIGHT = 70
@@ -98,9 +99,7 @@ class StageTile(QWidget):
             painter.drawImage(square, image)  # not smoothed: the tile shows the real grid
         left = square.right() + 8
         width = frame.right() - left - 4
-        title = QFont(self.font())
-        title.setWeight(QFont.Weight.DemiBold)
-        painter.setFont(title)
+        painter.setFont(derived_font(self.font(), weight=QFont.Weight.DemiBold))
         painter.setPen(QColor(theme.TEXT if self._checked else theme.TEXT_MUTED))
         painter.drawText(QRectF(left, square.top(), width, 18),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,

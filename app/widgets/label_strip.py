@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
-    QFont,
     QFontMetricsF,
     QHelpEvent,
     QMouseEvent,
@@ -24,6 +23,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app import theme
+from app.widgets.fonts import derived_font
 from app.widgets.player import format_time
 from app.widgets.timeline import MARGIN_X, show_tooltip
 
@@ -126,8 +126,7 @@ class LabelStrip(QWidget):
         path = QPainterPath()
         path.addRoundedRect(band, 4, 4)
         painter.fillPath(path, QColor(theme.PANEL).darker(115))
-        small = QFont(self.font())
-        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        small = derived_font(self.font(), point_scale=0.85, min_point_size=7.0)
         painter.setFont(small)
         metrics = QFontMetricsF(small)
         if self._frame_count is None:

@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPaint
 
 from app import theme
 from app.services.results import STAGES, WindowResult
+from app.widgets.fonts import derived_font
 
 HEATMAP_RESOLUTION = 112
 """Side of the square the stage maps are up-sampled to before colouring (then scaled
@@ -174,13 +175,10 @@ def paint_badge(
     """The top-1 action and its confidence in a rounded translucent badge at the frame's top
     left corner; returns the badge's rectangle."""
     px = badge_font_px(frame_rect)
-    font = QFont(base_font) if base_font is not None else QFont()
-    font.setPixelSize(round(px))
-    font.setWeight(QFont.Weight.DemiBold)
-    small = QFont(font)
-    small.setPixelSize(round(px * 0.82))
-    small.setWeight(QFont.Weight.Medium)
-    small.setFeature(QFont.Tag("tnum"), 1)
+    base = base_font if base_font is not None else QFont()
+    font = derived_font(base, weight=QFont.Weight.DemiBold, pixel_size=round(px))
+    small = derived_font(base, weight=QFont.Weight.Medium, pixel_size=round(px * 0.82),
+                         tabular_digits=True)
     metrics, small_metrics = QFontMetricsF(font), QFontMetricsF(small)
 
     margin = max(6.0, px * 0.6)

@@ -24,7 +24,6 @@ from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QColor,
-    QFont,
     QImage,
     QKeySequence,
     QPainter,
@@ -50,6 +49,7 @@ from PySide6.QtWidgets import (
 
 from app import theme
 from app.services.video_source import SourceInfo, VideoSource
+from app.widgets.fonts import derived_font
 from app.widgets.icons import MediaIcon, media_icon
 
 log = logging.getLogger(__name__)
@@ -150,9 +150,7 @@ class VideoView(QWidget):
     def _paint_placeholder(self, painter: QPainter) -> None:
         if not self._placeholder:
             return
-        font = QFont(self.font())
-        font.setPointSizeF(font.pointSizeF() * 1.25)
-        painter.setFont(font)
+        painter.setFont(derived_font(self.font(), point_scale=1.25))
         painter.setPen(QColor(theme.TEXT_MUTED))
         area = self.rect().adjusted(24, 24, -24, -24)
         painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
@@ -335,8 +333,8 @@ class PlayerWidget(QWidget):
         self._time_label.setObjectName("timeLabel")
         self._frame_label = QLabel(self)
         self._frame_label.setObjectName("frameLabel")
-        digits = QFont(self.font())
-        digits.setFeature(QFont.Tag("tnum"), 1)  # digits of equal width: the label stays put
+        # digits of equal width: the label stays put
+        digits = derived_font(self.font(), tabular_digits=True)
         self._time_label.setFont(digits)
         self._frame_label.setFont(digits)
         self._live_badge = QLabel("LIVE", self)

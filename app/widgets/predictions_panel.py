@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app import theme
 from app.services.results import ActionTime, ModelInfo, WindowResult
+from app.widgets.fonts import derived_font
 from app.widgets.overlay import class_color
 from app.widgets.player import format_time
 
@@ -56,11 +57,9 @@ class TopPredictionsView(QWidget):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
             painter.end()
             return
-        font = QFont(self.font())
-        bold = QFont(font)
-        bold.setWeight(QFont.Weight.DemiBold)
-        digits = QFont(font)
-        digits.setFeature(QFont.Tag("tnum"), 1)
+        font = self.font()
+        bold = derived_font(font, weight=QFont.Weight.DemiBold)
+        digits = derived_font(font, tabular_digits=True)
         metrics = QFontMetricsF(font)
         percent_width = QFontMetricsF(digits).horizontalAdvance("100%") + 4
         assert self._result is not None
@@ -128,8 +127,7 @@ class SessionView(QWidget):
                              "No predictions yet")
             painter.end()
             return
-        digits = QFont(self.font())
-        digits.setFeature(QFont.Tag("tnum"), 1)
+        digits = derived_font(self.font(), tabular_digits=True)
         metrics = QFontMetricsF(self.font())
         time_width = QFontMetricsF(digits).horizontalAdvance("000.0 s  100%") + 4
         for n, row in enumerate(self._rows[: self.MAX_ROWS]):

@@ -16,7 +16,6 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
-    QFont,
     QFontMetricsF,
     QHelpEvent,
     QMouseEvent,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from app import theme
 from app.services.results import PredictionTrack, WindowResult
+from app.widgets.fonts import derived_font
 from app.widgets.overlay import STAGE_COLORS, class_color
 from app.widgets.player import format_time
 
@@ -201,8 +201,7 @@ class PredictionTimeline(QWidget):
         lens = self._lens_rect()
         strip = self._strip_rect()
         current = self._current
-        small = QFont(self.font())
-        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        small = derived_font(self.font(), point_scale=0.85, min_point_size=7.0)
         painter.setFont(small)
         metrics = QFontMetricsF(small)
         background = QPainterPath()
