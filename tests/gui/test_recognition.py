@@ -6,9 +6,10 @@ import itertools
 import json
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
-import cv2
+import av
 import numpy as np
 import pytest
 import torch
@@ -20,6 +21,7 @@ from videogen import make_frame, qimage_to_rgb, write_video
 
 from app.main_window import MainWindow
 from app.recognition import RecognitionController
+from app.services.export import export_overlay_video
 from app.services.inference_worker import RecognitionService, newest_window
 from app.services.results import PredictionTrack, WindowResult
 from app.services.video_source import SourceInfo, SourceKind
@@ -387,26 +389,89 @@ def test_exported_predictions_match_the_analysis(qtbot, analysed, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["windows.csv", "windows.json"]
 
 
-def test_exported_video_has_the_overlay_burnt_in(qtbot, analysed, clip, tmp_path):
+def decoded(path: Path) -> tuple[av.video.stream.VideoStream, list[np.ndarray]]:
+    """The video stream's description and every frame (RGB) of an exported file."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    return stream, frames
+
+
+def test_exported_video_is_h264_with_every_frame_and_the_overlay(qtbot, analysed, clip,
+                                                                  tmp_path):
     target = tmp_path / "out" / "drill-recognised.mp4"
     job = analysed.export_video(target)
+    progress: list[tuple[int, int]] = []
+    job.progressed.connect(lambda done, total: progress.append((done, total)))
     with qtbot.waitSignal(job.finished, timeout=WAIT_MS):
         pass
-    capture = cv2.VideoCapture(str(target))
-    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == CLIP_FRAMES
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    stream, frames = decoded(target)
+    assert stream.codec_context.name == "h264"
+    assert stream.codec_context.pix_fmt == "yuv420p"
+    assert stream.average_rate == 25
     assert len(frames) == CLIP_FRAMES and frames[0].shape == (120, 160, 3)
-    source = make_frame(50)
+    assert progress[-1] == (CLIP_FRAMES, CLIP_FRAMES)
+    source = make_frame(50)[:, :, ::-1]
     exported = frames[50]
     badge = np.abs(exported[6:30, 6:60].astype(int) - source[6:30, 6:60].astype(int)).mean()
     assert badge > 25
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+def test_an_odd_sized_ntsc_video_exports_at_its_exact_rate(qtbot, videos, tmp_path):
+    source = videos / "ntsc.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(30000, 1001))
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for index in range(45):
+            frame = av.VideoFrame.from_ndarray(make_frame(index)[:, :, ::-1].copy(),
+                                               format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    target = tmp_path / "ntsc-recognised.mp4"
+    # a renderer that hands back an odd-sized picture: padded to even, never refused
+    export_overlay_video(source, target, lambda frame, index: frame[:119, :159])
+    stream, frames = decoded(target)
+    assert stream.codec_context.name == "h264"
+    assert stream.average_rate == Fraction(30000, 1001)
+    assert len(frames) == 45 and frames[0].shape == (120, 160, 3)
+    assert float(stream.duration * stream.time_base) == pytest.approx(45 * 1001 / 30000,
+                                                                      abs=1e-3)
+    # the same picture and colours as the source, frame for frame
+    _, originals = decoded(source)
+    for original, exported in zip(originals, frames, strict=True):
+        difference = np.abs(exported[:119, :159].astype(int) - original[:119, :159].astype(int))
+        assert difference.mean() < 4
+
+
+def test_an_unwritable_destination_gives_an_error_naming_the_file(qtbot, analysed, tmp_path,
+                                                                  dialogs):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the export folder should be")
+    target = blocker / "drill-recognised.mp4"
+    job = analysed.export_video(target)
+    with qtbot.waitSignal(job.failed, timeout=WAIT_MS) as failed:
+        pass
+    message = failed.args[0]
+    assert str(target) in message and "\n" not in message
+    assert dialogs[-1].title == "Cannot export the video" and dialogs[-1].text == message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
+
+
+def test_an_export_fails_cleanly_when_the_encoder_does(qtbot, analysed, tmp_path,
+                                                       monkeypatch):
+    import app.services.export as export_module
+
+    def broken(self, picture):
+        raise av.error.OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_module._H264Writer, "write", broken)
+    target = tmp_path / "exports" / "full.mp4"
+    job = analysed.export_video(target)
+    with qtbot.waitSignal(job.failed, timeout=WAIT_MS) as failed:
+        pass
+    assert failed.args[0] == f"Cannot write {target}: No space left on device"
+    assert list(target.parent.iterdir()) == []
 
 
 def test_an_export_can_be_cancelled_and_writes_nothing(qtbot, analysed, tmp_path, monkeypatch):
