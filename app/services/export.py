@@ -241,7 +241,10 @@ def export_overlay_video(source: Path, destination: Path, render: FrameRenderer,
     try:
         tmp = _temporary_beside(destination)
     except OSError as exc:
-        raise ExportError(f"Cannot write {destination}: {exc.strerror or exc}") from exc
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason = "a file is in the way of its folder"
+        raise ExportError(f"Cannot write {destination}: {reason}") from exc
     writer: _H264Writer | None = None
     try:
         written = 0

@@ -446,7 +446,8 @@ def test_an_odd_sized_ntsc_video_exports_at_its_exact_rate(qtbot, videos, tmp_pa
 
 def test_an_unwritable_destination_gives_an_error_naming_the_file(qtbot, analysed, tmp_path,
                                                                   dialogs):
-    blocker = tmp_path / "not-a-folder"
+    (tmp_path / "exports").mkdir()
+    blocker = tmp_path / "exports" / "not-a-folder"
     blocker.write_text("a file where the export folder should be")
     target = blocker / "drill-recognised.mp4"
     job = analysed.export_video(target)
@@ -455,7 +456,8 @@ def test_an_unwritable_destination_gives_an_error_naming_the_file(qtbot, analyse
     message = failed.args[0]
     assert str(target) in message and "\n" not in message
     assert dialogs[-1].title == "Cannot export the video" and dialogs[-1].text == message
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
+    assert "a file is in the way" in message
+    assert sorted(p.name for p in blocker.parent.iterdir()) == ["not-a-folder"]
 
 
 def test_an_export_fails_cleanly_when_the_encoder_does(qtbot, analysed, tmp_path,
