@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.services.export import (
     BackgroundJob,
+    default_export_folder,
     export_overlay_video,
     export_predictions,
     export_summary,
@@ -525,12 +526,12 @@ class RecognitionController(QObject):
             self.analyse()
 
     def _default_export_path(self, suffix: str) -> Path:
+        """The video's name + `suffix`, in the last export folder or the user's videos
+        (documents, home) folder."""
         info = self._source
         stem = Path(info.location).stem if info is not None and not info.is_live else "live"
-        folder = str(self._settings.value("paths/last_export_directory", "", type=str))
-        if not folder or not Path(folder).is_dir():
-            folder = str(Path(info.location).parent) if info and not info.is_live else "."
-        return Path(folder) / f"{stem}{suffix}"
+        last = str(self._settings.value("paths/last_export_directory", "", type=str))
+        return default_export_folder(last) / f"{stem}{suffix}"
 
     def _choose_predictions_file(self) -> None:
         start = self._default_export_path("-predictions.csv")

@@ -23,9 +23,11 @@ from typing import Any
 import av
 import cv2
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Qt, Signal
 
+import stmanet
 from app.services.results import ActionTime, AnalysisResult
+from stmanet.bundled import frozen_root, search_roots
 from stmanet.data.decode import iter_frames, probe
 from stmanet.engine.events import Cancelled
 from stmanet.engine.inference import VideoPrediction, WindowPrediction, write_predictions
@@ -276,6 +278,41 @@ def export_overlay_video(source: Path, destination: Path, render: FrameRenderer,
         tmp.unlink(missing_ok=True)
     log.info("wrote %s (%d frames, H.264 at %s fps)", destination, written, rate)
     return destination
+
+
+# ------------------------------------------------------------------------- where to save
+
+
+def _installed_folders() -> list[Path]:
+    """The folders of the installed program: its packages, its bundled resources and, when
+    frozen, the whole bundle."""
+    folders = [Path(__file__).resolve().parent.parent, Path(stmanet.__file__).resolve().parent,
+               *search_roots()]
+    frozen = frozen_root()
+    if frozen is not None:
+        folders.append(frozen.parent)
+    return [folder.resolve() for folder in folders]
+
+
+def is_inside_installation(folder: Path) -> bool:
+    folder = Path(folder).resolve()
+    return any(folder.is_relative_to(root) for root in _installed_folders())
+
+
+def default_export_folder(last: str | Path | None = None) -> Path:
+    """Where an export is offered: `last` (the folder of the last export) when it still
+    exists, else the user's videos folder, else documents, else home; never a folder of the
+    installed program (such as the one holding the bundled demo video)."""
+    candidates = [Path(last)] if last else []
+    for location in (QStandardPaths.StandardLocation.MoviesLocation,
+                     QStandardPaths.StandardLocation.DocumentsLocation):
+        found = QStandardPaths.writableLocation(location)
+        if found:
+            candidates.append(Path(found))
+    for folder in candidates:
+        if folder.is_dir() and not is_inside_installation(folder):
+            return folder
+    return Path.home()
 
 
 # ------------------------------------------------------------------------------- summary

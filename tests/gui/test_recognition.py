@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ACTIONS, CLIP_FRAMES, make_checkpoint
-from PySide6.QtCore import QPoint, QPointF, QRectF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QFileDialog
 from videogen import make_frame, qimage_to_rgb, write_video
@@ -495,6 +495,59 @@ def test_an_export_can_be_cancelled_and_writes_nothing(qtbot, analysed, tmp_path
         job.cancel()
     assert list(target.parent.iterdir()) == []
     assert analysed.export_video_action.isEnabled()
+
+
+def offered_export_path(recognition: RecognitionController, monkeypatch) -> Path:
+    """The file the export dialog proposes (the dialog is closed without saving)."""
+    offered: list[str] = []
+
+    def save_dialog(parent, caption, start, *args, **kwargs):
+        offered.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    recognition.export_video_action.trigger()
+    (start,) = offered
+    return Path(start)
+
+
+def test_the_default_export_folder_is_the_users_never_the_programs(qtbot, window, settings,
+                                                                    tmp_path, monkeypatch):
+    import resources
+    from stmanet.bundled import bundled_resource
+
+    demo = bundled_resource("videos", "demo.mp4")
+    if demo is None:
+        pytest.skip("no bundled demo video in this checkout")
+    movies, documents = tmp_path / "Videos", tmp_path / "Documents"
+    places = {QStandardPaths.StandardLocation.MoviesLocation: movies,
+              QStandardPaths.StandardLocation.DocumentsLocation: documents}
+    monkeypatch.setattr(QStandardPaths, "writableLocation",
+                        lambda location: str(places.get(location, tmp_path / "other")))
+    window.open_path(demo)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    package = Path(resources.__file__).resolve().parent
+
+    documents.mkdir()  # no videos folder yet: documents
+    assert offered_export_path(window.recognition, monkeypatch) == documents / "demo-recognised.mp4"
+    movies.mkdir()
+    assert offered_export_path(window.recognition, monkeypatch) == movies / "demo-recognised.mp4"
+    # the folder of the last export, while it exists, unless it is inside the program
+    last = tmp_path / "exports"
+    last.mkdir()
+    settings.setValue("paths/last_export_directory", str(last))
+    assert offered_export_path(window.recognition, monkeypatch) == last / "demo-recognised.mp4"
+    settings.setValue("paths/last_export_directory", str(package / "videos"))
+    offered = offered_export_path(window.recognition, monkeypatch)
+    assert offered == movies / "demo-recognised.mp4"
+    assert not offered.resolve().is_relative_to(package)
+    # nothing exists: home
+    for folder in (movies, documents):
+        folder.rmdir()
+    last.rmdir()
+    settings.setValue("paths/last_export_directory", str(last))
+    assert offered_export_path(window.recognition, monkeypatch).parent == Path.home()
 
 
 def test_the_session_summary_counts_seconds_per_action(qtbot, analysed, tmp_path,
