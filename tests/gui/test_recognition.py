@@ -497,6 +497,72 @@ def test_an_export_can_be_cancelled_and_writes_nothing(qtbot, analysed, tmp_path
     assert analysed.export_video_action.isEnabled()
 
 
+def forget_live_answers(qtbot, recognition: RecognitionController) -> None:
+    """Paused, with the answers given while playing dropped: nothing to export yet."""
+    qtbot.wait(200)  # a live answer still on its way lands first
+    recognition._reset_results()
+    assert not recognition.track
+
+
+def test_exporting_before_any_analysis_offers_to_analyse_first(qtbot, window, recognising,
+                                                               clip, tmp_path, monkeypatch,
+                                                               dialogs):
+    window.open_path(clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    forget_live_answers(qtbot, recognising)
+    questions: list[tuple[str, str]] = []
+    answer = {"accept": False}
+
+    def ask(title, text, accept, details=""):
+        questions.append((text, accept))
+        return answer["accept"]
+
+    monkeypatch.setattr(recognising, "ask", ask)
+    target = tmp_path / "exports" / "drill-recognised.mp4"
+
+    # Cancel: nothing analysed, nothing written
+    assert recognising.export_video(target) is None
+    assert questions == [("Analyse the whole video first?", "Analyse")]
+    assert not recognising.service.is_analysing() and not target.parent.exists()
+
+    # Analyse: the whole file is analysed, then the export is written to the chosen path
+    answer["accept"] = True
+    with qtbot.waitSignal(recognising.service.finished, timeout=WAIT_MS):
+        assert recognising.export_video(target) is None
+    qtbot.waitUntil(lambda: target.exists(), timeout=WAIT_MS)
+    assert recognising.analysis is not None and recognising.analysis.complete
+    stream, frames = decoded(target)
+    assert stream.codec_context.name == "h264" and len(frames) == CLIP_FRAMES
+    assert len(questions) == 2 and not dialogs
+
+
+def test_exporting_predictions_before_any_analysis_offers_to_analyse_first(
+        qtbot, window, recognising, clip, tmp_path, monkeypatch, dialogs):
+    window.open_path(clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    forget_live_answers(qtbot, recognising)
+    asked: list[str] = []
+    monkeypatch.setattr(recognising, "ask",
+                        lambda title, text, accept, details="": asked.append(text) or True)
+    target = tmp_path / "windows.json"
+    with qtbot.waitSignal(recognising.service.finished, timeout=WAIT_MS):
+        assert recognising.export_predictions(target) is None
+    qtbot.waitUntil(lambda: target.exists(), timeout=WAIT_MS)
+    (video,) = json.loads(target.read_text())["predictions"]
+    assert len(video["windows"]) == len(recognising.analysis.windows)
+    assert asked == ["Analyse the whole video first?"] and not dialogs
+
+
+def test_exporting_without_a_model_says_to_open_one(qtbot, window, clip, tmp_path, dialogs):
+    window.open_path(clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    assert window.recognition.export_video(tmp_path / "out.mp4") is None
+    assert dialogs[-1].title == "Nothing to export" and "open a model" in dialogs[-1].text
+    assert not (tmp_path / "out.mp4").exists()
+
+
 def offered_export_path(recognition: RecognitionController, monkeypatch) -> Path:
     """The file the export dialog proposes (the dialog is closed without saving)."""
     offered: list[str] = []
