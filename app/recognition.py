@@ -466,7 +466,7 @@ class RecognitionController(QObject):
             lambda on: self._set_options(replace(self._options, show_heatmap=on)))
         self.export_predictions_action = QAction("Export &predictions (CSV / JSON)…", window)
         self.export_predictions_action.triggered.connect(self._choose_predictions_file)
-        self.export_video_action = QAction("Export video with &overlay (MP4)…", window)
+        self.export_video_action = QAction("Export video with &overlay (H.264 MP4)…", window)
         self.export_video_action.triggered.connect(self._choose_video_file)
         self.summary_action = QAction("Session &summary…", window)
         self.summary_action.triggered.connect(self.show_summary)
