@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.services.export import (
     BackgroundJob,
+    default_export_folder,
     export_overlay_video,
     export_predictions,
     export_summary,
@@ -56,7 +57,12 @@ from app.services.results import (
 )
 from app.services.video_source import SourceInfo, rgb_to_qimage
 from app.widgets.attention_panel import AttentionPanel
-from app.widgets.dialogs import ModelInfoDialog, SessionSummaryDialog, job_progress_dialog
+from app.widgets.dialogs import (
+    ModelInfoDialog,
+    SessionSummaryDialog,
+    ask,
+    job_progress_dialog,
+)
 from app.widgets.overlay import (
     OverlayOptions,
     class_color,
@@ -80,6 +86,7 @@ EMPTY_STATE = (
     "To recognise drills, open a model too: Model ▸ Open model… (Ctrl+M)"
 )
 READY_STATE = "Open a video (Ctrl+O) or drop a file here"
+ANALYSE_FIRST = "Analyse the whole video first?"
 
 
 def _qimage_to_rgb(image: QImage) -> np.ndarray:
@@ -155,6 +162,7 @@ class RecognitionController(QObject):
         self._job_dialog: QProgressDialog | None = None
         self._track_model: tuple[Path, tuple[str, ...]] | None = None
         self._summary_dialog: SessionSummaryDialog | None = None
+        self._after_analysis: Callable[[], object] | None = None
 
         self._session_timer = QTimer(self)
         self._session_timer.setSingleShot(True)
@@ -264,35 +272,67 @@ class RecognitionController(QObject):
     def cancel_analysis(self) -> None:
         self._service.cancel_analysis()
 
+    def ask(self, title: str, text: str, accept: str, details: str = "") -> bool:
+        """Ask the user; True when they click `accept` (the other button is Cancel). Tests
+        replace this method to answer."""
+        return ask(self._window, title, text, accept, details=details)
+
     def export_predictions(self, path: Path | str) -> BackgroundJob | None:
-        """Write the per-window predictions (CSV or JSON by suffix) in the background."""
+        """Write the per-window predictions (CSV or JSON by suffix) in the background.
+
+        With no prediction yet, offers to analyse the whole file first and exports when the
+        analysis ends (None is returned then)."""
+        target = Path(path)
         analysis = self._current_analysis()
         if analysis is None:
-            self._present_error("Nothing to export", "There are no predictions yet: play the "
-                                "video or analyse it first.")
+            self._analyse_first(target, lambda: self.export_predictions(target))
             return None
-        target = Path(path)
         return self._run_job(
             lambda progress, cancelled: export_predictions(
                 target, analysis, progress=progress, cancelled=cancelled),
             f"Writing {target.name}…", "Cannot export the predictions")
 
     def export_video(self, path: Path | str) -> BackgroundJob | None:
-        """Write the open file with the overlay burnt in (MP4) in the background."""
+        """Write the open file with the overlay burnt in (H.264 MP4) in the background.
+
+        With no prediction yet, offers to analyse the whole file first and exports when the
+        analysis ends (None is returned then)."""
         info = self._source
         if info is None or info.is_live:
             self._present_error("Nothing to export", "Open a video file first.")
             return None
-        if not self._track:
-            self._present_error("Nothing to export", "There are no predictions yet: play the "
-                                "video or analyse it first.")
-            return None
         source, target = Path(info.location), Path(path)
+        if not self._track:
+            self._analyse_first(target, lambda: self.export_video(target))
+            return None
         render = overlay_renderer(self._track.windows, self._options)
         return self._run_job(
             lambda progress, cancelled: export_overlay_video(
                 source, target, render, progress=progress, cancelled=cancelled),
             f"Writing {target.name}…", "Cannot export the video")
+
+    def _analyse_first(self, target: Path, export: Callable[[], object]) -> None:
+        """No prediction to export: offer to analyse the whole file, then run `export`."""
+        info = self._source
+        if info is None or info.is_live:
+            self._present_error("Nothing to export", "There are no predictions yet: let the "
+                                "model watch the video first.")
+            return
+        if self._service.model is None:
+            self._present_error("Nothing to export", "There are no predictions yet: open a "
+                                "model (Model ▸ Open model…), then analyse the video.")
+            return
+        if self._service.is_analysing():
+            self._after_analysis = export
+            self._window.statusBar().showMessage(
+                f"{target.name} is written when the analysis ends", 5000)
+            return
+        if not self.ask("Export", ANALYSE_FIRST, "Analyse",
+                        f"There are no predictions to export yet. {info.name} is analysed "
+                        f"first, then {target.name} is written."):
+            return
+        if self.analyse():
+            self._after_analysis = export
 
     def session_summary(self) -> list[ActionTime]:
         """Seconds per action over the frames that have an answer."""
@@ -426,7 +466,7 @@ class RecognitionController(QObject):
             lambda on: self._set_options(replace(self._options, show_heatmap=on)))
         self.export_predictions_action = QAction("Export &predictions (CSV / JSON)…", window)
         self.export_predictions_action.triggered.connect(self._choose_predictions_file)
-        self.export_video_action = QAction("Export video with &overlay (MP4)…", window)
+        self.export_video_action = QAction("Export video with &overlay (H.264 MP4)…", window)
         self.export_video_action.triggered.connect(self._choose_video_file)
         self.summary_action = QAction("Session &summary…", window)
         self.summary_action.triggered.connect(self.show_summary)
@@ -525,12 +565,12 @@ class RecognitionController(QObject):
             self.analyse()
 
     def _default_export_path(self, suffix: str) -> Path:
+        """The video's name + `suffix`, in the last export folder or the user's videos
+        (documents, home) folder."""
         info = self._source
         stem = Path(info.location).stem if info is not None and not info.is_live else "live"
-        folder = str(self._settings.value("paths/last_export_directory", "", type=str))
-        if not folder or not Path(folder).is_dir():
-            folder = str(Path(info.location).parent) if info and not info.is_live else "."
-        return Path(folder) / f"{stem}{suffix}"
+        last = str(self._settings.value("paths/last_export_directory", "", type=str))
+        return default_export_folder(last) / f"{stem}{suffix}"
 
     def _choose_predictions_file(self) -> None:
         start = self._default_export_path("-predictions.csv")
@@ -690,8 +730,20 @@ class RecognitionController(QObject):
         self._window.statusBar().showMessage(f"Analysed {result.path.name}", 4000)
         self._update_actions()
         self._refresh(force=True)
+        export, self._after_analysis = self._after_analysis, None
+        if export is None:
+            return
+        if result.windows:
+            export()
+        else:
+            self._present_error("Nothing to export", f"{result.path.name} is shorter than one "
+                                "window of the model: there is no prediction to export.")
 
     def _on_analysis_cancelled(self, result: AnalysisResult) -> None:
+        if self._after_analysis is not None:
+            self._after_analysis = None
+            self._window.statusBar().showMessage("Analysis cancelled; nothing was exported",
+                                                 4000)
         self._analysis = result
         self._track = PredictionTrack(result.windows)
         self._timeline_timer.stop()
@@ -705,6 +757,7 @@ class RecognitionController(QObject):
         self._refresh(force=True)
 
     def _on_analysis_failed(self, message: str) -> None:
+        self._after_analysis = None
         self._service.set_live_enabled(True)
         self._analysis_caption.setText("")
         self._update_actions()
@@ -741,6 +794,7 @@ class RecognitionController(QObject):
         self._refresh()
 
     def _reset_results(self) -> None:
+        self._after_analysis = None
         self._track = PredictionTrack()
         self._analysis = None
         self._rows_holder = None

@@ -1,26 +1,33 @@
-"""Exports: per-window predictions (CSV / JSON), the video with the overlay burnt in (MP4),
-and the session summary (CSV). Each runs as a `BackgroundJob` with progress and a cancel
-flag, and each file is written to a temporary file in the destination folder and renamed
-over the destination only when complete: a crash or a cancel never leaves half a file.
+"""Exports: per-window predictions (CSV / JSON), the video with the overlay burnt in (H.264
+MP4, encoded with PyAV's libx264) and the session summary (CSV). Each runs as a
+`BackgroundJob` with progress and a cancel flag, and each file is written to a temporary file
+in the destination folder and renamed over the destination only when complete: a crash or a
+cancel never leaves half a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
+import math
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Qt, Signal
 
+import stmanet
 from app.services.results import ActionTime, AnalysisResult
+from stmanet.bundled import frozen_root, search_roots
 from stmanet.data.decode import iter_frames, probe
 from stmanet.engine.events import Cancelled
 from stmanet.engine.inference import VideoPrediction, WindowPrediction, write_predictions
@@ -146,57 +153,166 @@ def export_predictions(path: Path, analysis: AnalysisResult, *, attention: bool 
 # --------------------------------------------------------------------------------- video
 
 
+# H.264 in yuv420p plays in browsers, on phones and on school platforms. "veryfast" encodes a
+# 720p frame in about 15 ms on two cores ("medium": about 28 ms) for files of much the same size
+# at this quality; crf 21 keeps the overlay's text sharp.
+VIDEO_CODEC = "libx264"
+VIDEO_PIXEL_FORMAT = "yuv420p"
+VIDEO_PRESET = "veryfast"
+VIDEO_CRF = 21
+# the RGB -> YUV conversion (swscale's default) uses the BT.601 matrix; saying so in the stream
+# makes every player turn it back into the same colours
+_X264_PARAMS = "colormatrix=smpte170m"
+
+
 def _temporary_beside(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # keep the suffix: OpenCV picks the container from it
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".mp4",
                                 dir=path.parent)
     os.close(fd)
     return Path(name)
 
 
+def frame_rate(fps: float) -> Fraction:
+    """The frame rate as an exact fraction: 25 -> 25, 29.97002997... -> 30000/1001."""
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ExportError(f"the video reports no usable frame rate ({fps}).")
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _even(picture: np.ndarray) -> np.ndarray:
+    """yuv420p needs an even width and height: repeat the last row / column when odd."""
+    height, width = picture.shape[:2]
+    if height % 2 or width % 2:
+        picture = np.pad(picture, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    return np.ascontiguousarray(picture)
+
+
+class _H264Writer:
+    """RGB frames into an H.264 MP4 at an exact frame rate (frame i at time i / rate)."""
+
+    def __init__(self, path: Path, rate: Fraction, width: int, height: int) -> None:
+        self._container = av.open(str(path), mode="w", format="mp4",
+                                  options={"movflags": "+faststart"})
+        try:
+            stream = self._container.add_stream(VIDEO_CODEC, rate=rate)
+            stream.width, stream.height = width + width % 2, height + height % 2
+            stream.pix_fmt = VIDEO_PIXEL_FORMAT
+            stream.options = {"preset": VIDEO_PRESET, "crf": str(VIDEO_CRF),
+                              "x264-params": _X264_PARAMS}
+        except BaseException:
+            self._container.close()
+            raise
+        self._stream = stream
+        self._time_base = 1 / rate
+        self._count = 0
+
+    def write(self, picture: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(_even(picture), format="rgb24")
+        frame = frame.reformat(format=VIDEO_PIXEL_FORMAT)
+        frame.pts, frame.time_base = self._count, self._time_base
+        self._container.mux(self._stream.encode(frame))
+        self._count += 1
+
+    def finish(self) -> None:
+        """Flush the encoder and write the index (moved to the front: +faststart)."""
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+
+    def abandon(self) -> None:
+        """Close without flushing; the caller deletes the file."""
+        with contextlib.suppress(av.FFmpegError, OSError):
+            self._container.close()
+
+
 def export_overlay_video(source: Path, destination: Path, render: FrameRenderer, *,
                          progress: Progress | None = None,
                          cancelled: CancelCheck | None = None) -> Path:
-    """Every frame of `source` with `render`'s overlay, as an MPEG-4 (mp4v) file at the
-    source's frame rate and size."""
+    """Every frame of `source` with `render`'s overlay, as an H.264 (yuv420p) MP4 at the
+    source's frame rate and size (plus one pixel where a side is odd).
+
+    Written to a temporary file beside `destination` and renamed over it when complete; a
+    cancel (Cancelled) or an error leaves no file behind. Errors name the destination."""
     source, destination = Path(source), Path(destination)
     if destination.resolve() == source.resolve():
         raise ExportError("Choose another file name: the export would overwrite the video.")
     info = probe(source)
+    rate = frame_rate(info.fps)
     total = info.frame_count
     step = max(1, total // 200)
-    tmp = _temporary_beside(destination)
     try:
-        writer: cv2.VideoWriter | None = None
+        tmp = _temporary_beside(destination)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason = "a file is in the way of its folder"
+        raise ExportError(f"Cannot write {destination}: {reason}") from exc
+    writer: _H264Writer | None = None
+    try:
         written = 0
-        try:
-            for index, frame in iter_frames(source):
-                if cancelled is not None and index % 4 == 0:
-                    _check(cancelled)
-                picture = render(frame, index)
-                if writer is None:
-                    height, width = picture.shape[:2]
-                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"),
-                                             float(info.fps), (width, height))
-                    if not writer.isOpened():
-                        raise ExportError(f"{destination.name}: this system cannot write "
-                                          "MPEG-4 video (no mp4v encoder).")
-                writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-                written += 1
-                if progress is not None and (written % step == 0 or written == total):
-                    progress(written, total)
-        finally:
-            if writer is not None:
-                writer.release()
-        if written == 0 or tmp.stat().st_size == 0:
+        for index, frame in iter_frames(source):
+            if cancelled is not None and index % 4 == 0:
+                _check(cancelled)
+            picture = render(frame, index)
+            if writer is None:
+                height, width = picture.shape[:2]
+                writer = _H264Writer(tmp, rate, width, height)
+            writer.write(picture)
+            written += 1
+            if progress is not None and (written % step == 0 or written == total):
+                progress(written, total)
+        if writer is None:
             raise ExportError(f"{destination.name}: no frame could be written.")
+        if cancelled is not None:
+            _check(cancelled)
+        done, writer = writer, None
+        done.finish()
         tmp.chmod(0o644)
         os.replace(tmp, destination)
+    except (av.FFmpegError, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ExportError(f"Cannot write {destination}: {reason}") from exc
     finally:
+        if writer is not None:
+            writer.abandon()
         tmp.unlink(missing_ok=True)
-    log.info("wrote %s (%d frames)", destination, written)
+    log.info("wrote %s (%d frames, H.264 at %s fps)", destination, written, rate)
     return destination
+
+
+# ------------------------------------------------------------------------- where to save
+
+
+def _installed_folders() -> list[Path]:
+    """The folders of the installed program: its packages, its bundled resources and, when
+    frozen, the whole bundle."""
+    folders = [Path(__file__).resolve().parent.parent, Path(stmanet.__file__).resolve().parent,
+               *search_roots()]
+    frozen = frozen_root()
+    if frozen is not None:
+        folders.append(frozen.parent)
+    return [folder.resolve() for folder in folders]
+
+
+def is_inside_installation(folder: Path) -> bool:
+    folder = Path(folder).resolve()
+    return any(folder.is_relative_to(root) for root in _installed_folders())
+
+
+def default_export_folder(last: str | Path | None = None) -> Path:
+    """Where an export is offered: `last` (the folder of the last export) when it still
+    exists, else the user's videos folder, else documents, else home; never a folder of the
+    installed program (such as the one holding the bundled demo video)."""
+    candidates = [Path(last)] if last else []
+    for location in (QStandardPaths.StandardLocation.MoviesLocation,
+                     QStandardPaths.StandardLocation.DocumentsLocation):
+        found = QStandardPaths.writableLocation(location)
+        if found:
+            candidates.append(Path(found))
+    for folder in candidates:
+        if folder.is_dir() and not is_inside_installation(folder):
+            return folder
+    return Path.home()
 
 
 # ------------------------------------------------------------------------------- summary

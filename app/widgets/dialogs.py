@@ -1,5 +1,5 @@
-"""Dialogs of the recognition features: the model's details, the session summary, and the
-progress of a background job."""
+"""Dialogs of the recognition features: the model's details, the session summary, the
+progress of a background job, and a yes-or-cancel question."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressDialog,
     QPushButton,
     QTableWidget,
@@ -33,6 +34,19 @@ from app.widgets.player import format_time
 
 if TYPE_CHECKING:
     from app.services.export import BackgroundJob
+
+
+def ask(parent: QWidget, title: str, text: str, accept: str, *, details: str = "") -> bool:
+    """A question with two buttons, `accept` and Cancel; True when `accept` was clicked."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton,
+                      parent)
+    if details:
+        box.setInformativeText(details)
+    accept_button = box.addButton(accept, QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(accept_button)
+    box.exec()
+    return box.clickedButton() is accept_button
 
 
 def job_progress_dialog(job: BackgroundJob, parent: QWidget, *, title: str, text: str,

@@ -6,20 +6,22 @@ import itertools
 import json
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
-import cv2
+import av
 import numpy as np
 import pytest
 import torch
 from conftest import ACTIONS, CLIP_FRAMES, make_checkpoint
-from PySide6.QtCore import QPoint, QPointF, QRectF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QFileDialog
 from videogen import make_frame, qimage_to_rgb, write_video
 
 from app.main_window import MainWindow
 from app.recognition import RecognitionController
+from app.services.export import export_overlay_video
 from app.services.inference_worker import RecognitionService, newest_window
 from app.services.results import PredictionTrack, WindowResult
 from app.services.video_source import SourceInfo, SourceKind
@@ -387,26 +389,91 @@ def test_exported_predictions_match_the_analysis(qtbot, analysed, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["windows.csv", "windows.json"]
 
 
-def test_exported_video_has_the_overlay_burnt_in(qtbot, analysed, clip, tmp_path):
+def decoded(path: Path) -> tuple[av.video.stream.VideoStream, list[np.ndarray]]:
+    """The video stream's description and every frame (RGB) of an exported file."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    return stream, frames
+
+
+def test_exported_video_is_h264_with_every_frame_and_the_overlay(qtbot, analysed, clip,
+                                                                  tmp_path):
     target = tmp_path / "out" / "drill-recognised.mp4"
     job = analysed.export_video(target)
+    progress: list[tuple[int, int]] = []
+    job.progressed.connect(lambda done, total: progress.append((done, total)))
     with qtbot.waitSignal(job.finished, timeout=WAIT_MS):
         pass
-    capture = cv2.VideoCapture(str(target))
-    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == CLIP_FRAMES
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    stream, frames = decoded(target)
+    assert stream.codec_context.name == "h264"
+    assert stream.codec_context.pix_fmt == "yuv420p"
+    assert stream.average_rate == 25
     assert len(frames) == CLIP_FRAMES and frames[0].shape == (120, 160, 3)
-    source = make_frame(50)
+    assert progress[-1] == (CLIP_FRAMES, CLIP_FRAMES)
+    source = make_frame(50)[:, :, ::-1]
     exported = frames[50]
     badge = np.abs(exported[6:30, 6:60].astype(int) - source[6:30, 6:60].astype(int)).mean()
     assert badge > 25
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+def test_an_odd_sized_ntsc_video_exports_at_its_exact_rate(qtbot, videos, tmp_path):
+    source = videos / "ntsc.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(30000, 1001))
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for index in range(45):
+            frame = av.VideoFrame.from_ndarray(make_frame(index)[:, :, ::-1].copy(),
+                                               format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    target = tmp_path / "ntsc-recognised.mp4"
+    # a renderer that hands back an odd-sized picture: padded to even, never refused
+    export_overlay_video(source, target, lambda frame, index: frame[:119, :159])
+    stream, frames = decoded(target)
+    assert stream.codec_context.name == "h264"
+    assert stream.average_rate == Fraction(30000, 1001)
+    assert len(frames) == 45 and frames[0].shape == (120, 160, 3)
+    assert float(stream.duration * stream.time_base) == pytest.approx(45 * 1001 / 30000,
+                                                                      abs=1e-3)
+    # the same picture and colours as the source, frame for frame
+    _, originals = decoded(source)
+    for original, exported in zip(originals, frames, strict=True):
+        difference = np.abs(exported[:119, :159].astype(int) - original[:119, :159].astype(int))
+        assert difference.mean() < 4
+
+
+def test_an_unwritable_destination_gives_an_error_naming_the_file(qtbot, analysed, tmp_path,
+                                                                  dialogs):
+    (tmp_path / "exports").mkdir()
+    blocker = tmp_path / "exports" / "not-a-folder"
+    blocker.write_text("a file where the export folder should be")
+    target = blocker / "drill-recognised.mp4"
+    job = analysed.export_video(target)
+    with qtbot.waitSignal(job.failed, timeout=WAIT_MS) as failed:
+        pass
+    message = failed.args[0]
+    assert str(target) in message and "\n" not in message
+    assert dialogs[-1].title == "Cannot export the video" and dialogs[-1].text == message
+    assert "a file is in the way" in message
+    assert sorted(p.name for p in blocker.parent.iterdir()) == ["not-a-folder"]
+
+
+def test_an_export_fails_cleanly_when_the_encoder_does(qtbot, analysed, tmp_path,
+                                                       monkeypatch):
+    import app.services.export as export_module
+
+    def broken(self, picture):
+        raise av.error.OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_module._H264Writer, "write", broken)
+    target = tmp_path / "exports" / "full.mp4"
+    job = analysed.export_video(target)
+    with qtbot.waitSignal(job.failed, timeout=WAIT_MS) as failed:
+        pass
+    assert failed.args[0] == f"Cannot write {target}: No space left on device"
+    assert list(target.parent.iterdir()) == []
 
 
 def test_an_export_can_be_cancelled_and_writes_nothing(qtbot, analysed, tmp_path, monkeypatch):
@@ -428,6 +495,125 @@ def test_an_export_can_be_cancelled_and_writes_nothing(qtbot, analysed, tmp_path
         job.cancel()
     assert list(target.parent.iterdir()) == []
     assert analysed.export_video_action.isEnabled()
+
+
+def forget_live_answers(qtbot, recognition: RecognitionController) -> None:
+    """Paused, with the answers given while playing dropped: nothing to export yet."""
+    qtbot.wait(200)  # a live answer still on its way lands first
+    recognition._reset_results()
+    assert not recognition.track
+
+
+def test_exporting_before_any_analysis_offers_to_analyse_first(qtbot, window, recognising,
+                                                               clip, tmp_path, monkeypatch,
+                                                               dialogs):
+    window.open_path(clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    forget_live_answers(qtbot, recognising)
+    questions: list[tuple[str, str]] = []
+    answer = {"accept": False}
+
+    def ask(title, text, accept, details=""):
+        questions.append((text, accept))
+        return answer["accept"]
+
+    monkeypatch.setattr(recognising, "ask", ask)
+    target = tmp_path / "exports" / "drill-recognised.mp4"
+
+    # Cancel: nothing analysed, nothing written
+    assert recognising.export_video(target) is None
+    assert questions == [("Analyse the whole video first?", "Analyse")]
+    assert not recognising.service.is_analysing() and not target.parent.exists()
+
+    # Analyse: the whole file is analysed, then the export is written to the chosen path
+    answer["accept"] = True
+    with qtbot.waitSignal(recognising.service.finished, timeout=WAIT_MS):
+        assert recognising.export_video(target) is None
+    qtbot.waitUntil(lambda: target.exists(), timeout=WAIT_MS)
+    assert recognising.analysis is not None and recognising.analysis.complete
+    stream, frames = decoded(target)
+    assert stream.codec_context.name == "h264" and len(frames) == CLIP_FRAMES
+    assert len(questions) == 2 and not dialogs
+
+
+def test_exporting_predictions_before_any_analysis_offers_to_analyse_first(
+        qtbot, window, recognising, clip, tmp_path, monkeypatch, dialogs):
+    window.open_path(clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    forget_live_answers(qtbot, recognising)
+    asked: list[str] = []
+    monkeypatch.setattr(recognising, "ask",
+                        lambda title, text, accept, details="": asked.append(text) or True)
+    target = tmp_path / "windows.json"
+    with qtbot.waitSignal(recognising.service.finished, timeout=WAIT_MS):
+        assert recognising.export_predictions(target) is None
+    qtbot.waitUntil(lambda: target.exists(), timeout=WAIT_MS)
+    (video,) = json.loads(target.read_text())["predictions"]
+    assert len(video["windows"]) == len(recognising.analysis.windows)
+    assert asked == ["Analyse the whole video first?"] and not dialogs
+
+
+def test_exporting_without_a_model_says_to_open_one(qtbot, window, clip, tmp_path, dialogs):
+    window.open_path(clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    assert window.recognition.export_video(tmp_path / "out.mp4") is None
+    assert dialogs[-1].title == "Nothing to export" and "open a model" in dialogs[-1].text
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def offered_export_path(recognition: RecognitionController, monkeypatch) -> Path:
+    """The file the export dialog proposes (the dialog is closed without saving)."""
+    offered: list[str] = []
+
+    def save_dialog(parent, caption, start, *args, **kwargs):
+        offered.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    recognition.export_video_action.trigger()
+    (start,) = offered
+    return Path(start)
+
+
+def test_the_default_export_folder_is_the_users_never_the_programs(qtbot, window, settings,
+                                                                    tmp_path, monkeypatch):
+    import resources
+    from stmanet.bundled import bundled_resource
+
+    demo = bundled_resource("videos", "demo.mp4")
+    if demo is None:
+        pytest.skip("no bundled demo video in this checkout")
+    movies, documents = tmp_path / "Videos", tmp_path / "Documents"
+    places = {QStandardPaths.StandardLocation.MoviesLocation: movies,
+              QStandardPaths.StandardLocation.DocumentsLocation: documents}
+    monkeypatch.setattr(QStandardPaths, "writableLocation",
+                        lambda location: str(places.get(location, tmp_path / "other")))
+    window.open_path(demo)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    package = Path(resources.__file__).resolve().parent
+
+    documents.mkdir()  # no videos folder yet: documents
+    assert offered_export_path(window.recognition, monkeypatch) == documents / "demo-recognised.mp4"
+    movies.mkdir()
+    assert offered_export_path(window.recognition, monkeypatch) == movies / "demo-recognised.mp4"
+    # the folder of the last export, while it exists, unless it is inside the program
+    last = tmp_path / "exports"
+    last.mkdir()
+    settings.setValue("paths/last_export_directory", str(last))
+    assert offered_export_path(window.recognition, monkeypatch) == last / "demo-recognised.mp4"
+    settings.setValue("paths/last_export_directory", str(package / "videos"))
+    offered = offered_export_path(window.recognition, monkeypatch)
+    assert offered == movies / "demo-recognised.mp4"
+    assert not offered.resolve().is_relative_to(package)
+    # nothing exists: home
+    for folder in (movies, documents):
+        folder.rmdir()
+    last.rmdir()
+    settings.setValue("paths/last_export_directory", str(last))
+    assert offered_export_path(window.recognition, monkeypatch).parent == Path.home()
 
 
 def test_the_session_summary_counts_seconds_per_action(qtbot, analysed, tmp_path,
