@@ -494,21 +494,8 @@ class LabellingController(QObject):
         self._panel = LabelsPanel()
         self._dock = self._window.new_panel("Labels", "labelsDock", self._panel)
         self._window.add_panel(self._dock, Qt.DockWidgetArea.RightDockWidgetArea)
-        if self._settings.value("window/state") is None:  # a saved layout wins
-            QTimer.singleShot(0, self, self._first_layout)
         self._strip = LabelStrip()
         self._window.recognition.add_timeline_row(self._strip)
-
-    def _first_layout(self) -> None:
-        """The first time: the Labels panel under the recognition panels, with the larger
-        share of the height."""
-        right = Qt.DockWidgetArea.RightDockWidgetArea
-        above = [d for d in self._window.findChildren(QDockWidget)
-                 if d is not self._dock and not d.isHidden()
-                 and self._window.dockWidgetArea(d) == right]
-        if self._window.dockWidgetArea(self._dock) == right and above:
-            self._window.resizeDocks([*above, self._dock], [200] * len(above) + [440],
-                                     Qt.Orientation.Vertical)
 
     def _create_actions(self) -> None:
         window = self._window

@@ -291,7 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         video, model, remember = startup_files(settings, args.video, args.model)
         settings.setValue("startup/launched_before", True)
         if screenshot:
-            window.resize(1280, 800)  # the same picture whatever screen (or none) is here
+            window.resize(1280, 800)  # the same picture whatever screen (or none) is here,
+            window.fit_to_screen()  # where it fits
         window.show()
         if args.soak is not None:
             soak = SoakRun(window, args.soak, args.report)

@@ -12,13 +12,23 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QSettings, QStandardPaths, Qt
+from PySide6.QtCore import (
+    QEvent,
+    QMimeData,
+    QSettings,
+    QSignalBlocker,
+    QSize,
+    QStandardPaths,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
+    QGuiApplication,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
@@ -51,9 +61,38 @@ VIDEO_SUFFIXES = (
     ".3gp", ".mts", ".m2ts", ".ts", ".ogv",
 )  # fmt: skip
 MAX_RECENT_FILES = 8
+DEFAULT_SIZE = QSize(1180, 760)
+"""The window's size at first start, where the screen has room for it."""
+SCREEN_SHARE = 0.92
+"""At most this share of the screen's available width and height for a window that was too
+large (first start on a small or scaled screen, or a layout saved on a larger screen)."""
 
 ErrorPresenter = Callable[[str, str], None]
 """Shows (title, message) to the user."""
+
+
+SIDE_SHARE = 0.4
+"""At most this share of the window's width for the right-hand panels at first start."""
+TAB_BAR_HEIGHT = 32
+
+
+def panel_height(dock: QDockWidget) -> int:
+    """The height a panel needs to show its contents whole, its title bar included."""
+    content = dock.widget()
+    if isinstance(content, QScrollArea) and content.widget() is not None:
+        content = content.widget()
+    title = dock.titleBarWidget()
+    return content.sizeHint().height() + (title.sizeHint().height() if title else 28)
+
+
+def panel_width(dock: QDockWidget) -> int:
+    """The width a panel needs, a vertical scroll bar's width included."""
+    content = dock.widget()
+    extra = 0
+    if isinstance(content, QScrollArea) and content.widget() is not None:
+        extra = content.verticalScrollBar().sizeHint().width()
+        content = content.widget()
+    return max(content.minimumSizeHint().width(), content.sizeHint().width()) + extra + 4
 
 
 def is_video_file(path: Path) -> bool:
@@ -121,6 +160,8 @@ class MainWindow(QMainWindow):
         self._settings = settings if settings is not None else QSettings()
         self._recent = RecentFiles(self._settings)
         self._present_error = error_presenter or self._show_error_dialog
+        self._state_before_full_screen = Qt.WindowState.WindowNoState
+        self._side_panels: list[QDockWidget] = []  # right-hand panels, in the order added
         self._opening_what = "video"
 
         self.setObjectName("mainWindow")
@@ -199,6 +240,8 @@ class MainWindow(QMainWindow):
             raise ValueError("a panel needs an objectName to save its place")
         if not self.restoreDockWidget(dock):
             self.addDockWidget(area, dock)
+        if area == Qt.DockWidgetArea.RightDockWidgetArea:
+            self._side_panels.append(dock)
         self._view_menu.insertAction(self._panels_end, dock.toggleViewAction())
         self._panels_end.setVisible(True)
 
@@ -448,10 +491,22 @@ class MainWindow(QMainWindow):
         }
 
     def _set_full_screen(self, on: bool) -> None:
+        if on == self.isFullScreen():
+            return
         if on:
-            self.showFullScreen()
+            self._state_before_full_screen = self.windowState()
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowFullScreen)
         else:
-            self.showNormal()
+            # back to what it was: maximised stays maximised, a normal window keeps its place
+            self.setWindowState(self._state_before_full_screen
+                                & ~Qt.WindowState.WindowFullScreen)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.WindowStateChange:
+            # full screen left some other way (the window manager, Esc in a dialog)
+            with QSignalBlocker(self.full_screen_action):
+                self.full_screen_action.setChecked(self.isFullScreen())
 
     def _show_shortcuts(self) -> None:
         rows = "".join(
@@ -514,10 +569,64 @@ class MainWindow(QMainWindow):
     def _restore_layout(self) -> None:
         geometry = self._settings.value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1180, 760)
+            self.resize(DEFAULT_SIZE)
+            self.fit_to_screen(center=True)
+        else:
+            self.fit_to_screen()  # saved on a larger screen, or at a smaller scale factor
         state = self._settings.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        if state is None or not self.restoreState(state):
+            QTimer.singleShot(0, self, self.arrange_panels)  # once every panel is in
+
+    def arrange_panels(self) -> None:
+        """The panels' first layout, made to show their contents whole: the first right-hand
+        panel (recognition) on top at the height its contents need, the others as tabs below
+        it, the first of them in front; on a screen too small for that, every right-hand
+        panel a tab, the first in front. The right-hand column is as wide as its widest
+        panel needs, within `SIDE_SHARE` of the window."""
+        panels = [d for d in self._side_panels
+                  if self.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea
+                  and not d.isFloating() and not d.isHidden()]
+        if not panels:
+            return
+        first, rest = panels[0], panels[1:]
+        needed = [panel_height(d) for d in panels]
+        column = self.height() - self.menuBar().height() - (
+            self.statusBar().height() if self.statusBar().isVisible() else 0)
+        stacked = bool(rest) and needed[0] + needed[1] + TAB_BAR_HEIGHT <= column
+        if stacked:
+            for dock in rest[1:]:
+                self.tabifyDockWidget(rest[0], dock)
+            rest[0].raise_()
+            self.resizeDocks([first, rest[0]], [needed[0], max(1, column - needed[0])],
+                             Qt.Orientation.Vertical)
+        else:
+            for dock in rest:
+                self.tabifyDockWidget(first, dock)
+            first.raise_()
+        width = max(panel_width(d) for d in panels)
+        self.resizeDocks([first], [min(width, round(self.width() * SIDE_SHARE))],
+                         Qt.Orientation.Horizontal)
+
+    def fit_to_screen(self, *, center: bool = False) -> None:
+        """Keep the window, its frame included, inside the available area of its screen:
+        shrink it (to at most `SCREEN_SHARE` of that area) and move it in where it does not
+        fit, or `center` it."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        available = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w = frame.width() - self.width()
+        extra_h = frame.height() - self.height()
+        if not center and available.contains(frame):
+            return
+        width = min(self.width(), round(available.width() * SCREEN_SHARE) - extra_w)
+        height = min(self.height(), round(available.height() * SCREEN_SHARE) - extra_h)
+        self.resize(max(width, 1), max(height, 1))
+        frame = self.frameGeometry()
+        if center or not available.contains(frame):
+            frame.moveCenter(available.center())
+            self.move(frame.topLeft())
 
     def save_layout(self) -> None:
         self._settings.setValue("window/geometry", self.saveGeometry())

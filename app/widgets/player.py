@@ -349,6 +349,10 @@ class PlayerWidget(QWidget):
         for speed in SPEEDS:
             self._speed_combo.addItem(speed_text(speed), speed)
         self._speed_combo.setCurrentIndex(SPEEDS.index(1.0))
+        # never narrower than its longest entry, whatever room the row has: the text and the
+        # arrow the style sheet pads for (20 px right, 8 px left) and the border
+        longest = max(self.fontMetrics().horizontalAdvance(speed_text(s)) for s in SPEEDS)
+        self._speed_combo.setMinimumWidth(longest + 36)
         self._speed_combo.currentIndexChanged.connect(
             lambda i: self.set_speed(SPEEDS[i]) if i >= 0 else None
         )

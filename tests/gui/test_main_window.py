@@ -162,8 +162,9 @@ def test_dropping_a_video_file_opens_it(qtbot, window, clip):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(clip))])
     target = QPointF(300, 300)
+    enter_at = target.toPoint()  # QDragEnterEvent takes a QPoint, QDropEvent a QPointF
     enter = QDragEnterEvent(
-        target, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+        enter_at, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )  # fmt: skip
     QApplication.sendEvent(window, enter)
@@ -178,7 +179,7 @@ def test_dropping_a_video_file_opens_it(qtbot, window, clip):
     text = QMimeData()
     text.setUrls([QUrl.fromLocalFile(str(clip.with_suffix(".txt")))])
     refused = QDragEnterEvent(
-        target, Qt.DropAction.CopyAction, text, Qt.MouseButton.LeftButton,
+        enter_at, Qt.DropAction.CopyAction, text, Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )  # fmt: skip
     QApplication.sendEvent(window, refused)
@@ -191,7 +192,7 @@ def test_recent_files_and_window_geometry_survive_a_restart(
     first = MainWindow(QSettings(str(settings_path), QSettings.Format.IniFormat))
     qtbot.addWidget(first)
     first.show()
-    first.resize(700, 480)  # the offscreen screen is 800 x 600
+    first.resize(740, 500)  # the offscreen screen is 800 x 600
     first.open_path(clip)
     shows_frames_of(qtbot, first, "drill.mp4")
     first.open_path(other_clip)
@@ -202,7 +203,7 @@ def test_recent_files_and_window_geometry_survive_a_restart(
     qtbot.addWidget(second)
     try:
         assert second.recent_files.paths() == [other_clip.resolve(), clip.resolve()]
-        assert (second.width(), second.height()) == (700, 480)
+        assert (second.width(), second.height()) == (740, 500)
         menu = second._recent_menu
         menu.aboutToShow.emit()
         labels = [a.text() for a in menu.actions() if a.data()]
