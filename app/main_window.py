@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from html import escape
 from importlib import metadata
 from pathlib import Path
 
@@ -93,6 +94,12 @@ def panel_width(dock: QDockWidget) -> int:
         extra = content.verticalScrollBar().sizeHint().width()
         content = content.widget()
     return max(content.minimumSizeHint().width(), content.sizeHint().width()) + extra + 4
+
+
+def plain_text(text: str) -> str:
+    """A menu text without its mnemonic markers and trailing dots: "&Open video…" -> "Open
+    video"."""
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…. ")
 
 
 def is_video_file(path: Path) -> bool:
@@ -508,21 +515,50 @@ class MainWindow(QMainWindow):
             with QSignalBlocker(self.full_screen_action):
                 self.full_screen_action.setChecked(self.isFullScreen())
 
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """Every keyboard shortcut the window answers, read off its actions: (menu, what it
+        does, keys), in menu order, then those of actions in no menu."""
+        rows: list[tuple[str, str, str]] = []
+        seen: set[int] = set()
+
+        def keys_of(act: QAction) -> str:
+            return " or ".join(k.toString(QKeySequence.SequenceFormat.NativeText)
+                               for k in act.shortcuts() if not k.isEmpty())
+
+        def add(menu_title: str, act: QAction) -> None:
+            if id(act) in seen or act.isSeparator():
+                return
+            seen.add(id(act))
+            keys = keys_of(act)
+            if keys:
+                rows.append((menu_title, plain_text(act.text()), keys))
+
+        def walk(menu: QMenu, title: str) -> None:
+            for act in menu.actions():
+                sub_menu = act.menu()
+                if isinstance(sub_menu, QMenu):
+                    walk(sub_menu, f"{title} › {plain_text(sub_menu.title())}")
+                else:
+                    add(title, act)
+
+        for top in self.menuBar().actions():
+            menu = top.menu()
+            if isinstance(menu, QMenu):
+                walk(menu, plain_text(menu.title()))
+        for act in self.findChildren(QAction):
+            add("Other", act)
+        return rows
+
     def _show_shortcuts(self) -> None:
-        rows = "".join(
-            f"<tr><td>{act.text().replace('&', '')}</td>"
-            f"<td style='padding-left:16px'><b>"
-            f"{act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}</b></td></tr>"
-            for act in (
-                *self._player.playback_actions(),
-                self.open_action,
-                self.open_stream_action,
-                self._recognition.open_model_action,
-                self._recognition.analyse_action,
-                self.full_screen_action,
-            )
-        )
-        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
+        rows, last_menu = [], None
+        for menu, text, keys in self.shortcut_rows():
+            if menu != last_menu:
+                rows.append(f"<tr><td colspan=2 style='padding-top:8px'><b>{escape(menu)}"
+                            "</b></td></tr>")
+                last_menu = menu
+            rows.append(f"<tr><td style='padding-left:8px'>{escape(text)}</td>"
+                        f"<td style='padding-left:16px'><b>{escape(keys)}</b></td></tr>")
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{''.join(rows)}</table>")
 
     def _show_about(self) -> None:
         QMessageBox.about(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel
 from videogen import frame_number
 
@@ -282,3 +282,23 @@ def test_help_menu_shows_about_and_the_shortcuts(window, dialogs):
     titles = [a.text() for a in window.menuBar().actions()]
     assert titles == ["&File", "&Edit", "&Playback", "&Model", "&Recognition", "&Train", "&View",
                       "&Help"]
+
+
+def test_the_shortcuts_list_names_every_shortcut_the_window_answers(window, dialogs):
+    rows = window.shortcut_rows()
+    listed = {keys for _menu, _text, keys in rows}
+    for act in window.findChildren(QAction):
+        keys = " or ".join(k.toString(QKeySequence.SequenceFormat.NativeText)
+                           for k in act.shortcuts() if not k.isEmpty())
+        if keys:
+            assert keys in listed, f"{act.text()!r} ({keys}) is missing from the list"
+    by_text = {text: keys for _menu, text, keys in rows}
+    assert by_text["Mark in"] == "I" and by_text["Mark out"] == "O"
+    assert by_text["Undo"] == "Ctrl+Z" and by_text["Save label project"] == "Ctrl+S"
+    assert all("&" not in text for _menu, text, _keys in rows)
+
+    window.shortcuts_action.trigger()
+    shown = dialogs[-1]
+    assert shown.title == "Keyboard shortcuts"
+    for _menu, text, keys in rows:
+        assert text in shown.text and keys in shown.text
