@@ -44,6 +44,7 @@ from app.services.training import (
     StepProgress,
     TrainingProcess,
     check_project,
+    read_run_state,
     store_model,
     train_arguments,
     trainer_command,
@@ -449,6 +450,53 @@ def test_cancel_stops_cleanly_and_training_continues_from_its_checkpoint(
     assert resumed.start_epoch == state["epoch"] and resumed.total_epochs == 200
     with qtbot.waitSignal(training.process.cancelled, timeout=WAIT_MS):
         training.cancel()
+
+
+# ---------------------------------------------------------------------- run folders
+
+
+def fake_run(run_dir: Path, project: Path, *, epochs: int, done: int) -> Path:
+    """A run folder as the trainer leaves it after `done` of `epochs` epochs (no weights)."""
+    from stmanet.config import TrainConfig
+    from stmanet.engine.metrics import MetricsLog
+
+    run_dir.mkdir(parents=True)
+    config = TrainConfig(data=f"project:{project}", epochs=epochs, init="/models/base.st",
+                         freeze="backbone", frames=8, size=32, output=str(run_dir))
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict()), encoding="utf-8")
+    log = MetricsLog(run_dir)
+    for epoch in range(1, done + 1):
+        log.append({"epoch": epoch, "lr": 0.001, "train_loss": 1.0 / epoch,
+                    "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.4 + epoch / 20,
+                    "best": True, "seconds": 1.0})
+    (run_dir / "checkpoint.pt").write_bytes(b"resume state")
+    return run_dir
+
+
+def test_a_run_folders_state_is_read_from_its_files(tmp_path):
+    project = tmp_path / "gym" / "labels.json"
+    stopped = read_run_state(fake_run(tmp_path / "stopped", project, epochs=8, done=3))
+    assert (stopped.status, stopped.epochs_done, stopped.total_epochs) == ("stopped", 3, 8)
+    assert stopped.can_continue and stopped.project == project
+    assert stopped.best_accuracy == pytest.approx(0.55)
+    assert stopped.describe() == "stopped at epoch 3 of 8"
+
+    finished_dir = fake_run(tmp_path / "finished", project, epochs=4, done=4)
+    (finished_dir / "best.safetensors").write_bytes(b"best")
+    (finished_dir / "final.safetensors").write_bytes(b"final")
+    (finished_dir / "report.json").write_text(json.dumps({"top1": 0.875}), encoding="utf-8")
+    finished = read_run_state(finished_dir)
+    assert finished.status == "finished" and not finished.can_continue
+    assert finished.model_path == finished_dir / "best.safetensors"
+    assert finished.describe() == "finished, 88% validation accuracy"
+
+    unsaved_dir = fake_run(tmp_path / "unsaved", project, epochs=4, done=0)
+    (unsaved_dir / "checkpoint.pt").unlink()  # stopped in its first epoch, by force
+    assert read_run_state(unsaved_dir).status == "unsaved"
+    for gone in (tmp_path / "deleted", tmp_path / "gym"):  # no folder; not a run folder
+        state = read_run_state(gone)
+        assert state.status == "missing" and state.describe() == "missing"
+        assert not state.can_continue
 
 
 # -------------------------------------------------------------------------------- crashes
