@@ -677,6 +677,9 @@ class MainWindow(QMainWindow):
         self.training.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.training.confirm_quit(self):  # a fine-tune runs: stop it, or stay
+            event.ignore()
+            return
         self.save_layout()
         self.shutdown()
         super().closeEvent(event)

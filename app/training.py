@@ -8,6 +8,12 @@ separate process (app.services.training.TrainingProcess) with a run folder in th
 `training-runs/`, and, once it finished, copies the model into the project's `models/` folder
 with its report beside it (earlier models stay). "Use this model" swaps it into the
 RecognitionController at once.
+
+The run folders it starts are remembered (QSettings, newest first): Train ▸ Recent runs shows
+each with its state read from the folder, continues a stopped one (`stmanet train --resume`,
+also after a restart of the program) and offers a finished one's model. Quitting during a
+run asks first (`confirm_quit`): the run is stopped with its resume checkpoint, or the
+window stays.
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtCore import QObject, QSettings, Signal, SignalInstance
+from PySide6.QtCore import QObject, QSettings, Qt, Signal, SignalInstance
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel, QMenu
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox, QWidget
 
 from app.services.resources import bundled_demo_model
 from app.services.training import (
@@ -31,15 +37,19 @@ from app.services.training import (
     FineTuneSettings,
     ProjectCheck,
     RunStarted,
+    RunState,
     StepProgress,
     StoredModel,
     TrainingOutcome,
     TrainingProcess,
     check_project,
     default_workers,
+    find_stored_model,
     format_duration,
     model_input,
     read_run_results,
+    read_run_state,
+    resume_settings,
     store_model,
     train_arguments,
     trainer_command,
@@ -55,6 +65,8 @@ log = logging.getLogger(__name__)
 
 RUNS_FOLDER = "training-runs"
 MODELS_FOLDER = "models"
+RECENT_RUNS_KEY = "finetune/recent_runs"
+RECENT_RUNS_KEPT = 8
 
 
 class ProjectSource(Protocol):
@@ -64,6 +76,32 @@ class ProjectSource(Protocol):
 
     @property
     def project_path(self) -> Path | None: ...
+
+
+def ask_stop_and_quit(parent: QWidget | None, text: str) -> bool:
+    """Ask whether to stop the run and quit; True for "Stop and quit". ("Keep working" is
+    the default, and what Escape answers.)"""
+    box = QMessageBox(QMessageBox.Icon.Question, "Fine-tune running", text, parent=parent)
+    stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.AcceptRole)
+    keep = box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    return box.clickedButton() is stop
+
+
+def epochs_from_metrics(rows: list[dict[str, Any]]) -> list[EpochEnded]:
+    """A run folder's metrics rows as the events that drew them, for the curves."""
+    events = []
+    for row in rows:
+        try:
+            events.append(EpochEnded(
+                int(row["epoch"]), row.get("train_loss"), float(row.get("train_acc") or 0.0),
+                row.get("val_loss"), row.get("val_acc"), bool(row.get("best")),
+                float(row.get("lr") or 0.0), float(row.get("seconds") or 0.0)))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return events
 
 
 def safe_name(text: str) -> str:
@@ -99,6 +137,8 @@ class FineTuneController(QObject):
         self._stored: StoredModel | None = None
         self._check: ProjectCheck | None = None
         self._epochs = 0
+        self._epoch = 0  # the epoch under way (1-based)
+        self._stopping_to_quit = False
 
         self._process.eventReceived.connect(self._on_event)
         self._process.finished.connect(self._on_finished)
@@ -112,11 +152,15 @@ class FineTuneController(QObject):
         bar = window.menuBar()
         self.menu = QMenu("&Train", bar)
         self.menu.addAction(self.fine_tune_action)
+        self.recent_menu = self.menu.addMenu("&Recent runs")
+        self.recent_menu.setStatusTip("Continue a stopped run, or use a finished run's model")
+        self.recent_menu.aboutToShow.connect(self.update_recent_menu)
         bar.insertMenu(window.view_menu.menuAction(), self.menu)
         self._status_label = QLabel()
         self._status_label.hide()
         window.statusBar().addPermanentWidget(self._status_label)
         self._update_action()
+        self.update_recent_menu()
 
     # --- parts other code (and tests) use ------------------------------------------------
 
@@ -211,7 +255,98 @@ class FineTuneController(QObject):
         if not (self._run_dir / "checkpoint.pt").exists():
             return False
         return self._launch(self._run, ["--resume", str(self._run_dir), "--progress", "json"],
-                            resumed=True)
+                            resumed=True, start_epoch=self._epoch)
+
+    def recent_runs(self) -> list[RunState]:
+        """The runs this program started, newest first, each as its folder says now."""
+        return [read_run_state(path) for path in self._recent_paths()]
+
+    def open_run(self, run_dir: Path | str) -> bool:
+        """A recent run chosen: a stopped one continues where it stopped (in the dialog,
+        with its curves so far), a finished one shows its results and offers its model."""
+        state = read_run_state(Path(run_dir))
+        if self.is_training():
+            if self._run_dir is not None and state.run_dir == self._run_dir:
+                self.open_dialog()
+                return True
+            return False
+        if state.can_continue:
+            return self.continue_run(state)
+        if state.status == "finished":
+            return self._show_finished(state)
+        why = ("is no longer there" if state.status == "missing"
+               else "stopped before it saved anything to continue from")
+        self._present_error("Cannot continue this run", f"The run {state.run_dir} {why}.")
+        return False
+
+    def continue_run(self, state: RunState) -> bool:
+        """Continue a stopped run from its folder (`stmanet train --resume`)."""
+        if self.is_training() or not state.can_continue:
+            return False
+        settings = resume_settings(state)
+        if settings is None:
+            self._present_error("Cannot continue this run",
+                                f"{state.run_dir} is not a fine-tuning run of a label project.")
+            return False
+        if self._dialog is None:
+            self._dialog = self._make_dialog()
+        self._run_name = state.run_dir.name
+        self._dialog.show_history(
+            f"Fine-tuning on {settings.project.name}", epochs=settings.epochs,
+            history=epochs_from_metrics(read_run_results(state.run_dir).history))
+        self._launch(settings, ["--resume", str(state.run_dir), "--progress", "json"],
+                     resumed=True, start_epoch=min(settings.epochs, state.epochs_done + 1))
+        self._dialog.show()
+        self._dialog.raise_()
+        return True
+
+    def update_recent_menu(self) -> None:
+        """Train ▸ Recent runs: each remembered run with its state."""
+        menu = self.recent_menu
+        menu.clear()
+        states = self.recent_runs()
+        for state in states:
+            running = self.is_training() and state.run_dir == self._run_dir
+            if running:
+                what = "running"
+            elif state.can_continue:
+                what = f"{state.describe()}, can be continued"
+            else:
+                what = state.describe()
+            action = menu.addAction(f"{state.run_dir.name} — {what}")
+            action.setToolTip(str(state.run_dir))
+            action.setStatusTip(str(state.run_dir))
+            action.setEnabled(running or (not self.is_training() and (
+                state.can_continue or state.status == "finished")))
+            action.triggered.connect(lambda _=False, path=state.run_dir: self.open_run(path))
+        if not states:
+            menu.addAction("No runs yet").setEnabled(False)
+
+    def confirm_quit(self, parent: QWidget | None = None,
+                     ask: Callable[[QWidget | None, str], bool] | None = None) -> bool:
+        """The window is asked to close: True when it may. During a run, ask (`ask`, by
+        default `ask_stop_and_quit`) whether to stop it; if so, stop it and wait until it
+        has saved its state (or was stopped by force) before answering."""
+        if self._stopping_to_quit:
+            return False  # closed again while the run stops: the first close goes on
+        if not self.is_training():
+            return True
+        total = self._epochs or (self._run.epochs if self._run is not None else 0)
+        epoch = max(1, min(self._epoch, total)) if total else max(1, self._epoch)
+        text = (f"A fine-tune is running (epoch {epoch} of {total}). Stop it and quit? The "
+                "run is kept and can be continued later from Train > Recent runs.")
+        ask = ask or ask_stop_and_quit
+        if not ask(parent if parent is not None else self._window, text):
+            return False
+        self._stopping_to_quit = True
+        self._show_status("Training: stopping and saving its state…")
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self._process.stop_and_wait()
+        finally:
+            QApplication.restoreOverrideCursor()
+            self._stopping_to_quit = False
+        return True
 
     def cancel(self) -> None:
         self._process.cancel()
@@ -306,12 +441,57 @@ class FineTuneController(QObject):
             self._dialog.set_project(self._project, self._check)
         return self._check
 
+    def _recent_paths(self) -> list[Path]:
+        value = self._settings.value(RECENT_RUNS_KEY, [])
+        if isinstance(value, str):  # a list of one comes back as its item
+            value = [value] if value else []
+        return [Path(str(v)) for v in (value or [])]
+
+    def _remember_run(self, run_dir: Path) -> None:
+        paths = [run_dir, *(p for p in self._recent_paths() if p != run_dir)]
+        self._settings.setValue(RECENT_RUNS_KEY, [str(p) for p in paths[:RECENT_RUNS_KEPT]])
+        self._settings.sync()
+
+    def _show_finished(self, state: RunState) -> bool:
+        """A finished run's results in the dialog, with "Use this model"."""
+        if state.model_path is None:
+            return False
+        if self._dialog is None:
+            self._dialog = self._make_dialog()
+        results = read_run_results(state.run_dir, state.model_path)
+        stored = None
+        if state.project is not None:
+            models = state.project.parent / MODELS_FOLDER
+            stored = find_stored_model(models, state.run_dir)
+            if stored is None:  # e.g. the program ended before it copied the model
+                try:
+                    stored = store_model(results, models, state.run_dir.name)
+                except OSError as exc:
+                    log.warning("cannot copy %s into %s: %s", state.model_path, models, exc)
+        if stored is None:
+            stored = StoredModel(state.model_path, state.run_dir / "report.json")
+        self._stored, self._run, self._run_dir = stored, resume_settings(state), state.run_dir
+        self._run_name = state.run_dir.name
+        heading = (f"Fine-tuning on {state.project.name}" if state.project is not None
+                   else state.run_dir.name)
+        dialog = self._dialog
+        dialog.show_history(heading, epochs=state.total_epochs,
+                            history=epochs_from_metrics(results.history),
+                            caption=f"Finished earlier; run folder: {state.run_dir}",
+                            classes=max(2, len(results.class_names)))
+        dialog.show_results(results, stored.model)
+        dialog.show()
+        dialog.raise_()
+        return True
+
     def _launch(self, settings: FineTuneSettings, arguments: list[str], *,
-                resumed: bool) -> bool:
+                resumed: bool, start_epoch: int = 1) -> bool:
         assert self._dialog is not None
         self._run, self._run_dir, self._stored = settings, settings.run_dir, None
+        self._epoch, self._epochs = start_epoch, settings.epochs
         if not resumed:
             settings.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._remember_run(settings.run_dir)
         heading = f"Fine-tuning on {settings.project.name}"
         classes = len(self._check.classes) if self._check is not None else 2
         self._dialog.show_running(heading, epochs=settings.epochs, classes=classes,
@@ -326,20 +506,24 @@ class FineTuneController(QObject):
             self._dialog.on_event(event)
         if isinstance(event, RunStarted):
             self._epochs = event.total_epochs
+            self._epoch = min(event.total_epochs, event.start_epoch + 1)
         elif isinstance(event, StepProgress):
+            self._epoch = event.epoch
             self._show_status(f"Training: epoch {event.epoch}/{self._epochs}, "
                               f"{format_duration(event.eta_s)} left")
-        elif isinstance(event, EpochEnded) and event.val_acc is not None:
-            log.info("epoch %d: validation accuracy %.3f", event.epoch, event.val_acc)
+        elif isinstance(event, EpochEnded):
+            self._epoch = min(self._epochs or event.epoch, event.epoch + 1)
+            if event.val_acc is not None:
+                log.info("epoch %d: validation accuracy %.3f", event.epoch, event.val_acc)
 
     def _on_finished(self, outcome: TrainingOutcome) -> None:
         self._show_status("")
         self._update_action()
         results = read_run_results(outcome.run_dir, outcome.model_path)
         stored: StoredModel | None = None
-        if self._project is not None and self._run is not None:
+        if self._run is not None:  # into the project the run trained on
             try:
-                stored = store_model(results, self._project.parent / MODELS_FOLDER,
+                stored = store_model(results, self._run.project.parent / MODELS_FOLDER,
                                      self._run_name, about=self._about(self._run))
             except OSError as exc:
                 self._present_error("Cannot save the model",

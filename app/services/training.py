@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from stmanet.engine.events import (
     CheckpointSaved,
@@ -59,6 +59,7 @@ __all__ = [
     "RunFinished",
     "RunResults",
     "RunStarted",
+    "RunState",
     "StepProgress",
     "StoredModel",
     "TrainingOutcome",
@@ -66,10 +67,13 @@ __all__ = [
     "ValidationProgress",
     "check_project",
     "default_workers",
+    "find_stored_model",
     "format_duration",
     "kinetics_depth",
     "model_input",
     "read_run_results",
+    "read_run_state",
+    "resume_settings",
     "store_model",
     "train_arguments",
     "trainer_command",
@@ -97,6 +101,10 @@ STDERR_LINES_KEPT = 200
 CANCEL_GRACE_MS = 60_000
 """After Cancel, how long the trainer may take to finish its step and write its checkpoint
 before it is stopped by force."""
+
+QUIT_GRACE_MS = 30_000
+"""When the program quits during a run: how long the trainer may take to save its state
+before it is stopped by force (the window waits that long at most)."""
 
 SCRATCH_MODEL = "stmanet_r18_lite"
 DEFAULT_INPUT = (16, 2, 112)  # frames, frame stride, crop size for a model without its own
@@ -370,6 +378,134 @@ def store_model(results: RunResults, models_dir: Path, name: str, *,
     return StoredModel(target, report_path)
 
 
+# ----------------------------------------------------------------------- a run's folder
+
+RUN_FINISHED = "finished"
+RUN_STOPPED = "stopped"
+RUN_UNSAVED = "unsaved"
+RUN_MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a run folder stands, read from its files (see stmanet/engine/trainer.py).
+
+    status: "finished" (the trainer wrote its final model), "stopped" (a resume checkpoint
+    and no final model: `stmanet train --resume` continues it), "unsaved" (the run ended
+    before it saved any state: it cannot be continued) or "missing" (no run folder there)."""
+
+    run_dir: Path
+    status: str
+    epochs_done: int = 0
+    total_epochs: int = 0
+    best_accuracy: float | None = None  # on the kept-aside clips
+    model_path: Path | None = None  # finished runs: the model the run gives
+    project: Path | None = None  # the label project it trains on
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved TrainConfig
+
+    @property
+    def can_continue(self) -> bool:
+        return self.status == RUN_STOPPED
+
+    def describe(self) -> str:
+        """The state in a few words, e.g. "stopped at epoch 3 of 8"."""
+        if self.status == RUN_FINISHED:
+            accuracy = ("" if self.best_accuracy is None
+                        else f", {self.best_accuracy * 100:.0f}% validation accuracy")
+            return f"finished{accuracy}"
+        if self.status == RUN_STOPPED:
+            return f"stopped at epoch {self.epochs_done} of {self.total_epochs}"
+        if self.status == RUN_UNSAVED:
+            return "stopped before it saved anything"
+        return "missing"
+
+
+def read_run_state(run_dir: Path) -> RunState:
+    """What `run_dir` holds: finished, stopped (can be continued), unsaved or missing. Reads
+    only the small files (config, metrics, report), never the checkpoint."""
+    from stmanet.engine.metrics import MetricsLog
+    from stmanet.engine.trainer import (
+        BEST_MODEL,
+        CONFIG_FILE,
+        FINAL_MODEL,
+        RESUME_FILE,
+        VALIDATION_REPORT,
+    )
+
+    run_dir = Path(run_dir)
+    try:
+        config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return RunState(run_dir, RUN_MISSING)
+    if not isinstance(config, dict):
+        return RunState(run_dir, RUN_MISSING)
+    data = str(config.get("data") or "")
+    project = Path(data.removeprefix("project:")) if data.startswith("project:") else None
+    history = MetricsLog(run_dir).read()
+    accuracies = [row["val_acc"] for row in history
+                  if isinstance(row.get("val_acc"), int | float)]
+    best = max(accuracies) if accuracies else None
+    total = int(config.get("epochs") or 0)
+    common = {"epochs_done": len(history), "total_epochs": total, "best_accuracy": best,
+              "project": project, "config": config}
+    final = run_dir / FINAL_MODEL
+    if final.exists():
+        try:
+            report = json.loads((run_dir / VALIDATION_REPORT).read_text(encoding="utf-8"))
+            common["best_accuracy"] = float(report["top1"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        best_model = run_dir / BEST_MODEL
+        model = best_model if best_model.exists() and config.get("keep_best", True) else final
+        return RunState(run_dir, RUN_FINISHED, model_path=model, **common)
+    if (run_dir / RESUME_FILE).exists():
+        return RunState(run_dir, RUN_STOPPED, **common)
+    return RunState(run_dir, RUN_UNSAVED, **common)
+
+
+def resume_settings(state: RunState) -> FineTuneSettings | None:
+    """The dialog's description of a run, rebuilt from its resolved config (None when the
+    run does not train on a label project)."""
+    c = state.config
+    if state.project is None or not c:
+        return None
+    if c.get("init"):
+        base = BaseModel("model", Path(c["init"]), f"Model: {Path(c['init']).name}")
+    elif c.get("hara"):
+        path = Path(c["hara"])
+        base = BaseModel("kinetics", path, f"Kinetics weights: {path.name}",
+                         kinetics_depth(path) or 50)
+    else:
+        base = BaseModel("scratch", None, "A new network (no pretrained weights)")
+    try:
+        return FineTuneSettings(
+            project=state.project, base=base, run_dir=state.run_dir,
+            freeze=str(c.get("freeze", "none")), epochs=int(c.get("epochs", 1)),
+            lr=float(c.get("lr", 0.002)), batch_size=int(c.get("batch_size", 8)),
+            val_share=float(c.get("val_share", 0.0)), device=str(c.get("device", "auto")),
+            input=(int(c.get("frames", DEFAULT_INPUT[0])),
+                   int(c.get("frame_stride", DEFAULT_INPUT[1])),
+                   int(c.get("size", DEFAULT_INPUT[2]))),
+            workers=int(c.get("workers", 1)))
+    except (TypeError, ValueError):
+        return None
+
+
+def find_stored_model(models_dir: Path, run_dir: Path) -> StoredModel | None:
+    """The copy `store_model` made of `run_dir`'s model in `models_dir`, if there is one."""
+    for report in sorted(models_dir.glob(f"{run_dir.name}*.report.json")):
+        try:
+            about = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(about, dict):
+            continue
+        model = models_dir / str(about.get("model", ""))
+        if Path(str(about.get("run_dir"))) == Path(run_dir) and model.is_file():
+            return StoredModel(model, report)
+    return None
+
+
 # ------------------------------------------------------------------------------ process
 
 @dataclass
@@ -416,6 +552,7 @@ class TrainingProcess(QObject):
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self._force_stop)
         self.cancel_grace_ms = CANCEL_GRACE_MS
+        self.quit_grace_ms = QUIT_GRACE_MS
 
     # --- what other code uses ------------------------------------------------------------
 
@@ -469,6 +606,40 @@ class TrainingProcess(QObject):
         # stops a console trainer by force, keeping the checkpoint of its last epoch.
         process.terminate()
         self._kill_timer.start(self.cancel_grace_ms)
+
+    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """Cancel, and wait until the trainer has written its resume checkpoint and exited
+        (events keep being served meanwhile: the window still paints). Stopped by force after
+        `timeout_ms` (default `quit_grace_ms`), keeping the checkpoint of its last finished
+        epoch. True when it stopped on its own."""
+        if self._process is None:
+            return True
+        timeout_ms = self.quit_grace_ms if timeout_ms is None else timeout_ms
+        loop = QEventLoop()
+        timer = QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(loop.quit)
+        ended = (self.finished, self.cancelled, self.failed)
+        for signal in ended:
+            signal.connect(loop.quit)
+        try:
+            self.cancel()
+            if self._process is not None:
+                timer.start(timeout_ms)
+                loop.exec()
+        finally:
+            timer.stop()
+            for signal in ended:
+                signal.disconnect(loop.quit)
+        process = self._process
+        if process is None:
+            return True
+        log.warning("training did not stop within %d s: stopping it by force",
+                    timeout_ms // 1000)
+        self._forced = True
+        process.kill()
+        process.waitForFinished(5000)  # finished() runs _on_finished before this returns
+        return False
 
     def shutdown(self, wait_ms: int = 10_000) -> None:
         """Stop a running trainer (the window is closing): it keeps its checkpoint."""

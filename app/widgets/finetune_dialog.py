@@ -681,6 +681,21 @@ class FineTuneDialog(QDialog):
         for button in (self.use_button, self.continue_button, self.again_button):
             button.hide()
 
+    def show_history(self, heading: str, *, epochs: int, history: list[EpochEnded],
+                     caption: str = "", classes: int = 2) -> None:
+        """The run page for a run of an earlier session: its curves and progress so far
+        (a run continued from its folder, or a finished one looked at again)."""
+        self._pages.setCurrentIndex(1)
+        self._run_heading.setText(heading)
+        self._run_caption.setText(caption)
+        self._total_epochs = max(1, epochs)
+        self.curves.reset(epochs, classes)
+        for event in history:
+            self.curves.add_epoch(event)
+        done = max((e.epoch for e in history), default=0)
+        self._set_progress(done, 0, 1)
+        self.status_label.setText("")
+
     def on_event(self, event: Event) -> None:
         """Show one progress event of the training process."""
         if isinstance(event, RunStarted):

@@ -115,6 +115,13 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[ShownDialog]:
         monkeypatch.setattr(QMessageBox, kind, recorder(kind, ok))
     monkeypatch.setattr(QMessageBox, "question", recorder("question", no))
     monkeypatch.setattr(QMessageBox, "about", recorder("about", ok))
+
+    def stop_and_quit(parent: object, text: str) -> bool:
+        # a window closed while it trains (e.g. at the end of a test) stops the run
+        shown.append(ShownDialog("stop-and-quit", "Fine-tune running", text))
+        return True
+
+    monkeypatch.setattr("app.training.ask_stop_and_quit", stop_and_quit)
     return shown
 
 

@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 import pytest
 from conftest import make_checkpoint
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from app.main_window import MainWindow
 from app.services.resources import bundled_demo_model
@@ -44,6 +44,7 @@ from app.services.training import (
     StepProgress,
     TrainingProcess,
     check_project,
+    read_run_state,
     store_model,
     train_arguments,
     trainer_command,
@@ -449,6 +450,182 @@ def test_cancel_stops_cleanly_and_training_continues_from_its_checkpoint(
     assert resumed.start_epoch == state["epoch"] and resumed.total_epochs == 200
     with qtbot.waitSignal(training.process.cancelled, timeout=WAIT_MS):
         training.cancel()
+
+
+# ------------------------------------------------------------------ quitting, recent runs
+
+
+def fake_run(run_dir: Path, project: Path, *, epochs: int, done: int) -> Path:
+    """A run folder as the trainer leaves it after `done` of `epochs` epochs (no weights)."""
+    from stmanet.config import TrainConfig
+    from stmanet.engine.metrics import MetricsLog
+
+    run_dir.mkdir(parents=True)
+    config = TrainConfig(data=f"project:{project}", epochs=epochs, init="/models/base.st",
+                         freeze="backbone", frames=8, size=32, output=str(run_dir))
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict()), encoding="utf-8")
+    log = MetricsLog(run_dir)
+    for epoch in range(1, done + 1):
+        log.append({"epoch": epoch, "lr": 0.001, "train_loss": 1.0 / epoch,
+                    "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.4 + epoch / 20,
+                    "best": True, "seconds": 1.0})
+    (run_dir / "checkpoint.pt").write_bytes(b"resume state")
+    return run_dir
+
+
+def test_a_run_folders_state_is_read_from_its_files(tmp_path):
+    project = tmp_path / "gym" / "labels.json"
+    stopped = read_run_state(fake_run(tmp_path / "stopped", project, epochs=8, done=3))
+    assert (stopped.status, stopped.epochs_done, stopped.total_epochs) == ("stopped", 3, 8)
+    assert stopped.can_continue and stopped.project == project
+    assert stopped.best_accuracy == pytest.approx(0.55)
+    assert stopped.describe() == "stopped at epoch 3 of 8"
+
+    finished_dir = fake_run(tmp_path / "finished", project, epochs=4, done=4)
+    (finished_dir / "best.safetensors").write_bytes(b"best")
+    (finished_dir / "final.safetensors").write_bytes(b"final")
+    (finished_dir / "report.json").write_text(json.dumps({"top1": 0.875}), encoding="utf-8")
+    finished = read_run_state(finished_dir)
+    assert finished.status == "finished" and not finished.can_continue
+    assert finished.model_path == finished_dir / "best.safetensors"
+    assert finished.describe() == "finished, 88% validation accuracy"
+
+    unsaved_dir = fake_run(tmp_path / "unsaved", project, epochs=4, done=0)
+    (unsaved_dir / "checkpoint.pt").unlink()  # stopped in its first epoch, by force
+    assert read_run_state(unsaved_dir).status == "unsaved"
+    for gone in (tmp_path / "deleted", tmp_path / "gym"):  # no folder; not a run folder
+        state = read_run_state(gone)
+        assert state.status == "missing" and state.describe() == "missing"
+        assert not state.can_continue
+
+
+def test_quitting_during_a_fine_tune_asks_and_the_stopped_run_continues_after_a_restart(
+        qtbot, window, training, project, settings_path, tiny_base, monkeypatch, dialogs):
+    """About 15 s on 2 cores: part of a run, then the rest of it in a new window."""
+    answers: list[bool] = []
+    asked: list[str] = []
+
+    def ask(parent, text: str) -> bool:
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr("app.training.ask_stop_and_quit", ask)
+    dialog = open_dialog(training, project, epochs=6)
+    events = []
+    training.process.eventReceived.connect(events.append)
+    qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    run_dir = training.run_dir
+    qtbot.waitUntil(lambda: isinstance(events[-1] if events else None, StepProgress)
+                    and events[-1].epoch >= 2, timeout=TRAIN_MS)
+    epoch = events[-1].epoch
+
+    # "Keep working": the window stays and the run goes on
+    answers.append(False)
+    assert not window.close()
+    assert asked == [f"A fine-tune is running (epoch {epoch} of 6). Stop it and quit? The "
+                     "run is kept and can be continued later from Train > Recent runs."]
+    assert window.isVisible() and training.is_training()
+    seen = len(events)
+    qtbot.waitUntil(lambda: len(events) > seen, timeout=WAIT_MS)
+
+    # "Stop and quit": the trainer saves its state and the window closes
+    answers.append(True)
+    with qtbot.waitSignal(training.process.cancelled, timeout=WAIT_MS) as stopped:
+        assert window.close()
+    assert not window.isVisible() and not training.is_training()
+    assert stopped.args[0].exit_code == 143  # stopped on request, not by force
+    assert stopped.args[0].checkpoint == run_dir / "checkpoint.pt"
+    resume_epoch = load_resume_state(run_dir)["epoch"]
+    state = read_run_state(run_dir)
+    assert state.status == "stopped" and state.total_epochs == 6
+    assert 1 <= state.epochs_done == resume_epoch < 6
+    assert not any(d.kind == "stop-and-quit" for d in dialogs)
+
+    # the program again, with the same settings: Train ▸ Recent runs continues the run
+    again = MainWindow(QSettings(str(settings_path), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    try:
+        later = again.training
+        assert later.recent_runs() == [state]
+        later.update_recent_menu()
+        actions = later.recent_menu.actions()
+        assert [a.text() for a in actions] == [
+            f"{run_dir.name} — stopped at epoch {resume_epoch} of 6, can be continued"]
+        resumed = []
+        later.process.eventReceived.connect(resumed.append)
+        with qtbot.waitSignal(later.process.finished, timeout=TRAIN_MS):
+            actions[0].trigger()
+            later_dialog = later.dialog
+            assert later_dialog.isVisible() and later.is_training()
+            assert [e.epoch for e in later_dialog.curves.epochs] == \
+                list(range(1, resume_epoch + 1))  # the curves so far, before it goes on
+        started = next(e for e in resumed if isinstance(e, RunStarted))
+        assert started.start_epoch == resume_epoch and started.total_epochs == 6
+        assert [e.epoch for e in resumed if isinstance(e, EpochEnded)] == \
+            list(range(resume_epoch + 1, 7))
+        assert [e.epoch for e in later_dialog.curves.epochs] == list(range(1, 7))
+        stored = later.stored_model
+        assert stored is not None and stored.model.parent == project.parent / "models"
+        assert "Validation accuracy" in later_dialog.result_label.text()
+
+        finished = read_run_state(run_dir)
+        assert finished.status == "finished" and finished.best_accuracy is not None
+        later.update_recent_menu()
+        action = later.recent_menu.actions()[0]
+        assert action.text() == f"{run_dir.name} — {finished.describe()}"
+
+        # a finished run chosen there offers its model
+        later_dialog.close()
+        action.trigger()
+        assert later_dialog.isVisible() and later_dialog.use_button.isVisible()
+        with qtbot.waitSignal(again.recognition.service.modelChanged, timeout=WAIT_MS):
+            qtbot.mouseClick(later_dialog.use_button, Qt.MouseButton.LeftButton)
+        assert again.recognition.model.path == stored.model
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize("button, answer", [(None, False), ("Stop and quit", True)],
+                         ids=["default", "stop"])
+def test_the_quit_question_defaults_to_keep_working(qtbot, button, answer):
+    from app.training import ask_stop_and_quit
+
+    seen = []
+
+    def reply() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, reply)
+            return
+        seen.append((box.text(), box.defaultButton().text(),
+                     sorted(b.text() for b in box.buttons())))
+        if button is None:  # Enter: the default button
+            qtbot.keyClick(box, Qt.Key.Key_Return)
+        else:
+            next(b for b in box.buttons() if b.text() == button).click()
+
+    QTimer.singleShot(0, reply)
+    assert ask_stop_and_quit(None, "A fine-tune is running.") is answer
+    assert seen == [("A fine-tune is running.", "Keep working",
+                     ["Keep working", "Stop and quit"])]
+
+
+def test_a_trainer_that_does_not_stop_is_stopped_by_force_when_quitting(
+        qtbot, window, training, project, monkeypatch, dialogs):
+    started = RunStarted(3, 5, list(SCENES), "cpu").to_json()
+    code = (f"import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            f"print({started!r}, flush=True); time.sleep(60)")
+    monkeypatch.setattr("app.training.trainer_command",
+                        lambda args: [sys.executable, "-c", code])
+    dialog = open_dialog(training, project)
+    with qtbot.waitSignal(training.process.eventReceived, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    training.process.quit_grace_ms = 500
+    begun = time.perf_counter()
+    assert window.close()
+    assert time.perf_counter() - begun < 10 and not training.is_training()
+    assert [d.kind for d in dialogs] == ["stop-and-quit"]
+    assert "(epoch 1 of 3)" in dialogs[0].text
 
 
 # -------------------------------------------------------------------------------- crashes
