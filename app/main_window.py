@@ -364,9 +364,9 @@ class MainWindow(QMainWindow):
         actions = self._player.playback_actions()
         playback_menu.addActions(actions[:1])
         playback_menu.addSeparator()
-        playback_menu.addActions(actions[1:5])
+        playback_menu.addActions(actions[1:7])
         playback_menu.addSeparator()
-        playback_menu.addActions(actions[5:])
+        playback_menu.addActions(actions[7:])
 
         self._view_menu = bar.addMenu("&View")
         self._view_menu.addAction(self.full_screen_action)

@@ -281,3 +281,10 @@ def test_help_menu_shows_about_and_the_shortcuts(window, dialogs):
     titles = [a.text() for a in window.menuBar().actions()]
     assert titles == ["&File", "&Edit", "&Playback", "&Model", "&Recognition", "&Train", "&View",
                       "&Help"]
+
+
+def test_the_playback_menu_lists_home_and_end(window):
+    (playback,) = [a.menu() for a in window.menuBar().actions() if a.text() == "&Playback"]
+    entries = {a.text(): a.shortcut().toString() for a in playback.actions() if a.text()}
+    assert entries["First frame"] == "Home"
+    assert entries["Last frame"] == "End"
