@@ -16,7 +16,7 @@ import torch
 from conftest import ACTIONS, CLIP_FRAMES, make_checkpoint
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPushButton
 from videogen import make_frame, qimage_to_rgb, write_video
 
 from app.main_window import MainWindow
@@ -200,6 +200,28 @@ def test_clicking_the_picture_shows_where_that_place_attends(qtbot, window, reco
 
 
 # -------------------------------------------------------------------------------- analysis
+
+
+def test_another_video_forgets_the_clicked_place_and_its_stage(qtbot, window, recognising,
+                                                              clip, other_clip):
+    first_prediction(qtbot, window, clip)
+    window.player.pause()
+    view, panel = window.player.view, recognising.attention_panel
+    stage_box = panel.findChild(QComboBox)
+    clear = next(b for b in panel.findChildren(QPushButton) if b.text() == "Clear")
+    stage_box.setCurrentIndex(stage_box.findText("Stage 5"))
+    square = crop_rect(view.frame_rect())
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=square.center().toPoint())
+    assert recognising.options.point is not None and recognising.options.point_stage == 5
+    assert clear.isEnabled()
+
+    with qtbot.waitSignal(window.player.opened, timeout=WAIT_MS):
+        window.open_path(other_clip)
+    assert recognising.options.point is None
+    assert recognising.options.point_stage == 3
+    assert stage_box.currentText() == "Stage 3"
+    assert not clear.isEnabled()
+    assert any("Click a place" in label.text() for label in panel.findChildren(QLabel))
 
 
 def test_analysing_a_file_fills_the_timeline(qtbot, window, recognising, clip, dialogs):
