@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.names import display_name
 from app.services.results import ActionTime, ModelInfo
 from app.widgets.overlay import class_color
 from app.widgets.player import format_time
@@ -121,7 +122,7 @@ class ModelInfoDialog(QDialog):
         self.classes = QListWidget(self)
         self.classes.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         for index, name in enumerate(info.class_names):
-            QListWidgetItem(color_icon(class_color(index)), name, self.classes)
+            QListWidgetItem(color_icon(class_color(index)), display_name(name), self.classes)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         buttons.accepted.connect(self.accept)
@@ -159,7 +160,7 @@ class SessionSummaryDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for n, row in enumerate(self.rows):
-            name = QTableWidgetItem(row.label)
+            name = QTableWidgetItem(display_name(row.label))
             name.setIcon(color_icon(class_colors.get(row.label, QColor("#888888"))))
             self.table.setItem(n, 0, name)
             self.table.setItem(n, 1, QTableWidgetItem(f"{row.seconds:.1f} s"))

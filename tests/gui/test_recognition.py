@@ -25,7 +25,10 @@ from app.services.export import export_overlay_video
 from app.services.inference_worker import RecognitionService, newest_window
 from app.services.results import PredictionTrack, WindowResult
 from app.services.video_source import SourceInfo, SourceKind
+from app.widgets import overlay
+from app.widgets.dialogs import ModelInfoDialog
 from app.widgets.overlay import crop_rect, maps_for, paint_badge
+from app.widgets.timeline import TimelineLegend
 from stmanet.data.sampling import window_starts
 
 WAIT_MS = 15_000
@@ -660,6 +663,51 @@ def test_the_session_summary_counts_seconds_per_action(qtbot, analysed, tmp_path
     assert [(r["action"], float(r["seconds"])) for r in saved] == [
         (r.label, pytest.approx(r.seconds, abs=0.01)) for r in rows]
     dialog.close()
+
+
+def test_class_names_read_as_words_and_exports_keep_the_real_ones(qtbot, window, clip,
+                                                                  models, tmp_path,
+                                                                  monkeypatch):
+    real = [a.replace(" ", "_") for a in ACTIONS]  # "jumping_jacks", ...
+    recognition = load(qtbot, window, make_checkpoint(models / "snake.safetensors",
+                                                      classes=real))
+    badges: list[str] = []
+    original_badge = overlay.paint_badge
+    monkeypatch.setattr(overlay, "paint_badge",
+                        lambda painter, rect, label, *a, **k: (badges.append(label),
+                                                               original_badge(painter, rect,
+                                                                              label, *a,
+                                                                              **k))[1])
+    window.open_path(clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    analyse(qtbot, recognition)
+    shown = recognition.shown_result()
+    assert "_" in shown.label and shown.label in real
+
+    def words(text: str) -> bool:
+        return "_" not in text and any(a in text for a in ACTIONS)
+
+    window.player.view.grab()
+    assert badges and all(words(label) for label in badges)
+    bars = [label for label, _ in recognition.predictions_panel.bars.rows()]
+    assert bars == [label.replace("_", " ") for label in shown.labels]
+    legend = window.findChild(TimelineLegend)
+    assert legend.entries() and all(words(label) for label, _, _ in legend.entries())
+    timeline = recognition.timeline
+    assert words(timeline.tooltip_at(QPointF(timeline.x_of(10), 12)))
+    summary = recognition.show_summary()
+    assert all(words(summary.table.item(n, 0).text()) for n in range(summary.table.rowCount()))
+    summary.close()
+    info = ModelInfoDialog(recognition.model, window)
+    assert [info.classes.item(n).text() for n in range(info.classes.count())] == ACTIONS
+
+    target = tmp_path / "windows.csv"
+    with qtbot.waitSignal(recognition.export_predictions(target).finished, timeout=WAIT_MS):
+        pass
+    with open(target, newline="") as f:
+        assert {row["label_1"] for row in csv.DictReader(f)} <= set(real)
+    assert recognition.session_summary()[0].label in real
 
 
 # ------------------------------------------------------------------------------ settings
