@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import ACTIONS, CLIP_FRAMES, make_checkpoint
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSettings, QStandardPaths, Qt
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtGui import QImage, QPainter, QTextDocumentFragment
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPushButton
 from videogen import make_frame, qimage_to_rgb, write_video
 
@@ -708,6 +708,25 @@ def test_class_names_read_as_words_and_exports_keep_the_real_ones(qtbot, window,
     with open(target, newline="") as f:
         assert {row["label_1"] for row in csv.DictReader(f)} <= set(real)
     assert recognition.session_summary()[0].label in real
+
+
+def test_model_information_reads_as_a_table_not_json(qtbot, window, monkeypatch):
+    demo = Path(__file__).resolve().parents[2] / "resources" / "models" / "demo.safetensors"
+    recognition = load(qtbot, window, demo)
+    shown: list[ModelInfoDialog] = []
+    monkeypatch.setattr(ModelInfoDialog, "exec", lambda self: shown.append(self) or 0)
+    window.recognition.model_info_action.trigger()
+    (dialog,) = shown
+    text = dialog.details.text()
+    assert "<table" in text and "{" not in text  # formatted, no raw JSON
+    plain = QTextDocumentFragment.fromHtml(text).toPlainText()
+    for expected in ("stmanet_r10", "ST-MANet on a 3D ResNet-10", "M parameters",
+                     "16, one in 2 of a 32-frame window", "64 × 64 pixels",
+                     "/ 0.405 /", "(R / G / B)", "Trained from scratch, 40 epochs",
+                     "2026", "99.2% top-1, 100.0% top-5 on 400 videos"):
+        assert expected in plain, expected
+    classes = [dialog.classes.item(n).text() for n in range(dialog.classes.count())]
+    assert classes[0] == "jumping jacks" and len(classes) == len(recognition.model.class_names)
 
 
 # ------------------------------------------------------------------------------ settings
