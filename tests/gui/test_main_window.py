@@ -173,8 +173,8 @@ def test_dropping_a_video_file_opens_it(qtbot, window, clip):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(clip))])
     target = QPointF(300, 300)
-    enter = QDragEnterEvent(
-        target, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(  # a QPoint, as in C++ (with QtTest loaded no QPointF converts)
+        target.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )  # fmt: skip
     QApplication.sendEvent(window, enter)
@@ -189,7 +189,7 @@ def test_dropping_a_video_file_opens_it(qtbot, window, clip):
     text = QMimeData()
     text.setUrls([QUrl.fromLocalFile(str(clip.with_suffix(".txt")))])
     refused = QDragEnterEvent(
-        target, Qt.DropAction.CopyAction, text, Qt.MouseButton.LeftButton,
+        target.toPoint(), Qt.DropAction.CopyAction, text, Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )  # fmt: skip
     QApplication.sendEvent(window, refused)
