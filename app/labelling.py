@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QProgressDialog,
 )
 
+from app.names import display_name
 from app.services.export import BackgroundJob
 from app.services.labels import (
     DatasetError,
@@ -876,7 +877,7 @@ class LabellingController(QObject):
         self._mark_in = self._mark_out = None
         self._marks_changed()
         self._window.statusBar().showMessage(
-            f"Labelled frames {first}–{last} as {segment.label}", 4000)
+            f"Labelled frames {first}–{last} as {display_name(segment.label)}", 4000)
 
     def _set_last_class(self, name: str) -> None:
         self._last_class = name

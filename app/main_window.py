@@ -51,6 +51,7 @@ from app.recognition import RecognitionController
 from app.services.video_source import STREAM_SCHEMES, SourceInfo, SourceKind, is_stream_url
 from app.training import FineTuneController
 from app.widgets.player import PlayerWidget, format_time
+from app.widgets.wheel import scroll_past_controls
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,8 @@ class MainWindow(QMainWindow):
                   ) -> QDockWidget:
         """A movable, closable, floatable dock holding `widget`, its place saved under
         `name`; `scroll`: inside a scroll area, so that a small window squeezes the panel,
-        not the video. Add it with `add_panel`."""
+        not the video, and the wheel over a control there scrolls the panel unless the
+        control has focus. Add it with `add_panel`."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         if scroll:
@@ -228,6 +230,7 @@ class MainWindow(QMainWindow):
             area.setFrameShape(QFrame.Shape.NoFrame)
             area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
             area.setWidget(widget)
+            scroll_past_controls(widget)
             dock.setWidget(area)
         else:
             dock.setWidget(widget)
@@ -414,9 +417,9 @@ class MainWindow(QMainWindow):
         actions = self._player.playback_actions()
         playback_menu.addActions(actions[:1])
         playback_menu.addSeparator()
-        playback_menu.addActions(actions[1:5])
+        playback_menu.addActions(actions[1:7])
         playback_menu.addSeparator()
-        playback_menu.addActions(actions[5:])
+        playback_menu.addActions(actions[7:])
 
         self._view_menu = bar.addMenu("&View")
         self._view_menu.addAction(self.full_screen_action)

@@ -775,6 +775,9 @@ class RecognitionController(QObject):
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self._source = info
+        # A place clicked on the last video means nothing on this one.
+        self._set_options(replace(self._options, point=None,
+                                  point_stage=OverlayOptions().point_stage))
         self._service.set_source(info)
         self._service.set_live_enabled(True)
         self._reset_results()

@@ -138,6 +138,9 @@ def model_info(loaded: LoadedModel, device: str) -> ModelInfo:
         device_name=device_name(device),
         provenance=dict(loaded.metadata.provenance),
         report=loaded.metadata.report,
+        variant=str(loaded.metadata.provenance.get("model_name", "")),
+        mean=tuple(spec.mean),
+        std=tuple(spec.std),
     )
 
 

@@ -36,6 +36,9 @@ class ModelInfo:
     device_name: str  # what the user reads, e.g. "CPU", "CUDA: NVIDIA H100"
     provenance: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] | None = None
+    variant: str = ""  # the registry name, e.g. "stmanet_r10"
+    mean: tuple[float, ...] = ()  # per RGB channel, subtracted before the network
+    std: tuple[float, ...] = ()  # per RGB channel, divided by
 
     @property
     def name(self) -> str:

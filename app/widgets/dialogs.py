@@ -4,9 +4,9 @@ progress of a background job, and a yes-or-cancel question."""
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
-    QFormLayout,
     QHeaderView,
     QLabel,
     QListWidget,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.names import display_name
 from app.services.results import ActionTime, ModelInfo
 from app.widgets.overlay import class_color
 from app.widgets.player import format_time
@@ -86,58 +86,113 @@ def color_icon(color: QColor, size: int = 12) -> QIcon:
     return QIcon(pixmap)
 
 
-def _provenance_text(provenance: dict[str, object]) -> str:
-    rows = []
-    for key, value in provenance.items():
-        shown = value if isinstance(value, str | int | float) else json.dumps(value)
-        rows.append(f"<tr><td style='padding-right:12px'>{html.escape(str(key))}</td>"
-                    f"<td>{html.escape(str(shown))}</td></tr>")
-    return f"<table>{''.join(rows)}</table>" if rows else "—"
+def _channels(values: Sequence[float]) -> str:
+    return " / ".join(f"{v:.3f}" for v in values) + " (R / G / B)" if values else "—"
+
+
+def _made(provenance: dict[str, Any]) -> str:
+    """How a model was made, in words: trained (from what, on what), imported, …"""
+    source = str(provenance.get("source", ""))
+    if source == "train":
+        init = (provenance.get("origin") or {}).get("init", "")
+        text = {"scratch": "Trained from scratch", "": "Trained"}.get(
+            str(init), f"Fine-tuned from {init}")
+        epoch = provenance.get("epoch")
+        if epoch is not None:
+            text += f", {epoch} epochs"
+        data = (provenance.get("data") or {}).get("train")
+        return f"{text} on {data}" if data else text
+    if source.startswith("hara-import:"):
+        return f"Imported from {source.split(':', 1)[1]}"
+    return source or "—"
+
+
+def _when(provenance: dict[str, Any]) -> str:
+    created = provenance.get("created")
+    try:
+        stamp = datetime.fromisoformat(str(created))
+    except ValueError:
+        return str(created) if created else "—"
+    return stamp.astimezone().strftime("%d %B %Y, %H:%M")
+
+
+def _accuracy(report: dict[str, Any] | None) -> str:
+    if not report or report.get("top1") is None:
+        return "not recorded"
+    text = f"{report['top1'] * 100:.1f}% top-1"
+    if report.get("top5") is not None:
+        text += f", {report['top5'] * 100:.1f}% top-5"
+    clips = report.get("count") or report.get("videos")
+    where = report.get("data")
+    if clips:
+        text += f" on {clips} videos"
+    if where:
+        text += f" of {where}"
+    return text
+
+
+def model_info_html(info: ModelInfo) -> str:
+    """The model's details as an HTML table: the model, its input, where it came from."""
+    prov = info.provenance
+
+    def section(title: str) -> str:
+        return (f"<tr><td colspan='2' style='padding-top:10px'><b>{html.escape(title)}</b>"
+                "</td></tr>")
+
+    def row(key: str, value: object) -> str:
+        return (f"<tr><td style='padding-right:14px; color:gray'>{html.escape(key)}</td>"
+                f"<td>{html.escape(str(value))}</td></tr>")
+
+    rows = [
+        section("Model"),
+        row("Variant", info.variant or "—"),
+        row("Network", info.architecture),
+        row("Size", f"{info.parameters / 1e6:.2f} M parameters"),
+        row("Runs on", info.device_name),
+        row("File", info.path),
+        section("Input"),
+        row("Frames", f"{info.frames}, one in {info.frame_stride} of a {info.window}-frame "
+                      "window"),
+        row("Crop", f"{info.size} × {info.size} pixels, from the centre"),
+        row("Mean", _channels(info.mean)),
+        row("Std", _channels(info.std)),
+        section("Provenance"),
+        row("Made", _made(prov)),
+        row("When", _when(prov)),
+        row("Accuracy", _accuracy(info.report)),
+    ]
+    if prov.get("stmanet_version"):
+        rows.append(row("Made with", f"stmanet {prov['stmanet_version']}"))
+    if prov.get("note"):
+        rows.append(row("Note", prov["note"]))
+    return f"<table cellspacing='0' cellpadding='2'>{''.join(rows)}</table>"
 
 
 class ModelInfoDialog(QDialog):
-    """What a checkpoint is: architecture, input, where it came from, and its classes."""
+    """What a checkpoint is: the model, its input, where it came from, and its classes."""
 
     def __init__(self, info: ModelInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Model: {info.name}")
-        self.resize(520, 560)
-        form = QFormLayout()
-        form.addRow("File", self._selectable(str(info.path)))
-        form.addRow("Network", QLabel(info.architecture))
-        form.addRow("Parameters", QLabel(f"{info.parameters / 1e6:.2f} M"))
-        form.addRow("Input", QLabel(
-            f"{info.frames} frames, one in {info.frame_stride} of a {info.window}-frame window; "
-            f"{info.size} × {info.size} centre crop"))
-        form.addRow("Device", QLabel(info.device_name))
-        provenance = QLabel(_provenance_text(info.provenance))
-        provenance.setWordWrap(True)
-        form.addRow("Provenance", provenance)
-        if info.report:
-            accuracy = {k: v for k, v in info.report.items()
-                        if k in ("top1", "top5", "videos", "protocol")}
-            form.addRow("Evaluation", QLabel(_provenance_text(accuracy)))
+        self.resize(560, 600)
+        self.details = QLabel(model_info_html(info), self)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.classes = QListWidget(self)
         self.classes.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         for index, name in enumerate(info.class_names):
-            QListWidgetItem(color_icon(class_color(index)), name, self.classes)
+            QListWidgetItem(color_icon(class_color(index)), display_name(name), self.classes)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         buttons.accepted.connect(self.accept)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(QLabel(f"{len(info.class_names)} actions", self))
+        layout.addWidget(self.details)
+        layout.addWidget(QLabel(f"<b>Classes</b>: {len(info.class_names)} actions", self))
         layout.addWidget(self.classes, 1)
         layout.addWidget(buttons)
-
-    @staticmethod
-    def _selectable(text: str) -> QLabel:
-        label = QLabel(text)
-        label.setWordWrap(True)
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        return label
 
 
 class SessionSummaryDialog(QDialog):
@@ -159,7 +214,7 @@ class SessionSummaryDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for n, row in enumerate(self.rows):
-            name = QTableWidgetItem(row.label)
+            name = QTableWidgetItem(display_name(row.label))
             name.setIcon(color_icon(class_colors.get(row.label, QColor("#888888"))))
             self.table.setItem(n, 0, name)
             self.table.setItem(n, 1, QTableWidgetItem(f"{row.seconds:.1f} s"))

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.names import display_name
 from app.services.training import (
     FREEZE_CHOICES,
     BaseModel,
@@ -259,7 +260,8 @@ class ConfusionView(FigureCanvasQTAgg):
             rows = [sum(r) or 1 for r in matrix]
             shares = [[v / rows[i] for v in row] for i, row in enumerate(matrix)]
             ax.imshow(shares, cmap=self._colors, vmin=0.0, vmax=1.0)
-            short = [n if len(n) <= 14 else n[:13] + "…" for n in class_names]
+            names = [display_name(n) for n in class_names]
+            short = [n if len(n) <= 14 else n[:13] + "…" for n in names]
             font = 8 if k <= 8 else 6
             ax.set_xticks(range(k), labels=short, rotation=30, ha="right", fontsize=font,
                           color=TEXT_MUTED)
@@ -426,7 +428,7 @@ class FineTuneDialog(QDialog):
         self._project_heading.setText(f"Project: {project.name}")
         self._project_heading.setToolTip(str(project))
         if check.classes:
-            counts = " · ".join(f"{name} {check.counts.get(name, 0)}"
+            counts = " · ".join(f"{display_name(name)} {check.counts.get(name, 0)}"
                                 for name in check.classes)
             self._data_summary.setText(
                 f"{len(check.classes)} actions, {check.segments} labelled segments: {counts}")
@@ -772,7 +774,7 @@ class FineTuneDialog(QDialog):
         self.per_class_table.setRowCount(len(results.class_names))
         for row, name in enumerate(results.class_names):
             accuracy = results.per_class.get(name)
-            cells = (name, str(clips.get(name, 0)), _percent(accuracy))
+            cells = (display_name(name), str(clips.get(name, 0)), _percent(accuracy))
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col:

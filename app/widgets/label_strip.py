@@ -23,6 +23,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app import theme
+from app.names import display_name
 from app.widgets.fonts import derived_font
 from app.widgets.player import format_time
 from app.widgets.timeline import MARGIN_X, show_tooltip
@@ -144,7 +145,7 @@ class LabelStrip(QWidget):
                              QPointF(box.left() + 0.5, box.bottom()))
             text_box = box.adjusted(4, 0, -3, 0)
             if text_box.width() > 18:
-                text = metrics.elidedText(segment.label, Qt.TextElideMode.ElideRight,
+                text = metrics.elidedText(display_name(segment.label), Qt.TextElideMode.ElideRight,
                                           text_box.width())
                 painter.setPen(QColor("#101114"))
                 painter.drawText(text_box, Qt.AlignmentFlag.AlignVCenter
@@ -225,6 +226,7 @@ class LabelStrip(QWidget):
         if hit < 0:
             return f"{format_time(frame / self._fps)} · frame {frame}\nno label here"
         segment = self._segments[hit]
-        return (f"<b>{segment.label}</b><br>frames {segment.start}–{segment.end - 1} · "
+        return (f"<b>{display_name(segment.label)}</b><br>"
+                f"frames {segment.start}–{segment.end - 1} · "
                 f"{format_time(segment.start / self._fps)}–{format_time(segment.end / self._fps)}"
                 f" ({(segment.end - segment.start) / self._fps:.2f} s)")

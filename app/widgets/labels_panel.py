@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.names import display_name
 from app.services.labels import LabelSegment
 from app.widgets.overlay import class_color
 from app.widgets.player import format_time
@@ -132,8 +133,9 @@ class SegmentTableModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             if column == self.VIDEO:
                 return segment.video.name
-            if column == self.CLASS:
-                return segment.label
+            if column == self.CLASS:  # edited as the project's name, read as words
+                return (segment.label if role == Qt.ItemDataRole.EditRole
+                        else display_name(segment.label))
             if column == self.START:
                 return str(segment.start_frame)
             if column == self.END:
@@ -149,7 +151,8 @@ class SegmentTableModel(QAbstractTableModel):
             start, end = (self._seconds(segment, segment.start_frame),
                           self._seconds(segment, segment.end_frame))
             times = f" ({start}–{end})" if start else ""
-            return (f"{segment.label}: frames {segment.start_frame}–{segment.last_frame}, "
+            return (f"{display_name(segment.label)}: "
+                    f"frames {segment.start_frame}–{segment.last_frame}, "
                     f"{segment.frame_count} frames{times}")
         if role == Qt.ItemDataRole.DecorationRole and column == self.CLASS:
             return color_chip(class_color(self._class_index(segment.label)))
@@ -193,18 +196,18 @@ class ClassDelegate(QStyledItemDelegate):
         model = index.model()
         classes = model.classes() if isinstance(model, SegmentTableModel) else ()
         for k, name in enumerate(classes):
-            combo.addItem(color_chip(class_color(k)), name)
+            combo.addItem(color_chip(class_color(k)), display_name(name), name)
         return combo
 
     def setEditorData(self, editor: QWidget, index: ModelIndex) -> None:
         if isinstance(editor, QComboBox):
-            editor.setCurrentText(str(index.data(Qt.ItemDataRole.EditRole)))
+            editor.setCurrentIndex(editor.findData(str(index.data(Qt.ItemDataRole.EditRole))))
             editor.showPopup()
 
     def setModelData(self, editor: QWidget, model: QAbstractTableModel,
                      index: ModelIndex) -> None:
-        if isinstance(editor, QComboBox):
-            model.setData(index, editor.currentText(), Qt.ItemDataRole.EditRole)
+        if isinstance(editor, QComboBox) and editor.currentIndex() >= 0:
+            model.setData(index, str(editor.currentData()), Qt.ItemDataRole.EditRole)
 
 
 class LabelsPanel(QWidget):
@@ -388,7 +391,8 @@ class LabelsPanel(QWidget):
         for k, name in enumerate(classes):
             count = counts.get(name, 0)
             item = QListWidgetItem(color_chip(class_color(k)),
-                                   f"{name}  ·  {count} segment{'s' * (count != 1)}")
+                                   f"{display_name(name)}  ·  {count} segment"
+                                   f"{'s' * (count != 1)}")
             item.setData(Qt.ItemDataRole.UserRole, name)
             self._class_list.addItem(item)
             if name == current:
@@ -504,8 +508,8 @@ class ClassChooserDialog(QDialog):
         self._combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self._combo.setMinimumWidth(240)
         for k, name in enumerate(classes):
-            self._combo.addItem(color_chip(class_color(k)), name)
-        at = self._combo.findText(default)
+            self._combo.addItem(color_chip(class_color(k)), display_name(name), name)
+        at = self._combo.findData(default)
         if at >= 0:
             self._combo.setCurrentIndex(at)  # (the line edit alone would fall back on Enter)
         else:
@@ -540,7 +544,12 @@ class ClassChooserDialog(QDialog):
         return self._what.text()
 
     def chosen_class(self) -> str:
-        return self._combo.currentText().strip()
+        """The project's name of the class picked, or the new name typed."""
+        text = self._combo.currentText().strip()
+        for name in self._classes:
+            if text in (name, display_name(name)):
+                return name
+        return text
 
     def _accept_if_named(self) -> None:
         if self.chosen_class() and self.isVisible():

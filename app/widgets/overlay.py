@@ -18,6 +18,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
 
 from app import theme
+from app.names import display_name
 from app.services.results import STAGES, WindowResult
 from app.widgets.fonts import derived_font
 
@@ -248,5 +249,5 @@ def paint_recognition(
         if options.point is not None:
             paint_point_marker(painter, frame_rect, options.point)
     if options.show_badge and result.labels:
-        paint_badge(painter, frame_rect, result.label, result.score,
+        paint_badge(painter, frame_rect, display_name(result.label), result.score,
                     class_color(result.class_index), base_font=base_font)

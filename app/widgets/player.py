@@ -278,6 +278,8 @@ class PlayerWidget(QWidget):
         self.jump_forward_action = action(
             "Forward 1 s", QKeySequence(Qt.Modifier.SHIFT | Qt.Key.Key_Right), self.jump_forward
         )
+        self.first_frame_action = action("First frame", Qt.Key.Key_Home, self.first_frame)
+        self.last_frame_action = action("Last frame", Qt.Key.Key_End, self.last_frame)
         self.slower_action = action("Slower", "[", self.slower)
         self.faster_action = action("Faster", "]", self.faster)
         self.step_backward_action.setIcon(media_icon(MediaIcon.STEP_BACKWARD, icon))
@@ -293,13 +295,15 @@ class PlayerWidget(QWidget):
             act.setIconVisibleInMenu(False)  # the shortcut column says enough
 
     def playback_actions(self) -> list[QAction]:
-        """The transport's actions in menu order: play, four moves, two speeds."""
+        """The transport's actions in menu order: play, six moves, two speeds."""
         return [
             self.play_action,
             self.step_backward_action,
             self.step_forward_action,
             self.jump_backward_action,
             self.jump_forward_action,
+            self.first_frame_action,
+            self.last_frame_action,
             self.slower_action,
             self.faster_action,
         ]
@@ -518,6 +522,14 @@ class PlayerWidget(QWidget):
         self.pause()
         self._request(self._clamp(self._target_index() + frames))
 
+    def first_frame(self) -> None:
+        """Pause on the first frame."""
+        self.step(-self._target_index())
+
+    def last_frame(self) -> None:
+        """Pause on the last frame."""
+        self.step(self._last_index() - self._target_index())
+
     def jump(self, seconds: float) -> None:
         """Move by `seconds`; playback carries on if it was running."""
         if self._info is None or self._info.is_live:
@@ -713,6 +725,8 @@ class PlayerWidget(QWidget):
             self.step_forward_action,
             self.jump_backward_action,
             self.jump_forward_action,
+            self.first_frame_action,
+            self.last_frame_action,
             self.slower_action,
             self.faster_action,
         ):

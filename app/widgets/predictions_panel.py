@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app import theme
+from app.names import display_name
 from app.services.results import ActionTime, ModelInfo, WindowResult
 from app.widgets.fonts import derived_font
 from app.widgets.overlay import class_color
@@ -43,10 +44,11 @@ class TopPredictionsView(QWidget):
         self.update()
 
     def rows(self) -> list[tuple[str, float]]:
-        """What the bars show: (label, score), best first."""
+        """What the bars show: (class name as displayed, score), best first."""
         if self._result is None:
             return []
-        return list(zip(self._result.labels, self._result.scores, strict=False))[:5]
+        return [(display_name(label), score) for label, score
+                in zip(self._result.labels, self._result.scores, strict=False)][:5]
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -139,7 +141,8 @@ class SessionView(QWidget):
             label_rect = QRectF(20, top, self.width() - 28 - time_width, 22)
             painter.setFont(self.font())
             painter.drawText(label_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                             metrics.elidedText(row.label, Qt.TextElideMode.ElideRight,
+                             metrics.elidedText(display_name(row.label),
+                                                Qt.TextElideMode.ElideRight,
                                                 label_rect.width()))
             painter.setFont(digits)
             painter.setPen(QColor(theme.TEXT_MUTED))

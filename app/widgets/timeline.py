@@ -28,6 +28,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from app import theme
+from app.names import display_name
 from app.services.results import PredictionTrack, WindowResult
 from app.widgets.fonts import derived_font
 from app.widgets.overlay import STAGE_COLORS, class_color
@@ -303,10 +304,10 @@ class PredictionTimeline(QWidget):
         if result is None:
             return f"{where}\nno prediction here"
         ranked = "\n".join(
-            f"{label}  {score * 100:.0f}%"
+            f"{display_name(label)}  {score * 100:.0f}%"
             for label, score in zip(result.labels[1:3], result.scores[1:3], strict=False)
         )
-        return (f"<b>{result.label}</b> {result.score * 100:.0f}%<br>"
+        return (f"<b>{display_name(result.label)}</b> {result.score * 100:.0f}%<br>"
                 f"<span style='color:{theme.TEXT_MUTED}'>{ranked.replace(chr(10), '<br>')}"
                 f"</span><br>{where} (window {result.start_frame}–{result.end_frame - 1})")
 
@@ -322,7 +323,9 @@ class TimelineLegend(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
     def entries(self) -> list[tuple[str, int, int]]:
-        return self._timeline.legend()
+        """What the legend shows: (class name as displayed, class index, frames)."""
+        return [(display_name(label), index, frames)
+                for label, index, frames in self._timeline.legend()]
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)

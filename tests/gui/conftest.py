@@ -23,7 +23,8 @@ TINY_INPUT = {"frames": 8, "frame_stride": 2, "size": 32}  # a 16-frame window, 
 
 
 def make_checkpoint(path: Path, *, input_spec: dict[str, int] = TINY_INPUT,
-                    name: str = "stmanet_r10", width: float = 0.125) -> Path:
+                    name: str = "stmanet_r10", width: float = 0.125,
+                    classes: list[str] = ACTIONS) -> Path:
     """A small randomly initialised ST-MANet saved as our checkpoint format."""
     import torch
 
@@ -32,8 +33,8 @@ def make_checkpoint(path: Path, *, input_spec: dict[str, int] = TINY_INPUT,
     from stmanet.models import create_model
 
     torch.manual_seed(0)
-    model = create_model(name, len(ACTIONS), width=width)
-    metadata = CheckpointMetadata(model.config, list(ACTIONS), InputSpec(**input_spec),
+    model = create_model(name, len(classes), width=width)
+    metadata = CheckpointMetadata(model.config, list(classes), InputSpec(**input_spec),
                                   provenance("test", note="random weights"))
     return save_checkpoint(path, model, metadata)
 

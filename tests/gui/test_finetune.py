@@ -340,7 +340,7 @@ def test_a_fine_tune_from_the_dialog_gives_a_model_that_recognises_held_out_clip
     validation = report["validation"]
     assert validation["class_names"] == list(SCENES) and validation["clips"] == 9
     assert "Validation accuracy" in dialog.result_label.text()
-    assert [row[0] for row in dialog.per_class_rows()] == list(SCENES)
+    assert [row[0] for row in dialog.per_class_rows()] == [s.replace("_", " ") for s in SCENES]
     assert [row[1] for row in dialog.per_class_rows()] == ["3", "3", "3"]
     assert dialog.confusion.matrix == validation["confusion"]
     assert sum(map(sum, dialog.confusion.matrix)) == 9

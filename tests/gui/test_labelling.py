@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -20,6 +20,7 @@ from videogen import write_video
 
 import app.labelling as labelling
 from app.main_window import MainWindow
+from app.widgets.labels_panel import ClassChooserDialog
 from stmanet.data.project import LabelProject, LabelSegment, read_project
 
 WAIT_MS = 5000
@@ -476,3 +477,26 @@ def test_double_click_jumps_to_a_segment_and_the_class_is_edited_in_the_table(
     assert lab.project.class_counts() == {"squats": 2, "lunges": 0}
     lab.undo_stack.undo()
     assert lab.project.class_counts() == {"squats": 1, "lunges": 1}
+
+
+def test_class_names_read_as_words_and_the_project_keeps_the_real_ones(qtbot, window, video):
+    lab = window.labelling
+    lab.add_segment(video, 10, 20, "jumping_jacks")
+    lab.add_segment(video, 40, 50, "push_ups")
+    open_paused(qtbot, window, video)
+    panel, model = lab.panel, lab.panel.model
+    listed = [panel.class_list.item(n).text() for n in range(panel.class_list.count())]
+    assert [text.split("  ·  ")[0] for text in listed] == ["jumping jacks", "push ups"]
+    shown = [model.index(r, model.CLASS).data() for r in range(model.rowCount())]
+    assert shown == ["jumping jacks", "push ups"]
+    assert model.index(0, model.CLASS).data(Qt.ItemDataRole.EditRole) == "jumping_jacks"
+    assert "<b>push ups</b>" in lab.strip.tooltip_at(QPointF(lab.strip.x_of(45), 10))
+    assert model.setData(model.index(0, model.CLASS), "push_ups")  # edits use the real name
+    assert lab.project.class_counts() == {"jumping_jacks": 0, "push_ups": 2}
+
+    chooser = ClassChooserDialog(["jumping_jacks", "push_ups"], "push_ups", "frames 1–9")
+    qtbot.addWidget(chooser)
+    assert chooser.combo.currentText() == "push ups"
+    assert chooser.chosen_class() == "push_ups"
+    chooser.combo.setEditText("jumping jacks")  # typed as read: the existing class
+    assert chooser.chosen_class() == "jumping_jacks"

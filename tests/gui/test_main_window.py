@@ -8,9 +8,20 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QScrollArea,
+    QSlider,
+    QWidget,
+)
 from videogen import frame_number
 
 from app.main_window import MAX_RECENT_FILES, MainWindow, video_file_filter
@@ -162,9 +173,8 @@ def test_dropping_a_video_file_opens_it(qtbot, window, clip):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(clip))])
     target = QPointF(300, 300)
-    enter_at = target.toPoint()  # QDragEnterEvent takes a QPoint, QDropEvent a QPointF
-    enter = QDragEnterEvent(
-        enter_at, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(  # a QPoint, as in C++ (with QtTest loaded no QPointF converts)
+        target.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )  # fmt: skip
     QApplication.sendEvent(window, enter)
@@ -179,7 +189,7 @@ def test_dropping_a_video_file_opens_it(qtbot, window, clip):
     text = QMimeData()
     text.setUrls([QUrl.fromLocalFile(str(clip.with_suffix(".txt")))])
     refused = QDragEnterEvent(
-        enter_at, Qt.DropAction.CopyAction, text, Qt.MouseButton.LeftButton,
+        target.toPoint(), Qt.DropAction.CopyAction, text, Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )  # fmt: skip
     QApplication.sendEvent(window, refused)
@@ -302,3 +312,47 @@ def test_the_shortcuts_list_names_every_shortcut_the_window_answers(window, dial
     assert shown.title == "Keyboard shortcuts"
     for _menu, text, keys in rows:
         assert text in shown.text and keys in shown.text
+
+
+def test_the_playback_menu_lists_home_and_end(window):
+    (playback,) = [a.menu() for a in window.menuBar().actions() if a.text() == "&Playback"]
+    entries = {a.text(): a.shortcut().toString() for a in playback.actions() if a.text()}
+    assert entries["First frame"] == "Home"
+    assert entries["Last frame"] == "End"
+
+
+def wheel(widget: QWidget, notches: int) -> None:
+    """`notches` of the mouse wheel (negative: towards the user) over the middle of
+    `widget`, as the window system delivers them."""
+    top = widget.window()
+    QTest.wheelEvent(top.windowHandle(), QPointF(widget.mapTo(top, widget.rect().center())),
+                     QPoint(0, 120 * notches))
+
+
+def test_the_wheel_over_a_panels_controls_scrolls_the_panel(qtbot, window):
+    """The stage box and the opacity slider of the Attention panel keep their values under a
+    passing wheel, which scrolls the panel instead; once clicked, the wheel changes them."""
+    dock = window.findChild(QDockWidget, "attentionDock")
+    dock.setFloating(True)
+    dock.resize(300, 160)
+    area = dock.findChild(QScrollArea)
+    bar = area.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    stage_box, opacity = dock.findChild(QComboBox), dock.findChild(QSlider)
+    values = {stage_box: stage_box.currentIndex, opacity: opacity.value}
+    for control, value in values.items():
+        assert control.focusPolicy() == Qt.FocusPolicy.StrongFocus
+        area.ensureWidgetVisible(control)
+        before, at_bottom = value(), bar.value() == bar.maximum()
+        scrolled = bar.value()
+        wheel(control, 1 if at_bottom else -1)
+        assert value() == before
+        assert bar.value() != scrolled
+
+    area.ensureWidgetVisible(stage_box)
+    stage_box.setFocus()
+    qtbot.waitUntil(stage_box.hasFocus)
+    index, scrolled = stage_box.currentIndex(), bar.value()
+    wheel(stage_box, -1)
+    assert stage_box.currentIndex() == index + 1
+    assert bar.value() == scrolled

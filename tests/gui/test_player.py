@@ -82,6 +82,20 @@ def test_arrow_keys_step_by_frames_and_seconds(qtbot, player, clip):
     assert player.position_text() == "00:00.00 / 00:04.00  frame 0 / 100"
 
 
+def test_home_and_end_show_the_first_and_last_frame(qtbot, player, clip):
+    open_paused(qtbot, player, clip)
+    press(qtbot, player, Qt.Key.Key_End)
+    wait_for_frame(qtbot, player, 99)
+    assert player.position_text().endswith("frame 99 / 100")
+    press(qtbot, player, Qt.Key.Key_Home)
+    wait_for_frame(qtbot, player, 0)
+    player.play()
+    qtbot.waitUntil(lambda: player.current_index() > 3, timeout=WAIT_MS)
+    press(qtbot, player, Qt.Key.Key_End)  # a playing video stops on its last frame
+    wait_for_frame(qtbot, player, 99)
+    assert not player.is_playing()
+
+
 def test_what_is_painted_is_the_requested_frame(qtbot, player, clip):
     open_paused(qtbot, player, clip)
     player.seek(77)

@@ -15,8 +15,8 @@ import pytest
 import torch
 from conftest import ACTIONS, CLIP_FRAMES, make_checkpoint
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSettings, QStandardPaths, Qt
-from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtGui import QImage, QPainter, QTextDocumentFragment
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPushButton
 from videogen import make_frame, qimage_to_rgb, write_video
 
 from app.main_window import MainWindow
@@ -25,7 +25,10 @@ from app.services.export import export_overlay_video
 from app.services.inference_worker import RecognitionService, newest_window
 from app.services.results import PredictionTrack, WindowResult
 from app.services.video_source import SourceInfo, SourceKind
+from app.widgets import overlay
+from app.widgets.dialogs import ModelInfoDialog
 from app.widgets.overlay import crop_rect, maps_for, paint_badge
+from app.widgets.timeline import TimelineLegend
 from stmanet.data.sampling import window_starts
 
 WAIT_MS = 15_000
@@ -200,6 +203,28 @@ def test_clicking_the_picture_shows_where_that_place_attends(qtbot, window, reco
 
 
 # -------------------------------------------------------------------------------- analysis
+
+
+def test_another_video_forgets_the_clicked_place_and_its_stage(qtbot, window, recognising,
+                                                              clip, other_clip):
+    first_prediction(qtbot, window, clip)
+    window.player.pause()
+    view, panel = window.player.view, recognising.attention_panel
+    stage_box = panel.findChild(QComboBox)
+    clear = next(b for b in panel.findChildren(QPushButton) if b.text() == "Clear")
+    stage_box.setCurrentIndex(stage_box.findText("Stage 5"))
+    square = crop_rect(view.frame_rect())
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=square.center().toPoint())
+    assert recognising.options.point is not None and recognising.options.point_stage == 5
+    assert clear.isEnabled()
+
+    with qtbot.waitSignal(window.player.opened, timeout=WAIT_MS):
+        window.open_path(other_clip)
+    assert recognising.options.point is None
+    assert recognising.options.point_stage == 3
+    assert stage_box.currentText() == "Stage 3"
+    assert not clear.isEnabled()
+    assert any("Click a place" in label.text() for label in panel.findChildren(QLabel))
 
 
 def test_analysing_a_file_fills_the_timeline(qtbot, window, recognising, clip, dialogs):
@@ -638,6 +663,70 @@ def test_the_session_summary_counts_seconds_per_action(qtbot, analysed, tmp_path
     assert [(r["action"], float(r["seconds"])) for r in saved] == [
         (r.label, pytest.approx(r.seconds, abs=0.01)) for r in rows]
     dialog.close()
+
+
+def test_class_names_read_as_words_and_exports_keep_the_real_ones(qtbot, window, clip,
+                                                                  models, tmp_path,
+                                                                  monkeypatch):
+    real = [a.replace(" ", "_") for a in ACTIONS]  # "jumping_jacks", ...
+    recognition = load(qtbot, window, make_checkpoint(models / "snake.safetensors",
+                                                      classes=real))
+    badges: list[str] = []
+    original_badge = overlay.paint_badge
+    monkeypatch.setattr(overlay, "paint_badge",
+                        lambda painter, rect, label, *a, **k: (badges.append(label),
+                                                               original_badge(painter, rect,
+                                                                              label, *a,
+                                                                              **k))[1])
+    window.open_path(clip)
+    qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
+    window.player.pause()
+    analyse(qtbot, recognition)
+    shown = recognition.shown_result()
+    assert "_" in shown.label and shown.label in real
+
+    def words(text: str) -> bool:
+        return "_" not in text and any(a in text for a in ACTIONS)
+
+    window.player.view.grab()
+    assert badges and all(words(label) for label in badges)
+    bars = [label for label, _ in recognition.predictions_panel.bars.rows()]
+    assert bars == [label.replace("_", " ") for label in shown.labels]
+    legend = window.findChild(TimelineLegend)
+    assert legend.entries() and all(words(label) for label, _, _ in legend.entries())
+    timeline = recognition.timeline
+    assert words(timeline.tooltip_at(QPointF(timeline.x_of(10), 12)))
+    summary = recognition.show_summary()
+    assert all(words(summary.table.item(n, 0).text()) for n in range(summary.table.rowCount()))
+    summary.close()
+    info = ModelInfoDialog(recognition.model, window)
+    assert [info.classes.item(n).text() for n in range(info.classes.count())] == ACTIONS
+
+    target = tmp_path / "windows.csv"
+    with qtbot.waitSignal(recognition.export_predictions(target).finished, timeout=WAIT_MS):
+        pass
+    with open(target, newline="") as f:
+        assert {row["label_1"] for row in csv.DictReader(f)} <= set(real)
+    assert recognition.session_summary()[0].label in real
+
+
+def test_model_information_reads_as_a_table_not_json(qtbot, window, monkeypatch):
+    demo = Path(__file__).resolve().parents[2] / "resources" / "models" / "demo.safetensors"
+    recognition = load(qtbot, window, demo)
+    shown: list[ModelInfoDialog] = []
+    monkeypatch.setattr(ModelInfoDialog, "exec", lambda self: shown.append(self) or 0)
+    window.recognition.model_info_action.trigger()
+    (dialog,) = shown
+    text = dialog.details.text()
+    assert "<table" in text and "{" not in text  # formatted, no raw JSON
+    plain = QTextDocumentFragment.fromHtml(text).toPlainText()
+    for expected in ("stmanet_r10", "ST-MANet on a 3D ResNet-10", "M parameters",
+                     "16, one in 2 of a 32-frame window", "64 × 64 pixels",
+                     "/ 0.405 /", "(R / G / B)", "Trained from scratch, 40 epochs",
+                     "2026", "99.2% top-1, 100.0% top-5 on 400 videos"):
+        assert expected in plain, expected
+    classes = [dialog.classes.item(n).text() for n in range(dialog.classes.count())]
+    assert classes[0] == "jumping jacks" and len(classes) == len(recognition.model.class_names)
 
 
 # ------------------------------------------------------------------------------ settings
