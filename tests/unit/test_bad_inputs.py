@@ -169,3 +169,105 @@ def test_saved_models_are_readable_by_others_like_every_other_run_file(tmp_path)
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert load_checkpoint(path).metadata.class_names == CLASSES
+
+
+# ------------------------------------------------------- file names that are not UTF-8
+
+@pytest.fixture(scope="module")
+def bad_name_folder(tmp_path_factory) -> Path:
+    """A folder data set of two classes; one video of each is named x\\xff.mp4."""
+    root = tmp_path_factory.mktemp("bad names")
+    for c, (name, colour) in enumerate({"red": (40, 40, 220), "green": (40, 200, 40)}.items()):
+        for i in range(3):
+            write_video(root / name / (BAD_NAME if i == 0 else f"{name}{i}.mp4"), colour=colour,
+                        seed=10 * c + i)
+    return root
+
+
+def test_a_file_name_that_is_not_utf8_decodes(bad_name_folder):
+    from stmanet.data.decode import probe, read_frames
+
+    path = bad_name_folder / "red" / BAD_NAME
+    info = probe(path)
+    assert info.frame_count == 24 and (info.width, info.height) == (48, 40)
+    assert read_frames(path, [0, 23]).shape == (2, 40, 48, 3)
+
+
+def test_stmanet_predict_reads_a_file_name_that_is_not_utf8(model, bad_name_folder):
+    video = bad_name_folder / "red" / BAD_NAME
+    before = digests(video)
+    proc = run_cli("predict", "--checkpoint", str(model), "--device", "cpu", "--progress", "none",
+                   str(video))
+    stderr = proc.stderr.decode("utf-8")
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert printable_path(video).encode() in proc.stdout
+    assert b"nan" not in proc.stdout.lower()
+    assert digests(video) == before
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_prediction_files_name_a_video_that_is_not_utf8(model, bad_name_folder, tmp_path,
+                                                        suffix):
+    video = bad_name_folder / "red" / BAD_NAME
+    out = tmp_path / f"predictions{suffix}"
+    proc = run_cli("predict", "--checkpoint", str(model), "--device", "cpu", "--progress", "none",
+                   "--output", str(out), str(video))
+    assert proc.returncode == 0, proc.stderr.decode("utf-8")
+    text = out.read_text(encoding="utf-8")
+    if suffix == ".csv":
+        assert text.splitlines()[1].startswith(printable_path(video) + ",")
+    else:  # JSON escapes the name and reads back as the very file name
+        assert json.loads(text)["predictions"][0]["video"] == str(video)
+
+
+def test_stmanet_train_and_evaluate_on_a_folder_with_names_that_are_not_utf8(
+        bad_name_folder, tmp_path):
+    run = tmp_path / "run"
+    before = digests(bad_name_folder)
+    proc = run_cli("train", "--data", f"folder:{bad_name_folder}", "--model", "stmanet_r10",
+                   "--set", "width=0.125", "--frames", "4", "--size", "32", "--batch-size", "6",
+                   "--workers", "0", "--device", "cpu", "--epochs", "1", "--output", str(run),
+                   "--progress", "none")
+    stderr = proc.stderr.decode("utf-8")
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "skipped" not in stderr.lower()
+    proc = run_cli("evaluate", str(run / "final.safetensors"), "--data",
+                   f"folder:{bad_name_folder}", "--device", "cpu",
+                   "--workers", "0", "--progress", "none", "--output-dir", str(tmp_path / "ev"))
+    stderr = proc.stderr.decode("utf-8")
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "skipped" not in proc.stdout.decode().lower()
+    per_video = (tmp_path / "ev" / "per_video.csv").read_text(encoding="utf-8")
+    assert len(per_video.splitlines()) == 1 + 6
+    assert printable_path(bad_name_folder / "red" / BAD_NAME) in per_video
+    assert digests(bad_name_folder) == before
+
+
+def test_the_app_imports_labels_of_videos_named_in_bytes_that_are_not_utf8(bad_name_folder):
+    from app.services.labels import import_dataset, read_fps
+
+    assert read_fps(bad_name_folder / "red" / BAD_NAME) == pytest.approx(25.0)
+    imported = import_dataset("folder", bad_name_folder)
+    names = sorted(s.video.name for s in imported.segments)
+    assert names.count(BAD_NAME) == 2 and not imported.skipped
+
+
+def test_a_label_project_naming_a_video_that_is_not_utf8_saves_and_loads(bad_name_folder,
+                                                                         tmp_path):
+    from stmanet.data.project import LabelProject, LabelSegment
+
+    video = bad_name_folder / "red" / BAD_NAME
+    project = LabelProject(classes=["red"], segments=[LabelSegment(video, 0, 10, "red")])
+    project.save(tmp_path / "labels.json")
+    assert LabelProject.load(tmp_path / "labels.json").segments[0].video == video
+
+
+def test_a_video_written_under_a_folder_that_is_not_utf8(tmp_path):
+    from stmanet.data.decode import probe
+    from stmanet.data.synthetic import write_video as write_synthetic
+
+    folder = tmp_path / os.fsdecode(b"d\xfe")
+    frames = [np.full((32, 32, 3), 10 * k, np.uint8) for k in range(5)]
+    path = write_synthetic(folder / "clip.mp4", frames, fps=25.0)
+    assert probe(path).frame_count == 5
