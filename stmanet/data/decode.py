@@ -21,7 +21,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from stmanet.errors import VideoError
+from stmanet.errors import VideoError, printable_path
 
 log = logging.getLogger(__name__)
 
@@ -203,19 +203,11 @@ class _Capture:
         return self.retrieve() if self.grab() else None
 
 
-def _count_from_start(path: Path) -> int:
-    with _Capture(path) as cap:
-        count = 0
-        while cap.grab():
-            count += 1
-    return count
-
-
 def probe(path: Path | str) -> VideoInfo:
     """Open a video, check what it holds and return its VideoInfo.
 
-    The claimed frame count is verified by seeking to the claimed last frame; when that frame
-    does not decode (a truncated or mislabelled file), the frames are counted by decoding.
+    The frames are counted by decoding them all (a seek is no proof: in a truncated file a
+    seek to the claimed last frame can succeed on a stale frame).
     Raises VideoError for missing, empty or unreadable files and for files in which no frame
     decodes.
     """
@@ -231,18 +223,14 @@ def probe(path: Path | str) -> VideoInfo:
             raise VideoError(path, "no frame could be decoded (empty or damaged video stream)")
         height, width = first.shape[:2]
         rotation = cap.rotation
-        count = -1
-        if claimed_count == 1:
-            count = 1 if not cap.grab() else -1
-        elif claimed_count > 1 and cap.seek(claimed_count - 1) and cap.grab():
-            # The promised last frame exists; count anything the header left out.
-            count = claimed_count
-            while cap.grab():
-                count += 1
-    if count < 0:
-        count = _count_from_start(path)
-        if claimed_count > 0 and count != claimed_count:
-            log.warning("%s: the file claims %d frames but %d decode", path, claimed_count, count)
+        # Counted by decoding: a seek past the real end of a truncated file can "succeed"
+        # and hand out a stale frame, so the promised last frame is no proof.
+        count = 1
+        while cap.grab():
+            count += 1
+    if claimed_count > 0 and count != claimed_count:
+        log.warning("%s: the file claims %d frames but %d decode", printable_path(path),
+                    claimed_count, count)
     if count < 1:
         raise VideoError(path, "no frame could be decoded (empty or damaged video stream)")
     return VideoInfo(
