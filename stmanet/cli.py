@@ -279,7 +279,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from stmanet.engine.checkpoint import load_checkpoint
     from stmanet.engine.events import ProgressBar
     from stmanet.engine.inference import Predictor, bundled_demo_model, write_predictions
-    from stmanet.errors import ConfigError
+    from stmanet.errors import ConfigError, printable_path
 
     checkpoint = Path(args.checkpoint) if args.checkpoint else bundled_demo_model()
     if checkpoint is None:
@@ -314,7 +314,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return 0
     for r in results:
         top = ", ".join(f"{name} {score:.3f}" for name, score in r.top(3))
-        print(f"{r.path}: {top}")
+        print(f"{printable_path(r.path)}: {top}")
         for w in r.windows:
             print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  frames {w.start_frame:6d}-"
                   f"{w.end_frame:6d}  {w.label} {w.score:.3f}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +13,25 @@ from stmanet.errors import ConfigError
 BASIC_DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 BOTTLENECK_DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 DEPTHS = {**BASIC_DEPTHS, **BOTTLENECK_DEPTHS}
+
+
+MAX_WIDTH = 8.0
+MAX_CLASSES = 100_000
+MAX_FRAMES = 512
+MAX_FRAME_STRIDE = 64
+MIN_SIZE, MAX_SIZE = 16, 1024
+MAX_CLIP_PIXELS = 2**25  # frames x size x size: 32 x 112 x 112 is 0.4 million
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+            or not low <= value <= high):
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -33,13 +54,14 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.depth not in DEPTHS:
             raise ConfigError(f"depth must be one of {sorted(DEPTHS)}, not {self.depth}")
-        if not self.width > 0:
-            raise ConfigError(f"width must be positive, not {self.width}")
-        if self.num_classes < 1:
-            raise ConfigError(f"num_classes must be at least 1, not {self.num_classes}")
-        if self.qk_reduction < 1 or self.value_reduction < 1:
-            raise ConfigError("qk_reduction and value_reduction must be at least 1")
-        if not 0.0 <= self.dropout < 1.0:
+        if not _is_number(self.width) or not 0.0 < self.width <= MAX_WIDTH:
+            raise ConfigError(f"width must be in (0, {MAX_WIDTH:g}], not {self.width}")
+        _check_int("num_classes", self.num_classes, 1, MAX_CLASSES)
+        _check_int("qk_reduction", self.qk_reduction, 1, 1024)
+        _check_int("value_reduction", self.value_reduction, 1, 1024)
+        _check_int("conv1_t_size", self.conv1_t_size, 1, 15)
+        _check_int("conv1_t_stride", self.conv1_t_stride, 1, 8)
+        if not _is_number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), not {self.dropout}")
 
     @property
@@ -83,6 +105,21 @@ class InputSpec:
     size: int = 112  # square crop side in pixels
     mean: tuple[float, float, float] = field(default=KINETICS_MEAN)
     std: tuple[float, float, float] = field(default=KINETICS_STD)
+
+    def __post_init__(self) -> None:
+        _check_int("frames", self.frames, 1, MAX_FRAMES)
+        _check_int("frame_stride", self.frame_stride, 1, MAX_FRAME_STRIDE)
+        _check_int("size", self.size, MIN_SIZE, MAX_SIZE)
+        if self.frames * self.size * self.size > MAX_CLIP_PIXELS:
+            raise ConfigError(f"a clip of {self.frames} frames of {self.size}x{self.size} is "
+                              f"too large: frames x size x size must be at most "
+                              f"{MAX_CLIP_PIXELS}")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if len(values) != 3 or not all(_is_number(v) for v in values):
+                raise ConfigError(f"{name} must be 3 finite numbers (R, G, B), not {values}")
+        if not all(v > 0 for v in self.std):
+            raise ConfigError(f"std must be 3 positive numbers, not {self.std}")
 
     @property
     def window(self) -> int:
@@ -205,6 +242,7 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, not {self.lr}")
+        self.input_spec  # noqa: B018 - refuses frames, frame_stride and size out of range
 
     @property
     def input_spec(self) -> InputSpec:

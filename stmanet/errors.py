@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+
+def printable_path(path: Path | str) -> str:
+    """`path` as text that can be printed and written anywhere: bytes of a file name that are
+    not valid UTF-8 (possible on Linux) shown escaped, e.g. x\\xff.mp4."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 class STMANetError(Exception):
@@ -19,7 +26,7 @@ class CheckpointError(STMANetError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{printable_path(self.path)}: {reason}")
 
 
 class VideoError(STMANetError):
@@ -28,7 +35,7 @@ class VideoError(STMANetError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{printable_path(self.path)}: {reason}")
 
 
 class DatasetError(STMANetError):
@@ -45,5 +52,6 @@ class DatasetError(STMANetError):
         self.line = line
         where = ""
         if self.file is not None:
-            where = f"{self.file}:{line}: " if line is not None else f"{self.file}: "
+            name = printable_path(self.file)
+            where = f"{name}:{line}: " if line is not None else f"{name}: "
         super().__init__(f"{where}{reason}")

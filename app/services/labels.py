@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 
+from stmanet.data.decode import opencv_filename
 from stmanet.data.project import (
     IMPORT_KINDS,
     PROJECT_FORMAT_VERSION,
@@ -60,7 +61,11 @@ def load_draft(path: Path) -> LabelProject:
 def read_fps(path: Path) -> float | None:
     """The frame rate a video file reports (quick: no frame is decoded); None when it cannot
     be opened or reports none."""
-    capture = cv2.VideoCapture(str(path))
+    try:
+        with opencv_filename(path) as name:
+            capture = cv2.VideoCapture(name)
+    except STMANetError:
+        return None
     try:
         if not capture.isOpened():
             return None

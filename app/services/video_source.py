@@ -32,6 +32,9 @@ import shiboken6
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from stmanet.data.decode import opencv_filename
+from stmanet.errors import STMANetError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 25.0
@@ -331,10 +334,14 @@ class VideoDecodeWorker(QObject):
 
     @staticmethod
     def _capture_file(file: Path) -> cv2.VideoCapture | None:
-        cap = cv2.VideoCapture(str(file), cv2.CAP_FFMPEG)
-        if not cap.isOpened():
-            cap.release()
-            cap = cv2.VideoCapture(str(file))
+        try:
+            with opencv_filename(file) as name:
+                cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
+                if not cap.isOpened():
+                    cap.release()
+                    cap = cv2.VideoCapture(name)
+        except STMANetError:
+            return None
         if not cap.isOpened():
             cap.release()
             return None

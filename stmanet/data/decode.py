@@ -9,8 +9,10 @@ the container's rotation metadata.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from stmanet.errors import VideoError
+from stmanet.errors import VideoError, printable_path
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,47 @@ class VideoInfo:
         return self.claimed_frame_count > self.frame_count
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def opencv_filename(path: Path | str, *, write: bool = False) -> Iterator[str]:
+    """A name for `path` that OpenCV can open, valid inside the `with` block.
+
+    OpenCV takes file names as UTF-8 text, and a name that is not valid UTF-8 (bytes such as
+    0xff in a Linux file name, which Python holds as lone surrogates) crashes it. Such a file
+    is opened here and handed over as /proc/self/fd/N; a file to be written is named through
+    its opened folder (/proc/self/fd/N/name), so its own name must be UTF-8. Where there is no
+    /proc, VideoError asks for the file to be renamed.
+    """
+    path = Path(path)
+    text = str(path)
+    if _is_utf8(text):
+        yield text
+        return
+    if write and not _is_utf8(path.name):
+        raise VideoError(path, "cannot write a video under a name that is not valid UTF-8")
+    if not Path("/proc/self/fd").is_dir():
+        raise VideoError(path, "the file name is not valid UTF-8 and cannot be opened here: "
+                         "rename the file")
+    try:
+        if write:
+            fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        else:
+            fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise VideoError(path, f"cannot be opened: {exc.strerror}") from exc
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}" if write else f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
 def _sane_fps(value: float) -> float:
     if not math.isfinite(value) or not MIN_FPS <= value <= MAX_FPS:
         return DEFAULT_FPS
@@ -97,9 +140,10 @@ class _Capture:
         if self.path.stat().st_size == 0:
             raise VideoError(self.path, "file is empty (0 bytes)")
         try:
-            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
-            if not cap.isOpened():
-                cap = cv2.VideoCapture(str(self.path))
+            with opencv_filename(self.path) as name:
+                cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
+                if not cap.isOpened():
+                    cap = cv2.VideoCapture(name)
         except cv2.error as exc:
             raise VideoError(self.path, f"cannot be opened: {exc}") from exc
         if not cap.isOpened():
@@ -159,19 +203,11 @@ class _Capture:
         return self.retrieve() if self.grab() else None
 
 
-def _count_from_start(path: Path) -> int:
-    with _Capture(path) as cap:
-        count = 0
-        while cap.grab():
-            count += 1
-    return count
-
-
 def probe(path: Path | str) -> VideoInfo:
     """Open a video, check what it holds and return its VideoInfo.
 
-    The claimed frame count is verified by seeking to the claimed last frame; when that frame
-    does not decode (a truncated or mislabelled file), the frames are counted by decoding.
+    The frames are counted by decoding them all (a seek is no proof: in a truncated file a
+    seek to the claimed last frame can succeed on a stale frame).
     Raises VideoError for missing, empty or unreadable files and for files in which no frame
     decodes.
     """
@@ -187,18 +223,14 @@ def probe(path: Path | str) -> VideoInfo:
             raise VideoError(path, "no frame could be decoded (empty or damaged video stream)")
         height, width = first.shape[:2]
         rotation = cap.rotation
-        count = -1
-        if claimed_count == 1:
-            count = 1 if not cap.grab() else -1
-        elif claimed_count > 1 and cap.seek(claimed_count - 1) and cap.grab():
-            # The promised last frame exists; count anything the header left out.
-            count = claimed_count
-            while cap.grab():
-                count += 1
-    if count < 0:
-        count = _count_from_start(path)
-        if claimed_count > 0 and count != claimed_count:
-            log.warning("%s: the file claims %d frames but %d decode", path, claimed_count, count)
+        # Counted by decoding: a seek past the real end of a truncated file can "succeed"
+        # and hand out a stale frame, so the promised last frame is no proof.
+        count = 1
+        while cap.grab():
+            count += 1
+    if claimed_count > 0 and count != claimed_count:
+        log.warning("%s: the file claims %d frames but %d decode", printable_path(path),
+                    claimed_count, count)
     if count < 1:
         raise VideoError(path, "no frame could be decoded (empty or damaged video stream)")
     return VideoInfo(

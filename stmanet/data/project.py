@@ -41,9 +41,9 @@ import cv2
 import numpy as np
 
 from stmanet.data.clips import ClipIndex, ClipRecord, SkippedFile
-from stmanet.data.decode import iter_frames, probe
+from stmanet.data.decode import iter_frames, opencv_filename, probe
 from stmanet.engine.events import Cancelled
-from stmanet.errors import DatasetError, STMANetError, VideoError
+from stmanet.errors import DatasetError, STMANetError, VideoError, printable_path
 from stmanet.fileio import atomic_write_text, read_text_file
 
 log = logging.getLogger(__name__)
@@ -394,7 +394,13 @@ class LabelProject:
         }
 
     def to_json(self, base: Path | None = None) -> str:
-        return json.dumps(self.to_dict(base), indent=2, ensure_ascii=False) + "\n"
+        data = self.to_dict(base)
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a file name that is not UTF-8: keep it, escaped
+            text = json.dumps(data, indent=2)
+        return text + "\n"
 
     def save(self, path: Path | str | None = None) -> Path:
         """Write the project to `path` (or where it was last read from or saved to), atomically:
@@ -529,7 +535,8 @@ def _write_clip(source: Path, segment: LabelSegment, target: Path, fps: float,
     """Cut `segment` out of `source` into an MPEG-4 file at `target`, atomically (a temporary
     file renamed when complete); the number of frames written."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".mp4", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{printable_path(target.stem)}.", suffix=".mp4",
+                                    dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     writer: cv2.VideoWriter | None = None
@@ -541,8 +548,9 @@ def _write_clip(source: Path, segment: LabelSegment, target: Path, fps: float,
                 _check(cancelled)
             if writer is None:
                 size = (rgb.shape[1], rgb.shape[0])
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
-                                         size)
+                with opencv_filename(tmp, write=True) as name:
+                    writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                             size)
                 if not writer.isOpened():
                     raise STMANetError(f"{target}: cannot open an mp4v video writer")
             elif (rgb.shape[1], rgb.shape[0]) != size:  # the stream changed size mid-way

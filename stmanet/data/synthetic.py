@@ -55,7 +55,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from stmanet.errors import ConfigError, STMANetError
+from stmanet.data.decode import opencv_filename
+from stmanet.errors import ConfigError, STMANetError, printable_path
 from stmanet.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -958,13 +959,14 @@ def write_video(path: Path | str, frames: np.ndarray | Sequence[np.ndarray],
         raise ConfigError(f"frames must be (H, W, 3) BGR images, got shape {first.shape}")
     height, width = first.shape[:2]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".mp4",
-                                    dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{printable_path(path.stem)}.",
+                                    suffix=printable_path(path.suffix) or ".mp4", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
-                                 (width, height))
+        with opencv_filename(tmp, write=True) as name:
+            writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                     (width, height))
         if not writer.isOpened():
             raise STMANetError(f"{path}: cannot open an mp4v video writer in this OpenCV build")
         try:

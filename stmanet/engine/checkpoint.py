@@ -24,7 +24,7 @@ from torch import Tensor
 
 import stmanet
 from stmanet.config import BASIC_DEPTHS, BOTTLENECK_DEPTHS, InputSpec, ModelConfig
-from stmanet.errors import CheckpointError
+from stmanet.errors import CheckpointError, ConfigError
 from stmanet.fileio import atomic_path
 from stmanet.models.stmanet import STMANet
 
@@ -90,7 +90,9 @@ def save_checkpoint(path: Path | str, model: STMANet, metadata: CheckpointMetada
         raise ValueError("metadata.model does not describe this model")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
+        mode = tmp.stat().st_mode & 0o777  # what a plain open() would give, umask applied
         save_file(tensors, str(tmp), metadata={METADATA_KEY: metadata.to_json()})
+        tmp.chmod(mode)  # safetensors writes a new private file in the temporary one's place
     return path
 
 
@@ -117,6 +119,8 @@ def read_metadata(path: Path | str) -> CheckpointMetadata:
                               "(no architecture or class names in it)")
     try:
         return CheckpointMetadata.from_json(header[METADATA_KEY])
+    except ConfigError as exc:
+        raise CheckpointError(path, f"its metadata describes an impossible model: {exc}") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(path, f"its metadata is unreadable: {exc}") from exc
 
@@ -129,13 +133,32 @@ def load_checkpoint(path: Path | str, *, device: str | torch.device = "cpu") -> 
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(path, f"its weights are damaged or truncated ({exc})") from exc
+    with torch.device("meta"):  # shapes only: nothing is allocated for a model that won't fit
+        skeleton = STMANet(metadata.model)
+    _check_state(path, skeleton, state, what="the architecture in its metadata")
+    _check_finite(path, state)
     model = STMANet(metadata.model)
     _load_state(path, model, state, what="the architecture in its metadata")
     return LoadedModel(model.to(device).eval(), metadata, path)
 
 
+def _check_finite(path: Path, state: dict[str, Tensor]) -> None:
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(path, f"the weight {name} holds NaN or infinite values: "
+                                  "the model is broken (retrain it or use an earlier save)")
+
+
 def _load_state(path: Path, module: torch.nn.Module, state: dict[str, Tensor], *, what: str,
                 ignore: tuple[str, ...] = ()) -> None:
+    _check_state(path, module, state, what=what, ignore=ignore)
+    given = {k: v for k, v in state.items() if not k.startswith(ignore)}
+    module.load_state_dict(given, strict=not ignore)
+
+
+def _check_state(path: Path, module: torch.nn.Module, state: dict[str, Tensor], *, what: str,
+                 ignore: tuple[str, ...] = ()) -> None:
+    """CheckpointError naming the missing, unexpected and wrongly shaped weights, if any."""
     expected = {k: v for k, v in module.state_dict().items() if not k.startswith(ignore)}
     given = {k: v for k, v in state.items() if not k.startswith(ignore)}
     missing = sorted(set(expected) - set(given))
@@ -151,7 +174,6 @@ def _load_state(path: Path, module: torch.nn.Module, state: dict[str, Tensor], *
         problems.append(f"{len(wrong)} weights of the wrong shape (e.g. {'; '.join(wrong[:3])})")
     if problems:
         raise CheckpointError(path, f"weights do not fit {what}: " + "; ".join(problems))
-    module.load_state_dict(given, strict=not ignore)
 
 
 def _check_readable(path: Path) -> None:

@@ -26,7 +26,7 @@ from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import LoadedModel
 from stmanet.engine.events import Cancelled
 from stmanet.engine.metrics import ClassificationReport
-from stmanet.errors import ConfigError, VideoError
+from stmanet.errors import ConfigError, VideoError, printable_path
 from stmanet.models import STMANetOutput
 
 log = logging.getLogger(__name__)
@@ -360,7 +360,7 @@ class EvaluationResult:
         for path, label, scores in zip(self.paths, self.labels, self.video_scores,
                                        strict=True):
             best = int(np.argmax(scores))
-            rows.append({"video": str(path), "label": names[int(label)],
+            rows.append({"video": printable_path(path), "label": names[int(label)],
                          "predicted": names[best], "score": round(float(scores[best]), 6),
                          "correct": int(best == int(label))})
         return rows
@@ -462,8 +462,8 @@ def write_predictions(path: Path | str, predictions: list[VideoPrediction], *,
     writer.writerow(header)
     for p in predictions:
         for w in p.windows:
-            row: list[Any] = [str(p.path), w.start_frame, w.end_frame, f"{w.start_s:.3f}",
-                              f"{w.end_s:.3f}"]
+            row: list[Any] = [printable_path(p.path), w.start_frame, w.end_frame,
+                              f"{w.start_s:.3f}", f"{w.end_s:.3f}"]
             for label, score in zip(w.labels, w.scores, strict=True):
                 row += [label, f"{score:.6f}"]
             writer.writerow(row)
