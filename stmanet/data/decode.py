@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import av
 import cv2
 import numpy as np
 
@@ -203,11 +204,26 @@ class _Capture:
         return self.retrieve() if self.grab() else None
 
 
+def _all_frames_stored(path: Path, claimed: int) -> bool:
+    """Whether the file holds the data of all `claimed` frames: its video packets, read
+    without decoding them (a few milliseconds for a long video), are as many. A truncated
+    file's index still promises every frame, but its packets stop where its data does."""
+    try:
+        with opencv_filename(path) as name, av.open(name) as container:
+            stream = container.streams.video[0]
+            stored = sum(1 for packet in container.demux(stream) if packet.size)
+    except (av.FFmpegError, IndexError, OSError, ValueError):
+        return False
+    return stored == claimed
+
+
 def probe(path: Path | str) -> VideoInfo:
     """Open a video, check what it holds and return its VideoInfo.
 
-    The frames are counted by decoding them all (a seek is no proof: in a truncated file a
-    seek to the claimed last frame can succeed on a stale frame).
+    The claimed frame count is taken when the file holds a packet for every claimed frame;
+    otherwise (a truncated file, a container that does not say) the frames are counted by
+    decoding them (a seek is no proof: in a truncated file a seek to the claimed last frame
+    can succeed on a stale frame).
     Raises VideoError for missing, empty or unreadable files and for files in which no frame
     decodes.
     """
@@ -223,11 +239,14 @@ def probe(path: Path | str) -> VideoInfo:
             raise VideoError(path, "no frame could be decoded (empty or damaged video stream)")
         height, width = first.shape[:2]
         rotation = cap.rotation
-        # Counted by decoding: a seek past the real end of a truncated file can "succeed"
-        # and hand out a stale frame, so the promised last frame is no proof.
-        count = 1
-        while cap.grab():
-            count += 1
+        if claimed_count > 0 and _all_frames_stored(path, claimed_count):
+            count = claimed_count
+        else:
+            # Counted by decoding: a seek past the real end of a truncated file can
+            # "succeed" and hand out a stale frame, so the promised last frame is no proof.
+            count = 1
+            while cap.grab():
+                count += 1
     if claimed_count > 0 and count != claimed_count:
         log.warning("%s: the file claims %d frames but %d decode", printable_path(path),
                     claimed_count, count)
