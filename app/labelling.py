@@ -75,6 +75,21 @@ KEY_LAST_CLASS = "labels/last_class"
 KEY_DIRECTORY = "paths/last_project_directory"
 
 
+# What reading a project file may raise besides our own errors: a file that vanished or cannot
+# be read, JSON the parser gives up on (nested too deeply, too large)
+UNREADABLE_PROJECT = (STMANetError, OSError, ValueError, RecursionError, MemoryError)
+
+
+def _reason(exc: BaseException, path: Path) -> str:
+    """One line naming the file: our errors name it already; others are given its name."""
+    if isinstance(exc, STMANetError):
+        return str(exc)
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    kind = type(exc).__name__
+    return f"{path}: cannot be read ({kind}: {detail})" if detail else \
+        f"{path}: cannot be read ({kind})"
+
+
 def draft_path() -> Path:
     """Where a project that has no file of its own yet is kept between runs."""
     folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
@@ -240,8 +255,8 @@ class LabellingController(QObject):
         self.flush()  # (the file may be the one in use: read what was last changed)
         try:
             project = LabelProject.load(path)
-        except DatasetError as exc:
-            self._present_error("Cannot open the label project", str(exc))
+        except UNREADABLE_PROJECT as exc:
+            self._present_error("Cannot open the label project", _reason(exc, path))
             return False
         if not self._leave_untitled():
             return False
@@ -617,15 +632,20 @@ class LabellingController(QObject):
     # --- the project in use --------------------------------------------------------------
 
     def _reopen_at_start(self) -> None:
-        """The last project, or the draft of an untitled one. Problems are told once the
-        window is up; nothing is changed on disk."""
+        """The last project, or the draft of an untitled one. A project that cannot be read is
+        forgotten (the next start does not try it again) and told once the window is up;
+        nothing is changed on disk."""
         last = str(self._settings.value(KEY_PROJECT, "", type=str))
         if last:
             try:
                 project = LabelProject.load(Path(last))
-            except DatasetError as exc:
-                message = (f"{exc}\n\nThe file was left as it is. Open it again once it is "
-                           "fixed (File ▸ Open label project…), or start a new project.")
+            except UNREADABLE_PROJECT as exc:
+                log.warning("the last label project cannot be opened: %s",
+                            _reason(exc, Path(last)))
+                self._settings.remove(KEY_PROJECT)
+                message = (f"{_reason(exc, Path(last))}\n\nThe file was left as it is. Open "
+                           "it again once it is fixed (File ▸ Open label project…), or start "
+                           "a new project.")
                 QTimer.singleShot(0, self, lambda: self._present_error(
                     "Cannot reopen the label project", message))
             else:
@@ -635,10 +655,10 @@ class LabellingController(QObject):
         if draft.is_file():
             try:
                 project = load_draft(draft)
-            except DatasetError as exc:
-                log.warning("the draft label project cannot be read: %s", exc)
-                message = (f"{exc}\n\nThe labels of the untitled project could not be read "
-                           "back; the file was left as it is.")
+            except UNREADABLE_PROJECT as exc:
+                log.warning("the draft label project cannot be read: %s", _reason(exc, draft))
+                message = (f"{_reason(exc, draft)}\n\nThe labels of the untitled project "
+                           "could not be read back; the file was left as it is.")
                 QTimer.singleShot(0, self, lambda: self._present_error(
                     "Cannot reopen the untitled labels", message))
                 return

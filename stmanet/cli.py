@@ -1,4 +1,10 @@
-"""The `stmanet` command line. Each subcommand is a `_cmd_*` function over the engine."""
+"""The `stmanet` command line. Each subcommand is a `_cmd_*` function over the engine.
+
+Exit codes: 0 done; 2 refused before the work (a bad option or input, an output that cannot be
+written: one line on stderr naming the file); 1 the work failed part way (a write that failed,
+some of several videos unreadable: what could be done is kept and the failure named); 130 (or
+128 + signal) interrupted.
+"""
 
 from __future__ import annotations
 
@@ -47,8 +53,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     import time
 
     from stmanet.data.synthetic import DRILLS, generate_dataset
+    from stmanet.fileio import check_output_folder
 
     drills = [d.strip() for d in args.drills.split(",") if d.strip()] if args.drills else DRILLS
+    check_output_folder(args.out_dir)
     started = time.perf_counter()
 
     step = max(1, args.clips_per_class)
@@ -73,7 +81,7 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
 
     from stmanet.data.synthetic import render_sequence, write_video
     from stmanet.errors import ConfigError
-    from stmanet.fileio import atomic_write_text
+    from stmanet.fileio import atomic_write_text, check_output_file
 
     plan: list[tuple[str, float]] = []
     for item in args.drills.split(","):
@@ -87,6 +95,8 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".mp4":
         raise ConfigError(f"the video is written as MPEG-4: name it .mp4, not {output.name}")
+    check_output_file(output)
+    check_output_file(output.with_suffix(".json"))
     frames, segments = render_sequence(plan, seed=args.seed, fps=args.fps, size=args.size)
     write_video(output, frames, args.fps)
     timeline = {"fps": args.fps, "frames": len(frames),
@@ -96,6 +106,16 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
     print(f"{output}: {len(frames)} frames ({len(frames) / args.fps:.1f} s), "
           f"{len(segments)} drills; timeline in {output.with_suffix('.json')}")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _parse_override(text: str) -> tuple[str, object]:
@@ -168,6 +188,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cancel_on_signals,
         run_training,
     )
+    from stmanet.fileio import check_output_folder
 
     # under torchrun only the first process reports and logs below warnings
     is_main = os.environ.get("RANK", "0") == "0"
@@ -183,6 +204,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     context = None
     try:
         config = _train_config_from_args(args)
+        if is_main:
+            check_output_folder(config.output)
         context = init_distributed(config.device)
         with cancel_on_signals(token):
             result = run_training(config, resume=bool(args.resume), on_event=sink,
@@ -224,14 +247,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from stmanet.engine.inference import evaluate
     from stmanet.engine.metrics import plot_confusion, write_confusion_csv
     from stmanet.engine.trainer import load_index
-    from stmanet.fileio import atomic_write_text
+    from stmanet.fileio import atomic_write_text, check_output_file, check_output_folder
 
     checkpoint = Path(args.checkpoint)
+    out_dir = Path(args.output_dir) if args.output_dir else checkpoint.parent / "evaluation"
+    check_output_folder(out_dir)
+    if args.save_model:
+        check_output_file(args.save_model)
     device = _device_arg(args.device)
     loaded = load_checkpoint(checkpoint, device=device)
     index = load_index(args.data, annotations=args.annotations, split=args.split,
                        subset=args.subset)
-    out_dir = Path(args.output_dir) if args.output_dir else checkpoint.parent / "evaluation"
     bar = ProgressBar(sys.stderr) if _progress_mode(args.progress) == "bar" else None
 
     def progress(done: int, total: int) -> None:
@@ -279,7 +305,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from stmanet.engine.checkpoint import load_checkpoint
     from stmanet.engine.events import ProgressBar
     from stmanet.engine.inference import Predictor, bundled_demo_model, write_predictions
-    from stmanet.errors import ConfigError, printable_path
+    from stmanet.errors import ConfigError, VideoError, printable_path
+    from stmanet.fileio import check_output_file
 
     checkpoint = Path(args.checkpoint) if args.checkpoint else bundled_demo_model()
     if checkpoint is None:
@@ -288,13 +315,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                           "train`, or pass --checkpoint MODEL.safetensors")
     if args.output and Path(args.output).suffix.lower() not in (".csv", ".json"):
         raise ConfigError(f"{args.output}: choose a .csv or .json file for the predictions")
+    if args.output:
+        check_output_file(args.output)
+    videos = _expand_videos(args.videos)
     device = _device_arg(args.device)
     predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
                           batch_size=args.batch_size, top_k=args.top_k,
                           attention=args.attention)
     show_bar = _progress_mode(args.progress) == "bar"
     results = []
-    for video in args.videos:
+    failed: list[VideoError] = []
+    for video in videos:
         bar = ProgressBar(sys.stderr) if show_bar else None
 
         def progress(done: int, total: int, bar=bar, name=Path(video).name) -> None:
@@ -303,32 +334,64 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
         try:
             results.append(predictor.predict(video, hop=args.hop, on_progress=progress))
+        except VideoError as exc:  # the other videos' results are kept
+            if len(videos) == 1:
+                raise
+            failed.append(exc)
+            print(f"stmanet predict: error: {exc}", file=sys.stderr)
         finally:
             if bar is not None:
                 bar.close()
-    if args.output:
+    if args.output and results:
         write_predictions(args.output, results, attention=args.attention)
         windows = sum(len(r.windows) for r in results)
         print(f"{windows} window predictions of {len(results)} video(s) written to "
               f"{args.output}")
-        return 0
-    for r in results:
-        top = ", ".join(f"{name} {score:.3f}" for name, score in r.top(3))
-        print(f"{printable_path(r.path)}: {top}")
-        for w in r.windows:
-            print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  frames {w.start_frame:6d}-"
-                  f"{w.end_frame:6d}  {w.label} {w.score:.3f}")
+    elif not args.output:
+        for r in results:
+            top = ", ".join(f"{name} {score:.3f}" for name, score in r.top(3))
+            print(f"{printable_path(r.path)}: {top}")
+            for w in r.windows:
+                print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  frames {w.start_frame:6d}-"
+                      f"{w.end_frame:6d}  {w.label} {w.score:.3f}")
+    if failed:
+        print(f"stmanet predict: error: {len(failed)} of {len(videos)} videos could not be "
+              f"read: {', '.join(printable_path(e.path) for e in failed)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _expand_videos(given: Sequence[str]) -> list[str]:
+    """The videos to predict: files as given, a folder as the video files directly in it."""
+    from pathlib import Path
+
+    from stmanet.data.sources import VIDEO_EXTENSIONS
+    from stmanet.errors import VideoError
+
+    videos: list[str] = []
+    for text in given:
+        path = Path(text)
+        if not path.is_dir():
+            videos.append(text)
+            continue
+        found = sorted(str(p) for p in path.iterdir() if p.is_file()
+                       and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+        if not found:
+            raise VideoError(path, f"a folder with no videos ({', '.join(VIDEO_EXTENSIONS)})")
+        videos.extend(found)
+    return videos
 
 
 def _read_class_names(text: str) -> list[str]:
     from pathlib import Path
 
     from stmanet.errors import ConfigError
+    from stmanet.fileio import read_text_file
 
     path = Path(text)
-    if path.is_file():
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    from_file = path.exists()
+    if from_file:
+        lines = read_text_file(path).splitlines()
         names = []
         for line in lines:
             parts = line.strip().split()
@@ -342,16 +405,21 @@ def _read_class_names(text: str) -> list[str]:
     if not names:
         raise ConfigError(f"no class names in {text!r}: give a file with one name per line "
                           "or a comma-separated list")
-    if len(set(names)) != len(names):
-        raise ConfigError("class names must be unique")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        where = f"{text}: " if from_file else ""
+        raise ConfigError(f"{where}class names must be unique; listed more than once: "
+                          f"{', '.join(twice)}")
     return names
 
 
 def _cmd_import_hara(args: argparse.Namespace) -> int:
     from stmanet.config import InputSpec
     from stmanet.engine.checkpoint import import_hara, save_checkpoint
+    from stmanet.fileio import check_output_file
     from stmanet.models import model_config
 
+    check_output_file(args.output)
     names = _read_class_names(args.classes)
     config = model_config(args.model, len(names), **dict(args.set or []))
     spec = InputSpec(frames=args.frames, frame_stride=args.frame_stride, size=args.size)
@@ -436,10 +504,12 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="model file (default: the bundled demo model)")
     p.add_argument("-o", "--output", help="write the predictions to FILE.csv or FILE.json "
                                           "(default: a table on the terminal)")
-    p.add_argument("--hop", type=int, help="source frames between window starts (default: "
-                                           "the window length)")
-    p.add_argument("--top-k", type=int, default=5, help="labels per window (default 5)")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--hop", type=_positive_int,
+                   help="source frames between window starts (default: the window length)")
+    p.add_argument("--top-k", type=_positive_int, default=5,
+                   help="labels per window (default 5)")
+    p.add_argument("--batch-size", type=_positive_int, default=8,
+                   help="windows per forward pass")
     p.add_argument("--attention", action="store_true",
                    help="include the mean attention maps per stage (JSON output)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
@@ -539,6 +609,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "stmanet") -> int:
     except STMANetError as exc:
         print(f"{prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a write that failed part way: a full disk, a vanished folder
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        print(f"{prog} {args.command}: error: {where}cannot write: {reason}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{prog} {args.command}: interrupted", file=sys.stderr)
         return 130

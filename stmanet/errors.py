@@ -38,6 +38,16 @@ class VideoError(STMANetError):
         super().__init__(f"{printable_path(self.path)}: {reason}")
 
 
+class OutputError(STMANetError):
+    """A file or folder the program was asked to write that cannot be written; the message
+    names it and says why."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
 class DatasetError(STMANetError):
     """A data set description that cannot be used: a malformed split file, label list or index.
 

@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from stmanet.errors import DatasetError
+from stmanet.errors import DatasetError, OutputError
 
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
-    On an exception the temporary file is removed and `path` keeps its previous content.
+    On an exception the temporary file is removed and `path` keeps its previous content. An
+    OSError (a full disk, a folder where the file should go) comes out naming `path`, not the
+    temporary file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                        dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp makes the file private (0600); give it the permissions a plain open() would
@@ -32,6 +39,10 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename in (str(path), path):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -41,9 +52,70 @@ def atomic_write_text(path: Path | str, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _nearest_existing(path: Path) -> Path:
+    while not os.path.lexists(path) and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _check_folder_writable(folder: Path, target: Path) -> None:
+    """OutputError naming `target` unless `folder` (existing, or to be made) can take files."""
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        raise OutputError(target, f"cannot be written: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(target, f"cannot be written: no permission to write in {existing}")
+    if existing == folder:
+        try:  # read-only mounts pass os.access for root; a real file tells
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise OutputError(target, f"cannot be written: {exc.strerror}") from exc
+
+
+def check_output_file(path: Path | str) -> Path:
+    """Refuse, before any work, an output file that cannot be written: an existing folder of
+    that name, a parent that is a file, a folder without write permission. OutputError names
+    the file."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(path, "is a folder: give a file name to write to")
+    if os.path.lexists(path) and not path.is_file():
+        raise OutputError(path, "is not a regular file: give a file name to write to")
+    _check_folder_writable(path.parent, path)
+    return path
+
+
+def check_output_folder(path: Path | str) -> Path:
+    """Refuse, before any work, an output folder that cannot be made or written into: an
+    existing file of that name, a parent that is a file, no write permission. OutputError
+    names the folder."""
+    path = Path(path)
+    if os.path.lexists(path) and not path.is_dir():
+        raise OutputError(path, "is a file, not a folder: give a folder to write into")
+    _check_folder_writable(path, path)
+    return path
+
+
+def check_regular_file(path: Path) -> None:
+    """DatasetError naming `path` when it exists but is not a regular file (a FIFO, a device,
+    a socket: reading one could wait forever)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as exc:
+        raise DatasetError("file not found", file=path) from exc
+    except OSError as exc:
+        raise DatasetError(f"cannot read: {exc.strerror}", file=path) from exc
+    if stat.S_ISDIR(mode):
+        raise DatasetError("is a folder, not a file", file=path)
+    if not stat.S_ISREG(mode):
+        raise DatasetError("not a regular file (a pipe or a device?): give a file", file=path)
+
+
 def read_text_file(path: Path) -> str:
     """The text of a UTF-8 file (a leading byte-order mark dropped); DatasetError naming the
-    file when it is missing, unreadable or not text."""
+    file when it is missing, unreadable, not a regular file or not text."""
+    check_regular_file(path)
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:

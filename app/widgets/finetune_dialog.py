@@ -350,7 +350,7 @@ class FineTuneDialog(QDialog):
         self.lr_spin.setSingleStep(0.0005)
         self.lr_spin.setValue(0.002)
         self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 512)
+        self.batch_spin.setRange(2, 512)  # training needs batches of two or more clips
         self.batch_spin.setValue(8)
         self.val_spin = QSpinBox()
         self.val_spin.setRange(0, 50)

@@ -247,6 +247,8 @@ class ClipIndex:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"clip index is not valid JSON: {exc.msg}", line=exc.lineno) from exc
+        except RecursionError as exc:
+            raise DatasetError("clip index is nested too deeply to read") from exc
         if not isinstance(data, dict):
             raise DatasetError("clip index must be a JSON object")
         return cls.from_dict(data)
@@ -267,9 +269,22 @@ class ClipIndex:
             raise DatasetError(exc.reason, file=path, line=exc.line) from exc
 
 
+_warned_short: set[tuple[str, int, int]] = set()
+
+
 def _segment(record: ClipRecord, frame_count: int) -> tuple[int, int]:
-    """(first frame, number of frames) of the record inside a video of frame_count frames."""
+    """(first frame, number of frames) of the record inside a video of frame_count frames.
+
+    A segment that ends past the video's end is cut at the end, with a warning (once per
+    segment and process) naming the video."""
     end = frame_count if record.end_frame is None else min(record.end_frame, frame_count)
+    if record.end_frame is not None and record.end_frame > frame_count > record.start_frame:
+        key = (str(record.path), record.start_frame, record.end_frame)
+        if key not in _warned_short:
+            _warned_short.add(key)
+            log.warning("%s: a segment ends at frame %d but the video has only %d frames: "
+                        "frames %d to %d are used", record.path, record.end_frame, frame_count,
+                        record.start_frame, frame_count - 1)
     length = end - record.start_frame
     if length < 1:
         raise VideoError(

@@ -332,6 +332,9 @@ class LabelProject:
                 file=path,
                 line=exc.lineno,
             ) from exc
+        except RecursionError as exc:
+            raise DatasetError("not a label project: its JSON is nested too deeply to read",
+                               file=path) from exc
         project = cls.from_dict(data, base=normalize_video_path(path).parent, file=path)
         project.path = path
         return project

@@ -88,6 +88,8 @@ def _read_json(path: Path) -> Any:
         raise DatasetError(
             f"bad JSON: {exc.msg} (column {exc.colno})", file=path, line=exc.lineno
         ) from exc
+    except RecursionError as exc:
+        raise DatasetError("bad JSON: nested too deeply to read", file=path) from exc
 
 
 def _pick_folder(candidates: Iterable[Path], marker: str, what: str) -> Path:

@@ -65,7 +65,11 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """`auto` -> cuda:LOCAL_RANK when CUDA is available, else cpu."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a device: use auto, cpu, cuda or "
+                          "cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda, but this machine has no usable CUDA device "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import math
@@ -241,6 +242,7 @@ def build_data(config: TrainConfig, spec: InputSpec) -> TrainData:
         val_index = align_classes(val_index, list(index.class_names))
     elif config.val_share > 0:
         index, val_index = split_by_class(index, config.val_share, config.seed)
+    _check_trainable(index, config)
     names = list(index.class_names)
     train = ClipDataset(index, spec, train=True, seed=config.seed, min_crop=config.min_crop)
     val = ClipDataset(val_index, spec, train=False, seed=config.seed) if val_index else None
@@ -250,6 +252,25 @@ def build_data(config: TrainConfig, spec: InputSpec) -> TrainData:
                                          "val": config.val_data or (
                                              f"{config.val_share:g} of train"
                                              if config.val_share else None)})
+
+
+def _check_trainable(index: Any, config: TrainConfig) -> None:
+    """ConfigError naming the data when its training clips cannot train a classifier: fewer
+    than two clips (BatchNorm learns from batches of two or more), or clips of one class only
+    (the model would answer that class, at full confidence, for everything)."""
+    held = (f" once --val-share {config.val_share:g} has held out validation clips"
+            if not config.val_data and config.val_share > 0 else "")
+    count = len(index.records)
+    if count < 2:
+        advice = " or lower --val-share" if held else ""
+        raise ConfigError(f"{config.data}: {count} training clip{held}; training needs at "
+                          f"least 2 (batches of two or more clips): add clips{advice}")
+    labels = sorted({int(r.label) for r in index.records})
+    if len(labels) < 2:
+        name = index.class_names[labels[0]]
+        raise ConfigError(f"{config.data}: every training clip{held} is of class {name!r}; "
+                          "a model trained on one class answers it for every video: add "
+                          "clips of at least one other class")
 
 
 # --------------------------------------------------------------------- model and freeze
@@ -405,7 +426,14 @@ def resume_config(run_dir: Path) -> TrainConfig:
     path = run_dir / CONFIG_FILE
     if not path.exists():
         raise ConfigError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
-    return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path}: cannot read the run's settings ({type(exc).__name__})"
+                          ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a run's settings (a JSON object is needed)")
+    return TrainConfig.from_dict(data)
 
 
 def parameter_digest(model: nn.Module) -> str:
@@ -497,6 +525,13 @@ class Trainer:
         self._stop_after_epoch = stop_after_epoch
         if len(data.train) == 0:
             raise ConfigError("the training data holds no clips")
+        if len(data.train) < 2:
+            raise ConfigError("the training data holds 1 clip; training needs at least 2 "
+                              "(batches of two or more clips): add clips")
+        if config.batch_size < 2:
+            raise ConfigError(f"--batch-size {config.batch_size}: training needs batches of "
+                              "at least 2 clips (BatchNorm learns its statistics from the "
+                              "batch)")
 
     # ------------------------------------------------------------------ helpers
     def _emit(self, event: Event) -> None:
@@ -811,7 +846,12 @@ class Trainer:
                 "world_size": self.ctx.world_size,
             }
             with atomic_path(path) as tmp:
-                torch.save(state, tmp)
+                try:
+                    torch.save(state, tmp)
+                except RuntimeError as exc:  # torch's writer on a full disk: "unexpected pos"
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    raise OSError(errno.EIO, f"the write failed; is the disk full? ({first})",
+                                  str(tmp)) from exc
             self._emit(CheckpointSaved(str(path), epoch, "resume"))
         self.ctx.barrier()
         return path

@@ -35,8 +35,27 @@ def model_config(name: str, num_classes: int = 101, **overrides: Any) -> ModelCo
     """The configuration of a named variant, with any field overridden."""
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
+    _check_option_types(overrides)
     options = {**_REGISTRY[name][1], **overrides, "num_classes": num_classes}
     return ModelConfig().replace(**options)
+
+
+def _check_option_types(overrides: dict[str, Any]) -> None:
+    """ConfigError when an override's value is not of its option's kind (a number for width,
+    on/off for tda, ...); unknown names are left to ModelConfig.replace."""
+    defaults = ModelConfig()
+    kinds = {bool: "on or off", int: "a whole number", float: "a number"}
+    for key, value in overrides.items():
+        if not hasattr(defaults, key):
+            continue
+        kind = type(getattr(defaults, key))
+        if kind not in kinds:
+            continue
+        ok = isinstance(value, bool) if kind is bool else (
+            isinstance(value, int | float) and not isinstance(value, bool)
+            and (kind is float or isinstance(value, int)))
+        if not ok:
+            raise ConfigError(f"model option {key} must be {kinds[kind]}, not {value!r}")
 
 
 def create_model(name: str, num_classes: int = 101, **overrides: Any) -> STMANet:
