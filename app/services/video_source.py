@@ -32,7 +32,7 @@ import shiboken6
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from stmanet.data.decode import opencv_filename
+from stmanet.data.decode import all_frames_stored, opencv_filename
 from stmanet.errors import STMANetError
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ class VideoDecodeWorker(QObject):
             cap.release()
             self.failed.emit(unreadable)
             return
-        count = self._checked_frame_count(cap)
+        count = self._checked_frame_count(cap, file)
         if count < 1 or not self._rewind_capture(cap):
             cap.release()  # the container cannot go back: start again from a fresh capture
             if count < 1:
@@ -354,20 +354,19 @@ class VideoDecodeWorker(QObject):
         return frame if ok and frame is not None else None
 
     @staticmethod
-    def _checked_frame_count(cap: cv2.VideoCapture) -> int:
+    def _checked_frame_count(cap: cv2.VideoCapture, file: Path) -> int:
         """The number of frames that decode, with the first one already read.
 
-        The container's claim is believed when its last frame decodes (one seek); otherwise
-        the frames are counted by decoding them (a damaged or mislabelled file)."""
+        The container's claim is believed when the file holds a packet for each claimed
+        frame (read without decoding); otherwise (a truncated or mislabelled file, where a
+        seek to the claimed last frame can still "succeed" on a stale frame) the frames are
+        counted by decoding them."""
         claimed = cap.get(cv2.CAP_PROP_FRAME_COUNT)
         if math.isfinite(claimed) and claimed >= 1:
-            last = int(claimed) - 1
-            if last == 0 or (cap.set(cv2.CAP_PROP_POS_FRAMES, last) and cap.grab()):
-                count = last + 1
-                while cap.grab():  # frames the header left out
-                    count += 1
-                return count
-            log.warning("the file claims %d frames but its last frame does not decode", last + 1)
+            if all_frames_stored(file, int(claimed)):
+                return int(claimed)
+            log.warning("%s claims %d frames but holds fewer: counting them", file.name,
+                        int(claimed))
         if not VideoDecodeWorker._rewind_capture(cap):
             return 0  # the caller counts on a fresh capture
         count = 0

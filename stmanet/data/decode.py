@@ -204,7 +204,7 @@ class _Capture:
         return self.retrieve() if self.grab() else None
 
 
-def _all_frames_stored(path: Path, claimed: int) -> bool:
+def all_frames_stored(path: Path, claimed: int) -> bool:
     """Whether the file holds the data of all `claimed` frames: its video packets, read
     without decoding them (a few milliseconds for a long video), are as many. A truncated
     file's index still promises every frame, but its packets stop where its data does."""
@@ -239,7 +239,7 @@ def probe(path: Path | str) -> VideoInfo:
             raise VideoError(path, "no frame could be decoded (empty or damaged video stream)")
         height, width = first.shape[:2]
         rotation = cap.rotation
-        if claimed_count > 0 and _all_frames_stored(path, claimed_count):
+        if claimed_count > 0 and all_frames_stored(path, claimed_count):
             count = claimed_count
         else:
             # Counted by decoding: a seek past the real end of a truncated file can
