@@ -1,0 +1,211 @@
+"""The public entry points: a clip, a sequence of drills, a video file, a data set folder.
+
+Random generators are seeded from (seed, drill, index) for a clip and from (seed, "sequence",
+number of drills) for a sequence, so the same arguments always give byte-identical frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from stmanet.data.decode import opencv_filename
+from stmanet.data.synthetic.drills import DRILLS, _check_drill
+from stmanet.data.synthetic.render import _render
+from stmanet.errors import ConfigError, STMANetError, printable_path
+from stmanet.fileio import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Segment:
+    """One drill of a rendered sequence: frames `start_frame` to `end_frame` (exclusive).
+
+    A segment's first few frames blend from the previous drill's last pose into the new one.
+    """
+
+    drill: str
+    start_frame: int
+    end_frame: int
+
+    @property
+    def frame_count(self) -> int:
+        return self.end_frame - self.start_frame
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Segment:
+        return cls(drill=str(data["drill"]), start_frame=int(data["start_frame"]),
+                   end_frame=int(data["end_frame"]))
+
+
+def _rng(*keys: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([k % (1 << 63) for k in keys]))
+
+
+def _drill_key(drill: str) -> int:
+    return zlib.crc32(drill.encode("utf-8"))
+
+
+def render_clip(drill: str, *, seed: int, frames: int = 96, fps: float = 25.0,
+                size: tuple[int, int] = (160, 120), index: int = 0) -> np.ndarray:
+    """Render one clip of `drill` as uint8 frames (N, H, W, 3) in BGR order.
+
+    `size` is (width, height). The figure, clothes, background, camera, speed within the
+    drill's range, phase and mirroring are drawn from a generator seeded with (seed, drill,
+    index): the same arguments always give byte-identical frames, and different seeds or
+    indices give different clips.
+    """
+    _check_drill(drill)
+    if frames < 1:
+        raise ConfigError(f"a clip needs at least one frame, got {frames}")
+    rng = _rng(seed, _drill_key(drill), index)
+    return _render([(drill, int(frames))], rng, fps, size)
+
+
+def render_sequence(drills_with_seconds: Sequence[tuple[str, float]], *, seed: int,
+                    fps: float = 25.0, size: tuple[int, int] = (160, 120)
+                    ) -> tuple[np.ndarray, list[Segment]]:
+    """Render one figure doing several drills one after another, for a demo with a timeline.
+
+    Returns the frames (N, H, W, 3) BGR and one `Segment` per drill, covering the frames
+    without gaps. Each segment lasts round(seconds * fps) frames (at least one); its first
+    0.4 s blend from the previous drill's last pose.
+    """
+    if not drills_with_seconds:
+        raise ConfigError("a sequence needs at least one drill")
+    plan: list[tuple[str, int]] = []
+    segments: list[Segment] = []
+    start = 0
+    for drill, seconds in drills_with_seconds:
+        _check_drill(drill)
+        if seconds <= 0:
+            raise ConfigError(f"drill {drill!r} needs a positive duration, got {seconds} s")
+        count = max(1, round(seconds * fps))
+        plan.append((drill, count))
+        segments.append(Segment(drill, start, start + count))
+        start += count
+    rng = _rng(seed, _drill_key("sequence"), len(plan))
+    return _render(plan, rng, fps, size), segments
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+def write_video(path: Path | str, frames: np.ndarray | Sequence[np.ndarray],
+                fps: float = 25.0) -> Path:
+    """Write BGR uint8 frames (N, H, W, 3) to an MPEG-4 (mp4v) file, atomically.
+
+    The video is written to a temporary file beside `path` and renamed over it only when
+    complete, so a crash never leaves a half-written file under the real name.
+    """
+    path = Path(path)
+    if len(frames) == 0:
+        raise ConfigError("no frames to write")
+    first = np.asarray(frames[0])
+    if first.ndim != 3 or first.shape[2] != 3:
+        raise ConfigError(f"frames must be (H, W, 3) BGR images, got shape {first.shape}")
+    height, width = first.shape[:2]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{printable_path(path.stem)}.",
+                                    suffix=printable_path(path.suffix) or ".mp4", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with opencv_filename(tmp, write=True) as name:
+            writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                     (width, height))
+        if not writer.isOpened():
+            raise STMANetError(f"{path}: cannot open an mp4v video writer in this OpenCV build")
+        try:
+            for frame in frames:
+                frame = np.asarray(frame)
+                if frame.shape != first.shape or frame.dtype != np.uint8:
+                    raise ConfigError(f"all frames must be uint8 of shape {first.shape}, "
+                                      f"got {frame.dtype} {frame.shape}")
+                writer.write(np.ascontiguousarray(frame))
+        finally:
+            writer.release()
+        if tmp.stat().st_size == 0:
+            raise STMANetError(f"{path}: the video writer produced an empty file")
+        tmp.chmod(0o644)  # mkstemp makes it private; a data set is meant to be shared
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _write_clip(out: Path, drill: str, seed: int, index: int, frames: int, fps: float,
+                size: tuple[int, int]) -> Path:
+    """Render clip `index` of `drill` and write it to out/<drill>/<drill>_<seed>_<index>.mp4
+    (a module-level function, so worker processes can run it)."""
+    clip = render_clip(drill, seed=seed, frames=frames, fps=fps, size=size, index=index)
+    return write_video(out / drill / f"{drill}_{seed}_{index}.mp4", clip, fps)
+
+
+def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, frames: int = 96,
+                     fps: float = 25.0, size: tuple[int, int] = (160, 120),
+                     drills: Sequence[str] = DRILLS,
+                     progress: Callable[[int, int], None] | None = None,
+                     workers: int = 1) -> Path:
+    """Write a folder-per-class data set of drill clips and return its folder.
+
+    Layout: out_dir/<drill>/<drill>_<seed>_<i>.mp4 for i in 0..clips_per_class-1, plus
+    out_dir/classes.txt naming the drills one per line, in the order given. Clip i of a drill
+    is `render_clip(drill, seed=seed, index=i, ...)`, so the files do not depend on `workers`
+    (processes rendering clips side by side). `progress(done, total)` is called after every
+    clip, in the order clips finish.
+    """
+    drills = list(drills)
+    if not drills:
+        raise ConfigError("no drills to generate")
+    for drill in drills:
+        _check_drill(drill)
+    if len(set(drills)) != len(drills):
+        raise ConfigError(f"drills listed twice: {', '.join(drills)}")
+    if clips_per_class < 1:
+        raise ConfigError(f"clips per class must be at least 1, got {clips_per_class}")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(drill, i) for drill in drills for i in range(clips_per_class)]
+    total = len(jobs)
+    if workers == 1:
+        for done, (drill, i) in enumerate(jobs, 1):
+            _write_clip(out, drill, seed, i, frames, fps, size)
+            if progress is not None:
+                progress(done, total)
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        # spawn: a fresh interpreter per worker, safe in a process that holds threads (the app)
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(_write_clip, out, drill, seed, i, frames, fps, size)
+                       for drill, i in jobs]
+            try:
+                for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                    future.result()
+                    if progress is not None:
+                        progress(done, total)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    atomic_write_text(out / "classes.txt", "".join(f"{d}\n" for d in drills))
+    log.info("synthetic data set: %d drills x %d clips in %s", len(drills), clips_per_class, out)
+    return out
