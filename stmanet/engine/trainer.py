@@ -326,12 +326,6 @@ def _from_our_checkpoint(path: Path, class_names: list[str], spec: InputSpec,
                          "classifier": classifier}
 
 
-def classifier_modules(model: STMANet) -> list[nn.Module]:
-    mods: list[nn.Module] = [model.backbone.fc]
-    mods += [m for m in (model.fusion, model.stage_heads) if m is not None]
-    return mods
-
-
 def attention_modules(model: STMANet) -> list[nn.Module]:
     return [m for m in (model.temporal_stem, model.temporal, model.spatial) if m is not None]
 
