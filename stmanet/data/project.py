@@ -179,10 +179,6 @@ class LabelProject:
         """The videos that have segments, each once, in the order they first appear."""
         return list(dict.fromkeys(s.video for s in self._segments))
 
-    def segments_of_video(self, video: Path | str) -> list[LabelSegment]:
-        key = normalize_video_path(video)
-        return [s for s in self._segments if s.video == key]
-
     # --- classes -----------------------------------------------------------------------------
 
     def _require_class(self, name: str) -> None:
@@ -240,12 +236,6 @@ class LabelProject:
         self._segments = [s for s in self._segments if s.label != name]
         self._classes.remove(name)
         return before - len(self._segments)
-
-    def move_class(self, name: str, position: int) -> None:
-        """Put class `name` at `position` in the class order (which sets label numbers)."""
-        self._require_class(name)
-        self._classes.remove(name)
-        self._classes.insert(max(0, min(position, len(self._classes))), name)
 
     # --- segments ----------------------------------------------------------------------------
 
