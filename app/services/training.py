@@ -547,7 +547,6 @@ class TrainingProcess(QObject):
         self._stderr_lines: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
         self._events: list[Event] = []
         self._cancel_requested = False
-        self._forced = False
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self._force_stop)
@@ -580,7 +579,7 @@ class TrainingProcess(QObject):
         self._stderr.clear()
         self._stderr_lines.clear()
         self._events = []
-        self._cancel_requested = self._forced = False
+        self._cancel_requested = False
         process = QProcess(self)
         process.setProgram(command[0])
         process.setArguments(list(command[1:]))
@@ -636,7 +635,6 @@ class TrainingProcess(QObject):
             return True
         log.warning("training did not stop within %d s: stopping it by force",
                     timeout_ms // 1000)
-        self._forced = True
         process.kill()
         process.waitForFinished(5000)  # finished() runs _on_finished before this returns
         return False
@@ -709,7 +707,6 @@ class TrainingProcess(QObject):
         if self._process is not None:
             log.warning("training did not stop within %d s of Cancel: stopping it by force",
                         self.cancel_grace_ms // 1000)
-            self._forced = True
             self._process.kill()
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
