@@ -302,8 +302,6 @@ class FineTuneDialog(QDialog):
         self.resize(860, 680)
         self._check: ProjectCheck | None = None
         self._total_epochs = 1
-        self._start_epoch = 0
-        self._steps_per_epoch = 1
         self._last_base = 0
         self._auto_name = ""
 
@@ -702,8 +700,6 @@ class FineTuneDialog(QDialog):
         """Show one progress event of the training process."""
         if isinstance(event, RunStarted):
             self._total_epochs = max(1, event.total_epochs)
-            self._start_epoch = event.start_epoch
-            self._steps_per_epoch = max(1, event.steps_per_epoch)
             self.curves.set_total_epochs(self._total_epochs)
             device = "the GPU" if event.device.startswith("cuda") else "the CPU"
             self._run_caption.setText(
