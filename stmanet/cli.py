@@ -148,7 +148,7 @@ def _train_config_from_args(args: argparse.Namespace):  # -> TrainConfig
     import dataclasses
 
     from stmanet.config import TRAIN_PRESETS, TrainConfig
-    from stmanet.engine.trainer import resume_config
+    from stmanet.engine.trainer import resolve_input, resume_config
     from stmanet.errors import ConfigError
 
     names = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -173,7 +173,9 @@ def _train_config_from_args(args: argparse.Namespace):  # -> TrainConfig
                               f"{', '.join(TRAIN_PRESETS)}")
         base = dict(TRAIN_PRESETS[preset])
     overrides = {**dict(base.get("model_overrides", {})), **given.get("model_overrides", {})}
-    return TrainConfig(**{**base, **given, "model_overrides": overrides, "preset": preset})
+    config = TrainConfig(**{**base, **given, "model_overrides": overrides, "preset": preset})
+    # with --init the model's input spec, but --frames, --frame-stride, --size given here win
+    return resolve_input(config, given=set(given))
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -441,6 +443,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         meta = f.metadata
+        if "flag" in meta and meta["flag"] is None:
+            continue  # set by the run, not on the command line (mean, std)
         flag = "--" + meta.get("flag", f.name.replace("_", "-"))
         default = f.default if f.default is not dataclasses.MISSING else None
         text = meta.get("help", "")

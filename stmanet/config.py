@@ -151,9 +151,9 @@ def _option(default: Any, help: str, **kwargs: Any) -> Any:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. Every field is a `stmanet train` flag (`--lr-step` for `lr_step`);
-    the resolved config is written as config.json into the run folder and into every model
-    saved by the run. Defaults are the paper's recipe (section 4.1).
+    """One training run. Every field but mean and std is a `stmanet train` flag (`--lr-step`
+    for `lr_step`); the resolved config is written as config.json into the run folder and
+    into every model saved by the run. Defaults are the paper's recipe (section 4.1).
 
     Paths are kept as text so that the config is exactly its JSON document.
     """
@@ -174,6 +174,11 @@ class TrainConfig:
     frames: int = _option(32, "frames per clip the network sees")
     frame_stride: int = _option(2, "keep every n-th source frame (32 x 2 = 64-frame windows)")
     size: int = _option(112, "square crop side in pixels")
+    # Pixel statistics the clips are normalised with (values scaled to [0, 1]); not flags.
+    # With --init they are the init model's, so that a model is fed at inference exactly as
+    # it was in training (resolve_input in stmanet/engine/trainer.py).
+    mean: tuple[float, float, float] = field(default=KINETICS_MEAN, metadata={"flag": None})
+    std: tuple[float, float, float] = field(default=KINETICS_STD, metadata={"flag": None})
     # optimisation: SGD with momentum, step schedule
     epochs: int = _option(90, "number of epochs")
     batch_size: int = _option(32, "clips per step (per process under torchrun)")
@@ -215,6 +220,11 @@ class TrainConfig:
     preset: str | None = _option(None, "named set of defaults the run started from")
 
     def __post_init__(self) -> None:
+        for name in ("mean", "std"):  # a JSON list read back from config.json
+            value = getattr(self, name)
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{name} must be 3 numbers (R, G, B), not {value!r}")
+            object.__setattr__(self, name, tuple(value))
         if self.freeze not in FREEZE_MODES:
             raise ConfigError(f"freeze must be one of {', '.join(FREEZE_MODES)}, "
                               f"not {self.freeze!r}")
@@ -242,11 +252,14 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, not {self.lr}")
-        self.input_spec  # noqa: B018 - refuses frames, frame_stride and size out of range
+        self.input_spec  # noqa: B018 - refuses frames, frame_stride, size, mean, std out of range
 
     @property
     def input_spec(self) -> InputSpec:
-        return InputSpec(frames=self.frames, frame_stride=self.frame_stride, size=self.size)
+        """What the run's clips look like: the data pipeline makes them so, and every model
+        the run saves carries it."""
+        return InputSpec(frames=self.frames, frame_stride=self.frame_stride, size=self.size,
+                         mean=self.mean, std=self.std)
 
     def replace(self, **changes: Any) -> TrainConfig:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

@@ -4,27 +4,113 @@ reading the description files (split lists, label projects) with errors that nam
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
+import re
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from stmanet.errors import DatasetError, OutputError
+from stmanet.errors import DatasetError, OutputError, printable_path
+
+log = logging.getLogger(__name__)
+
+
+# Temporary files of atomic writes: .NAME.PID-XXXXXXXX.tmp beside the file NAME, PID the
+# writing process. A process killed mid-write (SIGKILL, power loss) leaves one behind.
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.tmp$")
+# A leftover is removed by the next atomic write into its folder once it is this old (its
+# modification time: a live writer's file is younger, or its writer is still running) and,
+# on POSIX, its writer is no longer a running process. Windows has no harmless way to ask
+# whether a process runs (os.kill ends it), so there a leftover must be an hour old.
+STALE_TEMP_SECONDS = 60.0
+STALE_TEMP_SECONDS_WINDOWS = 3600.0
+
+
+def _process_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: checks only
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # running, as another user
+    except OSError:
+        return True  # cannot tell: keep the file
+    return True
+
+
+def _is_stale_temp(entry: os.DirEntry[str], now: float) -> bool:
+    match = _TEMP_NAME.match(entry.name)
+    if match is None:
+        return False
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return False
+        age = now - entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return False
+    if os.name == "nt":
+        return age > STALE_TEMP_SECONDS_WINDOWS
+    pid = int(match.group(1))
+    return age > STALE_TEMP_SECONDS and pid != os.getpid() and not _process_running(pid)
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Remove the leftovers of atomic writes that were killed mid-write from `folder` (see
+    STALE_TEMP_SECONDS); the files removed. Nothing else is touched, and a folder that cannot
+    be listed is left as it is."""
+    removed = []
+    now = time.time()
+    try:
+        with os.scandir(folder) as entries:
+            stale = [Path(e.path) for e in entries if _is_stale_temp(e, now)]
+    except OSError:
+        return removed
+    for path in stale:
+        try:
+            path.unlink()
+        except OSError:
+            continue  # another writer removed it first, or it cannot be: leave it
+        log.info("removed %s, left by a write that was interrupted", printable_path(path))
+        removed.append(path)
+    return removed
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable: after a power loss the folder names the new file.
+    POSIX only (Windows cannot open a folder to flush it); a file system that cannot flush a
+    folder (EINVAL) is taken as it is."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
+    The temporary file is flushed to disk before the rename and the folder after it, so that
+    after a crash or a power loss `path` holds either its previous content or the new one.
     On an exception the temporary file is removed and `path` keeps its previous content. An
     OSError (a full disk, a folder where the file should go) comes out naming `path`, not the
-    temporary file.
+    temporary file. Temporary files that killed writers left in the folder are removed first
+    (remove_stale_temp_files).
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+        remove_stale_temp_files(path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
                                         dir=path.parent)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(path)) from exc
@@ -39,6 +125,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     except OSError as exc:
         if exc.filename in (str(path), path):
             raise

@@ -117,12 +117,28 @@ def read_metadata(path: Path | str) -> CheckpointMetadata:
     if METADATA_KEY not in header:
         raise CheckpointError(path, "a safetensors file without ST-MANet metadata "
                               "(no architecture or class names in it)")
+    _check_format_version(path, header[METADATA_KEY])
     try:
         return CheckpointMetadata.from_json(header[METADATA_KEY])
     except ConfigError as exc:
         raise CheckpointError(path, f"its metadata describes an impossible model: {exc}") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(path, f"its metadata is unreadable: {exc}") from exc
+
+
+def _check_format_version(path: Path, text: str) -> None:
+    """CheckpointError when the metadata says a newer version of the program wrote the file
+    (its format may mean what this version cannot read); other problems are left to
+    CheckpointMetadata.from_json."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise CheckpointError(path, f"model file format {version} was written by a newer "
+                              f"version of ST-MANet Coach; this one reads format "
+                              f"{FORMAT_VERSION}: update the program to open it")
 
 
 def load_checkpoint(path: Path | str, *, device: str | torch.device = "cpu") -> LoadedModel:
@@ -226,19 +242,43 @@ def read_torch_state_dict(path: Path | str) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
-            raise CheckpointError(path, "refused: the file holds Python objects other than "
-                                  "weights, and loading it could run code") from exc
-        raise CheckpointError(path, f"damaged or truncated ({_first_line(exc)})") from exc
+        needed = _global_needed(exc)
+        if needed is not None:
+            raise CheckpointError(path, f"refused: the file holds Python objects other than "
+                                  f"weights ({needed}), and loading it could run "
+                                  "code") from exc
+        raise CheckpointError(path, NOT_A_MODEL_FILE + f" ({_unpickler_reason(exc)})") from exc
     except Exception as exc:  # a damaged file can fail anywhere inside the unpickler
-        raise CheckpointError(path, "damaged or truncated: it could not be read as a PyTorch "
-                              f"checkpoint ({type(exc).__name__}: {_first_line(exc)})") from exc
+        raise CheckpointError(path, NOT_A_MODEL_FILE + f" ({type(exc).__name__}: "
+                              f"{_first_line(exc)})") from exc
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj or not all(
             isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
         raise CheckpointError(path, "not a model checkpoint: it holds no dictionary of weights")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+NOT_A_MODEL_FILE = ("not a model file, or a damaged or truncated one: neither safetensors nor "
+                    "a readable PyTorch checkpoint")
+
+
+def _global_needed(exc: pickle.UnpicklingError) -> str | None:
+    """The Python name (e.g. posix.system) a pickle refused by the weights-only unpickler
+    needed, when it was refused for needing one: a real pickle that would run code to load.
+    None when the bytes are not such a pickle (random bytes after a pickle's first two)."""
+    match = re.search(r"\bGLOBAL ([\w.]+)", str(exc))
+    return match.group(1) if match else None
+
+
+def _unpickler_reason(exc: pickle.UnpicklingError) -> str:
+    """The weights-only unpickler's own complaint (e.g. "Unsupported operand 68"), not the
+    advice around it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.endswith("WeightsUnpickler error:") and i + 1 < len(lines):
+            return lines[i + 1][:200]
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -203,12 +203,25 @@ class MetricsLog:
         self.csv = run_dir / "metrics.csv"
 
     def truncate_after(self, epoch: int) -> None:
-        """Drop rows of epochs after `epoch` (rows an interrupted run wrote past its checkpoint)."""
+        """Drop rows of epochs after `epoch` (rows an interrupted run wrote past its checkpoint).
+
+        Both files are rewritten atomically: a crash part way leaves each with its previous
+        rows or its new ones (metrics.csv is made again from metrics.jsonl on the next try).
+        """
         rows = [r for r in self.read() if int(r.get("epoch", 0)) <= epoch]
-        self.jsonl.unlink(missing_ok=True)
-        self.csv.unlink(missing_ok=True)
-        for row in rows:
-            self.append(row)
+        if not rows:
+            self.jsonl.unlink(missing_ok=True)
+            self.csv.unlink(missing_ok=True)
+            return
+        atomic_write_text(self.jsonl, "".join(json.dumps(row) + "\n" for row in rows))
+        with atomic_path(self.csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(self._csv_row(row))
+
+    def _csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {k: "" if row.get(k) is None else row.get(k) for k in self.COLUMNS}
 
     def read(self) -> list[dict[str, Any]]:
         if not self.jsonl.exists():
@@ -230,4 +243,4 @@ class MetricsLog:
             writer = csv.DictWriter(f, fieldnames=self.COLUMNS, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in self.COLUMNS})
+            writer.writerow(self._csv_row(row))

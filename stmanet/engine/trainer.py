@@ -37,7 +37,7 @@ import threading
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,12 +49,13 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from stmanet.config import InputSpec, TrainConfig
+from stmanet.config import TrainConfig
 from stmanet.engine.checkpoint import (
     CheckpointMetadata,
     import_hara,
     load_checkpoint,
     provenance,
+    read_metadata,
     save_checkpoint,
 )
 from stmanet.engine.distributed import DistributedContext, resolve_device
@@ -225,8 +226,9 @@ def load_index(source: str, *, annotations: str | None, split: int, subset: str)
                        split=split, subset=subset)
 
 
-def build_data(config: TrainConfig, spec: InputSpec) -> TrainData:
-    """Clip indexes and data sets for a config's --data / --val-data / --val-share."""
+def build_data(config: TrainConfig) -> TrainData:
+    """Clip indexes and data sets for a config's --data / --val-data / --val-share, their
+    clips made as `config.input_spec` says."""
     from stmanet.data.clips import ClipDataset
 
     if not config.data:
@@ -244,6 +246,7 @@ def build_data(config: TrainConfig, spec: InputSpec) -> TrainData:
         index, val_index = split_by_class(index, config.val_share, config.seed)
     _check_trainable(index, config)
     names = list(index.class_names)
+    spec = config.input_spec
     train = ClipDataset(index, spec, train=True, seed=config.seed, min_crop=config.min_crop)
     val = ClipDataset(val_index, spec, train=False, seed=config.seed) if val_index else None
     if val is not None and len(val) == 0:
@@ -275,28 +278,46 @@ def _check_trainable(index: Any, config: TrainConfig) -> None:
 
 # --------------------------------------------------------------------- model and freeze
 
-def build_model(config: TrainConfig, class_names: list[str], spec: InputSpec,
-                ) -> tuple[STMANet, InputSpec, dict[str, Any]]:
+INPUT_SHAPE_FIELDS = ("frames", "frame_stride", "size")
+
+
+def resolve_input(config: TrainConfig, *, given: Collection[str] = INPUT_SHAPE_FIELDS,
+                  ) -> TrainConfig:
+    """`config` with the input spec of its run settled, the one the data pipeline uses and
+    every saved model carries.
+
+    With --init the init model's mean and std are taken, and so are its frames, frame_stride
+    and size, except those named in `given` (set explicitly by the user). Without --init the
+    config is returned as it is.
+    """
+    if not config.init:
+        return config
+    spec = read_metadata(Path(config.init)).input
+    taken = {name: getattr(spec, name) for name in INPUT_SHAPE_FIELDS if name not in given}
+    return config.replace(**taken, mean=spec.mean, std=spec.std)
+
+
+def build_model(config: TrainConfig, class_names: list[str]) -> tuple[STMANet, dict[str, Any]]:
     """A fresh model, or one started from --init (ours) or --hara (Kinetics weights).
 
-    Returns the model, the input spec (mean/std of an --init model are kept) and provenance
-    notes about where the weights came from.
+    Returns the model and provenance notes about where the weights came from. The input spec
+    is `config.input_spec` (settled for --init by `resolve_input`).
     """
     k = len(class_names)
     overrides = dict(config.model_overrides)
     if config.hara:
         mc = model_config(config.model, k, **overrides)
-        loaded = import_hara(config.hara, mc, class_names, input_spec=spec)
-        return loaded.model.train(), spec, {"init": "hara", "init_path": config.hara,
-                                            **loaded.metadata.provenance}
+        loaded = import_hara(config.hara, mc, class_names, input_spec=config.input_spec)
+        return loaded.model.train(), {"init": "hara", "init_path": config.hara,
+                                      **loaded.metadata.provenance}
     if config.init:
-        return _from_our_checkpoint(Path(config.init), class_names, spec, overrides)
+        return _from_our_checkpoint(Path(config.init), class_names, overrides)
     mc = model_config(config.model, k, **overrides)
-    return STMANet(mc), spec, {"init": "scratch"}
+    return STMANet(mc), {"init": "scratch"}
 
 
-def _from_our_checkpoint(path: Path, class_names: list[str], spec: InputSpec,
-                         overrides: dict[str, Any]) -> tuple[STMANet, InputSpec, dict[str, Any]]:
+def _from_our_checkpoint(path: Path, class_names: list[str], overrides: dict[str, Any],
+                         ) -> tuple[STMANet, dict[str, Any]]:
     loaded = load_checkpoint(path)
     old_names = loaded.metadata.class_names
     mc = loaded.model.config.replace(**overrides, num_classes=len(class_names))
@@ -319,11 +340,8 @@ def _from_our_checkpoint(path: Path, class_names: list[str], spec: InputSpec,
         raise CheckpointError(path, "its weights do not fit the model asked for "
                               f"({len(missing)} missing, {len(result.unexpected_keys)} "
                               "unexpected); drop the --set options that change its shape")
-    spec = InputSpec(frames=spec.frames, frame_stride=spec.frame_stride, size=spec.size,
-                     mean=loaded.metadata.input.mean, std=loaded.metadata.input.std)
     log.info("starting from %s (%s classifier)", path, classifier)
-    return model, spec, {"init": "checkpoint", "init_path": str(path),
-                         "classifier": classifier}
+    return model, {"init": "checkpoint", "init_path": str(path), "classifier": classifier}
 
 
 def attention_modules(model: STMANet) -> list[nn.Module]:
@@ -504,7 +522,8 @@ class Trainer:
                  on_event: EventSink | None = None, cancel: CancelToken | None = None,
                  context: DistributedContext | None = None, resume: bool = False,
                  stop_after_epoch: int | None = None) -> None:
-        self.config = config
+        # a resumed run keeps the input spec its config.json settled
+        self.config = config if resume else resolve_input(config)
         self.data = data
         self.ctx = context or DistributedContext(device=resolve_device(config.device))
         self.cancel = cancel or CancelToken()
@@ -566,7 +585,7 @@ class Trainer:
                               f"--resume {self.run_dir}, or choose another --output")
 
         seed_everything(cfg.seed)
-        model, spec, origin = build_model(cfg, class_names, spec)
+        model, origin = build_model(cfg, class_names)
         frozen = apply_freeze(model, cfg.freeze)
         model.to(device)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -958,8 +977,10 @@ def run_training(config: TrainConfig, *, resume: bool = False,
                  data: TrainData | None = None) -> TrainResult:
     """Build the data (unless given) and run a Trainer; see `Trainer` for the arguments."""
     ctx = context or DistributedContext(device=resolve_device(config.device))
+    if not resume:
+        config = resolve_input(config)
     if data is None:
-        data = build_data(config, config.input_spec)
+        data = build_data(config)
     return Trainer(config, data, on_event=on_event, cancel=cancel, context=ctx,
                    resume=resume).run()
 

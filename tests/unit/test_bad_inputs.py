@@ -129,6 +129,7 @@ BAD_MODELS = {
     "dropout NaN": _metadata("model", "dropout", float("nan")),
     "NaN weight": _nan_weight,
     "infinite weight": _inf_weight,
+    "format version from the future": lambda m, s: m.update(format_version=99),
 }
 
 
@@ -148,7 +149,8 @@ def test_a_model_with_impossible_metadata_or_weights_is_refused(row, model, tmp_
     assert str(bad) in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("row", ["std NaN", "size 20000", "frames 1e5", "NaN weight"])
+@pytest.mark.parametrize("row", ["std NaN", "size 20000", "frames 1e5", "NaN weight",
+                                 "format version from the future"])
 def test_stmanet_predict_refuses_a_bad_model(row, model, video, tmp_path):
     bad = rewrite_model(model, tmp_path / "bad.safetensors", BAD_MODELS[row])
     before = digests(bad, video)
@@ -159,7 +161,59 @@ def test_stmanet_predict_refuses_a_bad_model(row, model, video, tmp_path):
     assert digests(bad, video) == before
 
 
+def test_a_model_from_a_newer_version_of_the_program_says_so(model, tmp_path):
+    bad = rewrite_model(model, tmp_path / "future.safetensors",
+                        BAD_MODELS["format version from the future"])
+    with pytest.raises(CheckpointError, match=r"future\.safetensors: model file format 99 "
+                       r"was written by a newer version .*update the program"):
+        read_metadata(bad)
+
+
 # ------------------------------------------------------------------------- model files
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo this-must-never-run",))
+
+
+def _random_bytes(head: bytes) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.write_bytes(head + np.random.default_rng(1).bytes(4000))
+    return write
+
+
+def _pickle_needing_code(path: Path) -> None:
+    import torch
+
+    torch.save({"state_dict": {}, "payload": _RunsCode()}, path)
+
+
+# A .pth file given to `stmanet import-hara` / --hara: what it is, what the message says
+BAD_PTH_FILES = {
+    "random bytes after a pickle's first bytes": (_random_bytes(b"\x80\x02"), "not a model file"),
+    "random bytes after a protocol-4 pickle's": (_random_bytes(b"\x80\x04"), "not a model file"),
+    "random bytes after a zip header": (_random_bytes(b"PK\x03\x04"), "not a model file"),
+    "random bytes": (_random_bytes(b"\x13\x37"), "not a PyTorch checkpoint"),
+    "a pickle that needs code to load": (_pickle_needing_code, "could run code"),
+}
+
+
+@pytest.mark.parametrize("row", list(BAD_PTH_FILES))
+def test_a_pth_that_is_not_a_checkpoint_is_described_as_what_it_is(row, tmp_path):
+    from stmanet.engine.checkpoint import read_torch_state_dict
+
+    write, words = BAD_PTH_FILES[row]
+    path = tmp_path / "weights.pth"
+    write(path)
+    with pytest.raises(CheckpointError) as caught:
+        read_torch_state_dict(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert words in message
+    if words != "could run code":
+        assert "run code" not in message
+
+
 
 def test_saved_models_are_readable_by_others_like_every_other_run_file(tmp_path):
     old = os.umask(0o022)

@@ -166,6 +166,41 @@ def test_train_fine_tunes_from_hara_weights_with_a_frozen_backbone(tmp_path, dri
     assert model.metadata.provenance["config"]["freeze"] == "head"
 
 
+def test_fine_tuning_trains_and_saves_with_the_init_models_input_spec(tmp_path, drills,
+                                                                      monkeypatch):
+    """--init: the clips are normalised with the init model's mean/std (not Kinetics'), its
+    frames and stride are taken unless given, and the saved model says exactly that."""
+    from stmanet.config import InputSpec
+    from stmanet.data import clips
+    from stmanet.engine.checkpoint import CheckpointMetadata, save_checkpoint
+    from stmanet.models import create_model
+
+    init_spec = InputSpec(frames=4, frame_stride=3, size=48, mean=(0.9, 0.1, 0.5),
+                          std=(0.05, 0.5, 2.0))
+    source = create_model("stmanet_r10", 3, width=0.125)
+    init = save_checkpoint(tmp_path / "init.safetensors", source,
+                           CheckpointMetadata(source.config, list(COLOURS), init_spec))
+    used: list[InputSpec] = []  # the specs the data pipeline was built with
+
+    class RecordingClipDataset(clips.ClipDataset):
+        def __init__(self, index, spec, *args, **kwargs) -> None:
+            used.append(spec)
+            super().__init__(index, spec, *args, **kwargs)
+
+    monkeypatch.setattr(clips, "ClipDataset", RecordingClipDataset)
+    run = tmp_path / "ft"
+    assert main(["train", "--data", f"folder:{drills[1]}", "--init", str(init), "--size", "32",
+                 "--batch-size", "6", "--workers", "0", "--device", "cpu", "--epochs", "1",
+                 "--output", str(run), "--progress", "none"]) == 0
+    expected = InputSpec(frames=4, frame_stride=3, size=32,  # --size given: it wins
+                         mean=init_spec.mean, std=init_spec.std)
+    assert used and all(spec == expected for spec in used)
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["frames"], saved["frame_stride"], saved["size"]) == (4, 3, 32)
+    assert tuple(saved["mean"]) == init_spec.mean and tuple(saved["std"]) == init_spec.std
+    assert read_metadata(run / "final.safetensors").input == expected
+
+
 def test_resume_refuses_changed_settings(trained, capsys):
     run, _ = trained
     assert main(["train", "--resume", str(run), "--lr", "0.1"]) == 2

@@ -20,6 +20,7 @@ from stmanet.engine.trainer import (
     build_model,
     frozen_modules,
     parse_source,
+    resolve_input,
     split_by_class,
 )
 from stmanet.errors import ConfigError
@@ -209,7 +210,7 @@ def test_without_validation_data_the_final_model_is_the_result(tmp_path):
 @pytest.mark.parametrize("mode", ["backbone", "early", "head"])
 def test_frozen_parts_keep_their_weights_and_statistics(tmp_path, mode):
     cfg = config(tmp_path, epochs=1, freeze=mode)
-    model, _, _ = build_model(cfg, CLASSES, cfg.input_spec)
+    model, _ = build_model(cfg, CLASSES)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     Trainer(cfg, data(train=16)).run()
     after = load_file(str(tmp_path / "run" / "final.safetensors"))
@@ -231,17 +232,34 @@ def test_fine_tuning_from_a_model_with_other_classes_remakes_the_classifier(tmp_
                               InputSpec(frames=8, size=32, mean=(0.5, 0.5, 0.5)))
     path = save_checkpoint(tmp_path / "source.safetensors", source, meta)
     cfg = config(tmp_path, init=str(path), model="stmanet_r50")  # --model: the init's wins
-    model, spec, origin = build_model(cfg, CLASSES, cfg.input_spec)
+    model, origin = build_model(cfg, CLASSES)
     assert model.config.depth == 10 and model.config.num_classes == 3
     assert origin["classifier"] == "new"
-    assert spec.mean == (0.5, 0.5, 0.5)
+    assert resolve_input(cfg).input_spec.mean == (0.5, 0.5, 0.5)
     assert torch.equal(model.state_dict()["backbone.conv1.weight"],
                        source.state_dict()["backbone.conv1.weight"])
     # the same classes in another order: the classifier rows follow their names
     names = ["c4", "c0", "c1", "c2", "c3"]
-    model, _, origin = build_model(cfg, names, cfg.input_spec)
+    model, origin = build_model(cfg, names)
     assert origin["classifier"] == "reordered"
     assert torch.equal(model.backbone.fc.weight[0], source.backbone.fc.weight[4])
+
+
+def test_a_run_from_an_init_model_trains_and_saves_with_its_input_spec(tmp_path):
+    source = create_model("stmanet_r10", 3, width=0.125)
+    init_spec = InputSpec(frames=6, frame_stride=4, size=48, mean=(0.8, 0.2, 0.1),
+                          std=(0.1, 0.9, 3.0))
+    path = save_checkpoint(tmp_path / "source.safetensors", source,
+                           CheckpointMetadata(source.config, list(CLASSES), init_spec))
+    cfg = config(tmp_path, init=str(path), epochs=1)
+    # frames, stride and size the caller set are kept; mean and std are always the model's
+    assert resolve_input(cfg).input_spec == InputSpec(8, 1, 32, init_spec.mean, init_spec.std)
+    assert resolve_input(cfg, given=("size",)).input_spec == InputSpec(
+        6, 4, 32, init_spec.mean, init_spec.std)
+    result = Trainer(cfg, data(train=12)).run()
+    written = TrainConfig.from_dict(json.loads((result.run_dir / "config.json").read_text()))
+    assert written == resolve_input(cfg)
+    assert load_checkpoint(result.final_path).metadata.input == written.input_spec
 
 
 def test_split_by_class_is_stratified_and_reproducible():
@@ -265,8 +283,14 @@ def test_data_sources_are_parsed_as_kind_and_path():
 
 
 def test_train_config_validates_and_round_trips():
-    cfg = TrainConfig(data="folder:/x", model_overrides={"tda": False}, freeze="early")
+    cfg = TrainConfig(data="folder:/x", model_overrides={"tda": False}, freeze="early",
+                      mean=(0.5, 0.25, 0.125))
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.input_spec.mean == (0.5, 0.25, 0.125)
+    with pytest.raises(ConfigError, match="std must be 3"):
+        TrainConfig.from_dict({"std": 0.5})
+    with pytest.raises(ConfigError, match="std must be 3 positive"):
+        TrainConfig.from_dict({"std": [0.5, 0.0, 0.5]})
     assert (cfg.lr, cfg.momentum, cfg.epochs, cfg.batch_size, cfg.lr_step) == (
         0.01, 0.9, 90, 32, 15)
     assert (cfg.lambda_spatial, cfg.lambda_temporal) == (0.01, 0.001)
