@@ -107,8 +107,9 @@ def read_metadata(path: Path | str) -> CheckpointMetadata:
         if _looks_like_safetensors(path):
             raise CheckpointError(path, f"the model file is damaged or truncated ({exc})") from exc
         if _looks_like_torch_file(path):
-            raise CheckpointError(path, "this is a PyTorch .pth file, not an ST-MANet model; "
-                                  "import it with `stmanet import-hara`") from exc
+            raise CheckpointError(path, "not an ST-MANet model: it starts like a PyTorch "
+                                  "checkpoint (or is damaged); a 3D ResNet checkpoint of "
+                                  "Hara et al. is imported with `stmanet import-hara`") from exc
         if path.stat().st_size < 64:
             raise CheckpointError(path, "too short to be a model file: damaged or "
                                   "truncated") from exc
