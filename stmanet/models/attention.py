@@ -92,8 +92,11 @@ class TemporalAggregation(nn.Module):
         if self.last:
             d_t = d_t + self.agg_fuse_norm(g)  # stage 5: G^5 fused into the main branch
         else:
-            g = pool_half(g)  # to the next stage's size, like the backbone's strided convs
+            g = self.pool(g)  # to the next stage's size, like the backbone's strided convs
         return d_t, g, attn
+
+    def pool(self, g: Tensor) -> Tensor:
+        return pool_half(g)
 
 
 class SpatialAggregation(nn.Module):

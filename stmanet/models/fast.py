@@ -56,16 +56,6 @@ def conv_norm(conv: nn.Conv3d, norm: nn.BatchNorm3d, x: Tensor) -> Tensor:
     return F.conv3d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
-def mix_time(attn: Tensor, x: Tensor) -> Tensor:
-    """attention.mix_time that keeps a channels-last input channels-last (one product)."""
-    b, c, t, h, w = x.shape
-    if x.is_contiguous(memory_format=torch.channels_last_3d):
-        mixed = attn @ x.permute(0, 2, 3, 4, 1).reshape(b, t, -1)  # (B, T, H*W*C)
-        return mixed.view(b, t, h, w, c).permute(0, 4, 1, 2, 3)
-    mixed = attn.unsqueeze(1) @ x.reshape(b, c, t, h * w)  # (B, C, T, HW)
-    return mixed.reshape(b, c, t, h, w)
-
-
 def pool_half(x: Tensor) -> Tensor:
     """attention.pool_half; where every size is even, the 2x2x2 means as sums of neighbour
     pairs, one axis at a time."""
@@ -78,64 +68,11 @@ def pool_half(x: Tensor) -> Tensor:
     return (x[0] + x[1]).mul_(0.125)
 
 
-def _positions_as_rows(x: Tensor) -> Tensor:
-    """(B, C, T, H, W) as a (B, T*H*W, C) view (no copy): one row per position."""
-    return x.flatten(2).transpose(1, 2)
-
-
-def temporal_projections(m: TemporalAggregation, z: Tensor,
-                         g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """TDA's q, k (B, T, d*H*W) and v (B, C_v, T, H, W) without concatenating Z and G.
-
-    q and k: the (3, 1, 1) convolution of concat(Z, G) as that of Z plus that of G with the
-    matching parts of the kernel. Where a stage has more positions than channels, as matrix
-    products with one row per position, the kernel's three time taps as columns, summed with
-    shifts in time; the order of a row's values then differs from the plain form's, and
-    q k^T (all that uses them) does not.
-    """
-    b, c, t, h, w = z.shape
-    d = m.qk_dim
-    weight = m.query_key.weight
-    if t * h * w < c:  # late stages, few positions and a large kernel: convolutions
-        qk = F.conv3d(z, weight[:, :c], padding=m.query_key.padding)
-        qk = qk + F.conv3d(g, weight[:, c:], padding=m.query_key.padding)
-        q, k = (x.transpose(1, 2).reshape(b, t, -1) for x in qk.split(d, dim=1))
-        return q, k, m.value(z)
-
-    def tap_columns(part: Tensor) -> Tensor:  # (2d, C', 3, 1, 1) -> (C', 3 * 2d)
-        return part.reshape(2 * d, -1, 3).permute(1, 2, 0).reshape(-1, 6 * d)
-
-    z_columns = torch.cat([tap_columns(weight[:, :c]), m.value.weight.flatten(1).t()], 1)
-    z_rows = torch.bmm(_positions_as_rows(z), z_columns.expand(b, -1, -1))  # (B, THW, 6d+C_v)
-    taps = torch.baddbmm(z_rows[..., :6 * d], _positions_as_rows(g),
-                         tap_columns(weight[:, c:]).expand(b, -1, -1))
-    taps = taps.view(b, t, h * w, 3, 2 * d)
-    qk = taps[:, :, :, 1].clone()  # out[t] = W_0 x[t-1] + W_1 x[t] + W_2 x[t+1]
-    qk[:, 1:] += taps[:, :-1, :, 0]
-    qk[:, :-1] += taps[:, 1:, :, 2]
-    q, k = (x.reshape(b, t, -1) for x in qk.split(d, dim=-1))
-    v = z_rows[..., 6 * d:].reshape(b, t, h, w, -1).permute(0, 4, 1, 2, 3).contiguous()
-    return q, k, v
-
-
 class FastTemporalAggregation(TemporalAggregation):
-    """TDA with q, k and v as matrix products, the aggregation branch channels-last (where
-    oneDNN runs its widening (3, 1, 1) convolution about twice as fast), the zero-start norms
-    folded into their convolutions, and the 2x2x2 pooling as pair sums."""
+    """TDA with the 2x2x2 pooling of its aggregation branch as pair sums."""
 
-    def forward(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        if not _applies(self, z):
-            return super().forward(z, g)
-        g = g.contiguous(memory_format=torch.channels_last_3d)
-        q, k, v = temporal_projections(self, z, g)
-        attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, T, T)
-        d_t = conv_norm(self.out, self.out_norm, mix_time(attn, v))  # (B, C, T, H, W)
-        g = torch.relu_(conv_norm(self.agg_conv, self.agg_norm, mix_time(attn, g)))
-        if self.last:
-            d_t = d_t + self.agg_fuse_norm(g)
-        else:
-            g = pool_half(g)
-        return d_t, g, attn
+    def pool(self, g: Tensor) -> Tensor:
+        return pool_half(g) if _applies(self, g) else super().pool(g)
 
 
 class FastSpatialAggregation(SpatialAggregation):

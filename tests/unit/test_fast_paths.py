@@ -18,7 +18,6 @@ from stmanet.models.fast import (
     FastConv3x3x3,
     FastSpatialAggregation,
     FastTemporalAggregation,
-    temporal_projections,
     use_cpu_fast_paths,
     use_plain_forms,
 )
@@ -113,9 +112,7 @@ def test_a_fast_model_in_training_is_the_plain_model():
 
 @pytest.mark.parametrize("channels,size", [(16, 8), (64, 2)])  # many positions / few positions
 @pytest.mark.parametrize("last", [False, True])
-def test_fast_temporal_aggregation_in_both_query_key_regimes(channels, size, last):
-    """q and k as products with positions as rows (more positions than channels) and as two
-    convolutions (fewer): the same attention and outputs as the plain module."""
+def test_fast_temporal_aggregation(channels, size, last):
     torch.manual_seed(4)
     plain = trained_looking(TemporalAggregation(channels, channels // 2, channels, qk_dim=4,
                                                 value_dim=8, last=last)).eval()
@@ -124,12 +121,6 @@ def test_fast_temporal_aggregation_in_both_query_key_regimes(channels, size, las
     z = torch.randn(2, channels, 4, size, size)
     g = torch.randn(2, channels // 2, 4, size, size)
     with torch.no_grad():
-        q, k, v = temporal_projections(fast, z, g)
-        ref_q, ref_k = plain.query_key(torch.cat([z, g], dim=1)).split(4, dim=1)
-        ref_q, ref_k = (x.transpose(1, 2).reshape(2, 4, -1) for x in (ref_q, ref_k))
-        torch.testing.assert_close(q @ k.transpose(1, 2), ref_q @ ref_k.transpose(1, 2),
-                                   rtol=1e-4, atol=1e-4)
-        torch.testing.assert_close(v, plain.value(z), rtol=1e-4, atol=1e-5)
         for a, b in zip(fast(z, g), plain(z, g), strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
