@@ -3,11 +3,14 @@
     python benchmarks/bench_forward.py [--frames 32] [--size 112] [--repeats 5] [--batch 1]
                                        [--devices cpu,cuda]
 
-Prints one row per (device, model, variant): ms per clip, clips/s, GFLOP/s, and the time
-ratio against r3d50 in the same variant. Variants: fp32, fp32 with channels_last_3d, and
-bf16 autocast where the CPU has native bf16 (AVX512-BF16 / AMX); CUDA rows (fp32, bf16,
-fp16) when a GPU is present. A minimal, independent 3D ResNet-50 ("plain") is timed too, as
-the yardstick for the backbone's own overhead.
+Prints one row per (device, model, variant): ms per clip, clips/s, GFLOP/s, the time ratio
+against r3d50 in the same variant, and for a "+fast" model its ratio against its plain form.
+Variants: fp32, fp32 with channels_last_3d, and bf16 autocast where the CPU has native bf16
+(AVX512-BF16 / AMX); CUDA rows (fp32, bf16, fp16) when a GPU is present. A minimal,
+independent 3D ResNet-50 ("plain") is timed too, as the yardstick for the backbone's own
+overhead. A model name ending in "+fast" is that model after
+`stmanet.models.fast.use_cpu_fast_paths`, as Predictor runs it; its ratio is against
+"r3d50+fast" where that is timed too, else against r3d50.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from torch import nn
 
 from stmanet.engine.summary import count_flops
 from stmanet.models import create_model
+from stmanet.models.fast import use_cpu_fast_paths
 
 
 def plain_r3d50(num_classes: int = 101) -> nn.Module:
@@ -91,7 +95,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--models", default="r3d50,plain,stmanet_r50,stmanet_r18_lite")
+    parser.add_argument("--models", default="r3d50,r3d50+fast,plain,stmanet_r50,stmanet_r50+fast,"
+                        "stmanet_r18_lite,stmanet_r18_lite+fast")
     parser.add_argument("--devices", help="comma-separated, e.g. cuda (default: cpu, and cuda "
                         "when present)")
     args = parser.parse_args()
@@ -106,7 +111,7 @@ def main() -> None:
         print(f"GPU {torch.cuda.get_device_name()}")
 
     header = f"{'device':6s} {'model':18s} {'variant':14s} {'ms/clip':>9s} {'clips/s':>8s} " \
-             f"{'GFLOP/s':>8s} {'GFLOPs':>7s} {'vs r3d50':>8s}"
+             f"{'GFLOP/s':>8s} {'GFLOPs':>7s} {'vs r3d50':>8s} {'vs plain form':>13s}"
     print(header)
     print("-" * len(header))
     for device in devices:
@@ -123,11 +128,14 @@ def main() -> None:
         else:
             print("(no bf16 rows: this CPU has no native bf16, where autocast runs ~100x slower)")
         models = {}
-        for name in args.models.split(","):
-            model = plain_r3d50() if name == "plain" else create_model(name, 101)
-            models[name] = model.eval().to(device)
+        gflops = {}
         x = torch.randn(shape, device=device)
-        gflops = {name: count_flops(m, x) / 1e9 / args.batch for name, m in models.items()}
+        for name in args.models.split(","):
+            base = name.removesuffix("+fast")
+            model = plain_r3d50() if base == "plain" else create_model(base, 101)
+            model = model.eval().to(device)
+            gflops[name] = count_flops(model, x) / 1e9 / args.batch  # counted on the plain form
+            models[name] = use_cpu_fast_paths(model) if name.endswith("+fast") else model
         for variant, memory_format, dtype in variants:
             xv = x.contiguous(memory_format=memory_format)
             fns = {}
@@ -144,11 +152,16 @@ def main() -> None:
             times = time_interleaved(fns, args.repeats, sync)
             for name in models:
                 per_clip = statistics.median(times[name]) / args.batch
-                ratio = paired_ratio(times[name], times["r3d50"]) if "r3d50" in times \
+                reference = "r3d50+fast" if name.endswith("+fast") and "r3d50+fast" in times \
+                    else "r3d50"
+                ratio = paired_ratio(times[name], times[reference]) if reference in times \
                     else float("nan")
+                base = name.removesuffix("+fast")
+                vs_plain = (f"{paired_ratio(times[name], times[base]):13.3f}"
+                            if name != base and base in times else "")
                 print(f"{device:6s} {name:18s} {variant:14s} {per_clip:9.1f} "
                       f"{1000 / per_clip:8.2f} {gflops[name] / per_clip * 1000:8.1f} "
-                      f"{gflops[name]:7.2f} {ratio:8.2f}", flush=True)
+                      f"{gflops[name]:7.2f} {ratio:8.2f} {vs_plain}", flush=True)
 
 
 if __name__ == "__main__":

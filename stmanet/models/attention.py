@@ -4,6 +4,9 @@ Both compute a self-attention map over one axis of a stage's feature map (time s
 TDA, spatial positions for SDA), use it to mix a reduced "value" projection along that axis,
 and return the result through a BatchNorm whose weight starts at zero, so that a fresh
 module adds nothing to the backbone it sits in.
+
+This is the plain form, written as the equations read. Faster forms of the same numbers for
+CPU inference live in `stmanet.models.fast`.
 """
 
 from __future__ import annotations
@@ -29,45 +32,20 @@ def temporal_conv(in_channels: int, out_channels: int) -> nn.Conv3d:
                      bias=False)
 
 
-def conv_norm(conv: nn.Conv3d, norm: nn.BatchNorm3d, x: Tensor) -> Tensor:
-    """norm(conv(x)); in eval mode, where the output is larger than the kernel (the early
-    stages), as one convolution with the norm folded into its weights and bias, which saves a
-    pass over the output. The same numbers either way."""
-    if norm.training or norm.running_var is None or conv.bias is not None:
-        return norm(conv(x))
-    if x.numel() // conv.in_channels * conv.out_channels <= conv.weight.numel():
-        return norm(conv(x))  # late stages: scaling the kernel would cost more than it saves
-    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
-    weight = conv.weight * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
-    bias = norm.bias - norm.running_mean * scale
-    return F.conv3d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
-
-
 def mix_time(attn: Tensor, x: Tensor) -> Tensor:
-    """out[b, c, t] = sum_s attn[b, t, s] * x[b, c, s]; attn (B, T, T), x (B, C, T, H, W)."""
+    """A_t . flatten_T(x): out[b, c, t] = sum_s attn[b, t, s] * x[b, c, s].
+
+    attn (B, T, T), x (B, C, T, H, W) -> (B, C, T, H, W).
+    """
     b, c, t, h, w = x.shape
-    if x.is_contiguous(memory_format=torch.channels_last_3d):  # one product, layout kept
-        mixed = attn @ x.permute(0, 2, 3, 4, 1).reshape(b, t, -1)  # (B, T, H*W*C)
-        return mixed.view(b, t, h, w, c).permute(0, 4, 1, 2, 3)
     mixed = attn.unsqueeze(1) @ x.reshape(b, c, t, h * w)  # (B, C, T, HW)
     return mixed.reshape(b, c, t, h, w)
 
 
-def positions_as_rows(x: Tensor) -> Tensor:
-    """(B, C, T, H, W) as a (B, T*H*W, C) view (no copy): one row per position."""
-    return x.flatten(2).transpose(1, 2)
-
-
 def pool_half(x: Tensor) -> Tensor:
-    """Average pool (B, C, T, H, W) to ceil(n / 2) on T, H and W."""
-    if any(n % 2 for n in x.shape[2:]):
-        return F.adaptive_avg_pool3d(x, [-(-n // 2) for n in x.shape[2:]])
-    # 2x2x2 means as sums of neighbour pairs, one axis at a time (~4x faster than avg_pool3d)
-    b, c, t, h, w = x.shape
-    x = x.reshape(b, c, t // 2, 2, h * w).unbind(3)
-    x = (x[0] + x[1]).reshape(b, c, t // 2, h, w // 2, 2).unbind(5)
-    x = (x[0] + x[1]).reshape(b, c, t // 2, h // 2, 2, w // 2).unbind(4)
-    return (x[0] + x[1]).mul_(0.125)
+    """Average pool (B, C, T, H, W) to ceil(n / 2) on T, H and W: a 2x2x2 average where n is
+    even, the backbone's strided output size where it is odd (7 -> 4)."""
+    return F.adaptive_avg_pool3d(x, [-(-n // 2) for n in x.shape[2:]])
 
 
 class TemporalAggregation(nn.Module):
@@ -84,7 +62,7 @@ class TemporalAggregation(nn.Module):
         super().__init__()
         self.last = last
         self.qk_dim = qk_dim
-        # queries and keys in one convolution: one pass over the 3C/2-channel input
+        # queries and keys in one convolution: q and k are its two halves of output channels
         self.query_key = temporal_conv(channels + agg_channels, 2 * qk_dim)
         self.value = nn.Conv3d(channels, value_dim, kernel_size=1, bias=False)
         self.out = temporal_conv(value_dim, channels)
@@ -97,53 +75,28 @@ class TemporalAggregation(nn.Module):
             self.agg_fuse_norm = zero_init_norm(channels)
 
     def forward(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        if g.device.type == "cpu":
-            # the aggregation branch in channels-last layout: there oneDNN runs its widening
-            # (3, 1, 1) convolution about twice as fast as in the default layout
-            g = g.contiguous(memory_format=torch.channels_last_3d)
-        q, k, v = self.projections(z, g)
+        b, _, t, _, _ = z.shape
+        # Eq. 1: q, k = conv(3,1,1)(concat(Z, G)); each time step one row of d*H*W values
+        zc = torch.cat([z, g], dim=1)  # (B, 3C/2, T, H, W)
+        q, k = self.query_key(zc).split(self.qk_dim, dim=1)  # (B, d, T, H, W) each
+        q = q.transpose(1, 2).reshape(b, t, -1)  # (B, T, d*H*W)
+        k = k.transpose(1, 2).reshape(b, t, -1)
         attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, T, T)
 
-        d_t = conv_norm(self.out, self.out_norm, mix_time(attn, v))  # (B, C, T, H, W)
-        g = torch.relu_(conv_norm(self.agg_conv, self.agg_norm, mix_time(attn, g)))
+        # Eq. 3, main branch: D_t = BN0(conv(3,1,1)(A_t . V)), V = conv1x1x1(Z)
+        v = self.value(z)  # (B, C_v, T, H, W)
+        d_t = self.out_norm(self.out(mix_time(attn, v)))  # (B, C, T, H, W)
+
+        # Eq. 2, aggregation branch: G' = ReLU(BN(conv(3,1,1)(A_t . G)))
+        g = torch.relu(self.agg_norm(self.agg_conv(mix_time(attn, g))))  # (B, C'/2, T, H, W)
         if self.last:
-            d_t = d_t + self.agg_fuse_norm(g)
+            d_t = d_t + self.agg_fuse_norm(g)  # stage 5: G^5 fused into the main branch
         else:
-            g = pool_half(g)  # to the next stage's size, like the backbone's strided convs
+            g = self.pool(g)  # to the next stage's size, like the backbone's strided convs
         return d_t, g, attn
 
-    def projections(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """q, k: the (3, 1, 1) convolution of Zc = concat(Z, G), computed as that of Z plus
-        that of G with the matching parts of the kernel (no copy of Z and G into one tensor),
-        each flattened to (B, T, d*H*W); the order of a row's values differs between the two
-        paths below, q k^T (all that uses them) does not. v: the value projection of Z,
-        (B, C_v, T, H, W)."""
-        b, c, t, h, w = z.shape
-        d = self.qk_dim
-        weight = self.query_key.weight
-        if t * h * w < c:  # late stages, few positions and a large kernel: convolutions
-            qk = F.conv3d(z, weight[:, :c], padding=self.query_key.padding)
-            qk = qk + F.conv3d(g, weight[:, c:], padding=self.query_key.padding)
-            q, k = (x.transpose(1, 2).reshape(b, t, -1) for x in qk.split(d, dim=1))
-            return q, k, self.value(z)
-
-        # Early stages: matrix products with one row per position (for q and k, the kernel's
-        # three time taps as columns, summed with shifts in time). With so few output
-        # channels this is ~2x faster on CPU than convolutions.
-        def tap_columns(part: Tensor) -> Tensor:  # (2d, C', 3, 1, 1) -> (C', 3 * 2d)
-            return part.reshape(2 * d, -1, 3).permute(1, 2, 0).reshape(-1, 6 * d)
-
-        z_columns = torch.cat([tap_columns(weight[:, :c]), self.value.weight.flatten(1).t()], 1)
-        z_rows = torch.bmm(positions_as_rows(z), z_columns.expand(b, -1, -1))  # (B, THW, 6d+C_v)
-        taps = torch.baddbmm(z_rows[..., :6 * d], positions_as_rows(g),
-                             tap_columns(weight[:, c:]).expand(b, -1, -1))
-        taps = taps.view(b, t, h * w, 3, 2 * d)
-        qk = taps[:, :, :, 1].clone()  # out[t] = W_0 x[t-1] + W_1 x[t] + W_2 x[t+1]
-        qk[:, 1:] += taps[:, :-1, :, 0]
-        qk[:, :-1] += taps[:, 1:, :, 2]
-        q, k = (x.reshape(b, t, -1) for x in qk.split(d, dim=-1))
-        v = z_rows[..., 6 * d:].reshape(b, t, h, w, -1).permute(0, 4, 1, 2, 3).contiguous()
-        return q, k, v
+    def pool(self, g: Tensor) -> Tensor:
+        return pool_half(g)
 
 
 class SpatialAggregation(nn.Module):
@@ -155,7 +108,7 @@ class SpatialAggregation(nn.Module):
     def __init__(self, channels: int, *, qk_dim: int, value_dim: int) -> None:
         super().__init__()
         self.split_sizes = (qk_dim, qk_dim, value_dim)
-        # queries, keys and values in one convolution: one pass over the stage output
+        # queries, keys and values in one 1x1x1 convolution, split by output channels
         self.query_key_value = nn.Conv3d(channels, 2 * qk_dim + value_dim, kernel_size=1,
                                          bias=False)
         self.out = nn.Conv3d(value_dim, channels, kernel_size=1, bias=False)
@@ -164,9 +117,13 @@ class SpatialAggregation(nn.Module):
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         b, _, _, h, w = z.shape
         q, k, v = self.query_key_value(z).split(self.split_sizes, dim=1)  # (B, *, T, H, W)
-        q = q.reshape(b, -1, h * w)  # (B, d*T, HW): one column per position
-        k = k.reshape(b, -1, h * w)
-        attn = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(q.shape[1]), dim=-1)  # (B, HW, HW)
-        v_mixed = v.reshape(b, -1, h * w) @ attn.transpose(1, 2)  # (B, C_v*T, HW)
-        d_s = conv_norm(self.out, self.out_norm, v_mixed.reshape(v.shape))
+        # Eq. 4: each spatial position one row of d*T values
+        q = q.reshape(b, -1, h * w).transpose(1, 2)  # (B, HW, d*T)
+        k = k.reshape(b, -1, h * w).transpose(1, 2)
+        attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, HW, HW)
+
+        # Eq. 5: D_s = BN0(conv1x1x1(A_s . V))
+        v_rows = v.reshape(b, -1, h * w).transpose(1, 2)  # (B, HW, C_v*T)
+        v_mixed = (attn @ v_rows).transpose(1, 2).reshape(v.shape)  # (B, C_v, T, H, W)
+        d_s = self.out_norm(self.out(v_mixed))  # (B, C, T, H, W)
         return d_s, attn

@@ -16,26 +16,8 @@ from stmanet.config import BASIC_DEPTHS, DEPTHS
 STAGE_PLANES = (64, 128, 256, 512)
 
 
-class Conv3x3x3(nn.Conv3d):
-    """A 3x3x3 convolution that takes oneDNN's kernel for one-clip CPU inference.
-
-    For a batch of one with fewer than ~20k (batch x channels x T x H) elements, PyTorch's
-    CPU dispatch picks its generic im2col convolution, which on the 14x14 and 7x7 stages of
-    a 32-frame clip runs 1.5-2.7x slower than oneDNN's (benchmarks/bench_forward.py).
-    Everything else (training, batches, other devices) goes through the usual path.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        if (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1
-                and not torch.is_grad_enabled() and x.shape[-1] * x.shape[-2] >= 49
-                and torch.backends.mkldnn.is_available()):
-            return torch.ops.aten.mkldnn_convolution(
-                x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups)
-        return super().forward(x)
-
-
 def conv3x3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv3d:
-    return Conv3x3x3(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+    return nn.Conv3d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
 
 
 def conv1x1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv3d:

@@ -182,60 +182,8 @@ def test_stage_heads_give_one_logit_set_per_stage():
     assert out.stage_logits is not None and [s.shape for s in out.stage_logits] == [(2, 3)] * 4
 
 
-def test_eval_mode_folds_norms_into_convolutions_without_changing_the_answer(monkeypatch):
-    from stmanet.models import attention
-
-    torch.manual_seed(1)
-    model = create_model("stmanet_r18", 5, width=0.25).eval()
-    with torch.no_grad():  # trained-looking statistics, so that the folded norms do something
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm3d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-    x = torch.randn(2, 3, 8, 32, 32)
-    with torch.no_grad():
-        folded = model(x)
-        monkeypatch.setattr(attention, "conv_norm", lambda conv, norm, v: norm(conv(v)))
-        plain = model(x)
-    torch.testing.assert_close(folded.logits, plain.logits, rtol=1e-4, atol=1e-5)
-    for a, b in zip(folded.temporal_attention + folded.spatial_attention,
-                    plain.temporal_attention + plain.spatial_attention, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-
-
-@pytest.mark.parametrize("channels,size", [(16, 8), (64, 2)])  # many positions / few positions
-def test_temporal_queries_and_keys_are_the_spec_convolution_of_concat_z_g(channels, size):
-    """Both ways of computing TDA's q and k give the attention logits of the spec's
-    q = conv(3,1,1)(concat(Z, G)), k likewise: products with positions as rows where a stage
-    has more positions than channels, convolutions where it has fewer."""
-    from stmanet.models.attention import TemporalAggregation
-
-    torch.manual_seed(2)
-    module = TemporalAggregation(channels, channels // 2, channels, qk_dim=4, value_dim=4,
-                                 last=False)
-    z = torch.randn(2, channels, 4, size, size)
-    g = torch.randn(2, channels // 2, 4, size, size)
-    q, k = module.projections(z, g)[:2]
-    qk = module.query_key(torch.cat([z, g], dim=1))
-    ref_q, ref_k = (x.transpose(1, 2).reshape(2, 4, -1) for x in qk.split(4, dim=1))
-    torch.testing.assert_close(q @ k.transpose(1, 2), ref_q @ ref_k.transpose(1, 2),
-                               rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("shape", [(2, 3, 4, 6, 8), (1, 2, 4, 7, 7), (1, 2, 1, 4, 4)])
-@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last_3d])
-def test_aggregation_pooling_halves_every_axis_rounding_up(shape, layout):
-    from stmanet.models.attention import pool_half
-
-    x = torch.randn(shape).contiguous(memory_format=layout)
-    target = [-(-n // 2) for n in shape[2:]]
-    torch.testing.assert_close(pool_half(x), torch.nn.functional.adaptive_avg_pool3d(x, target))
-
-
 def spec_tda(m, z, g):
-    """TDA written plainly from docs/model.md, as the yardstick for the module's faster forms."""
+    """TDA written from docs/model.md with einsum, as an independent yardstick for the module."""
     b, _, t, _, _ = z.shape
     q, k = m.query_key(torch.cat([z, g], dim=1)).split(m.qk_dim, dim=1)
     q, k = (x.transpose(1, 2).reshape(b, t, -1) for x in (q, k))
@@ -272,5 +220,34 @@ def test_temporal_aggregation_computes_what_the_spec_says(channels, size, last, 
     with torch.no_grad():
         got = module(z, g)
         want = spec_tda(module, z, g)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def spec_sda(m, z):
+    """SDA written from docs/model.md with einsum, as an independent yardstick for the module."""
+    d = m.split_sizes[0]
+    q, k, v = m.query_key_value(z).split(m.split_sizes, dim=1)  # (B, *, T, H, W)
+    logits = torch.einsum("bcthw,bctxy->bhwxy", q, k).flatten(3).flatten(1, 2)
+    attn = torch.softmax(logits / (d * z.shape[2]) ** 0.5, dim=-1)  # (B, HW, HW)
+    mixed = torch.einsum("bpq,bctq->bctp", attn, v.flatten(3)).reshape(v.shape)
+    return m.out_norm(m.out(mixed)), attn
+
+
+@pytest.mark.parametrize("size", [7, 8])
+@pytest.mark.parametrize("training", [False, True])
+def test_spatial_aggregation_computes_what_the_spec_says(size, training):
+    from stmanet.models.attention import SpatialAggregation
+
+    torch.manual_seed(4)
+    module = SpatialAggregation(16, qk_dim=4, value_dim=8)
+    with torch.no_grad():
+        module.out_norm.weight.uniform_(0.5, 1.5)
+        module.out_norm.running_var.uniform_(0.5, 2.0)
+    module.train(training)
+    z = torch.randn(2, 16, 3, size, size)
+    with torch.no_grad():
+        got = module(z)
+        want = spec_sda(module, z)
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,127 @@
+"""Faster forms of the same numbers for CPU inference, applied to an eval-mode model by
+`use_cpu_fast_paths(model)`.
+
+The model's definition (backbone.py, attention.py) is the plain form of the equations; this
+module swaps the classes of some of its modules for subclasses whose forward computes the
+same values (to fp32 rounding) faster on a CPU, for one clip or a few, without gradient.
+Parameter names and shapes are untouched: the state dict is the same. Outside that case
+(training, gradient enabled, another device) each subclass runs its plain parent's forward,
+so a model switched here may still be moved to a GPU or trained. tests/unit/test_fast_paths.py
+compares every form with the plain one; docs/model.md gives the measured gains.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stmanet.models.attention import SpatialAggregation, TemporalAggregation
+
+
+def _applies(module: nn.Module, x: Tensor) -> bool:
+    """Only CPU inference takes the fast forms."""
+    return x.device.type == "cpu" and not module.training and not torch.is_grad_enabled()
+
+
+class FastConv3x3x3(nn.Conv3d):
+    """A 3x3x3 convolution that takes oneDNN's kernel for one-clip CPU inference.
+
+    For a batch of one with fewer than ~20k (batch x channels x T x H) elements, PyTorch's
+    CPU dispatch picks its generic im2col convolution, which on the 14x14 and 7x7 stages of a
+    32-frame clip runs 1.5-2.7x slower than oneDNN's.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (_applies(self, x) and x.dtype == torch.float32 and x.shape[0] == 1
+                and x.shape[-1] * x.shape[-2] >= 49 and torch.backends.mkldnn.is_available()):
+            return torch.ops.aten.mkldnn_convolution(
+                x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups)
+        return super().forward(x)
+
+
+def conv_norm(conv: nn.Conv3d, norm: nn.BatchNorm3d, x: Tensor) -> Tensor:
+    """norm(conv(x)) of an eval-mode norm; where the output is larger than the kernel (the
+    early stages), as one convolution with the norm folded into its weights and bias, which
+    saves a pass over the output."""
+    if norm.running_var is None or conv.bias is not None:
+        return norm(conv(x))
+    if x.numel() // conv.in_channels * conv.out_channels <= conv.weight.numel():
+        return norm(conv(x))  # late stages: scaling the kernel would cost more than it saves
+    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+    weight = conv.weight * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
+    bias = norm.bias - norm.running_mean * scale
+    return F.conv3d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+def pool_half(x: Tensor) -> Tensor:
+    """attention.pool_half; where every size is even, the 2x2x2 means as sums of neighbour
+    pairs, one axis at a time."""
+    if any(n % 2 for n in x.shape[2:]):
+        return F.adaptive_avg_pool3d(x, [-(-n // 2) for n in x.shape[2:]])
+    b, c, t, h, w = x.shape
+    x = x.reshape(b, c, t // 2, 2, h * w).unbind(3)
+    x = (x[0] + x[1]).reshape(b, c, t // 2, h, w // 2, 2).unbind(5)
+    x = (x[0] + x[1]).reshape(b, c, t // 2, h // 2, 2, w // 2).unbind(4)
+    return (x[0] + x[1]).mul_(0.125)
+
+
+class FastTemporalAggregation(TemporalAggregation):
+    """TDA with the 2x2x2 pooling of its aggregation branch as pair sums."""
+
+    def pool(self, g: Tensor) -> Tensor:
+        return pool_half(g) if _applies(self, g) else super().pool(g)
+
+
+class FastSpatialAggregation(SpatialAggregation):
+    """SDA with its closing norm folded into the output convolution, and A_s . V computed as
+    V^T A_s^T (no transposed copies)."""
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        if not _applies(self, z):
+            return super().forward(z)
+        b, _, _, h, w = z.shape
+        q, k, v = self.query_key_value(z).split(self.split_sizes, dim=1)  # (B, *, T, H, W)
+        q = q.reshape(b, -1, h * w)  # (B, d*T, HW): one column per position
+        k = k.reshape(b, -1, h * w)
+        attn = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(q.shape[1]), dim=-1)  # (B, HW, HW)
+        v_mixed = v.reshape(b, -1, h * w) @ attn.transpose(1, 2)  # (B, C_v*T, HW)
+        d_s = conv_norm(self.out, self.out_norm, v_mixed.reshape(v.shape))
+        return d_s, attn
+
+
+#: plain class -> its fast form
+FAST_FORMS: dict[type[nn.Module], type[nn.Module]] = {
+    TemporalAggregation: FastTemporalAggregation,
+    SpatialAggregation: FastSpatialAggregation,
+}
+
+
+def _is_conv3x3x3(module: nn.Module) -> bool:
+    return type(module) is nn.Conv3d and module.kernel_size == (3, 3, 3)
+
+
+def use_cpu_fast_paths(model: nn.Module) -> nn.Module:
+    """Switch `model`'s modules, in place, to their fast CPU-inference forms; returns it.
+
+    The parameters, buffers and state-dict names stay as they are. Safe to call twice.
+    """
+    for module in model.modules():
+        fast = FAST_FORMS.get(type(module))
+        if fast is not None:
+            module.__class__ = fast
+        elif _is_conv3x3x3(module):
+            module.__class__ = FastConv3x3x3
+    return model
+
+
+def use_plain_forms(model: nn.Module) -> nn.Module:
+    """Undo `use_cpu_fast_paths`: every module back to its plain class; returns the model."""
+    plain = {fast: cls for cls, fast in FAST_FORMS.items()}
+    plain[FastConv3x3x3] = nn.Conv3d
+    for module in model.modules():
+        if type(module) in plain:
+            module.__class__ = plain[type(module)]
+    return model
