@@ -68,11 +68,70 @@ def pool_half(x: Tensor) -> Tensor:
     return (x[0] + x[1]).mul_(0.125)
 
 
-class FastTemporalAggregation(TemporalAggregation):
-    """TDA with the 2x2x2 pooling of its aggregation branch as pair sums."""
+def mix_time(attn: Tensor, x: Tensor) -> Tensor:
+    """attention.mix_time, keeping a channels-last input in that layout (one product)."""
+    b, c, t, h, w = x.shape
+    if x.is_contiguous(memory_format=torch.channels_last_3d):
+        mixed = attn @ x.permute(0, 2, 3, 4, 1).reshape(b, t, -1)  # (B, T, H*W*C)
+        return mixed.view(b, t, h, w, c).permute(0, 4, 1, 2, 3)
+    mixed = attn.unsqueeze(1) @ x.reshape(b, c, t, h * w)  # (B, C, T, HW)
+    return mixed.reshape(b, c, t, h, w)
 
-    def pool(self, g: Tensor) -> Tensor:
-        return pool_half(g) if _applies(self, g) else super().pool(g)
+
+def positions_as_rows(x: Tensor) -> Tensor:
+    """(B, C, T, H, W) as a (B, T*H*W, C) view (no copy): one row per position."""
+    return x.flatten(2).transpose(1, 2)
+
+
+class FastTemporalAggregation(TemporalAggregation):
+    """TDA with: the aggregation branch in channels-last layout (oneDNN runs the widening
+    (3, 1, 1) convolution about twice as fast there); q, k and v of the early stages as
+    matrix products with one row per position (the kernel's three time taps as columns,
+    summed with shifts in time; ~2x faster than convolutions with so few output channels);
+    norms folded into their convolutions where that saves a pass; pair-sum pooling."""
+
+    def forward(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        if not _applies(self, z):
+            return super().forward(z, g)
+        g = g.contiguous(memory_format=torch.channels_last_3d)
+        q, k, v = self._projections(z, g)
+        attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, T, T)
+        d_t = conv_norm(self.out, self.out_norm, mix_time(attn, v))  # (B, C, T, H, W)
+        g = torch.relu_(conv_norm(self.agg_conv, self.agg_norm, mix_time(attn, g)))
+        if self.last:
+            d_t = d_t + self.agg_fuse_norm(g)
+        else:
+            g = pool_half(g)
+        return d_t, g, attn
+
+    def _projections(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q, k (B, T, d*H*W) from the (3, 1, 1) convolution of concat(Z, G), computed as that
+        of Z plus that of G with the matching parts of the kernel (no copy of Z and G); the
+        order of a row's values differs between the two paths, q k^T does not. v: the value
+        projection of Z, (B, C_v, T, H, W)."""
+        b, c, t, h, w = z.shape
+        d = self.qk_dim
+        weight = self.query_key.weight
+        if t * h * w < c:  # late stages, few positions and a large kernel: convolutions
+            qk = F.conv3d(z, weight[:, :c], padding=self.query_key.padding)
+            qk = qk + F.conv3d(g, weight[:, c:], padding=self.query_key.padding)
+            q, k = (x.transpose(1, 2).reshape(b, t, -1) for x in qk.split(d, dim=1))
+            return q, k, self.value(z)
+
+        def tap_columns(part: Tensor) -> Tensor:  # (2d, C', 3, 1, 1) -> (C', 3 * 2d)
+            return part.reshape(2 * d, -1, 3).permute(1, 2, 0).reshape(-1, 6 * d)
+
+        z_columns = torch.cat([tap_columns(weight[:, :c]), self.value.weight.flatten(1).t()], 1)
+        z_rows = torch.bmm(positions_as_rows(z), z_columns.expand(b, -1, -1))  # (B, THW, 6d+C_v)
+        taps = torch.baddbmm(z_rows[..., :6 * d], positions_as_rows(g),
+                             tap_columns(weight[:, c:]).expand(b, -1, -1))
+        taps = taps.view(b, t, h * w, 3, 2 * d)
+        qk = taps[:, :, :, 1].clone()  # out[t] = W_0 x[t-1] + W_1 x[t] + W_2 x[t+1]
+        qk[:, 1:] += taps[:, :-1, :, 0]
+        qk[:, :-1] += taps[:, 1:, :, 2]
+        q, k = (x.reshape(b, t, -1) for x in qk.split(d, dim=-1))
+        v = z_rows[..., 6 * d:].reshape(b, t, h, w, -1).permute(0, 4, 1, 2, 3).contiguous()
+        return q, k, v
 
 
 class FastSpatialAggregation(SpatialAggregation):
