@@ -23,7 +23,6 @@ files, and epoch metrics are summed over all processes.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
 import json
@@ -33,11 +32,10 @@ import os
 import pickle
 import random
 import signal
-import threading
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from stmanet.config import TrainConfig
+from stmanet.engine.cancel import CancelToken, TrainingCancelled
+from stmanet.engine.cancel import cancel_on_signals as cancel_on_signals
 from stmanet.engine.checkpoint import (
     CheckpointMetadata,
     import_hara,
@@ -60,7 +60,6 @@ from stmanet.engine.checkpoint import (
 )
 from stmanet.engine.distributed import DistributedContext, resolve_device
 from stmanet.engine.events import (
-    Cancelled,
     CheckpointSaved,
     EpochEnded,
     Event,
@@ -98,63 +97,6 @@ STATE_VERSION = 1
 DIGEST_DIR_ENV = "STMANET_PARAMETER_DIGEST_DIR"
 
 CLASSIFIER_PREFIXES = ("backbone.fc.", "fusion.", "stage_heads.")
-
-
-# ------------------------------------------------------------------------------ cancel
-
-class CancelToken:
-    """Set from another thread or a signal handler; the loop stops after the current step."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.signal: int | None = None
-
-    def cancel(self, signum: int | None = None) -> None:
-        if self.signal is None:
-            self.signal = signum
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-
-@contextlib.contextmanager
-def cancel_on_signals(token: CancelToken,
-                      signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
-    """While inside, SIGINT/SIGTERM set `token` instead of killing the process.
-
-    A second SIGINT gets Python's default behaviour (KeyboardInterrupt) for an impatient user.
-    Outside the main thread this does nothing (signals can only be caught there).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous: dict[int, Any] = {}
-
-    def handler(signum: int, _frame: object) -> None:
-        if token.cancelled and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        log.warning("%s received: stopping after the current step",
-                    signal.Signals(signum).name)
-        token.cancel(signum)
-
-    for sig in signals:
-        previous[sig] = signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-class TrainingCancelled(Cancelled):
-    """Training stopped on request; `checkpoint` is the resume file written before stopping."""
-
-    def __init__(self, message: str, checkpoint: Path | None, signum: int | None) -> None:
-        super().__init__(message)
-        self.checkpoint = checkpoint
-        self.signal = signum
 
 
 # -------------------------------------------------------------------------------- data
