@@ -19,6 +19,10 @@ holds only tensors, numbers, strings, lists and dicts: it loads with
 Under torchrun every process runs this same loop on its share of the data
 (DistributedSampler) inside DistributedDataParallel; only rank 0 reports progress and writes
 files, and epoch metrics are summed over all processes.
+
+This module holds the loop (Trainer) and run_training. The data sets come from
+stmanet/data/training_data.py, the model's start and its frozen parts from engine/init.py,
+the RNG and resume state from engine/resume.py, and cancelling from engine/cancel.py.
 """
 
 from __future__ import annotations
@@ -28,12 +32,9 @@ import json
 import logging
 import math
 import os
-import pickle
-import random
 import signal
 import time
 import warnings
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,12 +85,24 @@ from stmanet.engine.metrics import (
     per_class_accuracy,
     write_confusion_csv,
 )
-from stmanet.errors import CheckpointError, ConfigError, STMANetError
+from stmanet.engine.resume import (
+    CONFIG_FILE,
+    RESUME_FILE,
+    STATE_FORMAT,
+    STATE_VERSION,
+    load_resume_state,
+    parameter_digest,
+    resume_config,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from stmanet.errors import ConfigError, STMANetError
 from stmanet.fileio import atomic_path, atomic_write_text
 from stmanet.models import STMANet, stmanet_loss
 
-# The data set construction, model initialisation and freezing, and cancelling live in
-# their own modules; their names are importable from here as well.
+# The data set construction, model initialisation and freezing, RNG and resume state, and
+# cancelling live in their own modules; their names are importable from here as well.
 __all__ = [
     "BEST_MODEL",
     "CLASSIFIER_PREFIXES",
@@ -135,95 +148,14 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[Event], None]
 
-RESUME_FILE = "checkpoint.pt"
-CONFIG_FILE = "config.json"
 BEST_MODEL = "best.safetensors"
 FINAL_MODEL = "final.safetensors"
 VALIDATION_REPORT = "report.json"
 VALIDATION_CONFUSION = "confusion.csv"
-STATE_FORMAT = "stmanet-train-state"
-STATE_VERSION = 1
 
 # For tests of multi-process training: when set, every process writes a digest of its
 # parameters into this folder at the end of the run (rank<N>.sha256).
 DIGEST_DIR_ENV = "STMANET_PARAMETER_DIGEST_DIR"
-
-
-# ------------------------------------------------------------------------ RNG and state
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """Every RNG of this process as tensors, numbers and lists (weights_only-loadable)."""
-    np_state = np.random.get_state()
-    py_version, py_state, py_gauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
-                  "cached_gaussian": float(np_state[4])},
-        "python": {"version": int(py_version), "state": list(py_state), "gauss": py_gauss},
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = list(torch.cuda.get_rng_state_all())
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["cached_gaussian"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        cuda_states = state["cuda"]
-        if len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
-
-
-def load_resume_state(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RESUME_FILE
-    if not path.exists():
-        raise CheckpointError(path, "no resume checkpoint in this run folder (the run saved "
-                              "none yet, or this is not a run folder)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError,
-            ValueError) as exc:
-        raise CheckpointError(path, f"the resume checkpoint is damaged ({exc})") from exc
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CheckpointError(path, "not a training checkpoint of this program")
-    return state
-
-
-def resume_config(run_dir: Path) -> TrainConfig:
-    path = run_dir / CONFIG_FILE
-    if not path.exists():
-        raise ConfigError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ConfigError(f"{path}: cannot read the run's settings ({type(exc).__name__})"
-                          ) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a run's settings (a JSON object is needed)")
-    return TrainConfig.from_dict(data)
-
-
-def parameter_digest(model: nn.Module) -> str:
-    """sha256 over the parameters' bytes, in state-dict order (BatchNorm statistics excluded)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name, p in model.named_parameters():
-        h.update(name.encode())
-        h.update(p.detach().to("cpu").contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------ trainer
