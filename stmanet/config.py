@@ -176,7 +176,7 @@ class TrainConfig:
     size: int = _option(112, "square crop side in pixels")
     # Pixel statistics the clips are normalised with (values scaled to [0, 1]); not flags.
     # With --init they are the init model's, so that a model is fed at inference exactly as
-    # it was in training (resolve_input in stmanet/engine/trainer.py).
+    # it was in training (resolve_input in stmanet/engine/init.py).
     mean: tuple[float, float, float] = field(default=KINETICS_MEAN, metadata={"flag": None})
     std: tuple[float, float, float] = field(default=KINETICS_STD, metadata={"flag": None})
     # optimisation: SGD with momentum, step schedule

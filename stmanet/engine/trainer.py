@@ -19,25 +19,23 @@ holds only tensors, numbers, strings, lists and dicts: it loads with
 Under torchrun every process runs this same loop on its share of the data
 (DistributedSampler) inside DistributedDataParallel; only rank 0 reports progress and writes
 files, and epoch metrics are summed over all processes.
+
+This module holds the loop (Trainer) and run_training. The data sets come from
+stmanet/data/training_data.py, the model's start and its frozen parts from engine/init.py,
+the RNG and resume state from engine/resume.py, and cancelling from engine/cancel.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import errno
 import json
 import logging
 import math
 import os
-import pickle
-import random
 import signal
-import threading
 import time
 import warnings
-import zipfile
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,17 +48,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from stmanet.config import TrainConfig
-from stmanet.engine.checkpoint import (
-    CheckpointMetadata,
-    import_hara,
-    load_checkpoint,
-    provenance,
-    read_metadata,
-    save_checkpoint,
+from stmanet.data.training_data import (
+    TrainData,
+    align_classes,
+    build_data,
+    load_index,
+    parse_source,
+    split_by_class,
 )
+from stmanet.engine.cancel import CancelToken, TrainingCancelled, cancel_on_signals
+from stmanet.engine.checkpoint import CheckpointMetadata, provenance, save_checkpoint
 from stmanet.engine.distributed import DistributedContext, resolve_device
 from stmanet.engine.events import (
-    Cancelled,
     CheckpointSaved,
     EpochEnded,
     Event,
@@ -70,393 +69,93 @@ from stmanet.engine.events import (
     StepProgress,
     ValidationProgress,
 )
+from stmanet.engine.init import (
+    CLASSIFIER_PREFIXES,
+    INPUT_SHAPE_FIELDS,
+    apply_freeze,
+    attention_modules,
+    build_model,
+    frozen_modules,
+    resolve_input,
+    set_train_mode,
+)
 from stmanet.engine.metrics import (
     ClassificationReport,
     MetricsLog,
     per_class_accuracy,
     write_confusion_csv,
 )
-from stmanet.errors import CheckpointError, ConfigError, STMANetError
+from stmanet.engine.resume import (
+    CONFIG_FILE,
+    RESUME_FILE,
+    STATE_FORMAT,
+    STATE_VERSION,
+    load_resume_state,
+    parameter_digest,
+    resume_config,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from stmanet.errors import ConfigError, STMANetError
 from stmanet.fileio import atomic_path, atomic_write_text
-from stmanet.models import STMANet, model_config, stmanet_loss
+from stmanet.models import STMANet, stmanet_loss
+
+# The data set construction, model initialisation and freezing, RNG and resume state, and
+# cancelling live in their own modules; their names are importable from here as well.
+__all__ = [
+    "BEST_MODEL",
+    "CLASSIFIER_PREFIXES",
+    "CONFIG_FILE",
+    "DIGEST_DIR_ENV",
+    "FINAL_MODEL",
+    "INPUT_SHAPE_FIELDS",
+    "RESUME_FILE",
+    "STATE_FORMAT",
+    "STATE_VERSION",
+    "VALIDATION_CONFUSION",
+    "VALIDATION_REPORT",
+    "CancelToken",
+    "EventSink",
+    "TrainData",
+    "TrainResult",
+    "Trainer",
+    "TrainingCancelled",
+    "align_classes",
+    "apply_freeze",
+    "attention_modules",
+    "autocast_dtype",
+    "build_data",
+    "build_model",
+    "cancel_on_signals",
+    "frozen_modules",
+    "load_index",
+    "load_resume_state",
+    "make_optimizer",
+    "parameter_digest",
+    "parse_source",
+    "resolve_input",
+    "resume_config",
+    "rng_state",
+    "run_training",
+    "seed_everything",
+    "set_rng_state",
+    "set_train_mode",
+    "split_by_class",
+]
 
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[Event], None]
 
-RESUME_FILE = "checkpoint.pt"
-CONFIG_FILE = "config.json"
 BEST_MODEL = "best.safetensors"
 FINAL_MODEL = "final.safetensors"
 VALIDATION_REPORT = "report.json"
 VALIDATION_CONFUSION = "confusion.csv"
-STATE_FORMAT = "stmanet-train-state"
-STATE_VERSION = 1
 
 # For tests of multi-process training: when set, every process writes a digest of its
 # parameters into this folder at the end of the run (rank<N>.sha256).
 DIGEST_DIR_ENV = "STMANET_PARAMETER_DIGEST_DIR"
-
-CLASSIFIER_PREFIXES = ("backbone.fc.", "fusion.", "stage_heads.")
-
-
-# ------------------------------------------------------------------------------ cancel
-
-class CancelToken:
-    """Set from another thread or a signal handler; the loop stops after the current step."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.signal: int | None = None
-
-    def cancel(self, signum: int | None = None) -> None:
-        if self.signal is None:
-            self.signal = signum
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-
-@contextlib.contextmanager
-def cancel_on_signals(token: CancelToken,
-                      signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
-    """While inside, SIGINT/SIGTERM set `token` instead of killing the process.
-
-    A second SIGINT gets Python's default behaviour (KeyboardInterrupt) for an impatient user.
-    Outside the main thread this does nothing (signals can only be caught there).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous: dict[int, Any] = {}
-
-    def handler(signum: int, _frame: object) -> None:
-        if token.cancelled and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        log.warning("%s received: stopping after the current step",
-                    signal.Signals(signum).name)
-        token.cancel(signum)
-
-    for sig in signals:
-        previous[sig] = signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-class TrainingCancelled(Cancelled):
-    """Training stopped on request; `checkpoint` is the resume file written before stopping."""
-
-    def __init__(self, message: str, checkpoint: Path | None, signum: int | None) -> None:
-        super().__init__(message)
-        self.checkpoint = checkpoint
-        self.signal = signum
-
-
-# -------------------------------------------------------------------------------- data
-
-@dataclass
-class TrainData:
-    """What the trainer trains on: data sets of (clip (3, T, S, S), label) and class names."""
-
-    train: Dataset
-    class_names: list[str]
-    val: Dataset | None = None
-    description: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_source(text: str) -> tuple[str, Path]:
-    """`KIND:PATH` -> (kind, path); a bare path is a folder of class folders."""
-    kinds = ("ucf101", "hmdb51", "diving48", "folder", "project")
-    kind, sep, rest = text.partition(":")
-    if sep and kind.lower() in kinds:
-        return kind.lower(), Path(rest).expanduser()
-    if sep and len(kind) > 1 and "/" not in kind and "\\" not in kind:
-        raise ConfigError(f"unknown data kind {kind!r} in {text!r}; use one of "
-                          f"{', '.join(kinds)} as KIND:PATH")
-    return "folder", Path(text).expanduser()
-
-
-def split_by_class(index: Any, share: float, seed: int) -> tuple[Any, Any]:
-    """Split a ClipIndex into (train, val), holding out `share` of every class.
-
-    Stratified and reproducible: the same index, share and seed give the same split. A class
-    with two or more clips gives at least one to validation and keeps at least one.
-    """
-    rng = np.random.default_rng(seed)
-    by_class: dict[int, list[int]] = {}
-    for i, record in enumerate(index.records):
-        by_class.setdefault(int(record.label), []).append(i)
-    val_ids: set[int] = set()
-    for label in sorted(by_class):
-        ids = by_class[label]
-        count = len(ids)
-        take = min(count - 1, max(1, round(count * share))) if count >= 2 else 0
-        chosen = rng.permutation(count)[:take]
-        val_ids.update(ids[j] for j in chosen)
-    train = [r for i, r in enumerate(index.records) if i not in val_ids]
-    val = [r for i, r in enumerate(index.records) if i in val_ids]
-    return (dataclasses.replace(index, records=train, skipped=list(index.skipped)),
-            dataclasses.replace(index, records=val, skipped=[]))
-
-
-def align_classes(index: Any, class_names: list[str]) -> Any:
-    """Relabel `index` to the class order `class_names` (matched by name)."""
-    position = {name: i for i, name in enumerate(class_names)}
-    unknown = [n for n in index.class_names if n not in position]
-    used = {index.class_names[r.label] for r in index.records}
-    unknown = [n for n in unknown if n in used]
-    if unknown:
-        raise ConfigError(f"the validation data has classes the training data lacks: "
-                          f"{', '.join(unknown[:5])}")
-    records = [dataclasses.replace(r, label=position[index.class_names[r.label]])
-               for r in index.records]
-    return dataclasses.replace(index, records=records, class_names=list(class_names))
-
-
-def load_index(source: str, *, annotations: str | None, split: int, subset: str) -> Any:
-    from stmanet.data.sources import load_source
-
-    kind, root = parse_source(source)
-    return load_source(kind, root, annotations=Path(annotations) if annotations else None,
-                       split=split, subset=subset)
-
-
-def build_data(config: TrainConfig) -> TrainData:
-    """Clip indexes and data sets for a config's --data / --val-data / --val-share, their
-    clips made as `config.input_spec` says."""
-    from stmanet.data.clips import ClipDataset
-
-    if not config.data:
-        raise ConfigError("no training data: give --data KIND:PATH (e.g. folder:/data/drills)")
-    index = load_index(config.data, annotations=config.annotations, split=config.split,
-                       subset="train")
-    if not index.records:
-        raise ConfigError(f"no training clips found in {config.data}")
-    val_index = None
-    if config.val_data:
-        val_index = load_index(config.val_data, annotations=config.annotations,
-                               split=config.split, subset="test")
-        val_index = align_classes(val_index, list(index.class_names))
-    elif config.val_share > 0:
-        index, val_index = split_by_class(index, config.val_share, config.seed)
-    _check_trainable(index, config)
-    names = list(index.class_names)
-    spec = config.input_spec
-    train = ClipDataset(index, spec, train=True, seed=config.seed, min_crop=config.min_crop)
-    val = ClipDataset(val_index, spec, train=False, seed=config.seed) if val_index else None
-    if val is not None and len(val) == 0:
-        val = None
-    return TrainData(train, names, val, {"train": config.data,
-                                         "val": config.val_data or (
-                                             f"{config.val_share:g} of train"
-                                             if config.val_share else None)})
-
-
-def _check_trainable(index: Any, config: TrainConfig) -> None:
-    """ConfigError naming the data when its training clips cannot train a classifier: fewer
-    than two clips (BatchNorm learns from batches of two or more), or clips of one class only
-    (the model would answer that class, at full confidence, for everything)."""
-    held = (f" once --val-share {config.val_share:g} has held out validation clips"
-            if not config.val_data and config.val_share > 0 else "")
-    count = len(index.records)
-    if count < 2:
-        advice = " or lower --val-share" if held else ""
-        raise ConfigError(f"{config.data}: {count} training clip{held}; training needs at "
-                          f"least 2 (batches of two or more clips): add clips{advice}")
-    labels = sorted({int(r.label) for r in index.records})
-    if len(labels) < 2:
-        name = index.class_names[labels[0]]
-        raise ConfigError(f"{config.data}: every training clip{held} is of class {name!r}; "
-                          "a model trained on one class answers it for every video: add "
-                          "clips of at least one other class")
-
-
-# --------------------------------------------------------------------- model and freeze
-
-INPUT_SHAPE_FIELDS = ("frames", "frame_stride", "size")
-
-
-def resolve_input(config: TrainConfig, *, given: Collection[str] = INPUT_SHAPE_FIELDS,
-                  ) -> TrainConfig:
-    """`config` with the input spec of its run settled, the one the data pipeline uses and
-    every saved model carries.
-
-    With --init the init model's mean and std are taken, and so are its frames, frame_stride
-    and size, except those named in `given` (set explicitly by the user). Without --init the
-    config is returned as it is.
-    """
-    if not config.init:
-        return config
-    spec = read_metadata(Path(config.init)).input
-    taken = {name: getattr(spec, name) for name in INPUT_SHAPE_FIELDS if name not in given}
-    return config.replace(**taken, mean=spec.mean, std=spec.std)
-
-
-def build_model(config: TrainConfig, class_names: list[str]) -> tuple[STMANet, dict[str, Any]]:
-    """A fresh model, or one started from --init (ours) or --hara (Kinetics weights).
-
-    Returns the model and provenance notes about where the weights came from. The input spec
-    is `config.input_spec` (settled for --init by `resolve_input`).
-    """
-    k = len(class_names)
-    overrides = dict(config.model_overrides)
-    if config.hara:
-        mc = model_config(config.model, k, **overrides)
-        loaded = import_hara(config.hara, mc, class_names, input_spec=config.input_spec)
-        return loaded.model.train(), {"init": "hara", "init_path": config.hara,
-                                      **loaded.metadata.provenance}
-    if config.init:
-        return _from_our_checkpoint(Path(config.init), class_names, overrides)
-    mc = model_config(config.model, k, **overrides)
-    return STMANet(mc), {"init": "scratch"}
-
-
-def _from_our_checkpoint(path: Path, class_names: list[str], overrides: dict[str, Any],
-                         ) -> tuple[STMANet, dict[str, Any]]:
-    loaded = load_checkpoint(path)
-    old_names = loaded.metadata.class_names
-    mc = loaded.model.config.replace(**overrides, num_classes=len(class_names))
-    model = STMANet(mc)
-    state = loaded.model.state_dict()
-    classifier = "kept"
-    if old_names != list(class_names):
-        if sorted(old_names) == sorted(class_names):
-            order = torch.tensor([old_names.index(n) for n in class_names])
-            state = {k: v[order] if k.startswith(CLASSIFIER_PREFIXES) else v
-                     for k, v in state.items()}
-            classifier = "reordered"
-        else:
-            state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIXES)}
-            classifier = "new"
-    result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith(CLASSIFIER_PREFIXES)
-               or classifier != "new"]
-    if missing or result.unexpected_keys:
-        raise CheckpointError(path, "its weights do not fit the model asked for "
-                              f"({len(missing)} missing, {len(result.unexpected_keys)} "
-                              "unexpected); drop the --set options that change its shape")
-    log.info("starting from %s (%s classifier)", path, classifier)
-    return model, {"init": "checkpoint", "init_path": str(path), "classifier": classifier}
-
-
-def attention_modules(model: STMANet) -> list[nn.Module]:
-    return [m for m in (model.temporal_stem, model.temporal, model.spatial) if m is not None]
-
-
-def frozen_modules(model: STMANet, mode: str) -> list[nn.Module]:
-    """The modules `--freeze mode` keeps fixed.
-
-    none: nothing. early: the stem and stages 2-3 of the 3D ResNet. head: the whole 3D ResNet
-    (the aggregation modules and the classifier train). backbone: everything but the
-    classifier (a linear probe).
-    """
-    b = model.backbone
-    resnet = [b.conv1, b.bn1, b.layer1, b.layer2, b.layer3, b.layer4]
-    if mode == "none":
-        return []
-    if mode == "early":
-        return resnet[:4]
-    if mode == "head":
-        return resnet
-    if mode == "backbone":
-        return resnet + attention_modules(model)
-    raise ConfigError(f"unknown freeze mode {mode!r}")
-
-
-def apply_freeze(model: STMANet, mode: str) -> list[nn.Module]:
-    frozen = frozen_modules(model, mode)
-    for module in frozen:
-        module.requires_grad_(False)
-    return frozen
-
-
-def set_train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
-    """Training mode, except frozen parts: their BatchNorm statistics stay fixed too."""
-    model.train()
-    for module in frozen:
-        module.eval()
-
-
-# ------------------------------------------------------------------------ RNG and state
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """Every RNG of this process as tensors, numbers and lists (weights_only-loadable)."""
-    np_state = np.random.get_state()
-    py_version, py_state, py_gauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
-                  "cached_gaussian": float(np_state[4])},
-        "python": {"version": int(py_version), "state": list(py_state), "gauss": py_gauss},
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = list(torch.cuda.get_rng_state_all())
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["cached_gaussian"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        cuda_states = state["cuda"]
-        if len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
-
-
-def load_resume_state(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RESUME_FILE
-    if not path.exists():
-        raise CheckpointError(path, "no resume checkpoint in this run folder (the run saved "
-                              "none yet, or this is not a run folder)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError,
-            ValueError) as exc:
-        raise CheckpointError(path, f"the resume checkpoint is damaged ({exc})") from exc
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CheckpointError(path, "not a training checkpoint of this program")
-    return state
-
-
-def resume_config(run_dir: Path) -> TrainConfig:
-    path = run_dir / CONFIG_FILE
-    if not path.exists():
-        raise ConfigError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ConfigError(f"{path}: cannot read the run's settings ({type(exc).__name__})"
-                          ) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a run's settings (a JSON object is needed)")
-    return TrainConfig.from_dict(data)
-
-
-def parameter_digest(model: nn.Module) -> str:
-    """sha256 over the parameters' bytes, in state-dict order (BatchNorm statistics excluded)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name, p in model.named_parameters():
-        h.update(name.encode())
-        h.update(p.detach().to("cpu").contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------ trainer
