@@ -328,32 +328,7 @@ def test_a_video_written_under_a_folder_that_is_not_utf8(tmp_path):
 
 
 # ---------------------------------------------------------------------- truncated files
-
-@pytest.fixture(scope="module")
-def truncated(tmp_path_factory) -> tuple[Path, int]:
-    """An H.264 MP4 of 455 frames, index at the front, cut in half: the container still
-    claims 455 frames. Returns the file and the frames that really decode."""
-    import av
-
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("truncated") / "cut.mp4"
-    with av.open(str(path), "w", options={"movflags": "+faststart"}) as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for _ in range(455):
-            frame = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        out.mux(stream.encode())
-    data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
-    capture = cv2.VideoCapture(str(path))
-    decodable = 0
-    while capture.grab():
-        decodable += 1
-    capture.release()
-    assert 0 < decodable < 455
-    return path, decodable
-
+# (the file, 455 frames claimed: the `truncated` fixture in tests/conftest.py)
 
 def test_probe_counts_the_frames_of_a_truncated_file_not_its_claim(truncated):
     from stmanet.data.decode import probe
