@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal, SignalInstance
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QWidget
 
 from app.services.resources import bundled_demo_model
 from app.services.training import (
@@ -55,6 +55,7 @@ from app.services.training import (
     trainer_command,
     training_devices,
 )
+from app.widgets.dialogs import ask
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -81,13 +82,8 @@ class ProjectSource(Protocol):
 def ask_stop_and_quit(parent: QWidget | None, text: str) -> bool:
     """Ask whether to stop the run and quit; True for "Stop and quit". ("Keep working" is
     the default, and what Escape answers.)"""
-    box = QMessageBox(QMessageBox.Icon.Question, "Fine-tune running", text, parent=parent)
-    stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.AcceptRole)
-    keep = box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
-    box.setDefaultButton(keep)
-    box.setEscapeButton(keep)
-    box.exec()
-    return box.clickedButton() is stop
+    return ask(parent, "Fine-tune running", text, "Stop and quit", reject="Keep working",
+               accept_by_default=False)
 
 
 def epochs_from_metrics(rows: list[dict[str, Any]]) -> list[EpochEnded]:

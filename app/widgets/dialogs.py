@@ -36,15 +36,20 @@ if TYPE_CHECKING:
     from app.services.export import BackgroundJob
 
 
-def ask(parent: QWidget, title: str, text: str, accept: str, *, details: str = "") -> bool:
-    """A question with two buttons, `accept` and Cancel; True when `accept` was clicked."""
+def ask(parent: QWidget | None, title: str, text: str, accept: str, *, details: str = "",
+        reject: str | None = None, accept_by_default: bool = True) -> bool:
+    """A question with two buttons, `accept` and `reject` (Cancel when None); True when
+    `accept` was clicked. Enter answers the default (`accept`, unless `accept_by_default` is
+    off), Escape answers `reject`."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton,
                       parent)
     if details:
         box.setInformativeText(details)
     accept_button = box.addButton(accept, QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.setDefaultButton(accept_button)
+    reject_button = (box.addButton(QMessageBox.StandardButton.Cancel) if reject is None
+                     else box.addButton(reject, QMessageBox.ButtonRole.RejectRole))
+    box.setDefaultButton(accept_button if accept_by_default else reject_button)
+    box.setEscapeButton(reject_button)
     box.exec()
     return box.clickedButton() is accept_button
 
