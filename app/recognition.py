@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services.devices import available_devices, default_device, device_name
 from app.services.export import (
     BackgroundJob,
     default_export_folder,
@@ -39,13 +40,7 @@ from app.services.export import (
     export_predictions,
     export_summary,
 )
-from app.services.inference_worker import (
-    DEFAULT_HOP,
-    RecognitionService,
-    available_devices,
-    default_device,
-    device_name,
-)
+from app.services.recognition_service import DEFAULT_HOP, RecognitionService
 from app.services.results import (
     STAGES,
     ActionTime,

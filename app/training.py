@@ -31,36 +31,41 @@ from PySide6.QtWidgets import QApplication, QLabel, QMenu, QWidget
 
 from app.services.resources import bundled_demo_model
 from app.services.training import (
-    BaseModel,
     EpochEnded,
     Event,
-    FineTuneSettings,
-    ProjectCheck,
     RunStarted,
-    RunState,
     StepProgress,
-    StoredModel,
     TrainingOutcome,
     TrainingProcess,
+    format_duration,
+    trainer_command,
+)
+from app.services.training_plan import (
+    BaseModel,
+    FineTuneSettings,
+    ProjectCheck,
     check_project,
     default_workers,
-    find_stored_model,
-    format_duration,
     model_input,
+    train_arguments,
+    training_devices,
+)
+from app.services.training_runs import (
+    RunState,
+    StoredModel,
+    find_stored_model,
     read_run_results,
     read_run_state,
     resume_settings,
     store_model,
-    train_arguments,
-    trainer_command,
-    training_devices,
 )
 from app.widgets.dialogs import ask
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
     from app.recognition import RecognitionController
-    from app.widgets.finetune_dialog import FineTuneDialog, FormValues
+    from app.widgets.finetune_dialog import FineTuneDialog
+    from app.widgets.finetune_settings import FormValues
 
 log = logging.getLogger(__name__)
 

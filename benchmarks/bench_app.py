@@ -38,11 +38,8 @@ from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
-from app.services.inference_worker import (
-    RecognitionService,
-    default_device,
-    leave_a_core_free,
-)
+from app.services.devices import default_device, leave_a_core_free
+from app.services.recognition_service import RecognitionService
 from app.services.results import AnalysisResult, WindowResult
 from stmanet.config import InputSpec
 from stmanet.data.synthetic import DRILLS, render_sequence, write_video

@@ -1,48 +1,39 @@
-"""Recognition off the GUI thread: the model, live windows, whole-file analysis.
+"""Recognition off the GUI thread: the worker that owns the model.
 
-`RecognitionWorker` owns the model and lives in its own QThread; every slot runs there, so
-loading a checkpoint, a forward pass or a whole-file analysis never blocks the window.
-`RecognitionService` is what the window holds: it starts the thread, forwards requests to
-the worker through queued signals and re-emits the answers on the GUI thread. It is the one
-place where engine errors (STMANetError kinds) become messages for a dialog.
+`RecognitionWorker` owns the model and lives in its own QThread (app/services/
+recognition_service.py starts it and talks to it); every slot runs there, so loading a
+checkpoint, a forward pass or a whole-file analysis never blocks the window. Requests and
+answers are the small frozen dataclasses below; each carries the generation number of the
+source it is about.
 
-Live mode (a playing file, a camera, a stream): each time a frame is shown the service may
-ask for a prediction. It keeps at most one live request in flight, and the worker, when it
-gets to the request, takes the NEWEST complete window from the player's frame ring buffer:
-spec.window source frames ending at the newest decoded frame, every spec.frame_stride-th
-kept. Windows that went by while the network was busy are never queued, so the answer on
-screen is always about the picture on screen, however slow the model. A new window is asked
-for once `hop` source frames have passed since the last one.
+Live windows: when the worker gets to a live request, it takes the NEWEST complete window
+from the player's frame ring buffer (`newest_window`): spec.window source frames ending at
+the newest decoded frame, every spec.frame_stride-th kept. Windows that went by while the
+network was busy are never queued, so the answer on screen is always about the picture on
+screen, however slow the model.
 
-Whole-file analysis runs `Predictor.predict` over every window of the file with progress
-(`progressed(done, total)`) and a cooperative cancel flag checked between batches; windows
-are handed over as they are done (its `on_window` callback, then `windowsAnalysed`), so the
-timeline fills while it runs and keeps what was done when the job is cancelled.
-
-Requests carry a generation number that changes with the source; answers about a previous
-source are dropped.
+Whole-file analysis runs `Predictor.predict` over every window of the file with progress and
+a cooperative cancel flag checked between batches; windows are handed over as they are done
+(its `on_window` callback, then `analysisWindows`), so the timeline fills while it runs and
+keeps what was done when the job is cancelled.
 """
 
 from __future__ import annotations
 
 import bisect
-import contextlib
-import functools
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import shiboken6
 import torch
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
-from app.services.results import STAGES, AnalysisResult, ModelInfo, WindowResult
-from app.services.video_source import SourceInfo
+from app.services.devices import device_name, every_core
+from app.services.results import AnalysisResult, ModelInfo, WindowResult
 from stmanet.data.decode import probe, read_frames
 from stmanet.data.sampling import window_indices
 from stmanet.engine.checkpoint import LoadedModel, load_checkpoint
@@ -57,9 +48,6 @@ from stmanet.errors import STMANetError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOP = 16
-"""Source frames between the starts of two live windows, and of two analysed windows."""
-
 TOP_K = 5
 
 FrameProvider = Callable[[int], list[tuple[int, np.ndarray]]]
@@ -67,51 +55,6 @@ FrameProvider = Callable[[int], list[tuple[int, np.ndarray]]]
 
 _TORCH_ERRORS = (RuntimeError, MemoryError, ValueError)
 """What a forward pass can raise besides engine errors: out of memory, a CUDA fault, shapes."""
-
-
-def leave_a_core_free() -> int:
-    """Let torch use one CPU core less than the machine has (at least one): the decoder and
-    the window need a core of their own to keep the picture and the overlay on time, and a
-    torch thread pool that competes with them for every core slows both down (its threads
-    wait on each other whenever one is descheduled). An explicit OMP_NUM_THREADS wins.
-    Returns the number of threads torch now uses."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        wanted = max(1, (os.cpu_count() or 2) - 1)
-        if torch.get_num_threads() > wanted:
-            torch.set_num_threads(wanted)
-    return torch.get_num_threads()
-
-
-@contextlib.contextmanager
-def every_core() -> Iterator[None]:
-    """All CPU cores for a batch job (whole-file analysis), then back to what it was: on two
-    cores this takes stmanet_r50 from 2.6x to 4.4x real time (benchmarks/bench_app.py)."""
-    before = torch.get_num_threads()
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(os.cpu_count() or before)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def available_devices() -> list[str]:
-    """Devices recognition can run on: "cpu", and "cuda" when a CUDA GPU is usable."""
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    return devices
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def device_name(device: str) -> str:
-    """What the user reads: "CPU" or "CUDA: <GPU name>"."""
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return f"CUDA: {torch.cuda.get_device_name(torch.device(device))}"
-    return "CPU" if device == "cpu" else device.upper()
 
 
 def describe_architecture(loaded: LoadedModel) -> str:
@@ -207,28 +150,28 @@ def _stack_frames(frames: Sequence[np.ndarray]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _LiveRequest:
+class LiveRequest:
     generation: int
     frame_count: int | None
     fps: float
 
 
 @dataclass(frozen=True)
-class _LiveReply:
+class LiveReply:
     generation: int
     result: WindowResult | None  # None: no complete window yet
     error: str = ""
 
 
 @dataclass(frozen=True)
-class _AnalysisRequest:
+class AnalysisRequest:
     generation: int
     path: Path
     hop: int
 
 
 @dataclass(frozen=True)
-class _DetailRequest:
+class DetailRequest:
     generation: int
     path: Path
     start_frame: int
@@ -241,7 +184,7 @@ class RecognitionWorker(QObject):
 
     modelLoaded = Signal(object)  # ModelInfo
     modelLoadFailed = Signal(str)
-    liveAnswered = Signal(object)  # _LiveReply
+    liveAnswered = Signal(object)  # LiveReply
     analysisProgressed = Signal(int, int, int)  # generation, done, total
     analysisWindows = Signal(int, object)  # generation, list[WindowResult]
     analysisFinished = Signal(int, object)  # generation, AnalysisResult
@@ -319,10 +262,10 @@ class RecognitionWorker(QObject):
     # --- live ----------------------------------------------------------------------------
 
     @Slot(object)
-    def predict_live(self, request: _LiveRequest) -> None:
+    def predict_live(self, request: LiveRequest) -> None:
         predictor = self._predictor
         if predictor is None or self._frames is None:
-            self.liveAnswered.emit(_LiveReply(request.generation, None))
+            self.liveAnswered.emit(LiveReply(request.generation, None))
             return
         started = time.perf_counter()
         spec = predictor.spec
@@ -330,17 +273,17 @@ class RecognitionWorker(QObject):
             self._frames(spec.window), spec.window, spec.frame_stride, request.frame_count
         )
         if window is None:
-            self.liveAnswered.emit(_LiveReply(request.generation, None))
+            self.liveAnswered.emit(LiveReply(request.generation, None))
             return
         try:
             clip = predictor.preprocess(_stack_frames(window.frames))
             result = self._run(clip, window.start, window.end, request.fps, started, "live")
         except (STMANetError, *_TORCH_ERRORS) as exc:
             log.exception("live prediction failed")
-            self.liveAnswered.emit(_LiveReply(request.generation, None, _error_text(exc)))
+            self.liveAnswered.emit(LiveReply(request.generation, None, _error_text(exc)))
             return
         result.frame_indices = window.indices
-        self.liveAnswered.emit(_LiveReply(request.generation, result))
+        self.liveAnswered.emit(LiveReply(request.generation, result))
 
     def _run(
         self, clip: torch.Tensor, start: int, end: int, fps: float, started: float, origin: str
@@ -375,7 +318,7 @@ class RecognitionWorker(QObject):
     # --- one window in detail ------------------------------------------------------------
 
     @Slot(object)
-    def predict_detail(self, request: _DetailRequest) -> None:
+    def predict_detail(self, request: DetailRequest) -> None:
         """Recompute one window of a file with the full spatial maps (for a click on the
         picture of an analysed file)."""
         predictor = self._predictor
@@ -401,7 +344,7 @@ class RecognitionWorker(QObject):
     # --- whole files ---------------------------------------------------------------------
 
     @Slot(object)
-    def analyse(self, request: _AnalysisRequest) -> None:
+    def analyse(self, request: AnalysisRequest) -> None:
         loaded = self._loaded
         generation = request.generation
         if loaded is None:
@@ -495,307 +438,3 @@ def _error_text(exc: BaseException) -> str:
         return ("The computer ran out of memory running the model. Choose a smaller model, "
                 "or switch the device to the CPU.")
     return f"The model failed on this video: {type(exc).__name__}: {exc}"
-
-
-# ------------------------------------------------------------------------------ service
-
-
-class RecognitionService(QObject):
-    """The GUI's handle on the recognition thread. Create, use and shut down on the GUI thread.
-
-    Signals (on the GUI thread):
-      modelChanged(ModelInfo): a model was loaded, or moved to another device.
-      modelLoadFailed(str): a checkpoint could not be loaded; the previous model stays.
-      predicted(WindowResult): a live window's answer.
-      failed(str): a live or detail prediction failed.
-      progressed(int, int): analysis: windows done, windows in all.
-      windowsAnalysed(list[WindowResult]): analysis: windows just done.
-      finished(AnalysisResult), cancelled(AnalysisResult), analysisFailed(str).
-      detailed(WindowResult): a window recomputed with full spatial maps.
-      busyChanged(bool): an analysis started or ended.
-    """
-
-    modelChanged = Signal(object)
-    modelLoadFailed = Signal(str)
-    modelLoadStarted = Signal(str)
-    predicted = Signal(object)
-    failed = Signal(str)
-    progressed = Signal(int, int)
-    windowsAnalysed = Signal(object)
-    finished = Signal(object)
-    cancelled = Signal(object)
-    analysisFailed = Signal(str)
-    detailed = Signal(object)
-    busyChanged = Signal(bool)
-
-    _loadRequested = Signal(str, str)
-    _deviceRequested = Signal(str)
-    _liveRequested = Signal(object)
-    _analysisRequested = Signal(object)
-    _detailRequested = Signal(object)
-
-    def __init__(
-        self,
-        frames: FrameProvider | None = None,
-        parent: QObject | None = None,
-        *,
-        device: str | None = None,
-        hop: int = DEFAULT_HOP,
-    ) -> None:
-        super().__init__(parent)
-        leave_a_core_free()
-        self._cancel = threading.Event()
-        self._thread = QThread()
-        self._thread.setObjectName("recognition")
-        self._worker = RecognitionWorker(frames, self._cancel)
-        self._worker.moveToThread(self._thread)
-        self._device = device if device in available_devices() else default_device()
-        self._hop = max(1, int(hop))
-        self._model: ModelInfo | None = None
-        self._loading = 0
-        self._source: SourceInfo | None = None
-        self._generation = 0
-        self._live_in_flight = False
-        self._shown_while_in_flight: int | None = None
-        self._last_live_end: int | None = None
-        self._live_enabled = True
-        self._live_failed = False
-        self._analysing: Path | None = None
-
-        queued = Qt.ConnectionType.QueuedConnection
-        self._loadRequested.connect(self._worker.load_model, queued)
-        self._deviceRequested.connect(self._worker.set_device, queued)
-        self._liveRequested.connect(self._worker.predict_live, queued)
-        self._analysisRequested.connect(self._worker.analyse, queued)
-        self._detailRequested.connect(self._worker.predict_detail, queued)
-
-        self._worker.modelLoaded.connect(self._on_model_loaded, queued)
-        self._worker.modelLoadFailed.connect(self._on_model_failed, queued)
-        self._worker.liveAnswered.connect(self._on_live_answered, queued)
-        self._worker.analysisProgressed.connect(self._on_progressed, queued)
-        self._worker.analysisWindows.connect(self._on_windows, queued)
-        self._worker.analysisFinished.connect(self._on_finished, queued)
-        self._worker.analysisCancelled.connect(self._on_cancelled, queued)
-        self._worker.analysisFailed.connect(self._on_analysis_failed, queued)
-        self._worker.detailed.connect(self._on_detailed, queued)
-        self._worker.detailFailed.connect(self._on_detail_failed, queued)
-        self.destroyed.connect(functools.partial(_stop, self._thread, self._cancel))
-        self._thread.start()
-
-    # --- state ---------------------------------------------------------------------------
-
-    @property
-    def model(self) -> ModelInfo | None:
-        return self._model
-
-    @property
-    def device(self) -> str:
-        return self._device
-
-    @property
-    def hop(self) -> int:
-        return self._hop
-
-    def set_hop(self, hop: int) -> None:
-        self._hop = max(1, int(hop))
-
-    def is_loading(self) -> bool:
-        return self._loading > 0
-
-    def is_analysing(self) -> bool:
-        return self._analysing is not None
-
-    def set_live_enabled(self, enabled: bool) -> None:
-        """Live predictions on or off (off, e.g., once a whole file has been analysed)."""
-        self._live_enabled = enabled
-        if enabled:
-            self._last_live_end = None
-
-    # --- requests ------------------------------------------------------------------------
-
-    def load_model(self, path: Path | str) -> None:
-        """Load a checkpoint in the background: modelChanged or modelLoadFailed follows."""
-        self._loading += 1
-        self.modelLoadStarted.emit(str(path))
-        self._loadRequested.emit(str(path), self._device)
-
-    def set_device(self, device: str) -> None:
-        """Run the model on `device` from now on: modelChanged follows when a model is
-        loaded (modelLoadFailed if it cannot move, and the model stays where it was)."""
-        if device not in available_devices():
-            self.modelLoadFailed.emit(f"The device {device!r} is not available on this computer.")
-            return
-        if device == self._device:
-            return
-        self._device = device
-        if self._model is not None and not self._loading:
-            self._loading += 1
-            self._deviceRequested.emit(device)
-
-    def set_source(self, info: SourceInfo | None) -> None:
-        """A new source is on screen: forget live state; answers about the old one drop."""
-        if self._analysing is not None:
-            self.cancel_analysis()
-        self._generation += 1
-        self._source = info
-        self._last_live_end = None
-        self._live_failed = False
-
-    def frame_shown(self, index: int) -> None:
-        """The player showed frame `index`: ask for the newest window if one is due."""
-        if self._live_in_flight:
-            self._shown_while_in_flight = index
-            return
-        if (
-            not self._live_enabled
-            or self._live_failed
-            or self._model is None
-            or self._loading
-            or self._source is None
-            or self._analysing is not None
-        ):
-            return
-        last = self._last_live_end
-        if last is not None and last - 1 <= index < last - 1 + self._hop:
-            return
-        self._live_in_flight = True
-        self._shown_while_in_flight = None
-        self._liveRequested.emit(
-            _LiveRequest(self._generation, self._source.frame_count, self._source.fps)
-        )
-
-    def analyse(self, path: Path | str, *, hop: int | None = None) -> None:
-        """Analyse every window of a file: progressed, windowsAnalysed, then finished,
-        cancelled or analysisFailed."""
-        if self._analysing is not None:
-            return
-        self._cancel.clear()
-        self._analysing = Path(path)
-        self.busyChanged.emit(True)
-        self._analysisRequested.emit(
-            _AnalysisRequest(self._generation, Path(path), max(1, hop or self._hop))
-        )
-
-    def cancel_analysis(self) -> None:
-        """Ask the running analysis to stop; it answers with cancelled(what was done)."""
-        if self._analysing is not None:
-            self._cancel.set()
-
-    def predict_detail(self, path: Path | str, start_frame: int, frame_count: int,
-                       fps: float) -> None:
-        """Recompute the window of a file starting at `start_frame` with the full spatial
-        maps: detailed(WindowResult) or failed(str) follows."""
-        self._detailRequested.emit(
-            _DetailRequest(self._generation, Path(path), start_frame, frame_count, fps)
-        )
-
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Stop the thread (a running analysis is cancelled first); True when it stopped."""
-        self._cancel.set()
-        if not self._thread.isRunning():
-            return True
-        self._thread.quit()
-        stopped = bool(self._thread.wait(timeout_ms))
-        if not stopped:
-            log.warning("the recognition thread did not stop within %d ms", timeout_ms)
-            _STRANDED.append((self._thread, self._worker))
-        return stopped
-
-    # --- answers -------------------------------------------------------------------------
-
-    def _on_model_loaded(self, info: ModelInfo) -> None:
-        self._loading = max(0, self._loading - 1)
-        self._model = info
-        self._last_live_end = None
-        self._live_failed = False
-        wanted, self._device = self._device, info.device
-        self.modelChanged.emit(info)
-        if wanted != info.device and not self._loading:  # the device changed meanwhile
-            self.set_device(wanted)
-
-    def _on_model_failed(self, message: str) -> None:
-        self._loading = max(0, self._loading - 1)
-        if self._model is not None and self._device != self._model.device:
-            self._device = self._model.device  # a device change that did not work
-        self.modelLoadFailed.emit(message)
-
-    def _on_live_answered(self, reply: _LiveReply) -> None:
-        self._live_in_flight = False
-        shown, self._shown_while_in_flight = self._shown_while_in_flight, None
-        if reply.generation != self._generation:
-            pass
-        elif reply.error:
-            # One message, not one per frame: live predictions pause until the model or the
-            # source changes.
-            self._live_failed = True
-            self.failed.emit(reply.error)
-            return
-        elif reply.result is not None:
-            self._last_live_end = reply.result.end_frame
-            self.predicted.emit(reply.result)
-        if shown is not None:  # frames came while the worker was busy: maybe one is due
-            self.frame_shown(shown)
-
-    def _on_progressed(self, generation: int, done: int, total: int) -> None:
-        if generation == self._generation:
-            self.progressed.emit(done, total)
-
-    def _on_windows(self, generation: int, windows: list[WindowResult]) -> None:
-        if generation == self._generation:
-            self.windowsAnalysed.emit(windows)
-
-    def _analysis_over(self) -> None:
-        self._analysing = None
-        self.busyChanged.emit(False)
-
-    def _on_finished(self, generation: int, result: AnalysisResult) -> None:
-        self._analysis_over()
-        if generation == self._generation:
-            self.finished.emit(result)
-
-    def _on_cancelled(self, generation: int, result: AnalysisResult) -> None:
-        self._analysis_over()
-        if generation == self._generation:
-            self.cancelled.emit(result)
-
-    def _on_analysis_failed(self, generation: int, message: str) -> None:
-        self._analysis_over()
-        if generation == self._generation:
-            self.analysisFailed.emit(message)
-
-    def _on_detailed(self, generation: int, result: WindowResult) -> None:
-        if generation == self._generation:
-            self.detailed.emit(result)
-
-    def _on_detail_failed(self, generation: int, message: str) -> None:
-        if generation == self._generation:
-            self.failed.emit(message)
-
-
-_STRANDED: list[tuple[QThread, RecognitionWorker]] = []
-
-
-def _stop(thread: QThread, cancel: threading.Event, *_: object) -> None:
-    cancel.set()
-    if not shiboken6.isValid(thread):
-        return
-    if thread.isRunning():
-        thread.quit()
-        if not thread.wait(10_000):
-            log.warning("a recognition thread was left running")
-
-
-__all__ = [
-    "DEFAULT_HOP",
-    "STAGES",
-    "AnalysisResult",
-    "LiveWindow",
-    "ModelInfo",
-    "RecognitionService",
-    "RecognitionWorker",
-    "WindowResult",
-    "available_devices",
-    "default_device",
-    "device_name",
-    "newest_window",
-]

@@ -10,17 +10,19 @@ import cv2
 
 from stmanet.data.decode import opencv_filename
 from stmanet.data.project import (
-    IMPORT_KINDS,
     PROJECT_FORMAT_VERSION,
-    ExportedDataset,
-    ImportedLabels,
     LabelProject,
     LabelSegment,
     ProjectState,
+    normalize_video_path,
+)
+from stmanet.data.project_datasets import (
+    IMPORT_KINDS,
+    ExportedDataset,
+    ImportedLabels,
     export_dataset,
     folder_name,
     import_dataset,
-    normalize_video_path,
 )
 from stmanet.errors import DatasetError, STMANetError
 from stmanet.fileio import atomic_write_text

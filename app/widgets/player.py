@@ -1,5 +1,10 @@
 """The coach's video player: the picture, the transport controls and their shortcuts.
 
+`PlayerWidget` owns the playback: the actions and their shortcuts, the clock, and the
+requests to the decoder (app/services/video_source.py). The picture is a `VideoView`
+(app/widgets/video_view.py); the controls under it are a `TransportBar`
+(app/widgets/transport.py).
+
 Timing: while a file plays, a wall clock decides which frame should be on screen
 (frame = where the clock started + elapsed seconds x fps x speed). A precise timer looks at
 the clock and asks the decoder for that frame. At most one request is in flight; when decoding
@@ -10,6 +15,11 @@ throttles it to what the decoder can deliver. Live sources are pulled as fast as
 
 Frame numbers are 0-based decode order, as everywhere in the program; frame k is shown at
 k / fps seconds.
+
+This module is a little over 500 lines on purpose: what is left is `PlayerWidget`'s playback,
+one state machine (the frame on screen, the one request in flight, the frame wanted next,
+the clock, playing or not) whose methods nearly all read and write the same few fields to
+keep the rule above; split over modules, that rule could no longer be read in one place.
 """
 
 from __future__ import annotations
@@ -19,47 +29,20 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QElapsedTimer, QPointF, QRectF, QSignalBlocker, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QColor,
-    QImage,
-    QKeySequence,
-    QPainter,
-    QPaintEvent,
-    QPen,
-)
-from PySide6.QtWidgets import (
-    QApplication,
-    QComboBox,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QProxyStyle,
-    QSizePolicy,
-    QSlider,
-    QStyle,
-    QStyleHintReturn,
-    QStyleOption,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QElapsedTimer, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app import theme
 from app.services.video_source import SourceInfo, VideoSource
-from app.widgets.fonts import derived_font
 from app.widgets.icons import MediaIcon, media_icon
+from app.widgets.transport import TransportBar
+from app.widgets.video_view import OverlayPainter, VideoView
 
 log = logging.getLogger(__name__)
 
 SPEEDS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 JUMP_SECONDS = 1.0
-
-OverlayPainter = Callable[[QPainter, QRectF, int], None]
-"""Draws over the picture: (painter, the rectangle the frame fills, the frame's number).
-The painter is in widget coordinates; its state is saved and restored around the call."""
 
 
 def format_time(seconds: float) -> str:
@@ -71,133 +54,6 @@ def format_time(seconds: float) -> str:
     if hours:
         return f"{hours}:{minutes:02d}:{secs:02d}.{centis:02d}"
     return f"{minutes:02d}:{secs:02d}.{centis:02d}"
-
-
-def speed_text(speed: float) -> str:
-    return f"{speed:g}×"
-
-
-class VideoView(QWidget):
-    """Paints the current frame letterboxed on a dark background, then the overlay."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._image: QImage | None = None
-        self._index = -1
-        self._overlay: OverlayPainter | None = None
-        self._placeholder = ""
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(320, 180)
-        # Clicking the picture takes the focus away from any text field, so the player's
-        # keys work again.
-        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-
-    def sizeHint(self) -> QSize:
-        return QSize(960, 540)
-
-    def set_frame(self, image: QImage | None, index: int = -1) -> None:
-        self._image = image
-        self._index = index
-        self.update()
-
-    def frame(self) -> QImage | None:
-        """The picture on screen, at the source's resolution."""
-        return self._image
-
-    def frame_index(self) -> int:
-        """The number of the frame on screen; -1 for none."""
-        return self._index if self._image is not None else -1
-
-    def frame_rect(self) -> QRectF:
-        """Where the frame is drawn, in widget coordinates (empty when there is none)."""
-        if self._image is None or self._image.isNull():
-            return QRectF()
-        scale = min(self.width() / self._image.width(), self.height() / self._image.height())
-        width, height = self._image.width() * scale, self._image.height() * scale
-        return QRectF((self.width() - width) / 2, (self.height() - height) / 2, width, height)
-
-    def set_overlay(self, painter: OverlayPainter | None) -> None:
-        """Draw `painter` over every frame (None removes it)."""
-        self._overlay = painter
-        self.update()
-
-    def set_placeholder_text(self, text: str) -> None:
-        """Shown in the middle while there is no frame."""
-        self._placeholder = text
-        self.update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor(theme.VIDEO_BACKGROUND))
-        if self._image is None or self._image.isNull():
-            self._paint_placeholder(painter)
-            painter.end()
-            return
-        target = self.frame_rect()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        painter.drawImage(target, self._image)
-        if self._overlay is not None:
-            painter.save()
-            try:
-                self._overlay(painter, target, self._index)
-            except Exception:  # a faulty overlay must not take the picture with it
-                log.exception("the video overlay failed and has been switched off")
-                self._overlay = None
-            painter.restore()
-        painter.end()
-
-    def _paint_placeholder(self, painter: QPainter) -> None:
-        if not self._placeholder:
-            return
-        painter.setFont(derived_font(self.font(), point_scale=1.25))
-        painter.setPen(QColor(theme.TEXT_MUTED))
-        area = self.rect().adjusted(24, 24, -24, -24)
-        painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                         self._placeholder)
-
-
-class _JumpToClickStyle(QProxyStyle):
-    """A click on the slider's groove moves the handle there (instead of by a page)."""
-
-    def styleHint(
-        self,
-        hint: QStyle.StyleHint,
-        option: QStyleOption | None = None,
-        widget: QWidget | None = None,
-        returnData: QStyleHintReturn | None = None,
-    ) -> int:
-        if hint == QStyle.StyleHint.SH_Slider_AbsoluteSetButtons:
-            return Qt.MouseButton.LeftButton.value
-        return super().styleHint(hint, option, widget, returnData)
-
-
-class SeekSlider(QSlider):
-    """The timeline's slider: frame numbers, click-to-jump, drag to scrub."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(Qt.Orientation.Horizontal, parent)
-        self._style = _JumpToClickStyle(QApplication.style().name())
-        self._style.setParent(self)
-        self.setStyle(self._style)
-        self.setObjectName("seekSlider")
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.setTracking(True)
-        self.setRange(0, 0)
-
-
-class SpeedComboBox(QComboBox):
-    """A combo box that draws its own small chevron (the theme hides the style's arrow)."""
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        color = theme.TEXT_MUTED if self.isEnabled() else theme.TEXT_DISABLED
-        painter.setPen(QPen(QColor(color), 1.6))
-        x, y = self.width() - 14.0, self.height() / 2.0
-        painter.drawPolyline([QPointF(x - 4, y - 2), QPointF(x, y + 2), QPointF(x + 4, y - 2)])
-        painter.end()
 
 
 class PlayerWidget(QWidget):
@@ -312,86 +168,22 @@ class PlayerWidget(QWidget):
         self._view = VideoView(self)
         self._view.set_placeholder_text("Open a video (Ctrl+O) or drop a file here")
 
-        self._seek_slider = SeekSlider(self)
+        self._transport = TransportBar(
+            [self.jump_backward_action, self.step_backward_action, self.play_action,
+             self.step_forward_action, self.jump_forward_action], SPEEDS, self)
+        # the controls the player keeps up to date
+        self._seek_slider = self._transport.seek_slider
+        self._time_label = self._transport.time_label
+        self._frame_label = self._transport.frame_label
+        self._live_badge = self._transport.live_badge
+        self._speed_caption = self._transport.speed_caption
+        self._speed_combo = self._transport.speed_combo
         self._seek_slider.sliderPressed.connect(self._on_scrub_started)
         self._seek_slider.sliderMoved.connect(self._on_scrubbed)
         self._seek_slider.sliderReleased.connect(self._on_scrub_finished)
-
-        def tool_button(act: QAction, size: int = 34) -> QToolButton:
-            button = QToolButton(self)
-            button.setDefaultAction(act)
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            button.setFixedSize(size, size)
-            button.setIconSize(QSize(20, 20))
-            button.setAutoRaise(True)
-            return button
-
-        self._jump_backward_button = tool_button(self.jump_backward_action)
-        self._step_backward_button = tool_button(self.step_backward_action)
-        self._play_button = tool_button(self.play_action, 38)
-        self._play_button.setObjectName("playButton")
-        self._step_forward_button = tool_button(self.step_forward_action)
-        self._jump_forward_button = tool_button(self.jump_forward_action)
-
-        self._time_label = QLabel(self)
-        self._time_label.setObjectName("timeLabel")
-        self._frame_label = QLabel(self)
-        self._frame_label.setObjectName("frameLabel")
-        # digits of equal width: the label stays put
-        digits = derived_font(self.font(), tabular_digits=True)
-        self._time_label.setFont(digits)
-        self._frame_label.setFont(digits)
-        self._live_badge = QLabel("LIVE", self)
-        self._live_badge.setObjectName("liveBadge")
-        self._live_badge.hide()
-
-        self._speed_caption = QLabel("Speed", self)
-        self._speed_caption.setObjectName("speedCaption")
-        self._speed_combo = SpeedComboBox(self)
-        self._speed_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self._speed_combo.setToolTip("Playback speed ([ slower, ] faster)")
-        for speed in SPEEDS:
-            self._speed_combo.addItem(speed_text(speed), speed)
-        self._speed_combo.setCurrentIndex(SPEEDS.index(1.0))
-        # never narrower than its longest entry, whatever room the row has: the text and the
-        # arrow the style sheet pads for (20 px right, 8 px left) and the border
-        longest = max(self.fontMetrics().horizontalAdvance(speed_text(s)) for s in SPEEDS)
-        self._speed_combo.setMinimumWidth(longest + 36)
         self._speed_combo.currentIndexChanged.connect(
             lambda i: self.set_speed(SPEEDS[i]) if i >= 0 else None
         )
-
-        controls = QHBoxLayout()
-        controls.setContentsMargins(10, 2, 14, 8)
-        controls.setSpacing(4)
-        for button in (self._jump_backward_button, self._step_backward_button):
-            controls.addWidget(button)
-        controls.addSpacing(2)
-        controls.addWidget(self._play_button)
-        controls.addSpacing(2)
-        for button in (self._step_forward_button, self._jump_forward_button):
-            controls.addWidget(button)
-        controls.addSpacing(14)
-        controls.addWidget(self._time_label)
-        controls.addSpacing(12)
-        controls.addWidget(self._frame_label)
-        controls.addSpacing(8)
-        controls.addWidget(self._live_badge)
-        controls.addStretch(1)
-        controls.addWidget(self._speed_caption)
-        controls.addSpacing(6)
-        controls.addWidget(self._speed_combo)
-
-        self._transport = QFrame(self)
-        self._transport.setObjectName("transportBar")
-        transport_layout = QVBoxLayout(self._transport)
-        transport_layout.setContentsMargins(0, 0, 0, 0)
-        transport_layout.setSpacing(0)
-        slider_row = QHBoxLayout()
-        slider_row.setContentsMargins(14, 8, 14, 0)
-        slider_row.addWidget(self._seek_slider)
-        transport_layout.addLayout(slider_row)
-        transport_layout.addLayout(controls)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

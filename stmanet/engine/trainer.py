@@ -23,6 +23,13 @@ files, and epoch metrics are summed over all processes.
 This module holds the loop (Trainer) and run_training. The data sets come from
 stmanet/data/training_data.py, the model's start and its frozen parts from engine/init.py,
 the RNG and resume state from engine/resume.py, and cancelling from engine/cancel.py.
+
+It is longer than 500 lines on purpose: what is left is one run's loop. Training an epoch,
+validating, keeping the best model and writing the run folder's files (checkpoint.pt, the
+models, report.json) all read and write the same run state (the model, optimizer, scheduler
+and scaler, the best accuracy so far, the last validation report, the cancel token), and
+the order they happen in is what makes a resumed run end with the same weights; split
+further, that order could no longer be read in one place.
 """
 
 from __future__ import annotations

@@ -35,20 +35,15 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from app.main_window import MainWindow
 from app.services.resources import bundled_demo_model
 from app.services.training import (
-    BaseModel,
     EpochEnded,
-    FineTuneSettings,
     RunFinished,
-    RunResults,
     RunStarted,
     StepProgress,
     TrainingProcess,
-    check_project,
-    read_run_state,
-    store_model,
-    train_arguments,
     trainer_command,
 )
+from app.services.training_plan import BaseModel, FineTuneSettings, check_project, train_arguments
+from app.services.training_runs import RunResults, read_run_state, store_model
 from app.training import FineTuneController
 from stmanet.engine.trainer import load_resume_state
 

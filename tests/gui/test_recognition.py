@@ -22,7 +22,8 @@ from videogen import make_frame, qimage_to_rgb, write_video
 from app.main_window import MainWindow
 from app.recognition import RecognitionController
 from app.services.export import export_overlay_video
-from app.services.inference_worker import RecognitionService, newest_window
+from app.services.inference_worker import newest_window
+from app.services.recognition_service import RecognitionService
 from app.services.results import PredictionTrack, WindowResult
 from app.services.video_source import SourceInfo, SourceKind
 from app.widgets import overlay

@@ -11,13 +11,8 @@ import pytest
 
 from stmanet.data.clips import ClipRecord
 from stmanet.data.decode import probe, read_frames
-from stmanet.data.project import (
-    LabelProject,
-    LabelSegment,
-    export_dataset,
-    import_dataset,
-    read_project,
-)
+from stmanet.data.project import LabelProject, LabelSegment, read_project
+from stmanet.data.project_datasets import export_dataset, import_dataset
 from stmanet.data.sources import load_source
 from stmanet.engine.events import Cancelled
 from stmanet.errors import DatasetError
