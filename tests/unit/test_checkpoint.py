@@ -216,6 +216,66 @@ def test_an_old_file_whose_classifier_parts_do_not_fit_is_refused_clearly(tmp_pa
         load_checkpoint(old)
 
 
+HARA_R3D50 = Path(__file__).parent / "data" / "hara_r3d50_keys.json"
+
+
+def fake_hara_weights(manifest: list, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors of every key and shape in the manifest, scaled like trained weights
+    (activations neither vanish nor explode over 16 blocks)."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape, dtype in manifest:
+        if dtype == "int64":  # BatchNorm's num_batches_tracked
+            state[key] = torch.tensor(123_456, dtype=torch.int64)
+        elif len(shape) == 5:  # convolutions: variance-keeping scale
+            fan_in = shape[1] * shape[2] * shape[3] * shape[4]
+            state[key] = torch.randn(shape, generator=g) * (2 / fan_in) ** 0.5
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=g) + 0.5
+        elif key.endswith(".weight") and not key.startswith("fc."):  # BatchNorm scale
+            state[key] = torch.rand(shape, generator=g) * 0.3 + 0.2
+        else:  # BatchNorm shift and mean, fc
+            state[key] = torch.randn(shape, generator=g) * 0.05
+    return state
+
+
+def test_hara_r3d50_kinetics_checkpoint_imports_completely_and_reproduces_their_network(
+        tmp_path):
+    """Every key and shape of Hara et al.'s r3d50_K_200ep.pth (tests/unit/data/hara_r3d50_keys.json,
+    listed from their models/resnet.py, not from ours): the import takes every weight and the
+    imported ST-MANet computes what their 3D ResNet does."""
+    manifest = json.loads(HARA_R3D50.read_text())
+    keys = manifest["keys"]
+    assert len(keys) == 320 and keys[-2][:2] == ["fc.weight", [700, 2048]]
+    fake = fake_hara_weights(keys)
+    pth = tmp_path / "r3d50_K_200ep.pth"
+    torch.save({**manifest["checkpoint"], "state_dict": fake}, pth)
+
+    config = model_config("stmanet_r50", 700)
+    loaded = import_hara(pth, config, [f"k{i}" for i in range(700)])
+    assert loaded.metadata.provenance["classifier"] == "kept"
+    # every one of their weights has its place in the model, and no two share one
+    ours = hara_state_in_our_names(fake, loaded.model.head.fc.in_features)
+    assert len(ours) == len(fake)
+    model_state = loaded.model.state_dict()
+    for key, value in ours.items():
+        assert model_state[key].shape == value.shape, key
+        if key != "head.fc.weight":
+            assert torch.equal(model_state[key], value), key
+    c5 = 2048
+    assert torch.equal(model_state["head.fc.weight"][:, -c5:], fake["fc.weight"])
+    assert not model_state["head.fc.weight"][:, :-c5].any()
+    # their network, built from the same tensors under their own names
+    reference = ResNet3D(50, num_classes=700).eval()
+    reference.load_state_dict(fake, strict=True)
+    x = torch.randn(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        want = reference(x)
+        got = loaded.model(x).logits
+    assert want.std() > 0.01  # the weights give logits that differ between classes
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
 # ------------------------------------------------------------------ bad files, clear errors
 
 def test_not_a_checkpoint(tmp_path):
