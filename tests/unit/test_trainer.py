@@ -1,6 +1,7 @@
 """The training loop on tiny in-memory data: it learns, resumes exactly, cancels cleanly."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,27 @@ def test_a_cancel_during_validation_resumes_with_that_validation(tmp_path, refer
     assert (state["epoch"], state["step"]) == (0, 5)  # all 5 steps of epoch 1 done
     Trainer(config(tmp_path), data(), resume=True).run()
     assert same(final_weights(tmp_path / "run"), final_weights(reference_run))
+
+
+RUN_BEFORE_HEAD = Path(__file__).parent / "data" / "run_before_head"
+
+
+def test_a_run_of_an_older_version_resumes_as_it_would_have_gone_on(tmp_path):
+    """tests/unit/data/run_before_head: checkpoint.pt after epoch 1 of 2 and final.safetensors
+    of the same run, both written by the version whose classifier was `backbone.fc` plus
+    `fusion` (with AdamW: the classifier's moments and step must follow it into the head).
+    Resumed here, the run ends where it ended there."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(RUN_BEFORE_HEAD / RESUME_FILE, run)
+    cfg = config(tmp_path, epochs=2, model_overrides={"width": 0.03125, "dropout": 0.0},
+                 optimizer="adamw", lr=0.01, seed=0)
+    Trainer(cfg, data(train=12), resume=True).run()
+    got = load_checkpoint(run / "final.safetensors").model.state_dict()
+    want = load_checkpoint(RUN_BEFORE_HEAD / "final.safetensors").model.state_dict()
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5, msg=key)
 
 
 def test_data_loading_processes_do_not_change_the_result(tmp_path):
