@@ -64,7 +64,7 @@ class ColourClips(Dataset):
 
 def config(tmp_path: Path, name: str = "run", **changes) -> TrainConfig:
     # seed 10: a run that reaches 100% validation accuracy by epoch 3. Whether 4 epochs get
-    # there depends on the seed: over seeds 0-19, 15-17 runs did (the rest stopped at 2/3).
+    # there depends on the seed: over seeds 0-19, 15-17 runs did (the others fell short).
     base = dict(model="stmanet_r10", model_overrides={"width": 0.125}, frames=8,
                 frame_stride=1, size=32, epochs=4, batch_size=8, lr=0.05, lr_step=2,
                 workers=0, device="cpu", output=str(tmp_path / name), seed=10)
