@@ -22,6 +22,7 @@ from stmanet.engine.trainer import (
     frozen_modules,
     parse_source,
     resolve_input,
+    seed_everything,
     split_by_class,
 )
 from stmanet.errors import ConfigError
@@ -234,6 +235,7 @@ def test_without_validation_data_the_final_model_is_the_result(tmp_path):
 @pytest.mark.parametrize("mode", ["backbone", "early", "head"])
 def test_frozen_parts_keep_their_weights_and_statistics(tmp_path, mode):
     cfg = config(tmp_path, epochs=1, freeze=mode)
+    seed_everything(cfg.seed)  # the weights the run starts from
     model, _ = build_model(cfg, CLASSES)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     Trainer(cfg, data(train=16)).run()
