@@ -49,7 +49,6 @@ class ModelConfig:
     dropout: float = 0.5  # before the classifier
     conv1_t_size: int = 7  # temporal kernel of the stem convolution (Hara et al.: 7)
     conv1_t_stride: int = 1
-    stage_heads: bool = False  # extra linear head per stage (the paper's stage-wise study)
 
     def __post_init__(self) -> None:
         if self.depth not in DEPTHS:

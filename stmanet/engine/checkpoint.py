@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -28,8 +29,12 @@ from stmanet.errors import CheckpointError, ConfigError
 from stmanet.fileio import atomic_path
 from stmanet.models.stmanet import STMANet
 
-FORMAT_VERSION = 1
+#: 2: the classifier is `head.fc`. Format 1 (`backbone.fc` + `fusion`) is still read: see
+#: `upgrade_state_dict`; a program that reads only format 1 refuses format 2 with a clear message.
+FORMAT_VERSION = 2
 METADATA_KEY = "stmanet"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,7 +66,10 @@ class CheckpointMetadata:
     @classmethod
     def from_json(cls, text: str) -> CheckpointMetadata:
         data = json.loads(text)
-        return cls(model=ModelConfig.from_dict(data["model"]),
+        model = data["model"]
+        if isinstance(model, dict):  # options older versions wrote that no longer exist
+            model = {k: v for k, v in model.items() if k not in RETIRED_MODEL_OPTIONS}
+        return cls(model=ModelConfig.from_dict(model),
                    class_names=[str(c) for c in data["class_names"]],
                    input=InputSpec.from_dict(data.get("input", {})),
                    provenance=dict(data.get("provenance") or {}),
@@ -84,10 +92,14 @@ def provenance(source: str, **extra: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- our format
 
 def save_checkpoint(path: Path | str, model: STMANet, metadata: CheckpointMetadata) -> Path:
-    """Write weights and metadata atomically; the previous file survives a crash mid-write."""
+    """Write weights and metadata atomically; the previous file survives a crash mid-write.
+
+    The file is in this version's format, whatever the format of the file `metadata` came from.
+    """
     path = Path(path)
     if dataclasses.asdict(model.config) != dataclasses.asdict(metadata.model):
         raise ValueError("metadata.model does not describe this model")
+    metadata = dataclasses.replace(metadata, format_version=FORMAT_VERSION)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         mode = tmp.stat().st_mode & 0o777  # what a plain open() would give, umask applied
@@ -152,6 +164,11 @@ def load_checkpoint(path: Path | str, *, device: str | torch.device = "cpu") -> 
         raise CheckpointError(path, f"its weights are damaged or truncated ({exc})") from exc
     with torch.device("meta"):  # shapes only: nothing is allocated for a model that won't fit
         skeleton = STMANet(metadata.model)
+    state, retired = upgrade_state_dict(state, skeleton.head.fc.in_features)
+    if retired:
+        log.info("%s: its %d per-stage head weights (stage_heads.*) are ignored: the model no "
+                 "longer has per-stage heads, and its predictions never used them", path,
+                 len(retired))
     _check_state(path, skeleton, state, what="the architecture in its metadata")
     _check_finite(path, state)
     model = STMANet(metadata.model)
@@ -330,8 +347,11 @@ def import_hara(path: Path | str, config: ModelConfig, class_names: list[str], *
                               f"{config.conv1_t_size}): choose a matching model")
     model = STMANet(config)
     keep_fc = arch.num_classes == config.num_classes
-    _load_state(path, model.backbone, state, what=f"the model's backbone ({arch.describe()})",
-                ignore=() if keep_fc else ("fc.",))
+    ours = tuple(f"{name}." for name, _ in model.named_children()
+                 if name not in ("backbone", "head"))  # the aggregation modules start fresh
+    _load_state(path, model, hara_state_in_our_names(state, model.head.fc.in_features),
+                what=f"the model's 3D ResNet ({arch.describe()})",
+                ignore=ours if keep_fc else (*ours, "head."))
     metadata = CheckpointMetadata(
         config, list(class_names), input_spec or InputSpec(),
         provenance(f"hara-import:{path.name}", imported_classes=arch.num_classes,
@@ -345,3 +365,104 @@ def save_hara_format(path: Path | str, backbone: torch.nn.Module, *, arch: str =
     state = {prefix + k: v for k, v in backbone.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save({"epoch": 200, "arch": arch, "state_dict": state}, tmp)
+
+
+# ------------------------------------------------------------ older names of the classifier
+#
+# Before the classifier was one module (`head`, stmanet.models.heads) it was two: the 3D
+# ResNet's own `backbone.fc` over stage 5 (weight and bias) and, with MF on, `fusion`, a
+# linear map without bias over the pooled stages 2-4, the two outputs summed. Model files
+# and checkpoint.pt files of that time carry those names; Hara et al.'s files carry `fc.*`
+# (their 3D ResNet's names). The per-stage heads (`stage_heads.*`) of that time, never
+# trained, are gone. This is the one place that knows those names.
+
+OLD_FC_WEIGHT, OLD_FC_BIAS, OLD_FUSION = "backbone.fc.weight", "backbone.fc.bias", "fusion.weight"
+HEAD_WEIGHT, HEAD_BIAS = "head.fc.weight", "head.fc.bias"
+RETIRED_PREFIXES = ("stage_heads.",)
+RETIRED_MODEL_OPTIONS = ("stage_heads",)
+
+
+def upgrade_state_dict(state: dict[str, Tensor], head_inputs: int,
+                       ) -> tuple[dict[str, Tensor], list[str]]:
+    """`state` in the current names, and the names of the retired weights left out.
+
+    `head.fc.weight` is `[fusion.weight | backbone.fc.weight]` (columns: stages 2-4, then
+    stage 5) and `head.fc.bias` is `backbone.fc.bias`; a stage-5 classifier alone (MF off,
+    or Hara et al.'s) that meets a head of `head_inputs` > C_5 columns gets zeros for stages
+    2-4, as a fresh head has. The sum of the two old maps is this one map, so the logits are
+    the same. A state in the current names passes unchanged; old weights whose shapes do not
+    fit together are left under their names (the caller's check then names them).
+    """
+    retired = [k for k in state if k.startswith(RETIRED_PREFIXES)]
+    state = {k: v for k, v in state.items() if not k.startswith(RETIRED_PREFIXES)}
+    weight, bias, fusion = state.get(OLD_FC_WEIGHT), state.get(OLD_FC_BIAS), state.get(OLD_FUSION)
+    if weight is None or bias is None or weight.ndim != 2:
+        return state, retired
+    if fusion is None and head_inputs > weight.shape[1]:
+        fusion = weight.new_zeros(weight.shape[0], head_inputs - weight.shape[1])
+    if fusion is not None and (fusion.ndim != 2 or fusion.shape[0] != weight.shape[0]):
+        return state, retired
+    state = {k: v for k, v in state.items() if k not in (OLD_FC_WEIGHT, OLD_FC_BIAS, OLD_FUSION)}
+    state[HEAD_WEIGHT] = weight if fusion is None else torch.cat([fusion, weight], dim=1)
+    state[HEAD_BIAS] = bias
+    return state, retired
+
+
+def hara_state_in_our_names(state: dict[str, Tensor], head_inputs: int) -> dict[str, Tensor]:
+    """Hara et al.'s 3D ResNet weights in our names: their network is `backbone.*` and their
+    `fc` the stage-5 block of `head.fc` (stages 2-4 zero)."""
+    ours, _ = upgrade_state_dict({f"backbone.{k}": v for k, v in state.items()}, head_inputs)
+    return ours
+
+
+def upgrade_train_state(path: Path, state: dict[str, Any], model: STMANet) -> dict[str, Any]:
+    """A resume state (checkpoint.pt) of an older version in the current names.
+
+    The weights go through `upgrade_state_dict`; the optimizer's per-parameter state
+    (momentum, Adam's moments and step) follows its parameters, the moments of `fusion.weight`
+    and `backbone.fc.weight` joined like the weights, so the run continues as it would have.
+    `model` is the model being resumed with its frozen parts frozen (those are not in the
+    optimizer). A state in the current names is returned as it is.
+    """
+    old = state["model"]
+    if OLD_FC_WEIGHT not in old:
+        return state
+    upgraded, _ = upgrade_state_dict(old, model.head.fc.in_features)
+    params = dict(model.named_parameters())
+    trainable = [name for name, p in params.items() if p.requires_grad]
+    # the old optimizer's parameters: the old model's in its order, less the frozen ones
+    # (the old classifier was never frozen)
+    old_order = [k for k in old if (k in params and params[k].requires_grad)
+                 or k in (OLD_FC_WEIGHT, OLD_FC_BIAS, OLD_FUSION) or k.startswith(RETIRED_PREFIXES)]
+    optimizer = state["optimizer"]
+    groups = optimizer["param_groups"]
+    if len(groups) != 1 or len(groups[0]["params"]) != len(old_order):
+        raise CheckpointError(path, "its optimizer state does not fit the model being resumed "
+                              f"({sum(len(g['params']) for g in groups)} parameters in "
+                              f"{len(groups)} groups, {len(old_order)} expected)")
+    per_name = {name: optimizer["state"].get(i) for name, i in zip(old_order, groups[0]["params"],
+                                                                   strict=True)}
+    per_name[HEAD_WEIGHT] = _joined_state(per_name.get(OLD_FUSION), per_name.get(OLD_FC_WEIGHT),
+                                          model.head.fc.in_features)
+    per_name[HEAD_BIAS] = per_name.get(OLD_FC_BIAS)
+    moved = {i: per_name[name] for i, name in enumerate(trainable) if per_name.get(name)}
+    group = {**groups[0], "params": list(range(len(trainable)))}
+    return {**state, "model": upgraded,
+            "optimizer": {**optimizer, "state": moved, "param_groups": [group]}}
+
+
+def _joined_state(fusion: dict[str, Any] | None, fc: dict[str, Any] | None, head_inputs: int,
+                  ) -> dict[str, Any] | None:
+    """The optimizer state of `head.fc.weight` from those of `fusion.weight` and
+    `backbone.fc.weight`: per-element tensors joined like the weights (zeros where the old
+    model had no fusion), anything else (Adam's step) taken from `backbone.fc.weight`."""
+    if fc is None:
+        return None
+    joined = dict(fc)
+    for key, value in fc.items():
+        if isinstance(value, Tensor) and value.ndim == 2:
+            left = (fusion or {}).get(key)
+            if left is None:
+                left = value.new_zeros(value.shape[0], head_inputs - value.shape[1])
+            joined[key] = torch.cat([left, value], dim=1)
+    return joined

@@ -19,7 +19,9 @@ from stmanet.models import STMANet, model_config
 
 log = logging.getLogger(__name__)
 
-CLASSIFIER_PREFIXES = ("backbone.fc.", "fusion.", "stage_heads.")
+#: the state-dict names of the classifier (`head`, stmanet.models.heads): with --init, its rows
+#: are reordered for the same classes in another order, or it is remade for other classes
+CLASSIFIER_PREFIXES = ("head.",)
 
 
 INPUT_SHAPE_FIELDS = ("frames", "frame_stride", "size")

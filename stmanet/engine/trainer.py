@@ -64,7 +64,12 @@ from stmanet.data.training_data import (
     split_by_class,
 )
 from stmanet.engine.cancel import CancelToken, TrainingCancelled, cancel_on_signals
-from stmanet.engine.checkpoint import CheckpointMetadata, provenance, save_checkpoint
+from stmanet.engine.checkpoint import (
+    CheckpointMetadata,
+    provenance,
+    save_checkpoint,
+    upgrade_train_state,
+)
 from stmanet.engine.distributed import DistributedContext, resolve_device
 from stmanet.engine.events import (
     CheckpointSaved,
@@ -309,6 +314,7 @@ class Trainer:
         carry: dict[str, float] = {}
         metrics = MetricsLog(self.run_dir)
         if state is not None:
+            state = upgrade_train_state(self.run_dir / RESUME_FILE, state, model)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -341,8 +347,7 @@ class Trainer:
         net: nn.Module = model
         if ctx.enabled:
             net = DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None,
-                find_unused_parameters=model.config.stage_heads)
+                model, device_ids=[device.index] if device.type == "cuda" else None)
 
         steps_per_epoch = len(self._batches(0))
         val_count = len(self.data.val) if self.data.val is not None else 0

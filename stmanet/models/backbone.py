@@ -2,6 +2,8 @@
 
 Names (conv1, bn1, layer1.0.conv1, ..., layerN.M.downsample.0, fc) match the public
 Kinetics checkpoints (r3d18_K_200ep.pth and kin) so those load with no renaming.
+ST-MANet builds it without the classifier (`num_classes=None`): its own head
+(`stmanet.models.heads`) classifies.
 """
 
 from __future__ import annotations
@@ -72,9 +74,11 @@ class ResNet3D(nn.Module):
 
     `forward_stem` and `stage` expose the pieces ST-MANet interleaves its aggregation with;
     `forward` is the plain network: stem, four stages, global average pool, dropout, fc.
+    With `num_classes=None` there is no classifier (no avgpool, dropout or fc): the stem and
+    the four stages only, as ST-MANet uses it.
     """
 
-    def __init__(self, depth: int = 50, *, width: float = 1.0, num_classes: int = 400,
+    def __init__(self, depth: int = 50, *, width: float = 1.0, num_classes: int | None = 400,
                  conv1_t_size: int = 7, conv1_t_stride: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
         block = BasicBlock if depth in BASIC_DEPTHS else Bottleneck
@@ -92,9 +96,11 @@ class ResNet3D(nn.Module):
         self.layer2 = self._make_layer(block, planes[1], layers[1], stride=2)
         self.layer3 = self._make_layer(block, planes[2], layers[2], stride=2)
         self.layer4 = self._make_layer(block, planes[3], layers[3], stride=2)
-        self.avgpool = nn.AdaptiveAvgPool3d(1)
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(planes[3] * block.expansion, num_classes)
+        self.fc: nn.Linear | None = None
+        if num_classes is not None:
+            self.avgpool = nn.AdaptiveAvgPool3d(1)
+            self.dropout = nn.Dropout(dropout)
+            self.fc = nn.Linear(planes[3] * block.expansion, num_classes)
         #: channels at the stem and after stages 2-5 (the paper counts the stem as stage 1)
         self.stem_channels = planes[0]
         self.stage_channels = tuple(p * block.expansion for p in planes)
@@ -139,8 +145,9 @@ class ResNet3D(nn.Module):
             features.append(x)
         return features
 
-    def forward_head(self, last_stage: Tensor) -> Tensor:
-        return self.fc(self.dropout(torch.flatten(self.avgpool(last_stage), 1)))
-
     def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x)[-1])
+        if self.fc is None:
+            raise TypeError("this 3D ResNet was built without a classifier (num_classes=None): "
+                            "use forward_features")
+        last_stage = self.forward_features(x)[-1]
+        return self.fc(self.dropout(torch.flatten(self.avgpool(last_stage), 1)))

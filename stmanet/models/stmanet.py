@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 from stmanet.config import ModelConfig
 from stmanet.models.attention import SpatialAggregation, TemporalAggregation
 from stmanet.models.backbone import ResNet3D
+from stmanet.models.heads import MultiLevelHead
 
 
 @dataclass
@@ -21,23 +21,22 @@ class STMANetOutput:
     temporal_attention: list[Tensor | None]  # A_t per stage, (B, T_i, T_i); None: TDA off
     stage_features: list[Tensor]  # GAP of each stage output, (B, C_i)
     stage_sizes: list[tuple[int, int, int]]  # (T_i, H_i, W_i), to unflatten the maps
-    stage_logits: list[Tensor] | None = None  # per-stage heads, when the config asks for them
 
 
 class STMANet(nn.Module):
     """The network of the paper; with every switch off, exactly Hara et al.'s 3D ResNet.
 
-    State-dict names: `backbone.*` are Hara et al.'s names (their checkpoints load into
-    `model.backbone` unchanged); `temporal*`, `spatial`, `fusion`, `stage_heads` are ours.
+    State-dict names: `backbone.*` are Hara et al.'s names for the stem and stages 2-5;
+    `temporal*`, `spatial` are ours; `head.fc` is the classifier over stages 2-5 (MF) or 5,
+    whose stage-5 block is Hara et al.'s `fc` (`stmanet.engine.checkpoint` maps their names).
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = ResNet3D(config.depth, width=config.width,
-                                 num_classes=config.num_classes,
+        self.backbone = ResNet3D(config.depth, width=config.width, num_classes=None,
                                  conv1_t_size=config.conv1_t_size,
-                                 conv1_t_stride=config.conv1_t_stride, dropout=config.dropout)
+                                 conv1_t_stride=config.conv1_t_stride)
         channels = self.backbone.stage_channels  # C_2..C_5
         qk = [max(1, c // config.qk_reduction) for c in channels]
         values = [max(1, c // config.value_reduction) for c in channels]
@@ -61,16 +60,11 @@ class STMANet(nn.Module):
             self.spatial = nn.ModuleList(
                 SpatialAggregation(c, qk_dim=qk[i], value_dim=values[i])
                 for i, c in enumerate(channels))
-        self.fusion: nn.Linear | None = None
-        if config.mf:
-            # Multi-level fusion: the classifier sees GAP of stages 2-5. Its stage-5 part is
-            # backbone.fc; this adds the stage 2-4 part, zero at start so a fresh network
-            # predicts exactly what its backbone does.
-            self.fusion = nn.Linear(sum(channels[:3]), config.num_classes, bias=False)
-            nn.init.zeros_(self.fusion.weight)
-        self.stage_heads: nn.ModuleList | None = None
-        if config.stage_heads:
-            self.stage_heads = nn.ModuleList(nn.Linear(c, config.num_classes) for c in channels)
+        # Multi-level fusion: the classifier sees GAP of stages 2-5 (MF off: stage 5 only);
+        # the stage 2-4 weights start at zero, so a fresh network predicts exactly what its
+        # 3D ResNet does.
+        self.head = MultiLevelHead(channels, config.num_classes, multi_level=config.mf,
+                                   dropout=config.dropout)
 
     def forward(self, x: Tensor) -> STMANetOutput:
         """x: (B, 3, T, H, W), normalised."""
@@ -96,13 +90,5 @@ class STMANet(nn.Module):
                 z = updates[0].add_(z)
                 for update in updates[1:]:
                     z += update
-            pooled.append(torch.flatten(self.backbone.avgpool(z), 1))
-
-        drop = self.backbone.dropout
-        logits = self.backbone.fc(drop(pooled[-1]))
-        if self.fusion is not None:
-            logits = logits + self.fusion(drop(torch.cat(pooled[:3], dim=1)))
-        stage_logits = None
-        if self.stage_heads is not None:
-            stage_logits = [head(drop(p)) for head, p in zip(self.stage_heads, pooled, strict=True)]
-        return STMANetOutput(logits, spatial, temporal, pooled, sizes, stage_logits)
+            pooled.append(self.head.pool(z))  # (B, C_i)
+        return STMANetOutput(self.head(pooled), spatial, temporal, pooled, sizes)

@@ -33,9 +33,9 @@ def make_constant_model(path: Path, label: str) -> Path:
     torch.manual_seed(0)
     model = create_model("stmanet_r10", len(CLASSES), width=0.125)
     with torch.no_grad():
-        model.backbone.fc.weight.zero_()
-        model.backbone.fc.bias.zero_()
-        model.backbone.fc.bias[CLASSES.index(label)] = 8.0
+        model.head.fc.weight.zero_()
+        model.head.fc.bias.zero_()
+        model.head.fc.bias[CLASSES.index(label)] = 8.0
     metadata = CheckpointMetadata(model.config, CLASSES, InputSpec(**TINY_INPUT),
                                   provenance("test", note=f"always {label}"))
     return save_checkpoint(path, model, metadata)

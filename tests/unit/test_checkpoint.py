@@ -1,5 +1,7 @@
 """Checkpoints: our format, Hara et al.'s import, and every kind of bad file."""
 
+import json
+import logging
 import pickle
 import zipfile
 from pathlib import Path
@@ -9,13 +11,16 @@ import torch
 
 from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import (
+    FORMAT_VERSION,
     CheckpointMetadata,
+    hara_state_in_our_names,
     import_hara,
     load_checkpoint,
     provenance,
     read_metadata,
     save_checkpoint,
     save_hara_format,
+    upgrade_state_dict,
 )
 from stmanet.errors import CheckpointError
 from stmanet.models import ResNet3D, create_model, model_config
@@ -35,8 +40,7 @@ def saved_model(tmp_path: Path, name: str = "stmanet_r18") -> tuple[Path, torch.
             if isinstance(m, torch.nn.BatchNorm3d):
                 m.weight.normal_()
                 m.running_mean.normal_()
-        if model.fusion is not None:
-            model.fusion.weight.normal_()
+        model.head.fc.weight.normal_()  # stages 2-4 too
     meta = CheckpointMetadata(model.config, CLASSES, InputSpec(frames=16, size=32),
                               provenance("test"), report={"top1": 0.5})
     path = save_checkpoint(tmp_path / "model.safetensors", model, meta)
@@ -96,7 +100,7 @@ def test_hara_checkpoint_imports_into_the_backbone_and_reproduces_it(tmp_path, p
     assert loaded.metadata.provenance["classifier"] == "kept"
 
     new = import_hara(pth, model_config("stmanet_r18", 3, **TINY), CLASSES)
-    assert new.model.backbone.fc.out_features == 3
+    assert new.model.head.fc.out_features == 3
     assert new.metadata.provenance["classifier"] == "new"
     with torch.no_grad():  # the backbone features are Hara's exactly
         torch.testing.assert_close(new.model.backbone.forward_features(x)[-1],
@@ -104,6 +108,172 @@ def test_hara_checkpoint_imports_into_the_backbone_and_reproduces_it(tmp_path, p
     # and it saves and reloads in our format
     out = save_checkpoint(tmp_path / "imported.safetensors", new.model, new.metadata)
     assert load_checkpoint(out).metadata.class_names == CLASSES
+
+
+# ------------------------------------------------ files of older versions, Hara et al.'s names
+
+def write_old_version_file(path: Path, model: torch.nn.Module, *, stage_heads: bool = False,
+                           ) -> Path:
+    """`model` as the versions before the one-module head wrote it: the classifier as
+    `backbone.fc` over stage 5 plus, with MF on, `fusion.weight` over stages 2-4 (no bias),
+    `stage_heads` in the metadata, and with it on one linear head per stage."""
+    from safetensors.torch import save_file
+
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
+    weight, bias = model.head.fc.weight.detach(), model.head.fc.bias.detach()
+    c5 = model.backbone.stage_channels[-1]
+    state["backbone.fc.weight"], state["backbone.fc.bias"] = weight[:, -c5:], bias
+    if model.config.mf:
+        state["fusion.weight"] = weight[:, :-c5]
+    if stage_heads:
+        for i, c in enumerate(model.backbone.stage_channels):
+            state[f"stage_heads.{i}.weight"] = torch.randn(model.config.num_classes, c)
+            state[f"stage_heads.{i}.bias"] = torch.randn(model.config.num_classes)
+    meta = json.loads(CheckpointMetadata(model.config, CLASSES, InputSpec(frames=16, size=32),
+                                         provenance("test")).to_json())
+    meta["model"]["stage_heads"] = stage_heads
+    meta["format_version"] = 1
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path),
+              metadata={"stmanet": json.dumps(meta)})
+    return path
+
+
+@pytest.mark.parametrize("name,overrides", [("stmanet_r18", {}), ("r3d18", {}),
+                                            ("stmanet_r18", {"mf": False})])
+def test_a_model_file_of_an_older_version_predicts_as_it_did(tmp_path, name, overrides, caplog):
+    model = create_model(name, len(CLASSES), **TINY, **overrides).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.weight.normal_()
+        model.head.fc.weight.normal_()
+    path = write_old_version_file(tmp_path / "old.safetensors", model)
+    with caplog.at_level(logging.INFO):
+        loaded = load_checkpoint(path)
+    assert "stage_heads" not in caplog.text
+    assert loaded.metadata.model == model.config and loaded.metadata.format_version == 1
+    x = clip()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x).logits, model(x).logits)
+    # saved again, it is a file of this version: the new names, and a format older
+    # versions refuse with a clear message instead of failing on the names
+    again = save_checkpoint(tmp_path / "again.safetensors", loaded.model, loaded.metadata)
+    assert read_metadata(again).format_version == FORMAT_VERSION == 2
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(again).model(x).logits, model(x).logits)
+
+
+def test_a_model_file_with_per_stage_heads_loads_without_them(tmp_path, caplog):
+    """Per-stage heads are gone; their weights (never trained, never in the predictions) are
+    left out, with a note in the log."""
+    _, model = saved_model(tmp_path)
+    old = write_old_version_file(tmp_path / "heads.safetensors", model, stage_heads=True)
+    with caplog.at_level(logging.INFO, logger="stmanet.engine.checkpoint"):
+        loaded = load_checkpoint(old)
+    assert "heads.safetensors" in caplog.text and "8 per-stage head weights" in caplog.text
+    assert not any(k.startswith("stage_heads") for k in loaded.model.state_dict())
+    x = clip()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x).logits, model(x).logits)
+
+
+def test_old_names_map_onto_the_head():
+    k, c5, c234 = 3, 8, 5
+    fc_w, fc_b, fusion = torch.randn(k, c5), torch.randn(k), torch.randn(k, c234)
+    conv = torch.randn(2, 2, 1, 1, 1)
+    state, retired = upgrade_state_dict(
+        {"backbone.conv1.weight": conv, "backbone.fc.weight": fc_w, "backbone.fc.bias": fc_b,
+         "fusion.weight": fusion, "stage_heads.0.weight": torch.zeros(k, 2)}, c234 + c5)
+    assert set(state) == {"backbone.conv1.weight", "head.fc.weight", "head.fc.bias"}
+    assert retired == ["stage_heads.0.weight"]
+    assert torch.equal(state["head.fc.weight"], torch.cat([fusion, fc_w], 1))  # stages 2-4, 5
+    assert state["head.fc.bias"] is fc_b and state["backbone.conv1.weight"] is conv
+    # MF off: the stage-5 classifier is the head
+    state, _ = upgrade_state_dict({"backbone.fc.weight": fc_w, "backbone.fc.bias": fc_b}, c5)
+    assert state["head.fc.weight"] is fc_w
+    # Hara et al.'s names: their network is the backbone, their fc the head's stage-5 block
+    state = hara_state_in_our_names({"conv1.weight": conv, "fc.weight": fc_w, "fc.bias": fc_b},
+                                    c234 + c5)
+    assert set(state) == {"backbone.conv1.weight", "head.fc.weight", "head.fc.bias"}
+    assert torch.equal(state["head.fc.weight"], torch.cat([torch.zeros(k, c234), fc_w], 1))
+    # current names pass unchanged; old weights that do not fit together keep their names
+    current = {"head.fc.weight": fc_w, "head.fc.bias": fc_b}
+    assert upgrade_state_dict(current, c5) == (current, [])
+    odd = {"backbone.fc.weight": fc_w, "backbone.fc.bias": fc_b, "fusion.weight": torch.zeros(7)}
+    assert upgrade_state_dict(odd, c234 + c5)[0] == odd
+
+
+def test_an_old_file_whose_classifier_parts_do_not_fit_is_refused_clearly(tmp_path):
+    path, model = saved_model(tmp_path)
+    old = write_old_version_file(tmp_path / "odd.safetensors", model)
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(old))
+    state["fusion.weight"] = torch.zeros(7, 3)
+    save_file(state, str(old), metadata={"stmanet": read_metadata(path).to_json()})
+    with pytest.raises(CheckpointError,
+                       match=r"odd\.safetensors.*unexpected weights.*backbone\.fc"):
+        load_checkpoint(old)
+
+
+HARA_R3D50 = Path(__file__).parent / "data" / "hara_r3d50_keys.json"
+
+
+def fake_hara_weights(manifest: list, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors of every key and shape in the manifest, scaled like trained weights
+    (activations neither vanish nor explode over 16 blocks)."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape, dtype in manifest:
+        if dtype == "int64":  # BatchNorm's num_batches_tracked
+            state[key] = torch.tensor(123_456, dtype=torch.int64)
+        elif len(shape) == 5:  # convolutions: variance-keeping scale
+            fan_in = shape[1] * shape[2] * shape[3] * shape[4]
+            state[key] = torch.randn(shape, generator=g) * (2 / fan_in) ** 0.5
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=g) + 0.5
+        elif key.endswith(".weight") and not key.startswith("fc."):  # BatchNorm scale
+            state[key] = torch.rand(shape, generator=g) * 0.3 + 0.2
+        else:  # BatchNorm shift and mean, fc
+            state[key] = torch.randn(shape, generator=g) * 0.05
+    return state
+
+
+def test_hara_r3d50_kinetics_checkpoint_imports_completely_and_reproduces_their_network(
+        tmp_path):
+    """Every key and shape of Hara et al.'s r3d50_K_200ep.pth (tests/unit/data/hara_r3d50_keys.json,
+    listed from their models/resnet.py, not from ours): the import takes every weight and the
+    imported ST-MANet computes what their 3D ResNet does."""
+    manifest = json.loads(HARA_R3D50.read_text())
+    keys = manifest["keys"]
+    assert len(keys) == 320 and keys[-2][:2] == ["fc.weight", [700, 2048]]
+    fake = fake_hara_weights(keys)
+    pth = tmp_path / "r3d50_K_200ep.pth"
+    torch.save({**manifest["checkpoint"], "state_dict": fake}, pth)
+
+    config = model_config("stmanet_r50", 700)
+    loaded = import_hara(pth, config, [f"k{i}" for i in range(700)])
+    assert loaded.metadata.provenance["classifier"] == "kept"
+    # every one of their weights has its place in the model, and no two share one
+    ours = hara_state_in_our_names(fake, loaded.model.head.fc.in_features)
+    assert len(ours) == len(fake)
+    model_state = loaded.model.state_dict()
+    for key, value in ours.items():
+        assert model_state[key].shape == value.shape, key
+        if key != "head.fc.weight":
+            assert torch.equal(model_state[key], value), key
+    c5 = 2048
+    assert torch.equal(model_state["head.fc.weight"][:, -c5:], fake["fc.weight"])
+    assert not model_state["head.fc.weight"][:, :-c5].any()
+    # their network, built from the same tensors under their own names
+    reference = ResNet3D(50, num_classes=700).eval()
+    reference.load_state_dict(fake, strict=True)
+    x = torch.randn(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        want = reference(x)
+        got = loaded.model(x).logits
+    assert want.std() > 0.01  # the weights give logits that differ between classes
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
 # ------------------------------------------------------------------ bad files, clear errors

@@ -45,7 +45,7 @@ def loaded_model(attention_on: bool = True) -> LoadedModel:
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm3d):
                 m.weight.uniform_(0.5, 1.5)
-        model.backbone.fc.weight.normal_(0, 1.0)
+        model.head.fc.weight[:, model.head.last_stage_columns].normal_(0, 1.0)
     return LoadedModel(model, CheckpointMetadata(model.config, CLASSES, SPEC), Path("mem"))
 
 

@@ -7,7 +7,14 @@ import torch
 
 from stmanet.config import ModelConfig
 from stmanet.errors import ConfigError
-from stmanet.models import STMANet, create_model, list_models, model_config, stmanet_loss
+from stmanet.models import (
+    ResNet3D,
+    STMANet,
+    create_model,
+    list_models,
+    model_config,
+    stmanet_loss,
+)
 from stmanet.models.losses import align_spatial, diversity, spatial_diversity, temporal_diversity
 
 TINY = {"width": 0.125}  # 8 channels at the stem: every depth runs in milliseconds
@@ -43,15 +50,18 @@ def test_every_switch_combination(tda, sda, mf):
             assert a_s.shape == (2, h * w, h * w)
         if tda:
             assert a_t.shape == (2, t, t)
-    assert (model.fusion is not None) == mf
+    channels = [8, 16, 32, 64]
+    assert model.head.fc.in_features == (sum(channels) if mf else channels[-1])
 
 
 def test_baseline_is_the_plain_backbone():
     model = create_model("r3d50", 101)
     assert model.config.is_baseline
     names = set(model.state_dict())
-    assert all(n.startswith("backbone.") for n in names)
-    assert "backbone.layer1.0.conv3.weight" in names and "backbone.fc.weight" in names
+    assert all(n.startswith(("backbone.", "head.")) for n in names)
+    assert "backbone.layer1.0.conv3.weight" in names
+    assert {n for n in names if n.startswith("head.")} == {"head.fc.weight", "head.fc.bias"}
+    assert model.head.fc.weight.shape == (101, 2048)  # stage 5 only
 
 
 def test_reference_figures_of_r3d50():
@@ -60,14 +70,49 @@ def test_reference_figures_of_r3d50():
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 46.41
 
 
-@pytest.mark.parametrize("name", ["stmanet_r18", "stmanet_r50"])
+def plain_resnet_of(model: STMANet) -> ResNet3D:
+    """Hara et al.'s plain network (ResNet3D.forward) with the model's 3D ResNet weights and the
+    stage-5 block of its classifier as their `fc`."""
+    cfg = model.config
+    plain = ResNet3D(cfg.depth, width=cfg.width, num_classes=cfg.num_classes).eval()
+    fc = model.head.fc
+    plain.load_state_dict({**model.backbone.state_dict(),
+                           "fc.weight": fc.weight[:, -model.backbone.stage_channels[-1]:],
+                           "fc.bias": fc.bias})
+    return plain
+
+
+@pytest.mark.parametrize("name", ["stmanet_r18", "stmanet_r50", "r3d18"])
 def test_fresh_stmanet_predicts_exactly_what_its_backbone_does(name):
     model = create_model(name, 6, **TINY).eval()
     x = clip(frames=32, size=64)
     with torch.no_grad():
         full = model(x).logits
-        bare = model.backbone(x)
+        bare = plain_resnet_of(model)(x)
     torch.testing.assert_close(full, bare, rtol=0, atol=1e-6)
+    # the stage 2-4 columns start at zero; stage 5's as a plain classifier's would
+    c5 = model.backbone.stage_channels[-1]
+    weight = model.head.fc.weight
+    assert not weight[:, :-c5].any()
+    assert weight[:, -c5:].abs().max() <= c5 ** -0.5 and weight[:, -c5:].std() > 0.2 * c5 ** -0.5
+
+
+def test_the_classifier_is_one_linear_map_over_the_pooled_stages():
+    """Multi-level fusion as docs/model.md writes it: logits = W [GAP(Z2); ...; GAP(Z5)] + b,
+    with dropout (off in eval) before it; with MF off, W reads stage 5 only."""
+    for mf in (True, False):
+        model = create_model("stmanet_r18", 5, mf=mf, **TINY).eval()
+        with torch.no_grad():
+            model.head.fc.weight.normal_()  # a trained-looking head: every stage counts
+        x = clip(frames=32, size=64)
+        with torch.no_grad():
+            out = model(x)
+        stages = out.stage_features if mf else out.stage_features[-1:]
+        want = torch.cat(stages, 1) @ model.head.fc.weight.T + model.head.fc.bias
+        torch.testing.assert_close(out.logits, want)
+        assert [tuple(f.shape) for f in out.stage_features] == [(2, 8), (2, 16), (2, 32), (2, 64)]
+    with pytest.raises(TypeError, match="without a classifier"):
+        model.backbone(x)  # ST-MANet's 3D ResNet leaves classifying to the head
 
 
 def test_attention_rows_are_distributions():
@@ -138,7 +183,7 @@ def test_total_loss_combines_the_terms():
 
 
 def test_every_parameter_learns_from_the_total_loss():
-    model = create_model("stmanet_r50", 4, dropout=0.0, stage_heads=False, **TINY)
+    model = create_model("stmanet_r50", 4, dropout=0.0, **TINY)
     x, target = clip(frames=32, size=64), torch.tensor([1, 2])
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     # at the start the zero-initialised norms hold the branches shut but do receive gradient
@@ -165,6 +210,8 @@ def test_registry_names_and_overrides():
         create_model("resnet9000")
     with pytest.raises(ConfigError, match="unknown model option"):
         create_model("stmanet_r50", 10, colour="red")
+    with pytest.raises(ConfigError, match=r"unknown model option.*stage_heads"):
+        create_model("stmanet_r50", 10, stage_heads=True)  # per-stage heads are gone
     with pytest.raises(ConfigError, match="depth"):
         ModelConfig(depth=42)
 
@@ -173,13 +220,6 @@ def test_config_round_trips_through_a_dict():
     cfg = model_config("stmanet_r18_lite", 12, tda=False)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     assert isinstance(STMANet(cfg), STMANet)
-
-
-def test_stage_heads_give_one_logit_set_per_stage():
-    model = create_model("stmanet_r18", 3, stage_heads=True, **TINY).eval()
-    with torch.no_grad():
-        out = model(clip())
-    assert out.stage_logits is not None and [s.shape for s in out.stage_logits] == [(2, 3)] * 4
 
 
 def spec_tda(m, z, g):

@@ -1,6 +1,7 @@
 """The training loop on tiny in-memory data: it learns, resumes exactly, cancels cleanly."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from stmanet.engine.trainer import (
     frozen_modules,
     parse_source,
     resolve_input,
+    seed_everything,
     split_by_class,
 )
 from stmanet.errors import ConfigError
@@ -62,9 +64,11 @@ class ColourClips(Dataset):
 
 
 def config(tmp_path: Path, name: str = "run", **changes) -> TrainConfig:
+    # seed 10: a run that reaches 100% validation accuracy by epoch 3. Whether 4 epochs get
+    # there depends on the seed: over seeds 0-19, 15-17 runs did (the others fell short).
     base = dict(model="stmanet_r10", model_overrides={"width": 0.125}, frames=8,
                 frame_stride=1, size=32, epochs=4, batch_size=8, lr=0.05, lr_step=2,
-                workers=0, device="cpu", output=str(tmp_path / name))
+                workers=0, device="cpu", output=str(tmp_path / name), seed=10)
     return TrainConfig(**{**base, **changes})
 
 
@@ -184,6 +188,27 @@ def test_a_cancel_during_validation_resumes_with_that_validation(tmp_path, refer
     assert same(final_weights(tmp_path / "run"), final_weights(reference_run))
 
 
+RUN_BEFORE_HEAD = Path(__file__).parent / "data" / "run_before_head"
+
+
+def test_a_run_of_an_older_version_resumes_as_it_would_have_gone_on(tmp_path):
+    """tests/unit/data/run_before_head: checkpoint.pt after epoch 1 of 2 and final.safetensors
+    of the same run, both written by the version whose classifier was `backbone.fc` plus
+    `fusion` (with AdamW: the classifier's moments and step must follow it into the head).
+    Resumed here, the run ends where it ended there."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(RUN_BEFORE_HEAD / RESUME_FILE, run)
+    cfg = config(tmp_path, epochs=2, model_overrides={"width": 0.03125, "dropout": 0.0},
+                 optimizer="adamw", lr=0.01, seed=0)
+    Trainer(cfg, data(train=12), resume=True).run()
+    got = load_checkpoint(run / "final.safetensors").model.state_dict()
+    want = load_checkpoint(RUN_BEFORE_HEAD / "final.safetensors").model.state_dict()
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
 def test_data_loading_processes_do_not_change_the_result(tmp_path):
     a = Trainer(config(tmp_path, "a", epochs=1), data(train=18)).run()
     b = Trainer(config(tmp_path, "b", epochs=1, workers=2), data(train=18)).run()
@@ -210,6 +235,7 @@ def test_without_validation_data_the_final_model_is_the_result(tmp_path):
 @pytest.mark.parametrize("mode", ["backbone", "early", "head"])
 def test_frozen_parts_keep_their_weights_and_statistics(tmp_path, mode):
     cfg = config(tmp_path, epochs=1, freeze=mode)
+    seed_everything(cfg.seed)  # the weights the run starts from
     model, _ = build_model(cfg, CLASSES)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     Trainer(cfg, data(train=16)).run()
@@ -219,7 +245,7 @@ def test_frozen_parts_keep_their_weights_and_statistics(tmp_path, mode):
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed, "something must train"
     assert not {k for k in changed if k.startswith(tuple(frozen_names))}
-    assert "backbone.fc.weight" in changed
+    assert "head.fc.weight" in changed
     if mode == "head":
         assert any(k.startswith("spatial.") for k in changed)
     if mode == "early":
@@ -242,7 +268,8 @@ def test_fine_tuning_from_a_model_with_other_classes_remakes_the_classifier(tmp_
     names = ["c4", "c0", "c1", "c2", "c3"]
     model, origin = build_model(cfg, names)
     assert origin["classifier"] == "reordered"
-    assert torch.equal(model.backbone.fc.weight[0], source.backbone.fc.weight[4])
+    assert torch.equal(model.head.fc.weight[0], source.head.fc.weight[4])
+    assert torch.equal(model.head.fc.bias[0], source.head.fc.bias[4])
 
 
 def test_a_run_from_an_init_model_trains_and_saves_with_its_input_spec(tmp_path):
