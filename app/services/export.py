@@ -29,9 +29,8 @@ import stmanet
 from app.services.results import ActionTime, AnalysisResult
 from stmanet.bundled import frozen_root, search_roots
 from stmanet.data.decode import iter_frames, probe
-from stmanet.engine.events import Cancelled
 from stmanet.engine.inference import VideoPrediction, WindowPrediction, write_predictions
-from stmanet.errors import STMANetError
+from stmanet.errors import Cancelled, STMANetError
 from stmanet.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ import cv2
 from stmanet.data.decode import opencv_filename
 from stmanet.data.project import (
     PROJECT_FORMAT_VERSION,
+    ImportedLabels,
     LabelProject,
     LabelSegment,
     ProjectState,
@@ -19,7 +20,6 @@ from stmanet.data.project import (
 from stmanet.data.project_datasets import (
     IMPORT_KINDS,
     ExportedDataset,
-    ImportedLabels,
     export_dataset,
     folder_name,
     import_dataset,
