@@ -37,9 +37,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from app import dispatch
 from app.binding_check import protect_none
 from app.main_window import APP_NAME, ORGANIZATION_NAME, MainWindow, app_version
-from app.services.resources import bundled_demo_model, bundled_demo_video
 from app.soak import SoakRun
 from app.theme import apply_theme
+from stmanet.bundled import bundled_demo_model, bundled_demo_video
 
 log = logging.getLogger(__name__)
 
