@@ -1,6 +1,6 @@
 """Entry point of the desktop program: `stmanet-app [VIDEO] [--model CHECKPOINT]
 [--screenshot FILE] [--soak SECONDS [--report FILE]] [-v]`. `stmanet-app --self-test ...` and
-`stmanet-app train ...` (any `stmanet` subcommand) are handed to app.launch before any window
+`stmanet-app train ...` (any `stmanet` subcommand) are handed to app.dispatch before any window
 is made.
 
 With no arguments, the first launch opens the bundled demo video with the bundled demo model
@@ -34,12 +34,12 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from app import launch
+from app import dispatch
 from app.binding_check import protect_none
 from app.main_window import APP_NAME, ORGANIZATION_NAME, MainWindow, app_version
-from app.services.resources import bundled_demo_model, bundled_demo_video
 from app.soak import SoakRun
 from app.theme import apply_theme
+from stmanet.bundled import bundled_demo_model, bundled_demo_video
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def has_display() -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()  # first: a "spawn" data-loader worker must not get further
     argv = list(sys.argv[1:] if argv is None else argv)
-    code = launch.run_without_window(argv)  # `stmanet-app train ...`, `stmanet-app --self-test`
+    code = dispatch.run_without_window(argv)  # `stmanet-app train ...`, `stmanet-app --self-test`
     if code is not None:
         return code
     args, qt_args = parse_args(argv)

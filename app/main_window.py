@@ -3,22 +3,23 @@
 Panels (recognition results, attention view, labeller, training) are QDockWidgets added with
 `MainWindow.add_panel`; their place and visibility are saved with the window's layout, and
 each one's show/hide toggle appears in the View menu.
+
+The window builds the controllers (app/controllers/) and hands each one itself: it has what
+their doors (`RecognitionWindow`, `LabellingWindow`, `FineTuneWindow`) name, the player, the
+panels, menus, status bar and messages, and nothing else of it is theirs to use.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from html import escape
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
 from PySide6.QtCore import (
     QEvent,
-    QMimeData,
     QSettings,
     QSignalBlocker,
-    QSize,
     QStandardPaths,
     Qt,
     QTimer,
@@ -29,87 +30,37 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QGuiApplication,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QFrame,
     QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QScrollArea,
     QWidget,
 )
 
-from app.labelling import LabellingController
-from app.recognition import RecognitionController
+from app.controllers.finetune import FineTuneController
+from app.controllers.labelling import LabellingController
+from app.controllers.recognition import RecognitionController
+from app.recent_files import RecentFiles, RecentFilesMenu
 from app.services.video_source import STREAM_SCHEMES, SourceInfo, SourceKind, is_stream_url
-from app.training import FineTuneController
+from app.shortcuts import shortcut_rows, shortcuts_table
+from app.video_files import dropped_video, video_file_filter
 from app.widgets.player import PlayerWidget, format_time
-from app.widgets.wheel import scroll_past_controls
+from app.window_layout import DEFAULT_SIZE, arrange_panels, fit_to_screen, new_dock
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "ST-MANet Coach"
 ORGANIZATION_NAME = "ST-MANet"
 
-VIDEO_SUFFIXES = (
-    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
-    ".3gp", ".mts", ".m2ts", ".ts", ".ogv",
-)  # fmt: skip
-MAX_RECENT_FILES = 8
-DEFAULT_SIZE = QSize(1180, 760)
-"""The window's size at first start, where the screen has room for it."""
-SCREEN_SHARE = 0.92
-"""At most this share of the screen's available width and height for a window that was too
-large (first start on a small or scaled screen, or a layout saved on a larger screen)."""
-
 ErrorPresenter = Callable[[str, str], None]
 """Shows (title, message) to the user."""
-
-
-SIDE_SHARE = 0.4
-"""At most this share of the window's width for the right-hand panels at first start."""
-TAB_BAR_HEIGHT = 32
-
-
-def panel_height(dock: QDockWidget) -> int:
-    """The height a panel needs to show its contents whole, its title bar included."""
-    content = dock.widget()
-    if isinstance(content, QScrollArea) and content.widget() is not None:
-        content = content.widget()
-    title = dock.titleBarWidget()
-    return content.sizeHint().height() + (title.sizeHint().height() if title else 28)
-
-
-def panel_width(dock: QDockWidget) -> int:
-    """The width a panel needs, a vertical scroll bar's width included."""
-    content = dock.widget()
-    extra = 0
-    if isinstance(content, QScrollArea) and content.widget() is not None:
-        extra = content.verticalScrollBar().sizeHint().width()
-        content = content.widget()
-    return max(content.minimumSizeHint().width(), content.sizeHint().width()) + extra + 4
-
-
-def plain_text(text: str) -> str:
-    """A menu text without its mnemonic markers and trailing dots: "&Open video…" -> "Open
-    video"."""
-    return text.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…. ")
-
-
-def is_video_file(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
-
-
-def video_file_filter() -> str:
-    patterns = " ".join(f"*{suffix}" for suffix in VIDEO_SUFFIXES)
-    return f"Videos ({patterns});;All files (*)"
 
 
 def app_version() -> str:
@@ -117,41 +68,6 @@ def app_version() -> str:
         return metadata.version("stmanet-coach")
     except metadata.PackageNotFoundError:
         return "development version"
-
-
-class RecentFiles:
-    """The most recently opened files, newest first, kept in QSettings."""
-
-    KEY = "recent/files"
-
-    def __init__(self, settings: QSettings, limit: int = MAX_RECENT_FILES) -> None:
-        self._settings = settings
-        self._limit = limit
-
-    def paths(self) -> list[Path]:
-        values = self._settings.value(self.KEY, [], type=list)
-        return [Path(str(v)) for v in values if v][: self._limit]
-
-    def add(self, path: Path) -> None:
-        path = Path(path)
-        self._store([path, *[p for p in self.paths() if p != path]])
-
-    def remove(self, path: Path) -> None:
-        self._store([p for p in self.paths() if p != Path(path)])
-
-    def remove_missing(self) -> list[Path]:
-        """Forget the files that no longer exist; returns them."""
-        paths = self.paths()
-        missing = [p for p in paths if not p.exists()]
-        self._store([p for p in paths if p.exists()])
-        return missing
-
-    def clear(self) -> None:
-        self._store([])
-
-    def _store(self, paths: list[Path]) -> None:
-        self._settings.setValue(self.KEY, [str(p) for p in paths[: self._limit]])
-        self._settings.sync()
 
 
 class MainWindow(QMainWindow):
@@ -186,10 +102,13 @@ class MainWindow(QMainWindow):
         self._create_actions()
         self._create_menus()
         self._create_status_bar()
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self._recognition = RecognitionController(self, self._settings, self._present_error)
         self.labelling = LabellingController(self, self._settings, self._present_error)
-        self.training = FineTuneController(self, self._settings, self._present_error)
-        self.training.follow_projects(self.labelling)
+        self.finetune = FineTuneController(self, self._settings, self._present_error,
+                                           self._recognition)
+        self.finetune.follow_projects(self.labelling)
 
         self._player.opened.connect(self._on_opened)
         self._player.openFailed.connect(self._on_open_failed)
@@ -216,28 +135,57 @@ class MainWindow(QMainWindow):
     def view_menu(self) -> QMenu:
         return self._view_menu
 
+    # --- what the controllers use (their doors: app/controllers/) -----------------------
+
+    @property
+    def dialog_parent(self) -> QWidget:
+        """The parent of the controllers' dialogs and actions."""
+        return self
+
+    def show_message(self, text: str, timeout_ms: int = 0) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def clear_message(self) -> None:
+        self.statusBar().clearMessage()
+
+    def add_status_field(self, field: QWidget) -> None:
+        """A permanent field of the status bar, after those there."""
+        self.statusBar().addPermanentWidget(field)
+
+    def add_menu(self, menu: QMenu) -> None:
+        """A menu of the menu bar, before View."""
+        self.menuBar().insertMenu(self._view_menu.menuAction(), menu)
+
+    def add_edit_menu(self, menu: QMenu) -> None:
+        """The Edit menu, right after the File menu."""
+        self.menuBar().insertMenu(self._playback_menu.menuAction(), menu)
+
+    def add_file_entries(self, entries: Sequence[QAction | QMenu]) -> None:
+        """Entries of the File menu, in a group of their own above Quit."""
+        menu, before = self._file_menu, self._quit_separator
+        menu.insertSeparator(before)
+        for entry in entries:
+            if isinstance(entry, QMenu):
+                menu.insertMenu(before, entry)
+            else:
+                menu.insertAction(before, entry)
+
+    def add_shortcuts(self, actions: Sequence[QAction]) -> None:
+        """Actions whose keys work anywhere in the window, also in full screen with the menu
+        bar hidden."""
+        self.addActions(list(actions))
+
+    def add_timeline_row(self, widget: QWidget) -> None:
+        """A row right above the prediction timeline, spanning the same frames."""
+        self._recognition.add_timeline_row(widget)
+
     def new_panel(self, title: str, name: str, widget: QWidget, *, scroll: bool = True
                   ) -> QDockWidget:
         """A movable, closable, floatable dock holding `widget`, its place saved under
         `name`; `scroll`: inside a scroll area, so that a small window squeezes the panel,
         not the video, and the wheel over a control there scrolls the panel unless the
         control has focus. Add it with `add_panel`."""
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        if scroll:
-            area = QScrollArea(dock)
-            area.setWidgetResizable(True)
-            area.setFrameShape(QFrame.Shape.NoFrame)
-            area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-            area.setWidget(widget)
-            scroll_past_controls(widget)
-            dock.setWidget(area)
-        else:
-            dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        return dock
+        return new_dock(self, title, name, widget, scroll=scroll)
 
     def add_panel(
         self,
@@ -311,17 +259,6 @@ class MainWindow(QMainWindow):
         self._settings.setValue("paths/last_stream", url)
         self.open_stream(url)
 
-    def _open_recent(self, path: Path) -> None:
-        if not path.exists():
-            self._recent.remove(path)
-            self._rebuild_recent_menu()
-            self._present_error(
-                "File not found",
-                f"{path} can no longer be found. It has been removed from the recent files.",
-            )
-            return
-        self.open_path(path)
-
     def _on_opened(self, info: SourceInfo) -> None:
         self.statusBar().showMessage(f"Opened {info.name}", 4000)
         self.setWindowTitle(f"{info.name} — {APP_NAME}")
@@ -329,7 +266,7 @@ class MainWindow(QMainWindow):
             path = Path(info.location)
             self._recent.add(path)
             self._settings.setValue("paths/last_directory", str(path.parent))
-            self._rebuild_recent_menu()
+            self._recent_entries.rebuild()
         self._show_status(self._source_label, info.name + (" (live)" if info.is_live else ""))
         self._source_label.setToolTip(info.location)
         self._show_status(self._resolution_label, f"{info.width} × {info.height}")
@@ -406,14 +343,15 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.open_action)
         self._recent_menu = file_menu.addMenu("Open &recent")
-        self._recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
+        self._recent_entries = RecentFilesMenu(self._recent_menu, self._recent, self.open_path,
+                                               self._present_error, self.show_message)
         file_menu.addAction(self.open_camera_action)
         file_menu.addAction(self.open_stream_action)
-        file_menu.addSeparator()
+        self._quit_separator = file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-        self._rebuild_recent_menu()
+        self._file_menu = file_menu
 
-        playback_menu = bar.addMenu("&Playback")
+        playback_menu = self._playback_menu = bar.addMenu("&Playback")
         actions = self._player.playback_actions()
         playback_menu.addActions(actions[:1])
         playback_menu.addSeparator()
@@ -433,42 +371,6 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.shortcuts_action)
         help_menu.addSeparator()
         help_menu.addAction(self.about_action)
-
-    def _rebuild_recent_menu(self) -> None:
-        menu = self._recent_menu
-        menu.clear()
-        paths = self._recent.paths()
-        missing = False
-        for number, path in enumerate(paths, start=1):
-            exists = path.exists()
-            missing |= not exists
-            label = path.name if exists else f"{path.name} (missing)"
-            act = menu.addAction(f"&{number}  {label}")
-            act.setData(str(path))
-            act.setToolTip(str(path))
-            act.setStatusTip(str(path))
-            act.setEnabled(exists)
-            act.triggered.connect(lambda _=False, p=path: self._open_recent(p))
-        if not paths:
-            menu.addAction("No recent files").setEnabled(False)
-            return
-        menu.addSeparator()
-        if missing:
-            menu.addAction("Remove missing files", self._remove_missing_recent)
-        menu.addAction("Clear list", self._clear_recent)
-
-    def _remove_missing_recent(self) -> None:
-        gone = self._recent.remove_missing()
-        self._rebuild_recent_menu()
-        if gone:
-            self.statusBar().showMessage(
-                f"Removed {len(gone)} missing file{'s' * (len(gone) > 1)} from the recent list",
-                4000,
-            )
-
-    def _clear_recent(self) -> None:
-        self._recent.clear()
-        self._rebuild_recent_menu()
 
     def _create_status_bar(self) -> None:
         bar = self.statusBar()
@@ -521,47 +423,10 @@ class MainWindow(QMainWindow):
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
         """Every keyboard shortcut the window answers, read off its actions: (menu, what it
         does, keys), in menu order, then those of actions in no menu."""
-        rows: list[tuple[str, str, str]] = []
-        seen: set[int] = set()
-
-        def keys_of(act: QAction) -> str:
-            return " or ".join(k.toString(QKeySequence.SequenceFormat.NativeText)
-                               for k in act.shortcuts() if not k.isEmpty())
-
-        def add(menu_title: str, act: QAction) -> None:
-            if id(act) in seen or act.isSeparator():
-                return
-            seen.add(id(act))
-            keys = keys_of(act)
-            if keys:
-                rows.append((menu_title, plain_text(act.text()), keys))
-
-        def walk(menu: QMenu, title: str) -> None:
-            for act in menu.actions():
-                sub_menu = act.menu()
-                if isinstance(sub_menu, QMenu):
-                    walk(sub_menu, f"{title} › {plain_text(sub_menu.title())}")
-                else:
-                    add(title, act)
-
-        for top in self.menuBar().actions():
-            menu = top.menu()
-            if isinstance(menu, QMenu):
-                walk(menu, plain_text(menu.title()))
-        for act in self.findChildren(QAction):
-            add("Other", act)
-        return rows
+        return shortcut_rows(self)
 
     def _show_shortcuts(self) -> None:
-        rows, last_menu = [], None
-        for menu, text, keys in self.shortcut_rows():
-            if menu != last_menu:
-                rows.append(f"<tr><td colspan=2 style='padding-top:8px'><b>{escape(menu)}"
-                            "</b></td></tr>")
-                last_menu = menu
-            rows.append(f"<tr><td style='padding-left:8px'>{escape(text)}</td>"
-                        f"<td style='padding-left:16px'><b>{escape(keys)}</b></td></tr>")
-        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{''.join(rows)}</table>")
+        QMessageBox.information(self, "Keyboard shortcuts", shortcuts_table(self.shortcut_rows()))
 
     def _show_about(self) -> None:
         QMessageBox.about(
@@ -574,29 +439,20 @@ class MainWindow(QMainWindow):
 
     # --- drag and drop -------------------------------------------------------------------
 
-    @staticmethod
-    def _dropped_video(mime: QMimeData) -> Path | None:
-        for url in mime.urls():
-            if url.isLocalFile():
-                path = Path(url.toLocalFile())
-                if is_video_file(path):
-                    return path
-        return None
-
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self._dropped_video(event.mimeData()) is not None:
+        if dropped_video(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if self._dropped_video(event.mimeData()) is not None:
+        if dropped_video(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        path = self._dropped_video(event.mimeData())
+        path = dropped_video(event.mimeData())
         if path is None:
             event.ignore()
             return
@@ -617,55 +473,14 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self.arrange_panels)  # once every panel is in
 
     def arrange_panels(self) -> None:
-        """The panels' first layout, made to show their contents whole: the first right-hand
-        panel (recognition) on top at the height its contents need, the others as tabs below
-        it, the first of them in front; on a screen too small for that, every right-hand
-        panel a tab, the first in front. The right-hand column is as wide as its widest
-        panel needs, within `SIDE_SHARE` of the window."""
-        panels = [d for d in self._side_panels
-                  if self.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea
-                  and not d.isFloating() and not d.isHidden()]
-        if not panels:
-            return
-        first, rest = panels[0], panels[1:]
-        needed = [panel_height(d) for d in panels]
-        column = self.height() - self.menuBar().height() - (
-            self.statusBar().height() if self.statusBar().isVisible() else 0)
-        stacked = bool(rest) and needed[0] + needed[1] + TAB_BAR_HEIGHT <= column
-        if stacked:
-            for dock in rest[1:]:
-                self.tabifyDockWidget(rest[0], dock)
-            rest[0].raise_()
-            self.resizeDocks([first, rest[0]], [needed[0], max(1, column - needed[0])],
-                             Qt.Orientation.Vertical)
-        else:
-            for dock in rest:
-                self.tabifyDockWidget(first, dock)
-            first.raise_()
-        width = max(panel_width(d) for d in panels)
-        self.resizeDocks([first], [min(width, round(self.width() * SIDE_SHARE))],
-                         Qt.Orientation.Horizontal)
+        """The panels' first layout, made to show their contents whole (see
+        app.window_layout.arrange_panels)."""
+        arrange_panels(self, self._side_panels)
 
     def fit_to_screen(self, *, center: bool = False) -> None:
-        """Keep the window, its frame included, inside the available area of its screen:
-        shrink it (to at most `SCREEN_SHARE` of that area) and move it in where it does not
-        fit, or `center` it."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None or self.isMaximized() or self.isFullScreen():
-            return
-        available = screen.availableGeometry()
-        frame = self.frameGeometry()
-        extra_w = frame.width() - self.width()
-        extra_h = frame.height() - self.height()
-        if not center and available.contains(frame):
-            return
-        width = min(self.width(), round(available.width() * SCREEN_SHARE) - extra_w)
-        height = min(self.height(), round(available.height() * SCREEN_SHARE) - extra_h)
-        self.resize(max(width, 1), max(height, 1))
-        frame = self.frameGeometry()
-        if center or not available.contains(frame):
-            frame.moveCenter(available.center())
-            self.move(frame.topLeft())
+        """Keep the window, its frame included, inside the available area of its screen
+        (see app.window_layout.fit_to_screen), or `center` it there."""
+        fit_to_screen(self, center=center)
 
     def save_layout(self) -> None:
         self._settings.setValue("window/geometry", self.saveGeometry())
@@ -677,10 +492,13 @@ class MainWindow(QMainWindow):
         quits)."""
         self._player.shutdown()
         self._recognition.shutdown()
-        self.training.shutdown()
+        self.finetune.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.training.confirm_quit(self):  # a fine-tune runs: stop it, or stay
+        # the labels are saved, and a running export or import stopped, first of all (as
+        # soon as the window is asked to close)
+        self.labelling.shutdown()
+        if not self.finetune.confirm_quit(self):  # a fine-tune runs: stop it, or stay
             event.ignore()
             return
         self.save_layout()

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.launch import PROCESS_STARTED
+from app import PROCESS_STARTED
 from stmanet import __version__, bundled
 from stmanet.data.decode import probe
 from stmanet.engine.checkpoint import load_checkpoint

@@ -16,6 +16,10 @@ class STMANetError(Exception):
     """Base of every error the engine raises on purpose."""
 
 
+class Cancelled(STMANetError):
+    """A job stopped because it was asked to (Cancel button, Ctrl+C, SIGTERM)."""
+
+
 class ConfigError(STMANetError):
     """An unknown model name, an impossible option or a bad combination of options."""
 

@@ -1,8 +1,8 @@
 """Exports: per-window predictions (CSV / JSON), the video with the overlay burnt in (H.264
 MP4, encoded with PyAV's libx264) and the session summary (CSV). Each runs as a
-`BackgroundJob` with progress and a cancel flag, and each file is written to a temporary file
-in the destination folder and renamed over the destination only when complete: a crash or a
-cancel never leaves half a file.
+`BackgroundJob` (app.services.jobs) with progress and a cancel flag, and each file is written
+to a temporary file in the destination folder and renamed over the destination only when
+complete: a crash or a cancel never leaves half a file.
 """
 
 from __future__ import annotations
@@ -14,96 +14,33 @@ import logging
 import math
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
-import cv2
 import numpy as np
-from PySide6.QtCore import QObject, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QStandardPaths
 
 import stmanet
+from app.services.jobs import CancelCheck, JobError, Progress
 from app.services.results import ActionTime, AnalysisResult
 from stmanet.bundled import frozen_root, search_roots
 from stmanet.data.decode import iter_frames, probe
-from stmanet.engine.events import Cancelled
 from stmanet.engine.inference import VideoPrediction, WindowPrediction, write_predictions
-from stmanet.errors import STMANetError
+from stmanet.errors import Cancelled
 from stmanet.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-CancelCheck = Callable[[], bool]
 FrameRenderer = Callable[[np.ndarray, int], np.ndarray]
 """(RGB frame, frame number) -> the RGB frame with the overlay painted on it."""
 
 PREDICTION_SUFFIXES = (".csv", ".json")
 
 
-class ExportError(Exception):
+class ExportError(JobError):
     """An export that could not be written; the message says why."""
-
-
-class BackgroundJob(QObject):
-    """Runs `work(progress, cancelled)` in a Python thread.
-
-    Signals (on the thread that made the job, the GUI thread): progressed(done, total),
-    finished(result), failed(message), cancelled(). `work` calls `progress(done, total)` as it
-    goes and checks `cancelled()`; raising Cancelled ends it as cancelled.
-    """
-
-    progressed = Signal(int, int)
-    finished = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal()
-
-    _progress = Signal(int, int)
-    _finished = Signal(object)
-    _failed = Signal(str)
-    _cancelled = Signal()
-
-    def __init__(self, work: Callable[[Progress, CancelCheck], Any], name: str = "export",
-                 parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._work = work
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        queued = Qt.ConnectionType.QueuedConnection
-        self._progress.connect(self.progressed, queued)
-        self._finished.connect(self.finished, queued)
-        self._failed.connect(self.failed, queued)
-        self._cancelled.connect(self.cancelled, queued)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def is_running(self) -> bool:
-        return self._thread.is_alive()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the job ends; True when it did."""
-        if self._thread.ident is None:
-            return True
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
-
-    def _run(self) -> None:
-        try:
-            result = self._work(self._progress.emit, self._cancel.is_set)
-        except Cancelled:
-            self._cancelled.emit()
-        except (STMANetError, ExportError, OSError, cv2.error, ValueError) as exc:
-            log.exception("export failed")
-            self._failed.emit(str(exc))
-        else:
-            self._finished.emit(result)
 
 
 def _check(cancelled: CancelCheck) -> None:

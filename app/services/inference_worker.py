@@ -37,14 +37,13 @@ from app.services.results import AnalysisResult, ModelInfo, WindowResult
 from stmanet.data.decode import probe, read_frames
 from stmanet.data.sampling import window_indices
 from stmanet.engine.checkpoint import LoadedModel, load_checkpoint
-from stmanet.engine.events import Cancelled
 from stmanet.engine.inference import (
     Predictor,
     VideoPrediction,
     WindowPrediction,
     attention_summary,
 )
-from stmanet.errors import STMANetError
+from stmanet.errors import Cancelled, STMANetError
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
-"""Label projects for the labeller: the engine's project model (shared with the trainer) and
-the few file operations the app adds to it (the untitled project's draft)."""
+"""What the app adds to the engine's label projects (stmanet.data.project, shared with the
+trainer): the untitled project's draft, and a video's frame rate for the durations the
+Labels panel shows."""
 
 from __future__ import annotations
 
@@ -9,42 +10,9 @@ from pathlib import Path
 import cv2
 
 from stmanet.data.decode import opencv_filename
-from stmanet.data.project import (
-    PROJECT_FORMAT_VERSION,
-    LabelProject,
-    LabelSegment,
-    ProjectState,
-    normalize_video_path,
-)
-from stmanet.data.project_datasets import (
-    IMPORT_KINDS,
-    ExportedDataset,
-    ImportedLabels,
-    export_dataset,
-    folder_name,
-    import_dataset,
-)
-from stmanet.errors import DatasetError, STMANetError
+from stmanet.data.project import LabelProject
+from stmanet.errors import STMANetError
 from stmanet.fileio import atomic_write_text
-
-__all__ = [
-    "IMPORT_KINDS",
-    "PROJECT_FORMAT_VERSION",
-    "DatasetError",
-    "ExportedDataset",
-    "ImportedLabels",
-    "LabelProject",
-    "LabelSegment",
-    "ProjectState",
-    "STMANetError",
-    "export_dataset",
-    "folder_name",
-    "import_dataset",
-    "load_draft",
-    "normalize_video_path",
-    "read_fps",
-    "write_draft",
-]
 
 
 def write_draft(project: LabelProject, path: Path) -> None:

@@ -73,7 +73,7 @@ def trainer_command(arguments: Sequence[str]) -> list[str]:
     bundle (PyInstaller) there is no Python to run a module with: the bundle launches its own
     executable with `train` as the first argument, and app/main.py must dispatch that to
     stmanet.cli.main(["train", ...]) before it builds any window (it does, through
-    app.launch.run_without_window).
+    app.dispatch.run_without_window).
     """
     if getattr(sys, "frozen", False):
         return [sys.executable, "train", *arguments]

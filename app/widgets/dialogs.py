@@ -33,7 +33,7 @@ from app.widgets.overlay import class_color
 from app.widgets.player import format_time
 
 if TYPE_CHECKING:
-    from app.services.export import BackgroundJob
+    from app.services.jobs import BackgroundJob
 
 
 def ask(parent: QWidget | None, title: str, text: str, accept: str, *, details: str = "",

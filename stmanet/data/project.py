@@ -29,18 +29,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from stmanet.data.clips import ClipIndex, ClipRecord
+from stmanet.data.clips import ClipIndex, ClipRecord, SkippedFile
 from stmanet.errors import DatasetError
 from stmanet.fileio import atomic_write_text, read_text_file
-
-if TYPE_CHECKING:
-    from stmanet.data.project_datasets import ImportedLabels
 
 PROJECT_FORMAT_VERSION = 1
 PROJECT_SUFFIX = ".json"
@@ -100,6 +97,16 @@ class LabelSegment:
 
 ProjectState = tuple[tuple[str, ...], tuple[LabelSegment, ...]]
 """An immutable snapshot of a project's content: (classes, segments)."""
+
+
+@dataclass
+class ImportedLabels:
+    """Classes and whole-video segments read from a data set (stmanet.data.project_datasets
+    .import_dataset), and the videos left out: what `LabelProject.add_imported` adds."""
+
+    classes: list[str]
+    segments: list[LabelSegment] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
 
 
 class LabelProject:

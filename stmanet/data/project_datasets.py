@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,10 +23,9 @@ import numpy as np
 
 from stmanet.data.clips import ClipRecord, SkippedFile
 from stmanet.data.decode import iter_frames, opencv_filename, probe
-from stmanet.data.project import LabelProject, LabelSegment
+from stmanet.data.project import ImportedLabels, LabelProject, LabelSegment
 from stmanet.data.sources import load_source
-from stmanet.engine.events import Cancelled
-from stmanet.errors import DatasetError, STMANetError, VideoError, printable_path
+from stmanet.errors import Cancelled, DatasetError, STMANetError, VideoError, printable_path
 from stmanet.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -246,15 +245,6 @@ def export_dataset(
 # --- import ----------------------------------------------------------------------------------
 
 IMPORT_KINDS = ("folder", "ucf101")
-
-
-@dataclass
-class ImportedLabels:
-    """Classes and whole-video segments read from a data set, and the videos left out."""
-
-    classes: list[str]
-    segments: list[LabelSegment] = field(default_factory=list)
-    skipped: list[SkippedFile] = field(default_factory=list)
 
 
 def _index_records(kind: str, root: Path) -> tuple[list[str], list[ClipRecord],

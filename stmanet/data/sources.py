@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stmanet.data.clips import ClipIndex, ClipRecord, SkippedFile
-from stmanet.data.project import PROJECT_FORMAT_VERSION, read_project  # noqa: F401 (re-exported)
+from stmanet.data.project import read_project
 from stmanet.errors import DatasetError
 from stmanet.fileio import read_text_file
 

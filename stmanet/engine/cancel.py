@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stmanet.engine.events import Cancelled
+from stmanet.errors import Cancelled
 
 log = logging.getLogger(__name__)
 

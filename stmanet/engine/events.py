@@ -14,12 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TextIO
 
-from stmanet.errors import STMANetError
-
-
-class Cancelled(STMANetError):
-    """A job stopped because it was asked to (Cancel button, Ctrl+C, SIGTERM)."""
-
 
 @dataclass
 class Event:

@@ -24,9 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import LoadedModel
-from stmanet.engine.events import Cancelled
 from stmanet.engine.metrics import ClassificationReport
-from stmanet.errors import ConfigError, VideoError, printable_path
+from stmanet.errors import Cancelled, ConfigError, VideoError, printable_path
 from stmanet.models import STMANetOutput
 from stmanet.models.fast import use_cpu_fast_paths
 

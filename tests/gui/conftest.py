@@ -122,7 +122,7 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[ShownDialog]:
         shown.append(ShownDialog("stop-and-quit", "Fine-tune running", text))
         return True
 
-    monkeypatch.setattr("app.training.ask_stop_and_quit", stop_and_quit)
+    monkeypatch.setattr("app.controllers.finetune.ask_stop_and_quit", stop_and_quit)
     return shown
 
 

@@ -32,8 +32,8 @@ from conftest import make_checkpoint
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
+from app.controllers.finetune import FineTuneController
 from app.main_window import MainWindow
-from app.services.resources import bundled_demo_model
 from app.services.training import (
     EpochEnded,
     RunFinished,
@@ -44,7 +44,7 @@ from app.services.training import (
 )
 from app.services.training_plan import BaseModel, FineTuneSettings, check_project, train_arguments
 from app.services.training_runs import RunResults, read_run_state, store_model
-from app.training import FineTuneController
+from stmanet.bundled import bundled_demo_model
 from stmanet.engine.trainer import load_resume_state
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def tiny_base(tmp_path_factory) -> Path:
 def training(qtbot, window: MainWindow, tiny_base: Path) -> FineTuneController:
     with qtbot.waitSignal(window.recognition.service.modelChanged, timeout=WAIT_MS):
         window.recognition.load_model(tiny_base)
-    return window.training
+    return window.finetune
 
 
 def open_dialog(training: FineTuneController, project: Path, *, epochs: int = 8,
@@ -282,12 +282,12 @@ def test_too_little_data_is_explained_and_training_cannot_start(qtbot, window, t
 
 
 def test_the_train_menu_follows_the_label_project(qtbot, window, tmp_path, dialogs):
-    action = window.training.fine_tune_action
+    action = window.finetune.fine_tune_action
     assert not action.isEnabled()  # an untitled draft: nothing to train on
     assert window.labelling.new_project(tmp_path / "labels.json")
-    assert window.training.project == tmp_path / "labels.json" and action.isEnabled()
+    assert window.finetune.project == tmp_path / "labels.json" and action.isEnabled()
     action.trigger()  # an empty project: the dialog says why it cannot train
-    assert "Nothing is labelled yet" in window.training.dialog.problems_text()
+    assert "Nothing is labelled yet" in window.finetune.dialog.problems_text()
 
 
 # ------------------------------------------------------------------------------ a whole run
@@ -388,7 +388,7 @@ def test_the_demo_model_fine_tuned_on_a_coachs_drills_recognises_a_held_out_sess
         qtbot, window, drill_project, drill_session):
     """The demo model, its last layer trained anew on three drills under the coach's names:
     about 15 s of training on 2 cores."""
-    training = window.training
+    training = window.finetune
     training.set_project(drill_project)
     training.fine_tune_action.trigger()
     dialog = training.dialog
@@ -504,7 +504,7 @@ def test_quitting_during_a_fine_tune_asks_and_the_stopped_run_continues_after_a_
         asked.append(text)
         return answers.pop(0)
 
-    monkeypatch.setattr("app.training.ask_stop_and_quit", ask)
+    monkeypatch.setattr("app.controllers.finetune.ask_stop_and_quit", ask)
     dialog = open_dialog(training, project, epochs=6)
     events = []
     training.process.eventReceived.connect(events.append)
@@ -540,7 +540,7 @@ def test_quitting_during_a_fine_tune_asks_and_the_stopped_run_continues_after_a_
     again = MainWindow(QSettings(str(settings_path), QSettings.Format.IniFormat))
     qtbot.addWidget(again)
     try:
-        later = again.training
+        later = again.finetune
         assert later.recent_runs() == [state]
         later.update_recent_menu()
         actions = later.recent_menu.actions()
@@ -583,7 +583,7 @@ def test_quitting_during_a_fine_tune_asks_and_the_stopped_run_continues_after_a_
 @pytest.mark.parametrize("button, answer", [(None, False), ("Stop and quit", True)],
                          ids=["default", "stop"])
 def test_the_quit_question_defaults_to_keep_working(qtbot, button, answer):
-    from app.training import ask_stop_and_quit
+    from app.controllers.finetune import ask_stop_and_quit
 
     seen = []
 
@@ -610,7 +610,7 @@ def test_a_trainer_that_does_not_stop_is_stopped_by_force_when_quitting(
     started = RunStarted(3, 5, list(SCENES), "cpu").to_json()
     code = (f"import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
             f"print({started!r}, flush=True); time.sleep(60)")
-    monkeypatch.setattr("app.training.trainer_command",
+    monkeypatch.setattr("app.controllers.finetune.trainer_command",
                         lambda args: [sys.executable, "-c", code])
     dialog = open_dialog(training, project)
     with qtbot.waitSignal(training.process.eventReceived, timeout=WAIT_MS):
@@ -636,7 +636,7 @@ def test_a_trainer_that_does_not_stop_is_stopped_by_force_when_quitting(
 def test_a_crashing_trainer_is_reported_with_its_last_lines(qtbot, window, training, project,
                                                              monkeypatch, code, message,
                                                              last_line):
-    monkeypatch.setattr("app.training.trainer_command",
+    monkeypatch.setattr("app.controllers.finetune.trainer_command",
                         lambda args: [sys.executable, "-c", code])
     dialog = open_dialog(training, project)
     with qtbot.waitSignal(training.process.failed, timeout=WAIT_MS):
@@ -651,7 +651,7 @@ def test_a_crashing_trainer_is_reported_with_its_last_lines(qtbot, window, train
 def test_the_dialogs_choices_are_there_again_next_time(qtbot, window, training, project,
                                                        settings_path, tiny_base,
                                                        monkeypatch):
-    monkeypatch.setattr("app.training.trainer_command",
+    monkeypatch.setattr("app.controllers.finetune.trainer_command",
                         lambda args: [sys.executable, "-c", "raise SystemExit(1)"])
     dialog = open_dialog(training, project, epochs=12)
     dialog.freeze_combo.setCurrentIndex(dialog.freeze_combo.findData("backbone"))
@@ -663,8 +663,8 @@ def test_the_dialogs_choices_are_there_again_next_time(qtbot, window, training, 
     try:
         with qtbot.waitSignal(again.recognition.service.modelChanged, timeout=WAIT_MS):
             again.recognition.load_model(tiny_base)
-        again.training.set_project(project)
-        later = again.training.open_dialog()
+        again.finetune.set_project(project)
+        later = again.finetune.open_dialog()
         assert (later.epochs_spin.value(), later.lr_spin.value(), later.batch_spin.value(),
                 later.val_spin.value()) == (12, 0.005, 6, 25)
         assert later.freeze_combo.currentData() == "backbone"

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
 )
 from videogen import write_video
 
-import app.labelling as labelling
+import app.controllers.label_project as label_project
 from app.main_window import MainWindow
-from app.widgets.labels_panel import ClassChooserDialog
+from app.widgets.class_chooser import ClassChooserDialog
 from stmanet.data.project import LabelProject, LabelSegment, read_project
 
 WAIT_MS = 5000
@@ -30,7 +30,7 @@ WAIT_MS = 5000
 def _draft_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The untitled project's draft lives in the test's folder, not the user's data folder."""
     draft = tmp_path / "data" / "untitled-labels.json"
-    monkeypatch.setattr(labelling, "draft_path", lambda: draft)
+    monkeypatch.setattr(label_project, "draft_path", lambda: draft)
     return draft
 
 

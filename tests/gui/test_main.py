@@ -11,7 +11,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QMessageBox
 
 from app.main import ErrorReporter, parse_args, startup_files
-from app.services.resources import bundled_demo_model, bundled_demo_video
+from stmanet.bundled import bundled_demo_model, bundled_demo_video
 
 
 def run_app(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

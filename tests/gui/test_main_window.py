@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 from videogen import frame_number
 
-from app.main_window import MAX_RECENT_FILES, MainWindow, video_file_filter
+from app.main_window import MainWindow
+from app.recent_files import MAX_RECENT_FILES
+from app.video_files import video_file_filter
 
 WAIT_MS = 5000
 

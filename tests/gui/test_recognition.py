@@ -19,8 +19,8 @@ from PySide6.QtGui import QImage, QPainter, QTextDocumentFragment
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPushButton
 from videogen import make_frame, qimage_to_rgb, write_video
 
+from app.controllers.recognition import RecognitionController
 from app.main_window import MainWindow
-from app.recognition import RecognitionController
 from app.services.export import export_overlay_video
 from app.services.inference_worker import newest_window
 from app.services.recognition_service import RecognitionService
@@ -91,9 +91,9 @@ def test_a_playing_video_gets_a_prediction_drawn_over_the_picture(qtbot, window,
 
     # the badge: pixels in its place differ from the same frame without it
     view = window.player.view
-    recognising._set_options(recognising.options.__class__(show_heatmap=False))
+    recognising.set_options(recognising.options.__class__(show_heatmap=False))
     with_badge = view.grab().toImage()
-    recognising._set_options(recognising.options.__class__(show_heatmap=False,
+    recognising.set_options(recognising.options.__class__(show_heatmap=False,
                                                             show_badge=False))
     without = view.grab().toImage()
     scratch = QImage(view.size(), QImage.Format.Format_RGB32)
@@ -325,7 +325,8 @@ def test_open_model_from_the_menu_and_see_its_classes(qtbot, window, tiny_model,
     with qtbot.waitSignal(recognition.service.modelChanged, timeout=WAIT_MS):
         recognition.open_model_action.trigger()
     shown = []
-    monkeypatch.setattr("app.recognition.ModelInfoDialog.exec", lambda self: shown.append(self))
+    monkeypatch.setattr("app.controllers.recognition.ModelInfoDialog.exec",
+                        lambda self: shown.append(self))
     recognition.model_info_action.trigger()
     classes = [shown[0].classes.item(i).text() for i in range(shown[0].classes.count())]
     assert classes == ACTIONS
@@ -503,7 +504,7 @@ def test_an_export_fails_cleanly_when_the_encoder_does(qtbot, analysed, tmp_path
 
 
 def test_an_export_can_be_cancelled_and_writes_nothing(qtbot, analysed, tmp_path, monkeypatch):
-    import app.recognition as recognition_module
+    import app.controllers.recognition_export as recognition_module
 
     def slow(render):
         def render_slowly(frame, index):
@@ -526,7 +527,7 @@ def test_an_export_can_be_cancelled_and_writes_nothing(qtbot, analysed, tmp_path
 def forget_live_answers(qtbot, recognition: RecognitionController) -> None:
     """Paused, with the answers given while playing dropped: nothing to export yet."""
     qtbot.wait(200)  # a live answer still on its way lands first
-    recognition._reset_results()
+    recognition.reset_results()
     assert not recognition.track
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app import launch
+from app import dispatch, launch
 from app.main import main
 from stmanet import bundled
 from stmanet.engine.timeline import ExpectedTimeline, TimelineSegment
@@ -214,17 +214,17 @@ def test_engine_command_errors_come_back_as_an_exit_status(capsys, tmp_path):
 
 
 def test_only_stmanet_commands_leave_the_window_out():
-    assert launch.engine_command(["train", "--data", "folder:x"])
-    assert launch.engine_command(["predict", "clip.mp4"])
-    assert not launch.engine_command(["clip.mp4"])
-    assert not launch.engine_command(["--model", "train"])
-    assert not launch.engine_command([])
+    assert dispatch.engine_command(["train", "--data", "folder:x"])
+    assert dispatch.engine_command(["predict", "clip.mp4"])
+    assert not dispatch.engine_command(["clip.mp4"])
+    assert not dispatch.engine_command(["--model", "train"])
+    assert not dispatch.engine_command([])
 
 
 def test_freeze_support_comes_before_anything_else(monkeypatch, capsys):
     calls: list[str] = []
     monkeypatch.setattr(multiprocessing, "freeze_support", lambda: calls.append("freeze"))
-    monkeypatch.setattr(launch, "run_without_window",
+    monkeypatch.setattr(dispatch, "run_without_window",
                         lambda argv: calls.append(f"dispatch {argv}") or 0)
     assert launch.main(["models"]) == 0
     assert main(["models"]) == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-import app.labelling as labelling
+import app.controllers.label_project as label_project
 from app.main_window import MainWindow
 
 WAIT_MS = 5000
@@ -17,7 +17,7 @@ WAIT_MS = 5000
 
 @pytest.fixture(autouse=True)
 def _draft_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(labelling, "draft_path", lambda: tmp_path / "data" / "draft.json")
+    monkeypatch.setattr(label_project, "draft_path", lambda: tmp_path / "data" / "draft.json")
 
 
 def nested(path: Path) -> Path:

@@ -299,7 +299,8 @@ def test_stmanet_train_and_evaluate_on_a_folder_with_names_that_are_not_utf8(
 
 
 def test_the_app_imports_labels_of_videos_named_in_bytes_that_are_not_utf8(bad_name_folder):
-    from app.services.labels import import_dataset, read_fps
+    from app.services.labels import read_fps
+    from stmanet.data.project_datasets import import_dataset
 
     assert read_fps(bad_name_folder / "red" / BAD_NAME) == pytest.approx(25.0)
     imported = import_dataset("folder", bad_name_folder)

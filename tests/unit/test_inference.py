@@ -11,9 +11,8 @@ import torch
 
 from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import CheckpointMetadata, LoadedModel
-from stmanet.engine.events import Cancelled
 from stmanet.engine.inference import Predictor, WindowPrediction, evaluate, write_predictions
-from stmanet.errors import ConfigError
+from stmanet.errors import Cancelled, ConfigError
 from stmanet.models import create_model
 
 CLASSES = ["red", "green", "blue", "white", "grey", "black"]

@@ -14,8 +14,7 @@ from stmanet.data.decode import probe, read_frames
 from stmanet.data.project import LabelProject, LabelSegment, read_project
 from stmanet.data.project_datasets import export_dataset, import_dataset
 from stmanet.data.sources import load_source
-from stmanet.engine.events import Cancelled
-from stmanet.errors import DatasetError
+from stmanet.errors import Cancelled, DatasetError
 
 
 def write_video(path: Path, frames: int, *, width: int = 64, height: int = 48) -> Path:

@@ -6,8 +6,9 @@ track the labelling controller's), checks it before anything starts (too few seg
 class, a single class, missing videos: said in plain words), runs `stmanet train` in a
 separate process (app.services.training.TrainingProcess) with a run folder in the project's
 `training-runs/`, and, once it finished, copies the model into the project's `models/` folder
-with its report beside it (earlier models stay). "Use this model" swaps it into the
-RecognitionController at once.
+with its report beside it (earlier models stay). "Use this model" swaps it into recognition
+at once. It reaches the window only through `FineTuneWindow`, recognition through
+`ModelInUse`, the labeller through `ProjectSource`.
 
 The run folders it starts are remembered (QSettings, newest first): Train ▸ Recent runs shows
 each with its state read from the folder, continues a stopped one (`stmanet train --resume`,
@@ -19,17 +20,27 @@ window stays.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal, SignalInstance
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QLabel, QMenu, QWidget
 
-from app.services.resources import bundled_demo_model
+from app.controllers.finetune_choices import base_models, remember_choices, restore_choices
+from app.controllers.finetune_runs import (
+    MODELS_FOLDER,
+    RUNS_FOLDER,
+    RecentRuns,
+    epochs_from_metrics,
+    fill_recent_menu,
+    finished_run_model,
+    run_about,
+    safe_name,
+)
+from app.services.results import ModelInfo
 from app.services.training import (
     EpochEnded,
     Event,
@@ -53,26 +64,44 @@ from app.services.training_plan import (
 from app.services.training_runs import (
     RunState,
     StoredModel,
-    find_stored_model,
     read_run_results,
     read_run_state,
     resume_settings,
     store_model,
 )
 from app.widgets.dialogs import ask
+from stmanet.bundled import bundled_demo_model
 
 if TYPE_CHECKING:
-    from app.main_window import MainWindow
-    from app.recognition import RecognitionController
     from app.widgets.finetune_dialog import FineTuneDialog
     from app.widgets.finetune_settings import FormValues
 
 log = logging.getLogger(__name__)
 
-RUNS_FOLDER = "training-runs"
-MODELS_FOLDER = "models"
-RECENT_RUNS_KEY = "finetune/recent_runs"
-RECENT_RUNS_KEPT = 8
+
+class FineTuneWindow(Protocol):
+    """What fine-tuning needs from the window."""
+
+    @property
+    def dialog_parent(self) -> QWidget:
+        """The window: the parent of dialogs and actions."""
+
+    def show_message(self, text: str, timeout_ms: int = 0) -> None:
+        """A status-bar message."""
+
+    def add_status_field(self, field: QWidget) -> None: ...
+
+    def add_menu(self, menu: QMenu) -> None:
+        """A menu of the menu bar, before View."""
+
+
+class ModelInUse(Protocol):
+    """What fine-tuning needs from recognition: the model in use, and a way to swap it."""
+
+    @property
+    def model(self) -> ModelInfo | None: ...
+
+    def load_model(self, path: Path | str, *, remember: bool = True) -> None: ...
 
 
 class ProjectSource(Protocol):
@@ -83,32 +112,15 @@ class ProjectSource(Protocol):
     @property
     def project_path(self) -> Path | None: ...
 
+    def flush(self) -> bool:
+        """Write the project's unsaved edits now."""
+
 
 def ask_stop_and_quit(parent: QWidget | None, text: str) -> bool:
     """Ask whether to stop the run and quit; True for "Stop and quit". ("Keep working" is
     the default, and what Escape answers.)"""
     return ask(parent, "Fine-tune running", text, "Stop and quit", reject="Keep working",
                accept_by_default=False)
-
-
-def epochs_from_metrics(rows: list[dict[str, Any]]) -> list[EpochEnded]:
-    """A run folder's metrics rows as the events that drew them, for the curves."""
-    events = []
-    for row in rows:
-        try:
-            events.append(EpochEnded(
-                int(row["epoch"]), row.get("train_loss"), float(row.get("train_acc") or 0.0),
-                row.get("val_loss"), row.get("val_acc"), bool(row.get("best")),
-                float(row.get("lr") or 0.0), float(row.get("seconds") or 0.0)))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return events
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe version of a model name."""
-    name = re.sub(r"[^\w.-]+", "-", text.strip(), flags=re.UNICODE).strip("-.")
-    return name[:60] or "model"
 
 
 class FineTuneController(QObject):
@@ -118,16 +130,17 @@ class FineTuneController(QObject):
 
     def __init__(
         self,
-        window: MainWindow,
+        window: FineTuneWindow,
         settings: QSettings,
         present_error: Callable[[str, str], None],
-        recognition: RecognitionController | None = None,
+        recognition: ModelInUse,
     ) -> None:
-        super().__init__(window)
+        super().__init__(window.dialog_parent)
         self._window = window
         self._settings = settings
         self._present_error = present_error
-        self._recognition = recognition if recognition is not None else window.recognition
+        self._recognition = recognition
+        self._recent = RecentRuns(settings)
         self._project: Path | None = None
         self._source: ProjectSource | None = None
         self._dialog: FineTuneDialog | None = None
@@ -146,20 +159,20 @@ class FineTuneController(QObject):
         self._process.cancelled.connect(self._on_cancelled)
         self._process.failed.connect(self._on_failed)
 
-        self.fine_tune_action = QAction("&Fine-tune on project…", window)
+        owner = window.dialog_parent
+        self.fine_tune_action = QAction("&Fine-tune on project…", owner)
         self.fine_tune_action.setStatusTip("Train the model on the segments labelled in the "
                                            "label project")
         self.fine_tune_action.triggered.connect(self.open_dialog)
-        bar = window.menuBar()
-        self.menu = QMenu("&Train", bar)
+        self.menu = QMenu("&Train", owner)
         self.menu.addAction(self.fine_tune_action)
         self.recent_menu = self.menu.addMenu("&Recent runs")
         self.recent_menu.setStatusTip("Continue a stopped run, or use a finished run's model")
         self.recent_menu.aboutToShow.connect(self.update_recent_menu)
-        bar.insertMenu(window.view_menu.menuAction(), self.menu)
+        window.add_menu(self.menu)
         self._status_label = QLabel()
         self._status_label.hide()
-        window.statusBar().addPermanentWidget(self._status_label)
+        window.add_status_field(self._status_label)
         self._update_action()
         self.update_recent_menu()
 
@@ -229,7 +242,7 @@ class FineTuneController(QObject):
         check = self._refresh_check()
         if not check.ok:
             return False
-        self._remember(values)
+        remember_choices(self._settings, values)
         base = values.base
         if base.kind == "model" and base.path is not None:
             spec = model_input(base.path)
@@ -260,7 +273,7 @@ class FineTuneController(QObject):
 
     def recent_runs(self) -> list[RunState]:
         """The runs this program started, newest first, each as its folder says now."""
-        return [read_run_state(path) for path in self._recent_paths()]
+        return self._recent.states()
 
     def open_run(self, run_dir: Path | str) -> bool:
         """A recent run chosen: a stopped one continues where it stopped (in the dialog,
@@ -303,25 +316,8 @@ class FineTuneController(QObject):
 
     def update_recent_menu(self) -> None:
         """Train ▸ Recent runs: each remembered run with its state."""
-        menu = self.recent_menu
-        menu.clear()
-        states = self.recent_runs()
-        for state in states:
-            running = self.is_training() and state.run_dir == self._run_dir
-            if running:
-                what = "running"
-            elif state.can_continue:
-                what = f"{state.describe()}, can be continued"
-            else:
-                what = state.describe()
-            action = menu.addAction(f"{state.run_dir.name} — {what}")
-            action.setToolTip(str(state.run_dir))
-            action.setStatusTip(str(state.run_dir))
-            action.setEnabled(running or (not self.is_training() and (
-                state.can_continue or state.status == "finished")))
-            action.triggered.connect(lambda _=False, path=state.run_dir: self.open_run(path))
-        if not states:
-            menu.addAction("No runs yet").setEnabled(False)
+        fill_recent_menu(self.recent_menu, self.recent_runs(), training=self.is_training(),
+                         run_dir=self._run_dir, open_run=self.open_run)
 
     def confirm_quit(self, parent: QWidget | None = None,
                      ask: Callable[[QWidget | None, str], bool] | None = None) -> bool:
@@ -337,7 +333,7 @@ class FineTuneController(QObject):
         text = (f"A fine-tune is running (epoch {epoch} of {total}). Stop it and quit? The "
                 "run is kept and can be continued later from Train > Recent runs.")
         ask = ask or ask_stop_and_quit
-        if not ask(parent if parent is not None else self._window, text):
+        if not ask(parent if parent is not None else self._window.dialog_parent, text):
             return False
         self._stopping_to_quit = True
         self._show_status("Training: stopping and saving its state…")
@@ -359,8 +355,7 @@ class FineTuneController(QObject):
         self._recognition.load_model(self._stored.model)
         if self._dialog is not None:
             self._dialog.show_model_in_use()
-        self._window.statusBar().showMessage(f"Recognising with {self._stored.model.name}",
-                                             5000)
+        self._window.show_message(f"Recognising with {self._stored.model.name}", 5000)
         return True
 
     def shutdown(self) -> None:
@@ -373,7 +368,7 @@ class FineTuneController(QObject):
         # imported when first needed: matplotlib adds most of a second to the start-up
         from app.widgets.finetune_dialog import FineTuneDialog
 
-        dialog = FineTuneDialog(self._bases(), training_devices(), self._window)
+        dialog = FineTuneDialog(self._bases(), training_devices(), self._window.dialog_parent)
         dialog.trainRequested.connect(self.start)
         dialog.cancelRequested.connect(self.cancel)
         dialog.continueRequested.connect(self.continue_training)
@@ -384,31 +379,8 @@ class FineTuneController(QObject):
             dialog.select_base("model", current.path)
         elif not dialog.select_base("model", bundled_demo_model() or Path("-")):
             dialog.select_base("scratch")
-        self._restore(dialog)
+        restore_choices(self._settings, dialog)
         return dialog
-
-    def _remember(self, values: FormValues) -> None:
-        """The dialog's choices, for next time (UI state: the run's own config is in its
-        folder)."""
-        s = self._settings
-        s.setValue("finetune/freeze", values.freeze)
-        s.setValue("finetune/epochs", values.epochs)
-        s.setValue("finetune/lr", values.lr)
-        s.setValue("finetune/batch_size", values.batch_size)
-        s.setValue("finetune/val_percent", round(values.val_share * 100))
-        s.setValue("finetune/device", values.device)
-
-    def _restore(self, dialog: FineTuneDialog) -> None:
-        s = self._settings
-        freeze = dialog.freeze_combo.findData(str(s.value("finetune/freeze", "early", type=str)))
-        if freeze >= 0 and dialog.freeze_combo.isEnabled():
-            dialog.freeze_combo.setCurrentIndex(freeze)
-        dialog.epochs_spin.setValue(int(s.value("finetune/epochs", 15, type=int)))
-        dialog.lr_spin.setValue(float(s.value("finetune/lr", 0.002, type=float)))
-        dialog.batch_spin.setValue(int(s.value("finetune/batch_size", 8, type=int)))
-        dialog.val_spin.setValue(int(s.value("finetune/val_percent", 20, type=int)))
-        device = dialog.device_combo.findData(str(s.value("finetune/device", "auto", type=str)))
-        dialog.device_combo.setCurrentIndex(max(0, device))
 
     def _new_run(self) -> None:
         if self._dialog is None or self.is_training() or self._project is None:
@@ -421,37 +393,17 @@ class FineTuneController(QObject):
         self._refresh_check()
 
     def _bases(self) -> list[BaseModel]:
-        bases: list[BaseModel] = []
         current = self._recognition.model
-        demo = bundled_demo_model()
-        if current is not None and (demo is None or current.path.resolve() != demo.resolve()):
-            bases.append(BaseModel("model", current.path,
-                                   f"The model in use: {current.path.name}"))
-        bases.append(BaseModel("model", demo, "The demo model" if demo is not None else
-                               "The demo model (not installed)"))
-        bases.append(BaseModel("scratch", None, "A new network (no pretrained weights)"))
-        return bases
+        return base_models(current.path if current is not None else None, bundled_demo_model())
 
     def _refresh_check(self) -> ProjectCheck:
         assert self._project is not None
-        flush = getattr(self._source, "flush", None)
-        if callable(flush):  # the labeller saves its edits a moment later on its own
-            flush()
+        if self._source is not None:  # the labeller saves its edits a moment later on its own
+            self._source.flush()
         self._check = check_project(self._project)
         if self._dialog is not None:
             self._dialog.set_project(self._project, self._check)
         return self._check
-
-    def _recent_paths(self) -> list[Path]:
-        value = self._settings.value(RECENT_RUNS_KEY, [])
-        if isinstance(value, str):  # a list of one comes back as its item
-            value = [value] if value else []
-        return [Path(str(v)) for v in (value or [])]
-
-    def _remember_run(self, run_dir: Path) -> None:
-        paths = [run_dir, *(p for p in self._recent_paths() if p != run_dir)]
-        self._settings.setValue(RECENT_RUNS_KEY, [str(p) for p in paths[:RECENT_RUNS_KEPT]])
-        self._settings.sync()
 
     def _show_finished(self, state: RunState) -> bool:
         """A finished run's results in the dialog, with "Use this model"."""
@@ -460,17 +412,7 @@ class FineTuneController(QObject):
         if self._dialog is None:
             self._dialog = self._make_dialog()
         results = read_run_results(state.run_dir, state.model_path)
-        stored = None
-        if state.project is not None:
-            models = state.project.parent / MODELS_FOLDER
-            stored = find_stored_model(models, state.run_dir)
-            if stored is None:  # e.g. the program ended before it copied the model
-                try:
-                    stored = store_model(results, models, state.run_dir.name)
-                except OSError as exc:
-                    log.warning("cannot copy %s into %s: %s", state.model_path, models, exc)
-        if stored is None:
-            stored = StoredModel(state.model_path, state.run_dir / "report.json")
+        stored = finished_run_model(state, state.model_path, results)
         self._stored, self._run, self._run_dir = stored, resume_settings(state), state.run_dir
         self._run_name = state.run_dir.name
         heading = (f"Fine-tuning on {state.project.name}" if state.project is not None
@@ -492,7 +434,7 @@ class FineTuneController(QObject):
         self._epoch, self._epochs = start_epoch, settings.epochs
         if not resumed:
             settings.run_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._remember_run(settings.run_dir)
+        self._recent.remember(settings.run_dir)
         heading = f"Fine-tuning on {settings.project.name}"
         classes = len(self._check.classes) if self._check is not None else 2
         self._dialog.show_running(heading, epochs=settings.epochs, classes=classes,
@@ -525,7 +467,7 @@ class FineTuneController(QObject):
         if self._run is not None:  # into the project the run trained on
             try:
                 stored = store_model(results, self._run.project.parent / MODELS_FOLDER,
-                                     self._run_name, about=self._about(self._run))
+                                     self._run_name, about=run_about(self._run))
             except OSError as exc:
                 self._present_error("Cannot save the model",
                                     f"The model is still in {outcome.run_dir}, but copying it "
@@ -534,7 +476,7 @@ class FineTuneController(QObject):
         if self._dialog is not None:
             self._dialog.show_results(results, stored.model if stored else None)
         if stored is not None:
-            self._window.statusBar().showMessage(
+            self._window.show_message(
                 f"Training finished: {stored.model.name} saved in the project", 8000)
             self.modelStored.emit(stored)
 
@@ -553,13 +495,6 @@ class FineTuneController(QObject):
             self._dialog.show_failed(outcome.message, outcome.details)
             self._dialog.show()
 
-    def _about(self, settings: FineTuneSettings) -> dict[str, Any]:
-        base = settings.base
-        return {"project": str(settings.project),
-                "base": {"kind": base.kind, "path": str(base.path) if base.path else None},
-                "trained": FREEZE_TEXT.get(settings.freeze, settings.freeze),
-                "command": ["stmanet", "train", *train_arguments(settings)]}
-
     def _show_status(self, text: str) -> None:
         self._status_label.setText(text)
         self._status_label.setVisible(bool(text))
@@ -567,7 +502,3 @@ class FineTuneController(QObject):
     def _update_action(self) -> None:
         self.fine_tune_action.setEnabled(self.is_training() or (
             self._project is not None and self._project.is_file()))
-
-
-FREEZE_TEXT = {"backbone": "the last layer", "early": "the last stages and the attention",
-               "none": "everything"}
