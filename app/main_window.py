@@ -48,7 +48,7 @@ from app.controllers.finetune import FineTuneController
 from app.controllers.labelling import LabellingController
 from app.controllers.recognition import RecognitionController
 from app.recent_files import RecentFiles, RecentFilesMenu
-from app.services.video_source import STREAM_SCHEMES, SourceInfo, SourceKind, is_stream_url
+from app.services.frames import STREAM_SCHEMES, SourceInfo, SourceKind, is_stream_url
 from app.shortcuts import shortcut_rows, shortcuts_table
 from app.video_files import dropped_video, video_file_filter
 from app.widgets.player import PlayerWidget, format_time

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from app.controllers.label_project import ProjectKeeper
 from app.names import display_name
-from app.services.video_source import SourceInfo
+from app.services.frames import SourceInfo
 from app.video_files import video_file_filter
 from app.widgets.class_chooser import ClassChooserDialog
 from app.widgets.label_strip import LabelStrip

@@ -17,6 +17,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, QRectF, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QMouseEvent, QPainter
 
+from app.services.frames import SourceInfo
 from app.services.recognition_service import RecognitionService
 from app.services.results import (
     STAGES,
@@ -26,7 +27,6 @@ from app.services.results import (
     WindowResult,
     action_seconds,
 )
-from app.services.video_source import SourceInfo
 from app.widgets.attention_panel import AttentionPanel
 from app.widgets.overlay import (
     OverlayOptions,

@@ -39,6 +39,7 @@ from app.controllers.analysis import WholeVideoAnalysis
 from app.controllers.live import LiveResults
 from app.controllers.recognition_export import RecognitionExports
 from app.services.devices import available_devices, default_device, device_name
+from app.services.frames import SourceInfo
 from app.services.jobs import BackgroundJob
 from app.services.recognition_service import DEFAULT_HOP, RecognitionService
 from app.services.results import (
@@ -48,7 +49,6 @@ from app.services.results import (
     PredictionTrack,
     WindowResult,
 )
-from app.services.video_source import SourceInfo
 from app.widgets.attention_panel import AttentionPanel
 from app.widgets.dialogs import ModelInfoDialog, SessionSummaryDialog, ask
 from app.widgets.overlay import OverlayOptions

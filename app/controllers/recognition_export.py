@@ -26,10 +26,10 @@ from app.services.export import (
     export_predictions,
     export_summary,
 )
+from app.services.frames import rgb_to_qimage
 from app.services.jobs import BackgroundJob
 from app.services.recognition_service import RecognitionService
 from app.services.results import ActionTime, PredictionTrack, WindowResult
-from app.services.video_source import rgb_to_qimage
 from app.widgets.dialogs import SessionSummaryDialog
 from app.widgets.overlay import (
     OverlayOptions,

@@ -28,6 +28,7 @@ import shiboken6
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 
 from app.services.devices import available_devices, default_device, leave_a_core_free
+from app.services.frames import SourceInfo
 from app.services.inference_worker import (
     AnalysisRequest,
     DetailRequest,
@@ -37,7 +38,6 @@ from app.services.inference_worker import (
     RecognitionWorker,
 )
 from app.services.results import AnalysisResult, ModelInfo, WindowResult
-from app.services.video_source import SourceInfo
 
 log = logging.getLogger(__name__)
 

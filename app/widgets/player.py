@@ -34,7 +34,8 @@ from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app import theme
-from app.services.video_source import SourceInfo, VideoSource
+from app.services.frames import SourceInfo
+from app.services.video_source import VideoSource
 from app.widgets.icons import MediaIcon, media_icon
 from app.widgets.transport import TransportBar
 from app.widgets.video_view import OverlayPainter, VideoView

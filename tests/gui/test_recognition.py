@@ -22,10 +22,10 @@ from videogen import make_frame, qimage_to_rgb, write_video
 from app.controllers.recognition import RecognitionController
 from app.main_window import MainWindow
 from app.services.export import export_overlay_video
+from app.services.frames import SourceInfo, SourceKind
 from app.services.inference_worker import newest_window
 from app.services.recognition_service import RecognitionService
 from app.services.results import PredictionTrack, WindowResult
-from app.services.video_source import SourceInfo, SourceKind
 from app.widgets import overlay
 from app.widgets.dialogs import ModelInfoDialog
 from app.widgets.overlay import crop_rect, maps_for, paint_badge

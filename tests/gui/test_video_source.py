@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from videogen import frame_number
 
-from app.services.video_source import (
+from app.services.frames import (
     DEFAULT_FPS,
     FrameRingBuffer,
     SourceInfo,
     SourceKind,
-    VideoSource,
     is_stream_url,
     sane_fps,
 )
+from app.services.video_source import VideoSource
 
 WAIT_MS = 5000
 
