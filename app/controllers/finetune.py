@@ -41,16 +41,7 @@ from app.controllers.finetune_runs import (
     safe_name,
 )
 from app.services.results import ModelInfo
-from app.services.training import (
-    EpochEnded,
-    Event,
-    RunStarted,
-    StepProgress,
-    TrainingOutcome,
-    TrainingProcess,
-    format_duration,
-    trainer_command,
-)
+from app.services.training import TrainingOutcome, TrainingProcess, trainer_command
 from app.services.training_plan import (
     BaseModel,
     FineTuneSettings,
@@ -71,6 +62,7 @@ from app.services.training_runs import (
 )
 from app.widgets.dialogs import ask
 from stmanet.bundled import bundled_demo_model
+from stmanet.engine.events import EpochEnded, Event, RunStarted, StepProgress, format_duration
 
 if TYPE_CHECKING:
     from app.widgets.finetune_dialog import FineTuneDialog

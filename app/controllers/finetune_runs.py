@@ -14,7 +14,6 @@ from typing import Any
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMenu
 
-from app.services.training import EpochEnded
 from app.services.training_plan import FineTuneSettings, train_arguments
 from app.services.training_runs import (
     RunResults,
@@ -24,6 +23,7 @@ from app.services.training_runs import (
     read_run_state,
     store_model,
 )
+from stmanet.engine.events import EpochEnded
 
 log = logging.getLogger(__name__)
 

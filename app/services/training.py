@@ -2,7 +2,7 @@
 
 Training runs as the same `stmanet train` command a user would type, in a separate process
 (`trainer_command`), with `--progress json`: `TrainingProcess` reads its stdout line by line
-into progress events (stmanet.engine.events, importable from here for the rest of the app),
+into progress events (stmanet.engine.events: plain dataclasses the window imports directly),
 keeps the last lines of its stderr, and reports how it ended. A crash or an out-of-memory in
 training ends that process, never the window. Cancel sends SIGTERM; the trainer then
 finishes its step, writes its resume checkpoint and exits with 143.
@@ -25,36 +25,15 @@ from typing import Any
 from PySide6.QtCore import QEventLoop, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from stmanet.engine.events import (
-    CheckpointSaved,
-    EpochEnded,
     Event,
     RunCancelled,
     RunFailed,
     RunFinished,
-    RunStarted,
-    StepProgress,
-    ValidationProgress,
     event_from_json,
-    format_duration,
 )
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "CheckpointSaved",
-    "EpochEnded",
-    "Event",
-    "RunCancelled",
-    "RunFailed",
-    "RunFinished",
-    "RunStarted",
-    "StepProgress",
-    "TrainingOutcome",
-    "TrainingProcess",
-    "ValidationProgress",
-    "format_duration",
-    "trainer_command",
-]
 
 STDERR_LINES_KEPT = 200
 CANCEL_GRACE_MS = 60_000

@@ -33,7 +33,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.names import display_name
-from app.services.training import (
+from app.services.training_runs import RunResults
+from app.theme import ACCENT, RAISED, TEXT
+from app.widgets.finetune_settings import PROBLEM_COLOR
+from app.widgets.training_charts import ConfusionView, TrainingCurves
+from stmanet.engine.events import (
     EpochEnded,
     Event,
     RunCancelled,
@@ -43,10 +47,6 @@ from app.services.training import (
     ValidationProgress,
     format_duration,
 )
-from app.services.training_runs import RunResults
-from app.theme import ACCENT, RAISED, TEXT
-from app.widgets.finetune_settings import PROBLEM_COLOR
-from app.widgets.training_charts import ConfusionView, TrainingCurves
 
 PROGRESS_STEPS = 1000
 

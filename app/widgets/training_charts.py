@@ -17,8 +17,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
 from app.names import display_name
-from app.services.training import EpochEnded, StepProgress
 from app.theme import ACCENT, BORDER, PANEL, RAISED, TEXT, TEXT_MUTED
+from stmanet.engine.events import EpochEnded, StepProgress
 
 VAL_COLOR = "#6aa9ff"
 

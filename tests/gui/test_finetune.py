@@ -34,17 +34,11 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from app.controllers.finetune import FineTuneController
 from app.main_window import MainWindow
-from app.services.training import (
-    EpochEnded,
-    RunFinished,
-    RunStarted,
-    StepProgress,
-    TrainingProcess,
-    trainer_command,
-)
+from app.services.training import TrainingProcess, trainer_command
 from app.services.training_plan import BaseModel, FineTuneSettings, check_project, train_arguments
 from app.services.training_runs import RunResults, read_run_state, store_model
 from stmanet.bundled import bundled_demo_model
+from stmanet.engine.events import EpochEnded, RunFinished, RunStarted, StepProgress
 from stmanet.engine.trainer import load_resume_state
 
 log = logging.getLogger(__name__)

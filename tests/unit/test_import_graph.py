@@ -135,6 +135,7 @@ ENGINE_FOR_THE_WINDOW = (
     "stmanet.data.project_datasets",  # a label project to and from data sets (in a job)
     "stmanet.errors",  # the kinds of error the engine raises
     "stmanet.bundled",  # where the shipped demo model and video are
+    "stmanet.engine.events",  # progress of a training run: plain dataclasses, no torch
 )
 """What the app's window code (everything but services/ and the entry points that drive the
 engine themselves) may import from the engine; the rest is reached through services/."""
