@@ -210,6 +210,8 @@ class Predictor:
         `on_window` so far stay valid). `on_window(window, scores)` receives every window as
         soon as it is predicted, with its softmax scores over all classes (K,).
         """
+        from stmanet.data.sampling import window_ends
+
         spec = self.spec
         hop = hop or spec.window
         if hop < 1:
@@ -219,7 +221,7 @@ class Predictor:
         starts, indices = _window_plan(num_frames, spec, hop)
         total = len(starts)
         needed = set(np.unique(indices).tolist())
-        ready_at = np.minimum(starts + spec.window, num_frames) - 1
+        ready_at = window_ends(starts, num_frames, spec.window) - 1
 
         stored: dict[int, Tensor] = {}
         windows: list[WindowPrediction] = []

@@ -9,14 +9,16 @@ A run folder holds:
                      epoch unless an earlier one is clearly better), in our model format
   final.safetensors  the model after the last epoch
   metrics.jsonl/csv  one row per epoch
-  report.json        the kept model's validation report: top-1/top-5, per-class accuracy over
-  confusion.csv      every validation window, the confusion matrix (rows: true class), and
-                     `selection` (which epoch was kept and why); rewritten with best.safetensors
+  report.json        the kept model's validation report, per clip as `stmanet evaluate` gives
+  confusion.csv      it: top-1/top-5, per-class accuracy, the confusion matrix (rows: true
+                     class); its window accuracy, and `selection` (which epoch was kept and
+                     why); rewritten with best.safetensors
 
 Validation scores every window of every validation clip, cut as `stmanet evaluate` cuts them
 (a data set whose items are (windows (N, 3, T, S, S), label); one of single clips (3, T, S, S)
-counts each as one window): accuracy and loss are per window, and `val_clip_acc` in the
-metrics is the test protocol's (each clip's window scores averaged).
+counts each as one window). The metrics' val_acc and val_loss, and the choice of the kept
+epoch, are per window (many more than clips when clips are few); val_clip_acc and
+report.json are the test protocol's (each clip's window scores averaged).
 
 Exactness: the data order of epoch e comes from (seed, e), augmentation from the data set's
 (seed, epoch, clip), and every RNG the training process uses is saved in checkpoint.pt, so a
@@ -513,7 +515,7 @@ class Trainer:
                   train_sums: dict[str, float], t0: float) -> tuple[float | None, float] | None:
         """(loss, top-1) over every window of the validation clips, summed over all
         processes; None without any. Also sets self._val_counts (windows, clip accuracy) and
-        self._val_report (per-window confusion)."""
+        self._val_report (per clip: each clip's window scores averaged)."""
         data = self.data.val
         if data is None:
             totals = self.ctx.all_reduce_sum([train_sums["loss"], train_sums["correct"],
@@ -523,9 +525,8 @@ class Trainer:
         cfg, device = self.config, self.ctx.device
         ids = list(range(self.ctx.rank, len(data), self.ctx.world_size))
         k = len(self.data.class_names)
-        sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "top5": 0.0, "clips_right": 0.0,
-                "clips": 0.0}
-        confusion = torch.zeros(k, k, dtype=torch.float64)
+        sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "clips_top5": 0.0, "clips": 0.0}
+        confusion = torch.zeros(k, k, dtype=torch.float64)  # per clip
         clip_scores: dict[int, Tensor] = {}
         clip_labels: dict[int, int] = {}
         pending: list[tuple[Tensor, int, int]] = []  # (windows, label, clip)
@@ -543,14 +544,9 @@ class Trainer:
                                      lambda_temporal=cfg.lambda_temporal)
             n = labels.shape[0]
             logits = output.logits.float()
-            predicted = logits.argmax(1)
             sums["loss"] += float(terms.total) * n
-            sums["correct"] += float((predicted == labels).sum())
-            top = logits.topk(min(5, k), dim=1).indices
-            sums["top5"] += float((top == labels[:, None]).any(dim=1).sum())
+            sums["correct"] += float((logits.argmax(1) == labels).sum())
             sums["seen"] += n
-            confusion.index_put_((labels.cpu(), predicted.cpu()),
-                                 torch.ones(n, dtype=torch.float64), accumulate=True)
             probs = torch.softmax(logits, dim=1).double().cpu()
             offset = 0
             for w, y, clip in pending:
@@ -581,25 +577,29 @@ class Trainer:
                         **train_sums, "seconds": time.monotonic() - t0})
             forward()
         for clip, scores in clip_scores.items():
+            label = clip_labels[clip]
             sums["clips"] += 1
-            sums["clips_right"] += float(int(scores.argmax()) == clip_labels[clip])
+            top = torch.topk(scores, min(5, k)).indices
+            sums["clips_top5"] += float(bool((top == label).any()))
+            confusion[label, int(top[0])] += 1
         if self.ctx.enabled:
             self._check_cancel_after_validation(epoch, train_sums, t0)
-        names = ("loss", "correct", "seen", "top5", "clips_right", "clips")
+        names = ("loss", "correct", "seen", "clips_top5", "clips")
         totals = self.ctx.all_reduce_sum([train_sums["loss"], train_sums["correct"],
                                           train_sums["seen"], *(sums[n] for n in names),
                                           *confusion.flatten().tolist()])
         train_sums.update(loss=totals[0], correct=totals[1], seen=totals[2])
-        sums.update(zip(names, totals[3:9], strict=True))
+        sums.update(zip(names, totals[3:8], strict=True))
         seen = sums["seen"]
         if not seen:
             return None
-        self._val_counts = (int(seen), sums["clips_right"] / max(1.0, sums["clips"]))
-        self._val_report = _report_from_confusion(np.asarray(totals[9:]).reshape(k, k),
-                                                  list(self.data.class_names),
-                                                  sums["top5"] / seen)
-        self._val_report.extra.update(unit="window", clips=int(sums["clips"]),
-                                      clip_top1=self._val_counts[1])
+        report = _report_from_confusion(np.asarray(totals[8:]).reshape(k, k),
+                                        list(self.data.class_names),
+                                        sums["clips_top5"] / max(1.0, sums["clips"]))
+        report.extra.update(windows=int(seen), window_top1=sums["correct"] / seen,
+                            window_loss=sums["loss"] / seen)
+        self._val_report = report
+        self._val_counts = (int(seen), report.top1)
         return sums["loss"] / seen, sums["correct"] / seen
 
     def _check_cancel_after_validation(self, epoch: int, train_sums: dict[str, float],

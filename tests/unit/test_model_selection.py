@@ -101,7 +101,9 @@ def test_fine_tuning_on_a_few_generated_clips_keeps_a_later_better_epoch(tmp_pat
     assert load_checkpoint(result.model_path).metadata.report["epoch"] == chosen["epoch"]
     report = json.loads((result.run_dir / "report.json").read_text())
     assert report["epoch"] == chosen["epoch"] and report["selection"] == chosen
-    assert report["count"] == 18 and report["unit"] == "window"
+    assert report["count"] == 6 and report["windows"] == 18  # per clip, as evaluate reports
+    assert report["window_top1"] == history[-1]["val_acc"]
+    assert report["top1"] == history[-1]["val_clip_acc"]
     finished = events[-1]
     assert isinstance(finished, RunFinished)
     assert finished.report["selection"]["reason"] == chosen["reason"]
