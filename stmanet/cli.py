@@ -319,6 +319,9 @@ def _model_file(given: str | None):  # -> Path
 
 
 def _smoothing_options(args: argparse.Namespace) -> dict[str, object]:
+    from stmanet.engine.segmentation import check_smoothing
+
+    check_smoothing(args.smoothing, args.switch_penalty, args.median_frames)
     return {"smoothing": args.smoothing, "switch_penalty": args.switch_penalty,
             "median_frames": args.median_frames}
 
@@ -339,6 +342,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from stmanet.fileio import check_output_file
 
     checkpoint = _model_file(args.checkpoint)
+    smoothing = _smoothing_options(args)
     if args.output and Path(args.output).suffix.lower() not in (".csv", ".json"):
         raise ConfigError(f"{args.output}: choose a .csv or .json file for the predictions")
     if args.output:
@@ -371,8 +375,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
-    timelines = ([(r.path, frame_timeline(r, **_smoothing_options(args))) for r in results]
-                 if args.segments else [])
+    timelines = [(r.path, frame_timeline(r, **smoothing))  # type: ignore[arg-type]
+                 for r in results] if args.segments else []
     if args.output and results:
         write_predictions(args.output, results, attention=args.attention)
         windows = sum(len(r.windows) for r in results)
@@ -413,6 +417,7 @@ def _cmd_evaluate_timeline(args: argparse.Namespace) -> int:
         if Path(args.output).suffix.lower() != ".json":
             raise ConfigError(f"{args.output}: the scores are written as JSON: name it .json")
         check_output_file(args.output)
+    smoothing = _smoothing_options(args)
     pairs = find_pairs(args.items)
     device = _device_arg(args.device)
     predictor = Predictor(load_checkpoint(_model_file(args.checkpoint), device=device), device,
@@ -425,7 +430,7 @@ def _cmd_evaluate_timeline(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
     summary = evaluate_timelines(predictor, pairs, hop=args.hop, on_video=progress,
-                                 **_smoothing_options(args))  # type: ignore[arg-type]
+                                 **smoothing)  # type: ignore[arg-type]
     print(summary.to_text())
     if args.output:
         atomic_write_text(args.output, json.dumps(summary.to_dict(), indent=1) + "\n")

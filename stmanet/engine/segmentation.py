@@ -220,17 +220,29 @@ def median_labels(scores: np.ndarray, median_frames: int) -> np.ndarray:
     return np.argmax(s, axis=1).astype(np.int64)
 
 
+def check_smoothing(smoothing: str, switch_penalty: float, median_frames: int) -> None:
+    """ConfigError unless the smoothing and its settings can be used (checked before a long
+    prediction, not after)."""
+    if smoothing not in SMOOTHING:
+        raise ConfigError(f"unknown smoothing {smoothing!r}; choose one of "
+                          f"{', '.join(SMOOTHING)}")
+    if smoothing == "viterbi" and not switch_penalty >= 0:
+        raise ConfigError(f"the switch penalty must be 0 or more, not {switch_penalty:g}")
+    if smoothing == "median" and (median_frames < 1 or median_frames % 2 == 0):
+        raise ConfigError(f"the running median needs an odd number of frames (1 or more), "
+                          f"not {median_frames}")
+
+
 def smooth_labels(scores: np.ndarray, smoothing: str = DEFAULT_SMOOTHING, *,
                   switch_penalty: float = DEFAULT_SWITCH_PENALTY,
                   median_frames: int = DEFAULT_MEDIAN_FRAMES) -> np.ndarray:
     """(N,) int64 labels of per-frame scores (N, K) under one of SMOOTHING."""
+    check_smoothing(smoothing, switch_penalty, median_frames)
     if smoothing == "viterbi":
         return viterbi_labels(scores, switch_penalty)
     if smoothing == "median":
         return median_labels(scores, median_frames)
-    if smoothing == "none":
-        return np.argmax(scores, axis=1).astype(np.int64)
-    raise ConfigError(f"unknown smoothing {smoothing!r}; choose one of {', '.join(SMOOTHING)}")
+    return np.argmax(scores, axis=1).astype(np.int64)
 
 
 def segments_from_labels(labels: np.ndarray, scores: np.ndarray, class_names: Sequence[str],

@@ -179,6 +179,17 @@ def test_predict_writes_segments_beside_the_windows(short_sequence, tmp_path, ca
     assert 0.5 < float(segments[0]["mean_score"]) <= 1.0
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--smoothing", "median", "--median-frames", "8"], "odd number of frames"),
+    (["--switch-penalty", "-1"], "0 or more, not -1"),
+])
+def test_bad_smoothing_settings_are_refused_before_predicting(short_sequence, capsys, flags,
+                                                              message):
+    for command in (["predict", "--segments"], ["evaluate-timeline"]):
+        assert main([*command, str(short_sequence), *flags]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_predict_prints_segments_without_an_output_file(short_sequence, capsys):
     assert main(["predict", str(short_sequence), "--segments", "--smoothing", "median",
                  "--progress", "none"]) == 0
