@@ -46,8 +46,9 @@ SMOOTHING = ("viterbi", "median", "none")
 DEFAULT_SMOOTHING = "viterbi"
 DEFAULT_SWITCH_PENALTY = 40.0
 """Log-units a change of label costs (Viterbi); measured in docs/training.md."""
-DEFAULT_MEDIAN_FRAMES = 49
-"""Frames of the running median (odd); measured in docs/training.md."""
+DEFAULT_MEDIAN_FRAMES = 75
+"""Frames of the running median (odd; 3 s at 25 fps): the best of 25, 49 and 75 measured in
+docs/training.md. A run of one action shorter than half of it (1.5 s) cannot survive it."""
 DEFAULT_HOP_FRACTION = 4
 """Per-frame results take a window every window / 4 frames unless a hop is given."""
 
