@@ -199,7 +199,7 @@ def test_predict_prints_segments_without_an_output_file(short_sequence, capsys):
 
 def test_the_demo_video_s_timeline_has_its_ten_drills_in_order(capsys, tmp_path):
     """Frames 1232-1250 used to be completed from the video's start, so the last window said
-    jumping jacks and the session summary gave jumping jacks 6.6 s and side bends 3.7 s."""
+    jumping jacks and the summary per drill gave jumping jacks 6.6 s and side bends 3.7 s."""
     from stmanet.bundled import bundled_demo_video
 
     demo = bundled_demo_video()
