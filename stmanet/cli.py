@@ -76,35 +76,36 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_sequence(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
-    from stmanet.data.synthetic import render_sequence, write_video
+    from stmanet.data.synthetic.sequences import (
+        numbered_path,
+        parse_plan,
+        random_plan,
+        write_sequence,
+    )
     from stmanet.errors import ConfigError
-    from stmanet.fileio import atomic_write_text, check_output_file
+    from stmanet.fileio import check_output_file
 
-    plan: list[tuple[str, float]] = []
-    for item in args.drills.split(","):
-        drill, sep, seconds = item.strip().partition(":")
-        try:
-            plan.append((drill.strip(), float(seconds)))
-        except ValueError:
-            raise ConfigError(f"expected DRILL:SECONDS, got {item.strip()!r}") from None
-        if not sep:
-            raise ConfigError(f"expected DRILL:SECONDS, got {item.strip()!r}")
+    if (args.drills is None) == (args.random is None):
+        raise ConfigError("give either --drills DRILL:SECONDS,... or --random N")
+    if args.drills is not None and args.count != 1:
+        raise ConfigError("--count makes several random sequences: use it with --random N")
     output = Path(args.output)
     if output.suffix.lower() != ".mp4":
         raise ConfigError(f"the video is written as MPEG-4: name it .mp4, not {output.name}")
-    check_output_file(output)
-    check_output_file(output.with_suffix(".json"))
-    frames, segments = render_sequence(plan, seed=args.seed, fps=args.fps, size=args.size)
-    write_video(output, frames, args.fps)
-    timeline = {"fps": args.fps, "frames": len(frames),
-                "segments": [{"label": s.drill, "start_frame": s.start_frame,
-                              "end_frame": s.end_frame} for s in segments]}
-    atomic_write_text(output.with_suffix(".json"), json.dumps(timeline, indent=1) + "\n")
-    print(f"{output}: {len(frames)} frames ({len(frames) / args.fps:.1f} s), "
-          f"{len(segments)} drills; timeline in {output.with_suffix('.json')}")
+    plans = ([parse_plan(args.drills)] if args.drills is not None else
+             [random_plan(args.random, seed=args.seed, index=i, min_seconds=args.min_seconds,
+                          max_seconds=args.max_seconds) for i in range(args.count)])
+    paths = [numbered_path(output, i, len(plans)) for i in range(len(plans))]
+    for path in paths:
+        check_output_file(path)
+        check_output_file(path.with_suffix(".json"))
+    for i, (plan, path) in enumerate(zip(plans, paths, strict=True)):
+        video, timeline, frames = write_sequence(path, plan, seed=args.seed, fps=args.fps,
+                                                 size=args.size, index=i)
+        print(f"{video}: {frames} frames ({frames / args.fps:.1f} s), {len(plan)} drills; "
+              f"timeline in {timeline}", flush=True)
     return 0
 
 
@@ -226,9 +227,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
             context.close()
     if is_main and mode != "json":
         best = ("" if result.best_val_acc is None
-                else f" (best validation accuracy {result.best_val_acc:.4f}, "
-                     f"epoch {result.best_epoch})")
+                else f" (epoch {result.best_epoch}, validation accuracy "
+                     f"{result.best_val_acc:.4f})")
         print(f"model: {result.model_path}{best}")
+        if result.selection is not None and result.best_val_acc is not None:
+            print(f"kept: {result.selection['reason']}")
         print(f"run folder: {result.run_dir}")
     return 0
 
@@ -301,29 +304,57 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_file(given: str | None):  # -> Path
+    from pathlib import Path
+
+    from stmanet.engine.inference import bundled_demo_model
+    from stmanet.errors import ConfigError
+
+    checkpoint = Path(given) if given else bundled_demo_model()
+    if checkpoint is None:
+        raise ConfigError("no --checkpoint given and no demo model is installed "
+                          "(resources/models/demo.safetensors): train one with `stmanet "
+                          "train`, or pass --checkpoint MODEL.safetensors")
+    return checkpoint
+
+
+def _smoothing_options(args: argparse.Namespace) -> dict[str, object]:
+    from stmanet.engine.segmentation import check_smoothing
+
+    check_smoothing(args.smoothing, args.switch_penalty, args.median_frames)
+    return {"smoothing": args.smoothing, "switch_penalty": args.switch_penalty,
+            "median_frames": args.median_frames}
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from stmanet.engine.checkpoint import load_checkpoint
     from stmanet.engine.events import ProgressBar
-    from stmanet.engine.inference import Predictor, bundled_demo_model, write_predictions
+    from stmanet.engine.inference import Predictor, write_predictions
+    from stmanet.engine.segmentation import (
+        default_hop,
+        frame_timeline,
+        segments_path,
+        write_segments,
+    )
     from stmanet.errors import ConfigError, VideoError, printable_path
     from stmanet.fileio import check_output_file
 
-    checkpoint = Path(args.checkpoint) if args.checkpoint else bundled_demo_model()
-    if checkpoint is None:
-        raise ConfigError("no --checkpoint given and no demo model is installed "
-                          "(resources/models/demo.safetensors): train one with `stmanet "
-                          "train`, or pass --checkpoint MODEL.safetensors")
+    checkpoint = _model_file(args.checkpoint)
+    smoothing = _smoothing_options(args)
     if args.output and Path(args.output).suffix.lower() not in (".csv", ".json"):
         raise ConfigError(f"{args.output}: choose a .csv or .json file for the predictions")
     if args.output:
         check_output_file(args.output)
+        if args.segments:
+            check_output_file(segments_path(args.output))
     videos = _expand_videos(args.videos)
     device = _device_arg(args.device)
     predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
                           batch_size=args.batch_size, top_k=args.top_k,
                           attention=args.attention)
+    hop = args.hop or (default_hop(predictor.spec.window) if args.segments else None)
     show_bar = _progress_mode(args.progress) == "bar"
     results = []
     failed: list[VideoError] = []
@@ -335,7 +366,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 bar.draw(done, total, prefix=name, suffix="windows")
 
         try:
-            results.append(predictor.predict(video, hop=args.hop, on_progress=progress))
+            results.append(predictor.predict(video, hop=hop, on_progress=progress))
         except VideoError as exc:  # the other videos' results are kept
             if len(videos) == 1:
                 raise
@@ -344,22 +375,66 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
+    timelines = [(r.path, frame_timeline(r, **smoothing))  # type: ignore[arg-type]
+                 for r in results] if args.segments else []
     if args.output and results:
         write_predictions(args.output, results, attention=args.attention)
         windows = sum(len(r.windows) for r in results)
         print(f"{windows} window predictions of {len(results)} video(s) written to "
               f"{args.output}")
+        if timelines:
+            where = write_segments(segments_path(args.output), timelines)
+            count = sum(len(t.segments) for _, t in timelines)
+            print(f"{count} segments ({args.smoothing} smoothing) written to {where}")
     elif not args.output:
-        for r in results:
+        for i, r in enumerate(results):
             top = ", ".join(f"{name} {score:.3f}" for name, score in r.top(3))
             print(f"{printable_path(r.path)}: {top}")
             for w in r.windows:
                 print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  frames {w.start_frame:6d}-"
                       f"{w.end_frame:6d}  {w.label} {w.score:.3f}")
+            if timelines:
+                print(f"segments ({args.smoothing} smoothing):")
+                print(timelines[i][1].to_text())
     if failed:
         print(f"stmanet predict: error: {len(failed)} of {len(videos)} videos could not be "
               f"read: {', '.join(printable_path(e.path) for e in failed)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_evaluate_timeline(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from stmanet.engine.checkpoint import load_checkpoint
+    from stmanet.engine.inference import Predictor
+    from stmanet.engine.timeline_eval import evaluate_timelines, find_pairs
+    from stmanet.errors import ConfigError
+    from stmanet.fileio import atomic_write_text, check_output_file
+
+    if args.output:
+        if Path(args.output).suffix.lower() != ".json":
+            raise ConfigError(f"{args.output}: the scores are written as JSON: name it .json")
+        check_output_file(args.output)
+    smoothing = _smoothing_options(args)
+    pairs = find_pairs(args.items)
+    device = _device_arg(args.device)
+    predictor = Predictor(load_checkpoint(_model_file(args.checkpoint), device=device), device,
+                          batch_size=args.batch_size, top_k=1)
+    show = _progress_mode(args.progress) == "bar"
+
+    def progress(done: int, total: int, _prediction: object) -> None:
+        if show:
+            print(f"\r  {done}/{total} videos", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    summary = evaluate_timelines(predictor, pairs, hop=args.hop, on_video=progress,
+                                 **smoothing)  # type: ignore[arg-type]
+    print(summary.to_text())
+    if args.output:
+        atomic_write_text(args.output, json.dumps(summary.to_dict(), indent=1) + "\n")
+        print(f"scores per video in {args.output}")
     return 0
 
 
@@ -469,6 +544,19 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, help=text, **kwargs)
 
 
+def _add_smoothing_flags(p: argparse.ArgumentParser) -> None:
+    from stmanet.engine import segmentation as seg
+
+    p.add_argument("--smoothing", choices=seg.SMOOTHING, default=seg.DEFAULT_SMOOTHING,
+                   help="per-frame smoothing (default viterbi; see docs/training.md)")
+    p.add_argument("--switch-penalty", type=float, default=seg.DEFAULT_SWITCH_PENALTY,
+                   help="viterbi: cost of a change of action, in log-score units "
+                        f"(default {seg.DEFAULT_SWITCH_PENALTY:g})")
+    p.add_argument("--median-frames", type=int, default=seg.DEFAULT_MEDIAN_FRAMES,
+                   help=f"median: frames of the running median, odd "
+                        f"(default {seg.DEFAULT_MEDIAN_FRAMES})")
+
+
 def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a model (runs under torchrun for several GPUs or machines)",
@@ -516,9 +604,34 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
                    help="windows per forward pass")
     p.add_argument("--attention", action="store_true",
                    help="include the mean attention maps per stage (JSON output)")
+    p.add_argument("--segments", action="store_true",
+                   help="also the per-frame result as segments (start, end, action, mean "
+                        "score): written beside --output as NAME.segments.csv/.json, or "
+                        "printed; windows then start every quarter window unless --hop")
+    _add_smoothing_flags(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "evaluate-timeline", help="per-frame results against expected timelines: frame "
+                                  "accuracy, edit score, F1@10/25/50, seconds per action",
+        description="Predict each video with overlapping windows, make its per-frame result "
+                    "and compare it with the expected timeline (the JSON `stmanet sequence` "
+                    "writes). Items: VIDEO EXPECTED.json, or a VIDEO whose .json sits beside "
+                    "it, or a folder of such videos; with several, the mean is reported.")
+    p.add_argument("items", nargs="+", metavar="ITEM",
+                   help="VIDEO [EXPECTED.json], or a folder")
+    p.add_argument("--checkpoint", help="model file (default: the bundled demo model)")
+    p.add_argument("--hop", type=_positive_int,
+                   help="source frames between window starts (default: a quarter window)")
+    _add_smoothing_flags(p)
+    p.add_argument("-o", "--output", help="write the scores per video to FILE.json")
+    p.add_argument("--batch-size", type=_positive_int, default=8,
+                   help="windows per forward pass")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
+    p.set_defaults(func=_cmd_evaluate_timeline)
 
     p = sub.add_parser("import-hara", help="turn Hara et al.'s Kinetics weights (.pth) into "
                                            "an ST-MANet model file")
@@ -576,13 +689,24 @@ def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
                                         "with its expected timeline",
                        description="Render one figure doing several drills in a row as OUT.mp4, "
                                    "and the timeline it shows (which drill from which frame to "
-                                   "which) as OUT.json, the format `stmanet-app --self-test` "
-                                   "checks predictions against. The same seed gives the same "
-                                   "video.")
+                                   "which) as OUT.json, the format `stmanet evaluate-timeline` "
+                                   "and `stmanet-app --self-test` check predictions against. "
+                                   "The drills are given (--drills) or drawn (--random). The "
+                                   "same seed gives the same videos.")
     p.add_argument("output", metavar="OUT.mp4", help="video file to write")
-    p.add_argument("--drills", metavar="DRILL:SECONDS,...", required=True,
+    p.add_argument("--drills", metavar="DRILL:SECONDS,...",
                    help="the drills in order with their durations, e.g. "
                         "jumping_jacks:5,squats:5,walking:6")
+    p.add_argument("--random", type=_positive_int, metavar="N",
+                   help="instead of --drills: N drills in a random order (each once before "
+                        "any repeats), each lasting a random --min-seconds to --max-seconds")
+    p.add_argument("--count", type=_positive_int, default=1, metavar="M",
+                   help="with --random: write M different sequences, OUT-000.mp4 ... "
+                        "(default 1: OUT.mp4)")
+    p.add_argument("--min-seconds", type=float, default=2.0,
+                   help="shortest random drill (default 2)")
+    p.add_argument("--max-seconds", type=float, default=15.0,
+                   help="longest random drill (default 15)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate (default 25)")
     p.add_argument("--size", type=_parse_frame_size, default=(320, 240), metavar="WxH",

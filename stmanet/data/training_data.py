@@ -1,22 +1,27 @@
 """What a training run trains on: the clip indexes of --data / --val-data (or a stratified
---val-share of the training clips), checked to be trainable, as data sets of clips made as the
-config's input spec says."""
+--val-share of the training videos), checked to be trainable, as data sets of clips made as the
+config's input spec says: random training clips, and for validation every window of each clip
+(`ValidationWindows`, the windows `stmanet evaluate` scores)."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
-from stmanet.config import TrainConfig
-from stmanet.errors import ConfigError
+from stmanet.config import InputSpec, TrainConfig
+from stmanet.errors import ConfigError, VideoError
 
 if TYPE_CHECKING:
     from stmanet.data.clips import ClipIndex
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,22 +48,40 @@ def parse_source(text: str) -> tuple[str, Path]:
 
 def split_by_class(index: ClipIndex, share: float, seed: int,
                    ) -> tuple[ClipIndex, ClipIndex]:
-    """Split a ClipIndex into (train, val), holding out `share` of every class.
+    """Split a ClipIndex into (train, val), holding out about `share` of every class, whole
+    videos at a time.
 
-    Stratified and reproducible: the same index, share and seed give the same split. A class
-    with two or more clips gives at least one to validation and keeps at least one.
+    Clips cut from one video (a label project's segments) go to the same side: clips of one
+    video look alike (same person, room, light), and one in training would make its
+    neighbour in validation an easy guess. Stratified and reproducible: the same index,
+    share and seed give the same split. Videos are taken for validation in a random order
+    while a class in them still has fewer than round(share x its clips) validation clips (at
+    least one), and only when every class in them keeps a training clip; so a class whose
+    clips all come from one video has no validation clip.
     """
     rng = np.random.default_rng(seed)
-    by_class: dict[int, list[int]] = {}
+    videos: dict[str, list[int]] = {}
     for i, record in enumerate(index.records):
-        by_class.setdefault(int(record.label), []).append(i)
+        videos.setdefault(str(record.path), []).append(i)
+    labels = [int(r.label) for r in index.records]
+    total = np.bincount(labels, minlength=max(labels, default=-1) + 1)
+    target = {c: min(n - 1, max(1, round(n * share))) if n >= 2 else 0
+              for c, n in enumerate(total.tolist())}
+    held = dict.fromkeys(target, 0)
     val_ids: set[int] = set()
-    for label in sorted(by_class):
-        ids = by_class[label]
-        count = len(ids)
-        take = min(count - 1, max(1, round(count * share))) if count >= 2 else 0
-        chosen = rng.permutation(count)[:take]
-        val_ids.update(ids[j] for j in chosen)
+    groups = list(videos.values())
+    order = rng.permutation(len(groups)) if groups else []
+    for g in order:
+        ids = groups[int(g)]
+        counts: dict[int, int] = {}
+        for i in ids:
+            counts[labels[i]] = counts.get(labels[i], 0) + 1
+        wanted = any(held[c] < target[c] for c in counts)
+        keeps_training = all(total[c] - held[c] - n >= 1 for c, n in counts.items())
+        if wanted and keeps_training:
+            val_ids.update(ids)
+            for c, n in counts.items():
+                held[c] += n
     train = [r for i, r in enumerate(index.records) if i not in val_ids]
     val = [r for i, r in enumerate(index.records) if i in val_ids]
     return (dataclasses.replace(index, records=train, skipped=list(index.skipped)),
@@ -110,7 +133,7 @@ def build_data(config: TrainConfig) -> TrainData:
     names = list(index.class_names)
     spec = config.input_spec
     train = ClipDataset(index, spec, train=True, seed=config.seed, min_crop=config.min_crop)
-    val = ClipDataset(val_index, spec, train=False, seed=config.seed) if val_index else None
+    val = ValidationWindows(val_index, spec) if val_index else None
     if val is not None and len(val) == 0:
         val = None
     return TrainData(train, names, val, {"train": config.data,
@@ -136,3 +159,33 @@ def _check_trainable(index: ClipIndex, config: TrainConfig) -> None:
         raise ConfigError(f"{config.data}: every training clip{held} is of class {name!r}; "
                           "a model trained on one class answers it for every video: add "
                           "clips of at least one other class")
+
+
+class ValidationWindows(Dataset):
+    """Item i: (every window of clip i as the test protocol cuts it, float32 (N, 3,
+    spec.frames, spec.size, spec.size); its label). A clip whose video cannot be read gives
+    no windows (N = 0), with a warning naming it once."""
+
+    def __init__(self, index: ClipIndex, spec: InputSpec) -> None:
+        self.index = index
+        self.spec = spec
+        self._frame_counts: dict[str, int] = dict(index.frame_counts)
+        self._warned: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.index.records)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, int]:
+        from stmanet.data.clips import test_windows
+
+        record = self.index.records[int(item)]
+        try:
+            windows = test_windows(record, self.spec,
+                                   frame_count=self._frame_counts.get(str(record.path)))
+        except VideoError as exc:
+            if int(item) not in self._warned:
+                self._warned.add(int(item))
+                log.warning("validation skips %s: %s", exc.path, exc.reason)
+            s = self.spec
+            windows = torch.zeros((0, 3, s.frames, s.size, s.size))
+        return windows, record.label

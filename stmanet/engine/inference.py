@@ -106,6 +106,8 @@ class VideoPrediction:
     scores: np.ndarray  # (K,) mean softmax over windows
     hop: int = 0
     window: int = 0
+    # (len(windows), K): every window's softmax scores over all classes, in class_names order
+    window_scores: np.ndarray | None = None
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         order = np.argsort(-self.scores, kind="stable")[:k]
@@ -140,11 +142,10 @@ def attention_summary(output: STMANetOutput) -> tuple[list[list[np.ndarray | Non
     return spatial, temporal
 
 
-def _window_plan(num_frames: int, spec: InputSpec, hop: int,
-                 min_fill: float) -> tuple[np.ndarray, np.ndarray]:
+def _window_plan(num_frames: int, spec: InputSpec, hop: int) -> tuple[np.ndarray, np.ndarray]:
     from stmanet.data.sampling import window_indices, window_starts
 
-    starts = window_starts(num_frames, spec.window, hop, min_fill=min_fill)
+    starts = window_starts(num_frames, spec.window, hop)
     return starts, window_indices(starts, num_frames, spec.window, spec.frame_stride)
 
 
@@ -152,9 +153,10 @@ class Predictor:
     """Per-window predictions of a loaded model on videos.
 
     hop: source frames between the starts of consecutive windows (default: the window
-    length, i.e. consecutive windows as in the test protocol). A last window is kept when at
-    least half of it lies in the video (completed from the video's start, like the test
-    protocol); a video shorter than one window loops.
+    length, i.e. consecutive windows as in the test protocol). Windows never reach past the
+    video's end: when frames are left after the last window that fits, one more window ends
+    at the video's last frame; a video shorter than one window gives one window whose
+    missing frames repeat its last frame (stmanet.data.sampling.window_starts).
     """
 
     def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu", *,
@@ -207,22 +209,22 @@ class Predictor:
         `on_window` so far stay valid). `on_window(window, scores)` receives every window as
         soon as it is predicted, with its softmax scores over all classes (K,).
         """
+        from stmanet.data.sampling import window_ends
+
         spec = self.spec
         hop = hop or spec.window
         if hop < 1:
             raise ConfigError(f"hop must be at least 1 frame, not {hop}")
         if num_frames < 1:
             raise VideoError(path, "the video holds no frames")
-        starts, indices = _window_plan(num_frames, spec, hop, 0.5)
+        starts, indices = _window_plan(num_frames, spec, hop)
         total = len(starts)
         needed = set(np.unique(indices).tolist())
-        # frames a looped window takes from the video's start: kept until the end
-        forever = {int(v) for row, s in zip(indices, starts, strict=True)
-                   for v in row if v < s}
-        ready_at = np.minimum(starts + spec.window, num_frames) - 1
+        ready_at = window_ends(starts, num_frames, spec.window) - 1
 
         stored: dict[int, Tensor] = {}
         windows: list[WindowPrediction] = []
+        all_scores: list[np.ndarray] = []
         score_sum = torch.zeros(len(self.class_names), dtype=torch.float64)
         pending: list[int] = []
         next_window = 0
@@ -243,6 +245,7 @@ class Predictor:
                 window = self._window_prediction(int(starts[w]), num_frames, fps, scores[j],
                                                  maps, j)
                 windows.append(window)
+                all_scores.append(scores[j].numpy())
                 if on_window is not None:
                     on_window(window, scores[j].numpy())
             pending.clear()
@@ -261,7 +264,7 @@ class Predictor:
                 next_window += 1
                 if len(pending) >= self.batch_size:
                     flush()
-                    self._evict(stored, starts, next_window, forever)
+                    self._evict(stored, starts, next_window)
             if next_window >= total:
                 break
         if next_window < total:  # the stream ended before the promised frame count
@@ -278,8 +281,11 @@ class Predictor:
                     flush()
         flush()
         mean = (score_sum / max(1, len(windows))).float().numpy()
+        window_scores = (np.stack(all_scores).astype(np.float32) if all_scores
+                         else np.zeros((0, len(self.class_names)), np.float32))
         return VideoPrediction(Path(path), float(fps), int(num_frames), self.class_names,
-                               windows, mean, hop=hop, window=spec.window)
+                               windows, mean, hop=hop, window=spec.window,
+                               window_scores=window_scores)
 
     def _prepare_frame(self, frame: np.ndarray) -> Tensor:
         """One RGB frame -> centre-cropped, resized uint8 (S, S, 3)."""
@@ -295,12 +301,11 @@ class Predictor:
         return to_tensor(frames, self.spec.mean, self.spec.std)
 
     @staticmethod
-    def _evict(stored: dict[int, Tensor], starts: np.ndarray, next_window: int,
-               forever: set[int]) -> None:
+    def _evict(stored: dict[int, Tensor], starts: np.ndarray, next_window: int) -> None:
         if next_window >= len(starts):
             return
         first_needed = int(starts[next_window])
-        for pos in [p for p in stored if p < first_needed and p not in forever]:
+        for pos in [p for p in stored if p < first_needed]:
             del stored[pos]
 
     def _window_prediction(self, start: int, num_frames: int, fps: float, scores: Tensor,

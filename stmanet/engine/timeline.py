@@ -9,8 +9,12 @@ An expected timeline is a JSON file beside its video (same stem, `.json`):
 
 `compare_timeline` judges per-window predictions against it: for each expected segment, the
 windows lying wholly inside it vote with their top label, and the segment matches when the
-expected label has more votes than any other. Windows that straddle a boundary (and a last,
-partial window) are left out: their clip holds two actions.
+expected label has more votes than any other. Windows that straddle a boundary are left out
+(their clip holds two actions), and so is a window shorter than `window_length` (a video
+shorter than one window: its clip repeats the last frame).
+
+The per-frame result, and its scores against an expected timeline (frame accuracy, edit
+score, F1@k, seconds per action), are in engine/segmentation.py and engine/timeline_eval.py.
 """
 
 from __future__ import annotations

@@ -4,11 +4,21 @@ A run folder holds:
   config.json        the resolved TrainConfig
   checkpoint.pt      the state to resume from (weights, optimizer, scheduler, RNG states,
                      position in the run), rewritten atomically after every epoch and on cancel
-  best.safetensors   the model with the best validation accuracy (our model format)
+  best.safetensors   the model the run keeps (engine/selection.py: the best validation
+                     accuracy, ties to the lower loss; with few validation windows the last
+                     epoch unless an earlier one is clearly better), in our model format
   final.safetensors  the model after the last epoch
   metrics.jsonl/csv  one row per epoch
-  report.json        the best model's validation report: top-1/top-5, per-class accuracy and
-  confusion.csv      the confusion matrix (rows: true class), rewritten with best.safetensors
+  report.json        the kept model's validation report, per clip as `stmanet evaluate` gives
+  confusion.csv      it: top-1/top-5, per-class accuracy, the confusion matrix (rows: true
+                     class); its window accuracy, and `selection` (which epoch was kept and
+                     why); rewritten with best.safetensors
+
+Validation scores every window of every validation clip, cut as `stmanet evaluate` cuts them
+(a data set whose items are (windows (N, 3, T, S, S), label); one of single clips (3, T, S, S)
+counts each as one window). The metrics' val_acc and val_loss, and the choice of the kept
+epoch, are per window (many more than clips when clips are few); val_clip_acc and
+report.json are the test protocol's (each clip's window scores averaged).
 
 Exactness: the data order of epoch e comes from (seed, e), augmentation from the data set's
 (seed, epoch, clip), and every RNG the training process uses is saved in checkpoint.pt, so a
@@ -63,6 +73,7 @@ from stmanet.data.training_data import (
     parse_source,
     split_by_class,
 )
+from stmanet.engine import selection
 from stmanet.engine.cancel import CancelToken, TrainingCancelled, cancel_on_signals
 from stmanet.engine.checkpoint import (
     CheckpointMetadata,
@@ -177,10 +188,11 @@ class TrainResult:
     run_dir: Path
     model_path: Path  # best.safetensors when there was validation data, else final
     final_path: Path
-    best_val_acc: float | None
-    best_epoch: int | None
+    best_val_acc: float | None  # of the kept epoch
+    best_epoch: int | None  # the kept epoch (engine/selection.py)
     epochs: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    selection: dict[str, Any] | None = None  # Selection.to_dict(): epoch, reason, noisy, ...
 
 
 def autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
@@ -242,8 +254,9 @@ class Trainer:
         self.run_dir = Path(config.output)
         self._on_event = on_event
         self._saved_at: tuple[int, int] | None = None
-        self._best: tuple[float | None, int | None] = (None, None)
+        self._best: tuple[float | None, int | None, float | None] = (None, None, None)
         self._val_report: ClassificationReport | None = None  # of the last validation
+        self._val_counts: tuple[int, float] = (0, 0.0)  # its windows, its clip accuracy
         self._best_report: dict[str, Any] | None = None
         # Stop (as if cancelled) once this many epochs are done: for tests of resuming.
         self._stop_after_epoch = stop_after_epoch
@@ -311,6 +324,7 @@ class Trainer:
         start_epoch, start_step = 0, 0
         best_acc: float | None = None
         best_epoch: int | None = None
+        best_loss: float | None = None
         carry: dict[str, float] = {}
         metrics = MetricsLog(self.run_dir)
         if state is not None:
@@ -323,6 +337,7 @@ class Trainer:
             start_epoch, start_step = int(state["epoch"]), int(state["step"])
             best_acc = state.get("best_val_acc")
             best_epoch = state.get("best_epoch")
+            best_loss = state.get("best_val_loss")
             ranks = state["ranks"]
             if len(ranks) == ctx.world_size:
                 mine = ranks[ctx.rank]
@@ -364,7 +379,7 @@ class Trainer:
         for epoch in range(start_epoch, cfg.epochs):
             skip = start_step if epoch == start_epoch else 0
             acc_in = carry if epoch == start_epoch else {}
-            self._best = (best_acc, best_epoch)
+            self._best = (best_acc, best_epoch, best_loss)
             self._check_cancel(epoch, skip, acc_in)
             t0 = time.monotonic() - float(acc_in.get("seconds", 0.0))
             sums = self._train_epoch(net, frozen, epoch, skip, acc_in, amp_dtype, timer)
@@ -380,9 +395,13 @@ class Trainer:
                 "train_acc": sums["correct"] / seen if seen else 0.0,
                 "val_loss": val[0] if val else None, "val_acc": val[1] if val else None,
             }
-            improved = val is not None and (best_acc is None or val[1] > best_acc)
+            if val is not None:
+                row.update(val_windows=self._val_counts[0], val_clip_acc=self._val_counts[1])
+            best_row = (None if best_acc is None else
+                        {"epoch": best_epoch, "val_acc": best_acc, "val_loss": best_loss})
+            improved = val is not None and selection.better(row, best_row)
             if improved:
-                best_acc, best_epoch = val[1], epoch + 1
+                best_acc, best_epoch, best_loss = val[1], epoch + 1, val[0]
             row["best"] = improved
             row["seconds"] = round(time.monotonic() - t0, 3)
             history.append(row)
@@ -392,7 +411,7 @@ class Trainer:
                     self._save_model(self.run_dir / BEST_MODEL, epoch + 1, row, kind="best")
                 if improved:
                     self._write_validation_report(epoch + 1)
-            self._best = (best_acc, best_epoch)
+            self._best = (best_acc, best_epoch, best_loss)
             self._save_state(epoch + 1, 0, {})
             self._emit(EpochEnded(epoch + 1, row["train_loss"], row["train_acc"],
                                   row["val_loss"], row["val_acc"], improved, row["lr"],
@@ -404,19 +423,41 @@ class Trainer:
         last = history[-1] if history else {}
         if ctx.is_main:
             self._save_model(final, cfg.epochs, last, kind="final")
+        chosen = selection.choose_epoch(history) if ctx.is_main else None
+        kept_acc, kept_epoch = best_acc, best_epoch
+        if chosen is not None and chosen.val_acc is not None:
+            kept_acc, kept_epoch = chosen.val_acc, chosen.epoch
+            self._keep(chosen, best_epoch, last)
         ctx.barrier()
         self._write_digest(model)
         model_path = (self.run_dir / BEST_MODEL
-                      if cfg.keep_best and best_acc is not None else final)
-        report = {"best_val_acc": best_acc, "best_epoch": best_epoch, "epochs": cfg.epochs,
-                  "final_train_acc": last.get("train_acc"), "final_val_acc": last.get("val_acc")}
-        if ctx.is_main and best_acc is not None:
-            best_report = self._best_report or _read_report(self.run_dir / VALIDATION_REPORT)
-            if best_report is not None:
-                report["validation"] = best_report
-        self._emit(RunFinished(best_acc, str(model_path), report))
-        return TrainResult(self.run_dir, model_path, final, best_acc, best_epoch, cfg.epochs,
-                           history)
+                      if cfg.keep_best and kept_acc is not None else final)
+        chosen_dict = chosen.to_dict() if chosen is not None else None
+        report = {"best_val_acc": kept_acc, "best_epoch": kept_epoch, "epochs": cfg.epochs,
+                  "final_train_acc": last.get("train_acc"), "final_val_acc": last.get("val_acc"),
+                  "selection": chosen_dict}
+        if ctx.is_main and kept_acc is not None:
+            kept_report = self._best_report or _read_report(self.run_dir / VALIDATION_REPORT)
+            if kept_report is not None:
+                report["validation"] = kept_report
+        self._emit(RunFinished(kept_acc, str(model_path), report))
+        return TrainResult(self.run_dir, model_path, final, kept_acc, kept_epoch, cfg.epochs,
+                           history, chosen_dict)
+
+    def _keep(self, chosen: selection.Selection, best_epoch: int | None,
+              last: dict[str, Any]) -> None:
+        """Make best.safetensors and report.json the kept epoch's, with the reason (rank 0,
+        after the last epoch: the model in memory is the last epoch's)."""
+        if chosen.epoch != best_epoch:  # the last epoch, kept over a noisy best
+            if self.config.keep_best:
+                self._save_model(self.run_dir / BEST_MODEL, chosen.epoch, last, kind="best")
+            self._write_validation_report(chosen.epoch)  # the last validation's report
+        report = self._best_report or _read_report(self.run_dir / VALIDATION_REPORT)
+        if report is not None:
+            report = {**report, "selection": chosen.to_dict()}
+            atomic_write_text(self.run_dir / VALIDATION_REPORT,
+                              json.dumps(report, indent=1) + "\n")
+            self._best_report = report
 
     # ------------------------------------------------------------------ pieces
     def _check_cancel(self, epoch: int, step: int, sums: dict[str, float]) -> None:
@@ -484,7 +525,9 @@ class Trainer:
 
     def _validate(self, model: STMANet, epoch: int, amp_dtype: torch.dtype | None,
                   train_sums: dict[str, float], t0: float) -> tuple[float | None, float] | None:
-        """(loss, top-1) on the validation data, summed over all processes; None without any."""
+        """(loss, top-1) over every window of the validation clips, summed over all
+        processes; None without any. Also sets self._val_counts (windows, clip accuracy) and
+        self._val_report (per clip: each clip's window scores averaged)."""
         data = self.data.val
         if data is None:
             totals = self.ctx.all_reduce_sum([train_sums["loss"], train_sums["correct"],
@@ -493,48 +536,83 @@ class Trainer:
             return None
         cfg, device = self.config, self.ctx.device
         ids = list(range(self.ctx.rank, len(data), self.ctx.world_size))
-        size = cfg.batch_size
-        batches = [ids[i:i + size] for i in range(0, len(ids), size)]
-        loss_sum = correct = seen = top5 = 0.0
         k = len(self.data.class_names)
-        confusion = torch.zeros(k, k, dtype=torch.float64)
+        sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "clips_top5": 0.0, "clips": 0.0}
+        confusion = torch.zeros(k, k, dtype=torch.float64)  # per clip
+        clip_scores: dict[int, Tensor] = {}
+        clip_labels: dict[int, int] = {}
+        pending: list[tuple[Tensor, int, int]] = []  # (windows, label, clip)
+
+        def forward() -> None:
+            if not pending:
+                return
+            clips = torch.cat([w for w, _, _ in pending]).to(device, non_blocking=True)
+            labels = torch.cat([torch.full((w.shape[0],), y, dtype=torch.int64)
+                                for w, y, _ in pending]).to(device)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                                enabled=amp_dtype is not None):
+                output = model(clips)
+                terms = stmanet_loss(output, labels, lambda_spatial=cfg.lambda_spatial,
+                                     lambda_temporal=cfg.lambda_temporal)
+            n = labels.shape[0]
+            logits = output.logits.float()
+            sums["loss"] += float(terms.total) * n
+            sums["correct"] += float((logits.argmax(1) == labels).sum())
+            sums["seen"] += n
+            probs = torch.softmax(logits, dim=1).double().cpu()
+            offset = 0
+            for w, y, clip in pending:
+                part = probs[offset:offset + w.shape[0]].sum(0)
+                offset += w.shape[0]
+                clip_scores[clip] = clip_scores.get(clip, 0) + part
+                clip_labels[clip] = y
+            pending.clear()
+
         model.eval()
+        last_report = 0.0
         with torch.no_grad():
-            loader = self._loader(data, batches, epoch) if batches else []
-            for clips, labels in loader:
-                clips = clips.to(device, non_blocking=True)
-                labels = torch.as_tensor(labels).to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                                    enabled=amp_dtype is not None):
-                    output = model(clips)
-                    terms = stmanet_loss(output, labels, lambda_spatial=cfg.lambda_spatial,
-                                         lambda_temporal=cfg.lambda_temporal)
-                n = labels.shape[0]
-                loss_sum += float(terms.total) * n
-                predicted = output.logits.argmax(1)
-                correct += float((predicted == labels).sum())
-                top = output.logits.topk(min(5, k), dim=1).indices
-                top5 += float((top == labels[:, None]).any(dim=1).sum())
-                confusion.index_put_((labels.cpu(), predicted.cpu()),
-                                     torch.ones(n, dtype=torch.float64), accumulate=True)
-                seen += n
-                self._emit(ValidationProgress(epoch + 1, int(seen), len(ids)))
+            loader = self._loader(data, [[i] for i in ids], epoch) if ids else []
+            for done, (item, label) in enumerate(loader, start=1):
+                windows = item[0] if item.dim() == 6 else item  # (N, 3, T, S, S)
+                y = int(torch.as_tensor(label).reshape(-1)[0])
+                for chunk in torch.split(windows, cfg.batch_size):
+                    if sum(w.shape[0] for w, _, _ in pending) + chunk.shape[0] > cfg.batch_size:
+                        forward()
+                    pending.append((chunk, y, done))
+                now = time.monotonic()
+                if now - last_report >= 0.25 or done == len(ids):
+                    last_report = now
+                    self._emit(ValidationProgress(epoch + 1, done, len(ids)))
                 if self.cancel.cancelled and not self.ctx.enabled:
                     # the epoch's training is done: resume starts with this validation
                     self._check_cancel(epoch, len(self._batches(epoch)), {
                         **train_sums, "seconds": time.monotonic() - t0})
+            forward()
+        for clip, scores in clip_scores.items():
+            label = clip_labels[clip]
+            sums["clips"] += 1
+            top = torch.topk(scores, min(5, k)).indices
+            sums["clips_top5"] += float(bool((top == label).any()))
+            confusion[label, int(top[0])] += 1
         if self.ctx.enabled:
             self._check_cancel_after_validation(epoch, train_sums, t0)
+        names = ("loss", "correct", "seen", "clips_top5", "clips")
         totals = self.ctx.all_reduce_sum([train_sums["loss"], train_sums["correct"],
-                                          train_sums["seen"], loss_sum, correct, seen, top5,
+                                          train_sums["seen"], *(sums[n] for n in names),
                                           *confusion.flatten().tolist()])
         train_sums.update(loss=totals[0], correct=totals[1], seen=totals[2])
-        loss_sum, correct, seen, top5 = totals[3:7]
+        sums.update(zip(names, totals[3:8], strict=True))
+        seen = sums["seen"]
         if not seen:
             return None
-        self._val_report = _report_from_confusion(np.asarray(totals[7:]).reshape(k, k),
-                                                  list(self.data.class_names), top5 / seen)
-        return loss_sum / seen, correct / seen
+        report = _report_from_confusion(np.asarray(totals[8:]).reshape(k, k),
+                                        list(self.data.class_names),
+                                        sums["clips_top5"] / max(1.0, sums["clips"]))
+        report.extra.update(windows=int(seen), window_top1=sums["correct"] / seen,
+                            window_loss=sums["loss"] / seen)
+        self._val_report = report
+        self._val_counts = (int(seen), report.top1)
+        return sums["loss"] / seen, sums["correct"] / seen
 
     def _check_cancel_after_validation(self, epoch: int, train_sums: dict[str, float],
                                        t0: float) -> None:
@@ -555,7 +633,7 @@ class Trainer:
             dist.all_gather_object(gathered, mine)
             ranks = gathered
         if self.ctx.is_main:
-            best_acc, best_epoch = self._best
+            best_acc, best_epoch, best_loss = self._best
             state = {
                 "format": STATE_FORMAT, "version": STATE_VERSION,
                 "epoch": epoch, "step": step,
@@ -564,7 +642,7 @@ class Trainer:
                 "scheduler": self._scheduler.state_dict(),
                 "scaler": self._scaler.state_dict() if self._scaler.is_enabled() else {},
                 "ranks": [_to_cpu(r) for r in ranks],  # RNG states and epoch sums per process
-                "best_val_acc": best_acc, "best_epoch": best_epoch,
+                "best_val_acc": best_acc, "best_epoch": best_epoch, "best_val_loss": best_loss,
                 "class_names": list(self.data.class_names),
                 "config": json.dumps(self.config.to_dict()),
                 "world_size": self.ctx.world_size,

@@ -327,12 +327,13 @@ def test_a_fine_tune_from_the_dialog_gives_a_model_that_recognises_held_out_clip
     assert stored.model.name.endswith("_labels.safetensors")
     report = json.loads(stored.report.read_text())
     validation = report["validation"]
-    assert validation["class_names"] == list(SCENES) and validation["clips"] == 9
+    # 25% of 12 segments a scene, in whole videos of 2 segments: 2 videos, 4 segments a scene
+    assert validation["class_names"] == list(SCENES) and validation["clips"] == 12
     assert "Validation accuracy" in dialog.result_label.text()
     assert [row[0] for row in dialog.per_class_rows()] == [s.replace("_", " ") for s in SCENES]
-    assert [row[1] for row in dialog.per_class_rows()] == ["3", "3", "3"]
+    assert [row[1] for row in dialog.per_class_rows()] == ["4", "4", "4"]
     assert dialog.confusion.matrix == validation["confusion"]
-    assert sum(map(sum, dialog.confusion.matrix)) == 9
+    assert sum(map(sum, dialog.confusion.matrix)) == 12
     assert (outcome.run_dir / "checkpoint.pt").exists()  # the run folder stays, resumable
     assert outcome.run_dir.parent == project.parent / "training-runs"
 

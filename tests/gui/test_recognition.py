@@ -234,7 +234,7 @@ def test_analysing_a_file_fills_the_timeline(qtbot, window, recognising, clip, d
     progress: list[tuple[int, int]] = []
     recognising.service.progressed.connect(lambda done, total: progress.append((done, total)))
     analyse(qtbot, recognising)
-    expected = window_starts(CLIP_FRAMES, 16, recognising.service.hop, min_fill=0.5)
+    expected = window_starts(CLIP_FRAMES, 16, recognising.service.hop)
     analysis = recognising.analysis
     assert analysis is not None and analysis.complete
     assert [w.start_frame for w in analysis.windows] == expected.tolist()
@@ -266,7 +266,7 @@ def test_an_analysis_can_be_cancelled_midway(qtbot, window, recognising, videos)
     qtbot.waitUntil(lambda: window.player.current_index() >= 0, timeout=WAIT_MS)
     window.player.pause()
     recognising.set_hop(4)
-    total = len(window_starts(250, 16, 4, min_fill=0.5))
+    total = len(window_starts(250, 16, 4))
     asked_at: list[float] = []
 
     def cancel_early(done: int, total: int) -> None:

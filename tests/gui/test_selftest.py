@@ -95,7 +95,8 @@ def test_self_test_passes_and_prints_the_timeline(qapp, capsys, squats_model, dr
     assert "window: built and drawn offscreen" in out
     assert "first prediction:" in out
     timeline = out[out.index("predicted timeline:"):].splitlines()
-    assert "0.00-   5.76 s  frames     0-  144  squats" in timeline[1]  # 9 whole windows
+    # 10 windows: 9 every 16 frames and one ending at the last frame (134-150)
+    assert "0.00-   6.00 s  frames     0-  150  squats" in timeline[1]
     assert "expected squats             predicted squats (6/6 windows)" in out
     assert "timeline matches: 2 of 2 segments checked" in out
     assert out.rstrip().splitlines()[-1].startswith("self-test passed")
@@ -118,7 +119,7 @@ def test_a_mismatching_timeline_fails_and_shows_both(qapp, capsys, folder, squat
                      {"label": "lunges", "start_frame": 100, "end_frame": 150}]})
     code, out, err = self_test(capsys, "--model", str(squats_model), "--video", str(video))
     assert code == 1
-    assert "frames     0-  144  squats" in out  # the prediction ...
+    assert "frames     0-  150  squats" in out  # the prediction ...
     assert "expected lunges" in out and "MISMATCH" in out  # ... and the expectation
     assert ("self-test FAILED: the predicted timeline does not match mismatch.json in 1 of 2 "
             "segments (frames 100-150: expected lunges, predicted squats)") in err

@@ -127,7 +127,9 @@ def test_predict_writes_csv_and_json_by_suffix(trained, drills, tmp_path):
     assert main(["predict", str(video), str(video), "--checkpoint", model, "--hop", "4",
                  "-o", str(tmp_path / "p.json"), "--device", "cpu"]) == 0
     doc = json.loads((tmp_path / "p.json").read_text())["predictions"]
-    assert len(doc) == 2 and len(doc[0]["windows"]) == 6 and doc[0]["hop"] == 4
+    # hop 4: windows start at 0, 4, ..., 16; the last ends at frame 24, none past the end
+    assert len(doc) == 2 and len(doc[0]["windows"]) == 5 and doc[0]["hop"] == 4
+    assert doc[0]["windows"][-1]["end_frame"] == 24
 
 
 def test_predict_without_a_model_says_what_to_do(monkeypatch, tmp_path, capsys):

@@ -57,10 +57,10 @@ def test_windows_cover_the_video_with_times_and_ranked_labels(video):
     progress = []
     result = Predictor(loaded_model(), batch_size=2).predict(
         video, on_progress=lambda d, t: progress.append((d, t)))
-    # 30 frames, 8-frame windows, hop 8: starts 0, 8, 16 and a last one at 24 (6 of 8 frames,
-    # at least half full, completed from the video's start like the test protocol)
+    # 30 frames, 8-frame windows, hop 8: starts 0, 8, 16 and a last one ending at the last
+    # frame (22-30), never one that wraps around to the video's start
     assert [(w.start_frame, w.end_frame) for w in result.windows] == [
-        (0, 8), (8, 16), (16, 24), (24, 30)]
+        (0, 8), (8, 16), (16, 24), (22, 30)]
     assert result.windows[1].start_s == pytest.approx(8 / 20) and result.fps == 20.0
     assert result.windows[3].end_s == pytest.approx(30 / 20)
     for w in result.windows:
@@ -93,16 +93,37 @@ def test_streamed_windows_equal_the_test_protocol_windows(video):
 def test_batching_and_hop_do_not_change_a_window_s_answer(video):
     one = Predictor(loaded_model(), batch_size=1).predict(video, hop=4)
     many = Predictor(loaded_model(), batch_size=16).predict(video, hop=4)
-    assert [w.start_frame for w in one.windows] == [0, 4, 8, 12, 16, 20, 24]
+    assert [w.start_frame for w in one.windows] == [0, 4, 8, 12, 16, 20, 22]
     for a, b in zip(one.windows, many.windows, strict=True):
         assert a.labels == b.labels
         assert a.scores == pytest.approx(b.scores, abs=1e-5)
 
 
-def test_a_video_shorter_than_a_window_loops(tmp_path):
+def test_a_video_shorter_than_a_window_is_completed_with_its_last_frame(tmp_path):
+    from stmanet.data.decode import read_frames
+
     short = write_video(tmp_path / "short.mp4", frames=5)
-    result = Predictor(loaded_model()).predict(short)
+    predictor = Predictor(loaded_model(), top_k=len(CLASSES))
+    result = predictor.predict(short)
     assert [(w.start_frame, w.end_frame) for w in result.windows] == [(0, 5)]
+    frames = read_frames(short, [0, 2, 4, 4])  # 4 frames, stride 2: 0, 2, 4, then 4 again
+    scores, _ = predictor.run_batch(predictor.preprocess(frames)[None])
+    np.testing.assert_allclose(result.window_scores[0], scores[0].numpy(), atol=1e-5)
+
+
+def test_the_last_window_holds_the_video_s_last_frames_only(video):
+    from stmanet.data.decode import read_frames
+
+    predictor = Predictor(loaded_model(), top_k=len(CLASSES))
+    result = predictor.predict(video, hop=8)
+    assert result.window_scores.shape == (len(result.windows), len(CLASSES))
+    last = result.windows[-1]
+    assert (last.start_frame, last.end_frame) == (22, 30)
+    clip = predictor.preprocess(read_frames(video, [22, 24, 26, 28]))
+    scores, _ = predictor.run_batch(clip[None])
+    np.testing.assert_allclose(result.window_scores[-1], scores[0].numpy(), atol=1e-5)
+    for w, row in zip(result.windows, result.window_scores, strict=True):  # top-k agree
+        assert [CLASSES[i] for i in np.argsort(-row)[:len(CLASSES)]] == w.labels
 
 
 def test_attention_maps_per_stage_for_the_app(video):

@@ -40,11 +40,17 @@ def test_train_indices_are_deterministic_under_a_seed() -> None:
     assert not np.array_equal(a, c)
 
 
-def test_short_videos_loop_from_their_start() -> None:
+def test_short_training_clips_loop_from_their_start() -> None:
     idx = sampling.train_indices(20, SPEC, rng())
     np.testing.assert_array_equal(idx, np.arange(0, 64, 2) % 20)
     np.testing.assert_array_equal(sampling.train_indices(64, SPEC, rng()), np.arange(0, 64, 2))
+
+
+def test_short_videos_are_completed_with_their_last_frame_for_prediction() -> None:
     np.testing.assert_array_equal(sampling.center_indices(1, SPEC), np.zeros(32, dtype=np.int64))
+    idx = sampling.test_indices(20, SPEC)
+    assert idx.shape == (1, 32)
+    np.testing.assert_array_equal(idx[0], np.minimum(np.arange(0, 64, 2), 19))
 
 
 def test_center_indices_take_the_middle_window() -> None:
@@ -57,44 +63,59 @@ def test_center_indices_take_the_middle_window() -> None:
     [
         (64, [0]),
         (128, [0, 64]),
-        (159, [0, 64]),  # last window 31 frames: less than half, dropped
-        (160, [0, 64, 128]),  # last window exactly half full: kept
-        (200, [0, 64, 128]),
-        (10, [0]),  # shorter than a window: one looped window
+        (129, [0, 64, 65]),  # one frame left: a last window ends at the last frame
+        (159, [0, 64, 95]),
+        (200, [0, 64, 128, 136]),
+        (10, [0]),  # shorter than a window: one window, its last frame repeated
     ],
 )
 def test_test_indices_cut_consecutive_windows(num_frames: int, expected_starts: list[int]) -> None:
     idx = sampling.test_indices(num_frames, SPEC)
     assert idx.shape == (len(expected_starts), 32)
-    expected = (np.array(expected_starts)[:, None] + np.arange(0, 64, 2)[None, :]) % num_frames
+    expected = np.minimum(np.array(expected_starts)[:, None] + np.arange(0, 64, 2)[None, :],
+                          num_frames - 1)
     np.testing.assert_array_equal(idx, expected)
     assert idx.max() < num_frames
 
 
-def test_partial_last_window_is_completed_from_the_start_of_the_video() -> None:
-    idx = sampling.test_indices(100, SPEC)
-    assert idx.shape == (2, 32)
-    np.testing.assert_array_equal(idx[1, :18], np.arange(64, 100, 2))
-    np.testing.assert_array_equal(idx[1, 18:], np.arange(0, 28, 2))
+@pytest.mark.parametrize("num_frames", [65, 100, 127, 1250])
+@pytest.mark.parametrize("hop", [1, 16, 64])
+def test_windows_never_wrap_and_the_last_ends_at_the_last_frame(num_frames, hop) -> None:
+    starts = sampling.window_starts(num_frames, 64, hop)
+    idx = sampling.window_indices(starts, num_frames, 64, 2)
+    assert (np.diff(idx, axis=1) == 2).all()  # every window runs forward, never back to 0
+    assert starts[-1] + 64 == num_frames
+    ends = sampling.window_ends(starts, num_frames, 64)
+    covered = np.zeros(num_frames, bool)
+    for a, b in zip(starts, ends, strict=True):
+        covered[a:b] = True
+    assert covered.all()
+    assert (np.diff(starts) <= hop).all() and (np.diff(starts) > 0).all()
+
+
+def test_the_demo_video_s_last_window_holds_only_its_last_frames() -> None:
+    """1250 frames, 32-frame windows every 16: the last window was 1232-1250 completed from
+    frames 0-13 (jumping jacks at the end of a side-bends video); now it is 1218-1250."""
+    spec = InputSpec(frames=16, frame_stride=2, size=64)
+    starts = sampling.window_starts(1250, spec.window, 16)
+    assert starts[-2:].tolist() == [1216, 1218]
+    last = sampling.window_indices(starts[-1:], 1250, spec.window, spec.frame_stride)[0]
+    np.testing.assert_array_equal(last, np.arange(1218, 1250, 2))
 
 
 def test_window_starts_for_sliding_windows() -> None:
-    np.testing.assert_array_equal(sampling.window_starts(100, 64, 16), [0, 16, 32])
-    np.testing.assert_array_equal(
-        sampling.window_starts(100, 64, 16, min_fill=0.5), [0, 16, 32, 48, 64]
-    )
+    np.testing.assert_array_equal(sampling.window_starts(100, 64, 16), [0, 16, 32, 36])
+    np.testing.assert_array_equal(sampling.window_starts(96, 64, 16), [0, 16, 32])
     np.testing.assert_array_equal(sampling.window_starts(30, 64, 16), [0])
     with pytest.raises(ValueError):
         sampling.window_starts(0, 64, 16)
     with pytest.raises(ValueError):
         sampling.window_starts(100, 64, 0)
-    with pytest.raises(ValueError):
-        sampling.window_starts(100, 64, 16, min_fill=0.0)
 
 
-def test_window_indices_wrap_and_stride() -> None:
+def test_window_indices_stride_and_repeat_the_last_frame_past_the_end() -> None:
     idx = sampling.window_indices([0, 5], 8, 6, 3)
-    np.testing.assert_array_equal(idx, [[0, 3], [5, 0]])
+    np.testing.assert_array_equal(idx, [[0, 3], [5, 7]])
 
 
 # --- transforms --------------------------------------------------------------------------------

@@ -444,11 +444,12 @@ def test_dataloader_workers_see_the_same_clips_and_the_epoch(
 
 def test_test_windows_follow_the_protocol(clip_videos: dict[str, Path]) -> None:
     windows = test_windows(ClipRecord(clip_videos["long"], 0), SMALL)
-    # 100 frames in 16-frame windows: 6 whole ones and a last one 4/16 full (dropped).
-    assert windows.shape == (6, 3, 8, 32, 32)
+    # 100 frames in 16-frame windows: 6 whole ones and a last one ending at the last frame
+    assert windows.shape == (7, 3, 8, 32, 32)
     assert clip_frame_numbers(windows[5], SMALL) == list(range(80, 96, 2))
+    assert clip_frame_numbers(windows[6], SMALL) == list(range(84, 100, 2))
     segment = test_windows(ClipRecord(clip_videos["long"], 0, 50, 76), SMALL, frame_count=100)
-    assert segment.shape == (2, 3, 8, 32, 32)  # 16 + 10 frames: the second more than half full
-    assert clip_frame_numbers(segment[1], SMALL) == [50 + (16 + k) % 26 for k in range(0, 16, 2)]
+    assert segment.shape == (2, 3, 8, 32, 32)  # 26 frames: 50-66 and 60-76, inside the segment
+    assert clip_frame_numbers(segment[1], SMALL) == list(range(60, 76, 2))
     wide = test_windows(ClipRecord(clip_videos["wide"], 0), SMALL)  # 96 x 48: centre square
     assert wide.shape == (3, 3, 8, 32, 32)

@@ -97,7 +97,7 @@ def test_a_tie_is_not_a_match():
 
 
 def test_segments_shorter_than_a_window_and_partial_windows_are_not_checked():
-    # a last window cut short by the video's end holds frames from its start: left out
+    # a window shorter than the window length (its clip repeats a frame): left out
     preds = windows("squats", "squats", "lunges", frames=40)
     checks = compare_timeline(preds, timeline(("squats", 0, 30), ("lunges", 30, 40),
                                               frames=40), WINDOW)

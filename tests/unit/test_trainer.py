@@ -107,6 +107,7 @@ def test_training_learns_and_writes_the_run_folder(reference_run):
     assert best.metadata.class_names == CLASSES
     assert best.metadata.input == InputSpec(frames=8, frame_stride=1, size=32)
     assert best.metadata.report["val_acc"] == max(r["val_acc"] for r in rows)
+    assert all(r["val_windows"] == 18 for r in rows)  # one window per in-memory clip
     assert best.metadata.provenance["config"]["lr"] == 0.05
     events = json.loads((reference_run.parent / "events.json").read_text())
     kinds = [e["type"] for e in events]
@@ -115,14 +116,17 @@ def test_training_learns_and_writes_the_run_folder(reference_run):
     assert events[-1]["model_path"].endswith("best.safetensors")
 
 
-def test_the_best_models_validation_report_is_written_beside_it(reference_run):
+def test_the_kept_models_validation_report_is_written_beside_it(reference_run):
     rows = [json.loads(line) for line in (reference_run / "metrics.jsonl").read_text()
             .splitlines()]
-    best_row = max(rows, key=lambda r: r["val_acc"])
     report = json.loads((reference_run / "report.json").read_text())
+    kept = report["selection"]["epoch"]
+    kept_row = rows[kept - 1]
     assert report["class_names"] == CLASSES and report["subset"] == "validation"
-    assert report["epoch"] == best_row["epoch"]
-    assert report["top1"] == pytest.approx(best_row["val_acc"])
+    assert report["epoch"] == kept and report["selection"]["reason"]
+    assert report["top1"] == pytest.approx(kept_row["val_clip_acc"])  # one window a clip
+    assert report["window_top1"] == pytest.approx(kept_row["val_acc"])
+    assert load_checkpoint(reference_run / "best.safetensors").metadata.report["epoch"] == kept
     assert report["count"] == 18 and sum(map(sum, report["confusion"])) == 18
     for k, name in enumerate(CLASSES):  # per-class accuracy is the confusion row's diagonal
         assert report["per_class"][name] == pytest.approx(

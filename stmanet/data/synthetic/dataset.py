@@ -1,7 +1,8 @@
 """The public entry points: a clip, a sequence of drills, a video file, a data set folder.
 
 Random generators are seeded from (seed, drill, index) for a clip and from (seed, "sequence",
-number of drills) for a sequence, so the same arguments always give byte-identical frames.
+number of drills[, index]) for a sequence, so the same arguments always give byte-identical
+frames.
 """
 
 from __future__ import annotations
@@ -75,13 +76,14 @@ def render_clip(drill: str, *, seed: int, frames: int = 96, fps: float = 25.0,
 
 
 def render_sequence(drills_with_seconds: Sequence[tuple[str, float]], *, seed: int,
-                    fps: float = 25.0, size: tuple[int, int] = (160, 120)
+                    fps: float = 25.0, size: tuple[int, int] = (160, 120), index: int = 0,
                     ) -> tuple[np.ndarray, list[Segment]]:
     """Render one figure doing several drills one after another, for a demo with a timeline.
 
     Returns the frames (N, H, W, 3) BGR and one `Segment` per drill, covering the frames
     without gaps. Each segment lasts round(seconds * fps) frames (at least one); its first
-    0.4 s blend from the previous drill's last pose.
+    0.4 s blend from the previous drill's last pose. `index` tells apart sequences made
+    with one seed (the figure, room and camera are drawn from (seed, number of drills, index)).
     """
     if not drills_with_seconds:
         raise ConfigError("a sequence needs at least one drill")
@@ -96,8 +98,8 @@ def render_sequence(drills_with_seconds: Sequence[tuple[str, float]], *, seed: i
         plan.append((drill, count))
         segments.append(Segment(drill, start, start + count))
         start += count
-    rng = _rng(seed, _drill_key("sequence"), len(plan))
-    return _render(plan, rng, fps, size), segments
+    keys = (seed, _drill_key("sequence"), len(plan)) + ((index,) if index else ())
+    return _render(plan, _rng(*keys), fps, size), segments
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""Test sequences: one figure doing drills one after another, written with the timeline it
+shows, so that timelines can be checked on as many videos as wanted.
+
+`random_plan` draws the drills and their durations: the drills in a random order (every drill
+once before any comes again, never the same drill twice in a row), each lasting a random
+2-15 s. `write_sequence` renders a plan to OUT.mp4 and writes the expected timeline as OUT.json
+beside it, in the format of stmanet.engine.timeline.ExpectedTimeline:
+
+    {"fps": 25.0, "frames": 300,
+     "segments": [{"label": "squats", "start_frame": 0, "end_frame": 125}, ...]}
+
+Plan i of a seed and the video made from it depend only on (seed, i): `stmanet sequence
+OUT.mp4 --random 10 --count 50 --seed 5000` always writes the same 50 videos.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from stmanet.data.synthetic.dataset import _drill_key, _rng, render_sequence, write_video
+from stmanet.data.synthetic.drills import DRILLS, _check_drill
+from stmanet.errors import ConfigError
+from stmanet.fileio import atomic_write_text
+
+MIN_SECONDS = 2.0
+MAX_SECONDS = 15.0
+
+
+def random_plan(count: int, *, seed: int, index: int = 0, drills: Sequence[str] = DRILLS,
+                min_seconds: float = MIN_SECONDS, max_seconds: float = MAX_SECONDS,
+                ) -> list[tuple[str, float]]:
+    """`count` (drill, seconds) pairs: the drills shuffled (each once before any repeats,
+    never one drill twice in a row), durations uniform in [min_seconds, max_seconds], to
+    0.04 s. The same (count, seed, index) always gives the same plan."""
+    drills = list(drills)
+    if count < 1:
+        raise ConfigError(f"a sequence needs at least one drill, not {count}")
+    if not drills:
+        raise ConfigError("no drills to draw from")
+    for drill in drills:
+        _check_drill(drill)
+    if not 0 < min_seconds <= max_seconds:
+        raise ConfigError(f"durations need 0 < minimum <= maximum, not {min_seconds:g}-"
+                          f"{max_seconds:g} s")
+    rng = _rng(seed, _drill_key("random plan"), count, index)
+    order: list[str] = []
+    while len(order) < count:
+        batch = [drills[i] for i in rng.permutation(len(drills))]
+        if order and len(batch) > 1 and batch[0] == order[-1]:
+            batch[0], batch[-1] = batch[-1], batch[0]
+        order.extend(batch)
+    seconds = rng.uniform(min_seconds, max_seconds, count)
+    return [(drill, round(float(s) * 25) / 25) for drill, s in zip(order[:count], seconds,
+                                                                     strict=True)]
+
+
+def numbered_path(path: Path | str, number: int, count: int) -> Path:
+    """OUT.mp4 for a single video; OUT-000.mp4, OUT-001.mp4, ... for several."""
+    path = Path(path)
+    if count == 1:
+        return path
+    digits = max(3, len(str(count - 1)))
+    return path.with_name(f"{path.stem}-{number:0{digits}d}{path.suffix}")
+
+
+def write_sequence(path: Path | str, plan: Sequence[tuple[str, float]], *, seed: int,
+                   fps: float = 25.0, size: tuple[int, int] = (320, 240), index: int = 0,
+                   ) -> tuple[Path, Path, int]:
+    """Render `plan` to `path` (.mp4) and its expected timeline to the .json beside it;
+    returns (video, timeline, frames)."""
+    path = Path(path)
+    frames, segments = render_sequence(plan, seed=seed, fps=fps, size=size, index=index)
+    write_video(path, frames, fps)
+    timeline = {"fps": fps, "frames": len(frames),
+                "segments": [{"label": s.drill, "start_frame": s.start_frame,
+                              "end_frame": s.end_frame} for s in segments]}
+    expected = path.with_suffix(".json")
+    atomic_write_text(expected, json.dumps(timeline, indent=1) + "\n")
+    return path, expected, len(frames)
+
+
+def parse_plan(text: str) -> list[tuple[str, float]]:
+    """`DRILL:SECONDS,DRILL:SECONDS,...` -> [(drill, seconds), ...]."""
+    plan: list[tuple[str, float]] = []
+    for item in text.split(","):
+        drill, sep, seconds = item.strip().partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            plan.append((drill.strip(), float(seconds)))
+        except ValueError:
+            raise ConfigError(f"expected DRILL:SECONDS, got {item.strip()!r}") from None
+    return plan

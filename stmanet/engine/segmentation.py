@@ -1,0 +1,338 @@
+"""Per-frame results: which action at every frame of a video, from overlapping windows.
+
+The network answers per window; a timeline needs an answer per frame. Three steps:
+
+1. `frame_scores`: every frame gets the mean of the softmax scores of the windows that cover
+   it. With windows that overlap (a hop smaller than the window), a frame near a change of
+   action is judged by several windows, most of them on its own side of the change.
+2. Smoothing that favours few changes, chosen by `smoothing`:
+   - "viterbi" (the default): the label sequence that maximises the sum over frames of
+     log(score of the frame's label) minus `switch_penalty` for every change of label. A run
+     of another label survives only when its frames' evidence outweighs the two changes it
+     costs (a run of L frames whose label is r log-units likelier than the surrounding one
+     survives when L * r > 2 * switch_penalty).
+   - "median": each class's per-frame score curve through a running median of
+     `median_frames` frames, then the best class per frame.
+   - "none": the best class per frame.
+3. `segments_from_labels`: runs of one label as `FrameSegment`s (start frame, end frame
+   exclusive, action, mean score: the mean over the run's frames of that action's per-frame
+   score).
+
+`timeline_from_windows` does all three from plain arrays (window starts, ends and scores), the
+form a caller that collected windows itself (the app's analysis) has at hand;
+`frame_timeline` does it for a `VideoPrediction`. Which smoothing, penalty and hop are the
+defaults, and why, is measured in docs/training.md ("Timelines").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stmanet.errors import ConfigError, printable_path
+
+if TYPE_CHECKING:
+    from stmanet.engine.inference import VideoPrediction
+
+SMOOTHING = ("viterbi", "median", "none")
+DEFAULT_SMOOTHING = "viterbi"
+DEFAULT_SWITCH_PENALTY = 40.0
+"""Log-units a change of label costs (Viterbi); measured in docs/training.md."""
+DEFAULT_MEDIAN_FRAMES = 75
+"""Frames of the running median (odd; 3 s at 25 fps): the best of 25, 49 and 75 measured in
+docs/training.md. A run of one action shorter than half of it (1.5 s) cannot survive it."""
+DEFAULT_HOP_FRACTION = 4
+"""Per-frame results take a window every window / 4 frames unless a hop is given."""
+
+_FLOOR = 1e-8  # the smallest score a log is taken of
+
+
+def default_hop(window: int) -> int:
+    """Source frames between window starts for a per-frame result: a quarter window."""
+    return max(1, window // DEFAULT_HOP_FRACTION)
+
+
+@dataclass(frozen=True)
+class FrameSegment:
+    """One action from `start_frame` to `end_frame` (exclusive) of the per-frame result."""
+
+    label: str
+    start_frame: int
+    end_frame: int
+    start_s: float
+    end_s: float
+    mean_score: float
+
+    @property
+    def frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+    @property
+    def seconds(self) -> float:
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "start_frame": self.start_frame,
+                "end_frame": self.end_frame, "start_s": round(self.start_s, 4),
+                "end_s": round(self.end_s, 4), "mean_score": round(self.mean_score, 6)}
+
+
+@dataclass
+class FrameTimeline:
+    """The per-frame result of one video.
+
+    scores: (N, K) float32, each frame's mean softmax over the windows covering it (before
+    smoothing); labels: (N,) int64 class indices after smoothing; segments: the runs of
+    `labels`, in order, covering all N frames.
+    """
+
+    class_names: list[str]
+    fps: float
+    scores: np.ndarray
+    labels: np.ndarray
+    segments: list[FrameSegment]
+    smoothing: str = DEFAULT_SMOOTHING
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.labels.shape[0])
+
+    def label_names(self) -> list[str]:
+        """The action at every frame, by name."""
+        return [self.class_names[i] for i in self.labels.tolist()]
+
+    def seconds_per_action(self) -> dict[str, float]:
+        """Seconds of the video given to each action (only actions that occur)."""
+        out: dict[str, float] = {}
+        for s in self.segments:
+            out[s.label] = out.get(s.label, 0.0) + s.frames / self.fps
+        return out
+
+    def to_text(self) -> str:
+        """The segments as a table, one line each, and the seconds per action."""
+        lines = [f"  {s.start_s:8.2f}-{s.end_s:8.2f} s  frames {s.start_frame:6d}-"
+                 f"{s.end_frame:6d}  {s.label} {s.mean_score:.3f}" for s in self.segments]
+        seconds = self.seconds_per_action()
+        lines.append("  seconds: " + ", ".join(f"{label} {seconds[label]:.2f}"
+                                               for label in sorted(seconds)))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fps": self.fps, "num_frames": self.num_frames, "smoothing": self.smoothing,
+                "segments": [s.to_dict() for s in self.segments],
+                "seconds": {k: round(v, 4) for k, v in self.seconds_per_action().items()}}
+
+
+# ------------------------------------------------------------------------------ steps
+
+def frame_scores(starts: Sequence[int] | np.ndarray, ends: Sequence[int] | np.ndarray,
+                 window_scores: np.ndarray, num_frames: int | None = None) -> np.ndarray:
+    """(N, K) float32: each frame's mean of the scores of the windows covering it.
+
+    Window w covers frames starts[w] <= f < ends[w]. `num_frames` defaults to the last
+    window's end. Frames no window covers (after a cancelled analysis, or between windows
+    with a hop larger than the window) take the scores of the nearest covered frame.
+    """
+    starts_a = np.asarray(starts, dtype=np.int64).reshape(-1)
+    ends_a = np.asarray(ends, dtype=np.int64).reshape(-1)
+    scores = np.asarray(window_scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[0] != starts_a.shape[0] or \
+            ends_a.shape != starts_a.shape:
+        raise ValueError(f"need one (start, end, scores) per window; got {starts_a.shape[0]} "
+                         f"starts, {ends_a.shape[0]} ends, scores of shape {scores.shape}")
+    if starts_a.size == 0:
+        raise ValueError("no windows to make a per-frame result from")
+    if np.any(ends_a <= starts_a) or np.any(starts_a < 0):
+        raise ValueError("every window needs 0 <= start < end")
+    n = int(ends_a.max()) if num_frames is None else int(num_frames)
+    if n < 1:
+        raise ValueError(f"num_frames must be at least 1, got {n}")
+    k = scores.shape[1]
+    starts_c = np.clip(starts_a, 0, n)
+    ends_c = np.clip(ends_a, 0, n)
+    total = np.zeros((n + 1, k))
+    count = np.zeros(n + 1)
+    np.add.at(total, starts_c, scores)
+    np.add.at(total, ends_c, -scores)
+    np.add.at(count, starts_c, 1.0)
+    np.add.at(count, ends_c, -1.0)
+    total = np.cumsum(total, axis=0)[:n]
+    count = np.rint(np.cumsum(count)[:n])
+    covered = count > 0
+    if not covered.any():
+        raise ValueError(f"no window covers any of the {n} frames")
+    out = np.zeros((n, k))
+    out[covered] = total[covered] / count[covered, None]
+    if not covered.all():  # nearest covered frame
+        idx = np.flatnonzero(covered)
+        pos = np.searchsorted(idx, np.arange(n))
+        left = idx[np.clip(pos - 1, 0, idx.size - 1)]
+        right = idx[np.clip(pos, 0, idx.size - 1)]
+        frames = np.arange(n)
+        nearest = np.where(np.abs(frames - left) <= np.abs(right - frames), left, right)
+        out = out[nearest]
+    return out.astype(np.float32)
+
+
+def viterbi_labels(scores: np.ndarray, switch_penalty: float) -> np.ndarray:
+    """(N,) int64: the labels maximising sum_t log scores[t, y_t] - switch_penalty * changes.
+
+    Ties go to the lower class index, and to staying over changing."""
+    if switch_penalty < 0:
+        raise ValueError(f"switch_penalty must be >= 0, got {switch_penalty}")
+    logp = np.log(np.maximum(np.asarray(scores, dtype=np.float64), _FLOOR))
+    n, k = logp.shape
+    best = logp[0].copy()
+    came_from = np.empty((n, k), dtype=np.int64)  # the previous frame's label
+    came_from[0] = np.arange(k)
+    stay = np.arange(k)
+    for t in range(1, n):
+        leader = int(np.argmax(best))
+        switch = best[leader] - switch_penalty
+        moves = best < switch  # strictly better to come from the leader
+        came_from[t] = np.where(moves, leader, stay)
+        best = np.where(moves, switch, best) + logp[t]
+    labels = np.empty(n, dtype=np.int64)
+    labels[-1] = int(np.argmax(best))
+    for t in range(n - 1, 0, -1):
+        labels[t - 1] = came_from[t, labels[t]]
+    return labels
+
+
+def median_labels(scores: np.ndarray, median_frames: int) -> np.ndarray:
+    """(N,) int64: the best class per frame after a running median of `median_frames` frames
+    (odd; the ends repeat the first and last frames) over each class's score curve."""
+    if median_frames < 1 or median_frames % 2 == 0:
+        raise ValueError(f"median_frames must be an odd number >= 1, got {median_frames}")
+    s = np.asarray(scores, dtype=np.float32)
+    if median_frames > 1:
+        half = median_frames // 2
+        padded = np.concatenate([np.repeat(s[:1], half, 0), s, np.repeat(s[-1:], half, 0)])
+        view = np.lib.stride_tricks.sliding_window_view(padded, median_frames, axis=0)
+        s = np.median(view, axis=-1)
+    return np.argmax(s, axis=1).astype(np.int64)
+
+
+def check_smoothing(smoothing: str, switch_penalty: float, median_frames: int) -> None:
+    """ConfigError unless the smoothing and its settings can be used (checked before a long
+    prediction, not after)."""
+    if smoothing not in SMOOTHING:
+        raise ConfigError(f"unknown smoothing {smoothing!r}; choose one of "
+                          f"{', '.join(SMOOTHING)}")
+    if smoothing == "viterbi" and not switch_penalty >= 0:
+        raise ConfigError(f"the switch penalty must be 0 or more, not {switch_penalty:g}")
+    if smoothing == "median" and (median_frames < 1 or median_frames % 2 == 0):
+        raise ConfigError(f"the running median needs an odd number of frames (1 or more), "
+                          f"not {median_frames}")
+
+
+def smooth_labels(scores: np.ndarray, smoothing: str = DEFAULT_SMOOTHING, *,
+                  switch_penalty: float = DEFAULT_SWITCH_PENALTY,
+                  median_frames: int = DEFAULT_MEDIAN_FRAMES) -> np.ndarray:
+    """(N,) int64 labels of per-frame scores (N, K) under one of SMOOTHING."""
+    check_smoothing(smoothing, switch_penalty, median_frames)
+    if smoothing == "viterbi":
+        return viterbi_labels(scores, switch_penalty)
+    if smoothing == "median":
+        return median_labels(scores, median_frames)
+    return np.argmax(scores, axis=1).astype(np.int64)
+
+
+def segments_from_labels(labels: np.ndarray, scores: np.ndarray, class_names: Sequence[str],
+                         fps: float) -> list[FrameSegment]:
+    """Runs of one label, in order, with times and the mean per-frame score of the label."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size == 0:
+        return []
+    fps = fps if fps > 0 else 25.0
+    cuts = np.flatnonzero(np.diff(labels)) + 1
+    bounds = [0, *cuts.tolist(), int(labels.size)]
+    out = []
+    for a, b in itertools.pairwise(bounds):
+        label = int(labels[a])
+        out.append(FrameSegment(class_names[label], a, b, a / fps, b / fps,
+                                float(np.mean(scores[a:b, label]))))
+    return out
+
+
+# ------------------------------------------------------------------------ entry points
+
+def timeline_from_windows(starts: Sequence[int] | np.ndarray, ends: Sequence[int] | np.ndarray,
+                          window_scores: np.ndarray, class_names: Sequence[str], fps: float,
+                          num_frames: int | None = None, *,
+                          smoothing: str = DEFAULT_SMOOTHING,
+                          switch_penalty: float = DEFAULT_SWITCH_PENALTY,
+                          median_frames: int = DEFAULT_MEDIAN_FRAMES) -> FrameTimeline:
+    """The per-frame result from windows: start and end frames (end exclusive), their softmax
+    scores over all classes (W, K) in `class_names` order, the video's frame rate and length
+    (default: the last window's end)."""
+    scores = frame_scores(starts, ends, window_scores, num_frames)
+    if scores.shape[1] != len(class_names):
+        raise ValueError(f"scores over {scores.shape[1]} classes, {len(class_names)} names")
+    labels = smooth_labels(scores, smoothing, switch_penalty=switch_penalty,
+                           median_frames=median_frames)
+    return FrameTimeline(list(class_names), fps if fps > 0 else 25.0, scores, labels,
+                         segments_from_labels(labels, scores, class_names, fps), smoothing)
+
+
+def frame_timeline(prediction: VideoPrediction, *, smoothing: str = DEFAULT_SMOOTHING,
+                   switch_penalty: float = DEFAULT_SWITCH_PENALTY,
+                   median_frames: int = DEFAULT_MEDIAN_FRAMES) -> FrameTimeline:
+    """The per-frame result of a `Predictor.predict` answer."""
+    if prediction.window_scores is None or not prediction.windows:
+        raise ValueError(f"{printable_path(prediction.path)}: no window scores to make a "
+                         "per-frame result from")
+    return timeline_from_windows(
+        [w.start_frame for w in prediction.windows], [w.end_frame for w in prediction.windows],
+        prediction.window_scores, prediction.class_names, prediction.fps,
+        prediction.num_frames, smoothing=smoothing, switch_penalty=switch_penalty,
+        median_frames=median_frames)
+
+
+# ------------------------------------------------------------------------------ files
+
+def segments_path(windows_path: Path | str) -> Path:
+    """Where `stmanet predict --segments` writes the segments beside the windows file:
+    windows.csv -> windows.segments.csv."""
+    path = Path(windows_path)
+    return path.with_name(f"{path.stem}.segments{path.suffix}")
+
+
+def write_segments(path: Path | str, timelines: Sequence[tuple[Path | str, FrameTimeline]]
+                   ) -> Path:
+    """Per-segment tables of videos to CSV or JSON, chosen by the file's suffix.
+
+    CSV: one row per segment: video, start_frame, end_frame, start_s, end_s, label,
+    mean_score. JSON: {"timelines": [{"video": ..., "fps": ..., "num_frames": ...,
+    "smoothing": ..., "segments": [...], "seconds": {action: seconds}}, ...]}.
+    """
+    from stmanet.fileio import atomic_write_text
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        document = {"timelines": [{"video": str(video), **t.to_dict()}
+                                  for video, t in timelines]}
+        atomic_write_text(path, json.dumps(document, indent=1) + "\n")
+        return path
+    if suffix != ".csv":
+        raise ConfigError(f"{path}: choose a .csv or .json file for the segments")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["video", "start_frame", "end_frame", "start_s", "end_s", "label",
+                     "mean_score"])
+    for video, t in timelines:
+        for s in t.segments:
+            writer.writerow([printable_path(Path(video)), s.start_frame, s.end_frame,
+                             f"{s.start_s:.3f}", f"{s.end_s:.3f}", s.label,
+                             f"{s.mean_score:.6f}"])
+    atomic_write_text(path, buffer.getvalue())
+    return path
