@@ -327,6 +327,33 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_openset(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stmanet.engine.checkpoint import load_checkpoint, save_checkpoint
+    from stmanet.engine.events import ProgressBar
+    from stmanet.engine.openset_windows import fit_from_specs
+    from stmanet.fileio import check_output_file
+
+    output = Path(args.output or args.checkpoint)
+    check_output_file(output)
+    device = _device_arg(args.device)
+    loaded = load_checkpoint(args.checkpoint, device=device)
+    bar = ProgressBar(sys.stderr) if _progress_mode(args.progress) == "bar" else None
+    try:
+        stats = fit_from_specs(loaded, args.data, args.val_data, annotations=args.annotations,
+                               split=args.split, device=device, batch_size=args.batch_size,
+                               workers=args.workers, on_progress=None if bar is None else (
+                                   lambda done, total, what: bar.draw(done, total, what)))
+    finally:
+        if bar is not None:
+            bar.close()
+    save_checkpoint(output, loaded.model.cpu(), loaded.metadata, openset=stats)
+    print(f"{stats.summary()}\n{output}: the model with these statistics (its weights and "
+          "metadata unchanged)")
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -556,6 +583,29 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--novelty-threshold", type=float, metavar="VALUE",
                    help="the threshold of the --open-set report (default: the model's)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("openset", help="fit a model's open-set statistics (what it needs to "
+                                       "call footage of none of its actions unknown)",
+                       description="Fit the class means and shared covariance of the model's "
+                                   "features on every window of its training data, set the "
+                                   "novelty threshold so that 95%% of the validation windows "
+                                   "(without --val-data: of the training windows, each scored "
+                                   "without its own clip) stay known, and write them into the "
+                                   "model file; weights and metadata stay as they are.")
+    p.add_argument("checkpoint", help="model file (.safetensors)")
+    p.add_argument("--data", required=True, metavar="KIND:PATH",
+                   help="the model's training data, e.g. folder:data/drills-train")
+    p.add_argument("--val-data", metavar="KIND:PATH",
+                   help="clips of the model's classes it was not trained on (the threshold)")
+    p.add_argument("-o", "--output", help="model file to write (default: the model itself)")
+    p.add_argument("--annotations", help="folder of the official split files")
+    p.add_argument("--split", type=int, default=1, help="official split (default 1)")
+    p.add_argument("--batch-size", type=_positive_int, default=8,
+                   help="windows per forward pass")
+    p.add_argument("--workers", type=int, default=2, help="video-decoding processes")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
+    p.set_defaults(func=_cmd_openset)
 
     p = sub.add_parser("predict", help="per-window action predictions for videos")
     p.add_argument("videos", nargs="+", metavar="VIDEO")

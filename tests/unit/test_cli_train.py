@@ -218,6 +218,16 @@ def test_a_model_without_statistics_gets_them_from_evaluate(trained, drills, tmp
     stats = load_checkpoint(refit).openset
     assert stats.calibration["subset"].startswith("training, out of fold")
     torch.testing.assert_close(stats.means, best.openset.means)  # same data, same means
+    # `stmanet openset`: the statistics alone, into the file itself; nothing else changes
+    before = load_file(str(old))
+    assert main(["openset", str(old), "--data", f"folder:{drills[0]}", "--val-data",
+                 f"folder:{drills[1]}", "--workers", "0", "--device", "cpu",
+                 "--progress", "none"]) == 0
+    assert "threshold" in capsys.readouterr().out
+    after = load_file(str(old))
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    assert read_metadata(old) == best.metadata
+    assert load_checkpoint(old).openset.threshold == pytest.approx(best.openset.threshold)
 
 
 def test_predict_without_a_model_says_what_to_do(monkeypatch, tmp_path, capsys):
