@@ -52,10 +52,17 @@ def _parse_frame_size(text: str) -> tuple[int, int]:
 def _cmd_synth(args: argparse.Namespace) -> int:
     import time
 
-    from stmanet.data.synthetic import DRILLS, generate_dataset
+    from stmanet.data.synthetic import DRILLS, NON_DRILLS, generate_dataset
+    from stmanet.errors import ConfigError
     from stmanet.fileio import check_output_folder
 
-    drills = [d.strip() for d in args.drills.split(",") if d.strip()] if args.drills else DRILLS
+    drills = [d.strip() for d in args.drills.split(",") if d.strip()] if args.drills else (
+        [] if args.non_drills else list(DRILLS))
+    drills += list(NON_DRILLS) if args.non_drills else []
+    unknown = [d for d in drills if d not in DRILLS + NON_DRILLS]
+    if unknown:
+        raise ConfigError(f"unknown drill {unknown[0]!r}; known drills: {', '.join(DRILLS)}; "
+                          f"footage that is no drill: {', '.join(NON_DRILLS)}")
     check_output_folder(args.out_dir)
     started = time.perf_counter()
 
@@ -251,6 +258,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from stmanet.engine.events import ProgressBar
     from stmanet.engine.inference import evaluate
     from stmanet.engine.metrics import plot_confusion, write_confusion_csv
+    from stmanet.engine.openset_eval import evaluate_open_set
+    from stmanet.engine.openset_windows import WindowCollector, fit_from_specs
     from stmanet.engine.trainer import load_index
     from stmanet.fileio import atomic_write_text, check_output_file, check_output_folder
 
@@ -265,13 +274,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                        subset=args.subset)
     bar = ProgressBar(sys.stderr) if _progress_mode(args.progress) == "bar" else None
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, what: str = "evaluate") -> None:
         if bar is not None:
-            bar.draw(done, total, prefix="evaluate", suffix="videos")
+            bar.draw(done, total, prefix=what, suffix="videos")
 
+    data_options = {"annotations": args.annotations, "split": args.split, "device": device,
+                    "batch_size": args.batch_size, "workers": args.workers}
+    if args.openset_data:
+        loaded.openset = fit_from_specs(loaded, args.openset_data, args.openset_val_data,
+                                        on_progress=progress, **data_options)
+        print(loaded.openset.summary())
+    collector = WindowCollector() if args.open_set else None
     try:
         result = evaluate(loaded, index, device=device, batch_size=args.batch_size,
-                          workers=args.workers, on_progress=progress)
+                          workers=args.workers, on_progress=progress, on_windows=collector)
+        open_set = None if collector is None else evaluate_open_set(
+            loaded, collector.result(index, args.data), args.open_set, subset=args.subset,
+            threshold=args.novelty_threshold, on_progress=progress, **data_options)
     finally:
         if bar is not None:
             bar.close()
@@ -292,6 +311,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(report.to_text())
     if result.skipped:
         print(f"\n{len(result.skipped)} unreadable videos skipped (see the warnings)")
+    if open_set is not None:
+        import json
+
+        atomic_write_text(out_dir / "openset.json", json.dumps(open_set.to_dict(), indent=1))
+        print("\n" + open_set.to_text())
     print(f"\nreport, confusion matrix (CSV, PNG) and per-video results in {out_dir}")
     if args.save_model:
         import dataclasses
@@ -299,8 +323,37 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from stmanet.engine.checkpoint import save_checkpoint
 
         metadata = dataclasses.replace(loaded.metadata, report=report.to_dict())
-        saved = save_checkpoint(args.save_model, loaded.model.cpu(), metadata)
-        print(f"model with this report in its metadata: {saved}")
+        saved = save_checkpoint(args.save_model, loaded.model.cpu(), metadata,
+                                openset=loaded.openset)
+        kept = "" if loaded.openset is None else " and its open-set statistics"
+        print(f"model with this report in its metadata{kept}: {saved}")
+    return 0
+
+
+def _cmd_openset(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stmanet.engine.checkpoint import load_checkpoint, save_checkpoint
+    from stmanet.engine.events import ProgressBar
+    from stmanet.engine.openset_windows import fit_from_specs
+    from stmanet.fileio import check_output_file
+
+    output = Path(args.output or args.checkpoint)
+    check_output_file(output)
+    device = _device_arg(args.device)
+    loaded = load_checkpoint(args.checkpoint, device=device)
+    bar = ProgressBar(sys.stderr) if _progress_mode(args.progress) == "bar" else None
+    try:
+        stats = fit_from_specs(loaded, args.data, args.val_data, annotations=args.annotations,
+                               split=args.split, device=device, batch_size=args.batch_size,
+                               workers=args.workers, on_progress=None if bar is None else (
+                                   lambda done, total, what: bar.draw(done, total, what)))
+    finally:
+        if bar is not None:
+            bar.close()
+    save_checkpoint(output, loaded.model.cpu(), loaded.metadata, openset=stats)
+    print(f"{stats.summary()}\n{output}: the model with these statistics (its weights and "
+          "metadata unchanged)")
     return 0
 
 
@@ -353,7 +406,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     device = _device_arg(args.device)
     predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
                           batch_size=args.batch_size, top_k=args.top_k,
-                          attention=args.attention)
+                          attention=args.attention, novelty_threshold=args.novelty_threshold)
+    if args.sensitivity:
+        predictor.set_sensitivity(args.sensitivity)
+    info = predictor.model_info()
+    for note in info["notes"]:
+        if args.attention or "attention" not in note:
+            print(f"stmanet predict: note: {printable_path(checkpoint)}: {note}",
+                  file=sys.stderr)
     hop = args.hop or (default_hop(predictor.spec.window) if args.segments else None)
     show_bar = _progress_mode(args.progress) == "bar"
     results = []
@@ -378,10 +438,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     timelines = [(r.path, frame_timeline(r, **smoothing))  # type: ignore[arg-type]
                  for r in results] if args.segments else []
     if args.output and results:
-        write_predictions(args.output, results, attention=args.attention)
+        write_predictions(args.output, results, attention=args.attention, model=info)
         windows = sum(len(r.windows) for r in results)
+        unknown = sum(r.unknown_windows or 0 for r in results)
+        told = f", {unknown} of them not a known action" if predictor.can_tell_unknowns else ""
         print(f"{windows} window predictions of {len(results)} video(s) written to "
-              f"{args.output}")
+              f"{args.output}{told}")
         if timelines:
             where = write_segments(segments_path(args.output), timelines)
             count = sum(len(t.segments) for _, t in timelines)
@@ -389,10 +451,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     elif not args.output:
         for i, r in enumerate(results):
             top = ", ".join(f"{name} {score:.3f}" for name, score in r.top(3))
-            print(f"{printable_path(r.path)}: {top}")
+            told = ("" if r.unknown_windows is None else
+                    f" ({r.unknown_windows} of {len(r.windows)} windows not a known action)")
+            print(f"{printable_path(r.path)}: {top}{told}")
             for w in r.windows:
+                verdict = "" if w.known is None else (
+                    f"  novelty {w.novelty:.3g}" if w.known else
+                    f"  NOT A KNOWN ACTION (novelty {w.novelty:.3g})")
                 print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  frames {w.start_frame:6d}-"
-                      f"{w.end_frame:6d}  {w.label} {w.score:.3f}")
+                      f"{w.end_frame:6d}  {w.label} {w.score:.3f}{verdict}")
             if timelines:
                 print(f"segments ({args.smoothing} smoothing):")
                 print(timelines[i][1].to_text())
@@ -588,8 +655,45 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.add_argument("--save-model", metavar="FILE", help="also write the model with this "
-                   "evaluation report in its metadata to FILE (.safetensors)")
+                   "evaluation report in its metadata to FILE (.safetensors), with its "
+                   "open-set statistics (those of --openset-data when given)")
+    p.add_argument("--openset-data", metavar="KIND:PATH",
+                   help="fit the model's open-set statistics on this data, the model's "
+                        "training data (class means and covariance of every window's "
+                        "features); they replace those in the file")
+    p.add_argument("--openset-val-data", metavar="KIND:PATH",
+                   help="with --openset-data: set the novelty threshold so that 95%% of this "
+                        "data's windows stay known (default: of the training windows)")
+    p.add_argument("--open-set", metavar="KIND:PATH",
+                   help="footage of actions the model does not know (held-out classes, or "
+                        "none at all): report AUROC, the unknown windows caught and the known "
+                        "accuracy kept (openset.json)")
+    p.add_argument("--novelty-threshold", type=float, metavar="VALUE",
+                   help="the threshold of the --open-set report (default: the model's)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("openset", help="fit a model's open-set statistics (what it needs to "
+                                       "call footage of none of its actions unknown)",
+                       description="Fit the class means and shared covariance of the model's "
+                                   "features on every window of its training data, set the "
+                                   "novelty threshold so that 95%% of the validation windows "
+                                   "(without --val-data: of the training windows, each scored "
+                                   "without its own clip) stay known, and write them into the "
+                                   "model file; weights and metadata stay as they are.")
+    p.add_argument("checkpoint", help="model file (.safetensors)")
+    p.add_argument("--data", required=True, metavar="KIND:PATH",
+                   help="the model's training data, e.g. folder:data/drills-train")
+    p.add_argument("--val-data", metavar="KIND:PATH",
+                   help="clips of the model's classes it was not trained on (the threshold)")
+    p.add_argument("-o", "--output", help="model file to write (default: the model itself)")
+    p.add_argument("--annotations", help="folder of the official split files")
+    p.add_argument("--split", type=int, default=1, help="official split (default 1)")
+    p.add_argument("--batch-size", type=_positive_int, default=8,
+                   help="windows per forward pass")
+    p.add_argument("--workers", type=int, default=2, help="video-decoding processes")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
+    p.set_defaults(func=_cmd_openset)
 
     p = sub.add_parser("predict", help="per-window action predictions for videos")
     p.add_argument("videos", nargs="+", metavar="VIDEO")
@@ -609,6 +713,14 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
                         "score): written beside --output as NAME.segments.csv/.json, or "
                         "printed; windows then start every quarter window unless --hop")
     _add_smoothing_flags(p)
+    unknown = p.add_mutually_exclusive_group()
+    unknown.add_argument("--novelty-threshold", type=float, metavar="VALUE",
+                         help="call a window not a known action above this novelty (default: "
+                              "the model's threshold)")
+    unknown.add_argument("--sensitivity", choices=("low", "normal", "high"),
+                         help="how readily windows are called not a known action: the "
+                              "threshold that keeps 99%%, 95%% (the model's) or 90%% of the "
+                              "windows it was set on known")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.set_defaults(func=_cmd_predict)
@@ -679,7 +791,13 @@ def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
     p.add_argument("--size", type=_parse_frame_size, default=(160, 120), metavar="WxH",
                    help="frame size (default 160x120)")
     p.add_argument("--drills", metavar="LIST",
-                   help="comma-separated drills (default: all, see stmanet.data.synthetic)")
+                   help="comma-separated drills (default: all, see stmanet.data.synthetic); "
+                        "footage that is no drill may be listed too (idle, walk_across, "
+                        "empty_scene, camera_shake)")
+    p.add_argument("--non-drills", action="store_true",
+                   help="write footage that is no drill (a figure at rest, walking through the "
+                        "picture, an empty room, a shaking camera), to check that a model "
+                        "calls it unknown; instead of the drills, or beside those of --drills")
     p.add_argument("--workers", type=int, default=1,
                    help="processes rendering clips side by side (default 1; the files are the "
                         "same for any number)")

@@ -216,6 +216,10 @@ class TrainConfig:
     output: str = _option("runs/train", "run folder: config, metrics, checkpoints, models")
     keep_best: bool = _option(True, "save the model with the best validation accuracy as "
                               "best.safetensors")
+    openset: bool = _option(True, "after training, fit the open-set statistics of the saved "
+                            "models on the training clips (threshold from the validation "
+                            "clips), so that they tell footage of none of their classes: one "
+                            "pass over every window of those clips")
     preset: str | None = _option(None, "named set of defaults the run started from")
 
     def __post_init__(self) -> None:

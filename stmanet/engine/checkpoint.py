@@ -82,6 +82,7 @@ class LoadedModel:
     model: STMANet
     metadata: CheckpointMetadata
     path: Path
+    openset: Any = None  # OpenSetStats (engine/openset.py); None: cannot tell unknowns
 
 
 def provenance(source: str, **extra: Any) -> dict[str, Any]:
@@ -91,19 +92,25 @@ def provenance(source: str, **extra: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- our format
 
-def save_checkpoint(path: Path | str, model: STMANet, metadata: CheckpointMetadata) -> Path:
+def save_checkpoint(path: Path | str, model: STMANet, metadata: CheckpointMetadata, *,
+                    openset: Any = None) -> Path:
     """Write weights and metadata atomically; the previous file survives a crash mid-write.
 
     The file is in this version's format, whatever the format of the file `metadata` came from.
+    `openset` (OpenSetStats) adds the open-set statistics: tensors under `openset.` and a
+    header entry of their own (engine/openset.py).
     """
     path = Path(path)
     if dataclasses.asdict(model.config) != dataclasses.asdict(metadata.model):
         raise ValueError("metadata.model does not describe this model")
     metadata = dataclasses.replace(metadata, format_version=FORMAT_VERSION)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    header = {METADATA_KEY: metadata.to_json()}
+    if openset is not None:
+        tensors.update(_openset_parts(path, model, openset, header))
     with atomic_path(path) as tmp:
         mode = tmp.stat().st_mode & 0o777  # what a plain open() would give, umask applied
-        save_file(tensors, str(tmp), metadata={METADATA_KEY: metadata.to_json()})
+        save_file(tensors, str(tmp), metadata=header)
         tmp.chmod(mode)  # safetensors writes a new private file in the temporary one's place
     return path
 
@@ -162,6 +169,7 @@ def load_checkpoint(path: Path | str, *, device: str | torch.device = "cpu") -> 
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(path, f"its weights are damaged or truncated ({exc})") from exc
+    state = _without_openset(state)
     with torch.device("meta"):  # shapes only: nothing is allocated for a model that won't fit
         skeleton = STMANet(metadata.model)
     state, retired = upgrade_state_dict(state, skeleton.head.fc.in_features)
@@ -173,7 +181,36 @@ def load_checkpoint(path: Path | str, *, device: str | torch.device = "cpu") -> 
     _check_finite(path, state)
     model = STMANet(metadata.model)
     _load_state(path, model, state, what="the architecture in its metadata")
-    return LoadedModel(model.to(device).eval(), metadata, path)
+    return LoadedModel(model.to(device).eval(), metadata, path, _read_openset(path, model))
+
+
+# ------------------------------------------------------- open-set statistics in a model file
+
+def _openset_parts(path: Path, model: STMANet, openset: Any,
+                   header: dict[str, str]) -> dict[str, Tensor]:
+    """The tensors of open-set statistics to save beside the weights; their JSON goes into
+    `header`."""
+    from stmanet.engine.openset import HEADER_KEY
+
+    try:
+        openset.check_fits(path, model)
+    except CheckpointError as exc:
+        raise ValueError(exc.reason) from exc
+    header[HEADER_KEY] = openset.to_header()
+    return openset.to_tensors()
+
+
+def _without_openset(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The network's weights: the open-set statistics' tensors left out."""
+    from stmanet.engine.openset import PREFIX
+
+    return {k: v for k, v in state.items() if not k.startswith(PREFIX)}
+
+
+def _read_openset(path: Path, model: STMANet) -> Any:
+    from stmanet.engine.openset import read_openset
+
+    return read_openset(path, model)
 
 
 def _check_finite(path: Path, state: dict[str, Tensor]) -> None:

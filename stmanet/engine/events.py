@@ -238,6 +238,8 @@ class TrainingProgressBar:
                                   f"eta {format_duration(event.eta_s)}")
         elif isinstance(event, ValidationProgress):
             self._bar.draw(event.done, event.total, prefix=f"validate {event.epoch}")
+        elif isinstance(event, TaskProgress):
+            self._bar.draw(event.done, event.total, prefix=event.task, suffix=event.message)
         elif isinstance(event, EpochEnded):
             text = (f"epoch {event.epoch}/{self._epochs}: train loss "
                     f"{_fmt(event.train_loss)} acc {event.train_acc:.3f}")

@@ -7,6 +7,11 @@ scores: the mean of the windows' softmax scores (the paper's test protocol).
 
 `evaluate` applies the test protocol to every video of a ClipIndex and returns a
 ClassificationReport (top-1, top-5, per-class accuracy, confusion matrix).
+
+A model with open-set statistics (engine/openset.py) also gives every window a `novelty`
+(higher: less like its training footage) and `known` (novelty at or under the threshold:
+the model's own, or one set with `Predictor.set_novelty_threshold` / `set_sensitivity`).
+Without them both are None: the model cannot tell footage of its actions from anything else.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from torch.utils.data import DataLoader, Dataset
 from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import LoadedModel
 from stmanet.engine.metrics import ClassificationReport
+from stmanet.engine.prediction_files import (  # write_predictions: importable from here too
+    _novelty_value,
+    write_predictions,  # noqa: F401
+)
 from stmanet.errors import Cancelled, ConfigError, VideoError, printable_path
 from stmanet.models import STMANetOutput
 from stmanet.models.fast import use_cpu_fast_paths
@@ -43,6 +52,8 @@ class WindowPrediction:
     end_frame is exclusive; times are in seconds from the start of the video. Attention maps
     (when asked for) hold stages 2-5: spatial (H_i, W_i), the mean over query rows of A_s;
     temporal (T_i,), the mean over rows of A_t; None where the model has that module off.
+    `novelty` and `known` (False: "not a known action", whatever `labels` say) are None for
+    a model without open-set statistics.
     """
 
     start_frame: int
@@ -53,6 +64,8 @@ class WindowPrediction:
     scores: list[float]  # softmax scores of `labels`
     spatial_attention: list[np.ndarray | None] | None = None
     temporal_attention: list[np.ndarray | None] | None = None
+    novelty: float | None = None
+    known: bool | None = None
 
     @property
     def label(self) -> str:
@@ -67,6 +80,7 @@ class WindowPrediction:
             "start_frame": self.start_frame, "end_frame": self.end_frame,
             "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4),
             "labels": list(self.labels), "scores": [round(s, 6) for s in self.scores],
+            "known": self.known, "novelty": _novelty_value(self.novelty),
         }
         if attention:
             data["spatial_attention"] = _arrays_to_lists(self.spatial_attention)
@@ -79,7 +93,9 @@ class WindowPrediction:
                    float(data["end_s"]), [str(x) for x in data["labels"]],
                    [float(x) for x in data["scores"]],
                    _lists_to_arrays(data.get("spatial_attention")),
-                   _lists_to_arrays(data.get("temporal_attention")))
+                   _lists_to_arrays(data.get("temporal_attention")),
+                   None if data.get("novelty") is None else float(data["novelty"]),
+                   None if data.get("known") is None else bool(data["known"]))
 
 
 def _arrays_to_lists(maps: list[np.ndarray | None] | None) -> list[Any] | None:
@@ -117,11 +133,19 @@ class VideoPrediction:
     def label(self) -> str:
         return self.top(1)[0][0]
 
+    @property
+    def unknown_windows(self) -> int | None:
+        """Windows called "not a known action"; None when the model cannot tell."""
+        if any(w.known is None for w in self.windows):
+            return None
+        return sum(1 for w in self.windows if not w.known)
+
     def to_dict(self, *, attention: bool = False) -> dict[str, Any]:
         return {
             "video": str(self.path), "fps": self.fps, "num_frames": self.num_frames,
             "window": self.window, "hop": self.hop,
             "top5": [{"label": name, "score": round(score, 6)} for name, score in self.top(5)],
+            "unknown_windows": self.unknown_windows,
             "windows": [w.to_dict(attention=attention) for w in self.windows],
         }
 
@@ -157,10 +181,18 @@ class Predictor:
     video's end: when frames are left after the last window that fits, one more window ends
     at the video's last frame; a video shorter than one window gives one window whose
     missing frames repeat its last frame (stmanet.data.sampling.window_starts).
+
+    With open-set statistics in the model (`loaded.openset`) every window gets a novelty and
+    a known/unknown verdict at `novelty_threshold` (default: the model's own threshold).
+    `attention_status` says whether the attention maps mean anything ("untrained": the
+    model's attention modules never learnt, as in a fresh or Kinetics-imported model).
     """
 
     def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu", *,
-                 batch_size: int = 8, top_k: int = 5, attention: bool = False) -> None:
+                 batch_size: int = 8, top_k: int = 5, attention: bool = False,
+                 novelty_threshold: float | None = None) -> None:
+        from stmanet.engine.openset import attention_status
+
         # CPU inference takes the faster forms of stmanet.models.fast (the same numbers)
         self.model = use_cpu_fast_paths(loaded.model.to(device).eval())
         self.device = torch.device(device)
@@ -169,6 +201,47 @@ class Predictor:
         self.batch_size = max(1, batch_size)
         self.top_k = min(top_k, len(self.class_names))
         self.attention = attention
+        self.path = loaded.path
+        self.openset = loaded.openset
+        self.attention_status = attention_status(loaded.model)
+        self.novelty_threshold: float | None = None
+        self.set_novelty_threshold(novelty_threshold)
+
+    # ------------------------------------------------------------------ open set
+    @property
+    def can_tell_unknowns(self) -> bool:
+        """Whether the model carries open-set statistics (else novelty and known are None)."""
+        return self.openset is not None
+
+    def set_novelty_threshold(self, value: float | None) -> None:
+        """Windows with a novelty above `value` are "not a known action"; None: the model's
+        own threshold. ConfigError for a model that cannot tell unknowns or a bad value."""
+        from stmanet.engine.openset import checked_threshold
+
+        self.novelty_threshold = checked_threshold(self.openset, self.path, value)
+
+    def set_sensitivity(self, level: str) -> None:
+        """low, normal or high: the threshold that keeps 99%, 95% or 90% of the windows the
+        model's threshold was set on known (engine/openset.py, SENSITIVITIES)."""
+        from stmanet.engine.openset import checked_threshold
+
+        self.novelty_threshold = checked_threshold(self.openset, self.path, level)
+
+    def assess(self, output: STMANetOutput) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Novelty (B,) and known (B,) of a forward pass's clips; (None, None) when the model
+        cannot tell unknowns."""
+        if self.openset is None or self.novelty_threshold is None:
+            return None, None
+        novelty = self.openset.novelty(output).numpy()
+        return novelty, self.openset.is_known(novelty, self.novelty_threshold)
+
+    def model_info(self) -> dict[str, Any]:
+        """What a prediction file says about the model: its classes, whether and how it tells
+        unknown footage, whether its attention maps mean anything, and notes for a user."""
+        from stmanet.engine.openset import model_info
+
+        return model_info(self.path, self.class_names, self.openset, self.novelty_threshold,
+                          self.attention_status)
 
     # ------------------------------------------------------------------ clips
     def preprocess(self, frames: np.ndarray) -> Tensor:
@@ -241,9 +314,12 @@ class Predictor:
             scores, output = self.run_batch(batch)
             score_sum += scores.double().sum(0)
             maps = attention_summary(output) if self.attention else None
+            novelty, known = self.assess(output)
             for j, w in enumerate(pending):
                 window = self._window_prediction(int(starts[w]), num_frames, fps, scores[j],
                                                  maps, j)
+                if novelty is not None and known is not None:
+                    window.novelty, window.known = float(novelty[j]), bool(known[j])
                 windows.append(window)
                 all_scores.append(scores[j].numpy())
                 if on_window is not None:
@@ -375,12 +451,16 @@ class EvaluationResult:
 def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "cpu",
              batch_size: int = 8, workers: int = 0,
              on_progress: ProgressCallback | None = None,
-             should_cancel: CancelCheck | None = None) -> EvaluationResult:
+             should_cancel: CancelCheck | None = None,
+             on_windows: Callable[[int, int, STMANetOutput], None] | None = None,
+             ) -> EvaluationResult:
     """The test protocol on every record of `index`: all consecutive windows, centre crop,
     softmax scores averaged per video; top-1/top-5, per-class accuracy, confusion matrix.
 
     The index's classes are matched to the model's by name. Unreadable videos are skipped,
-    logged and listed in the result.
+    logged and listed in the result. `on_windows(record, label, output)` receives the
+    network's output for every batch of a record's windows (the open-set evaluation keeps
+    their features: engine/openset.py, WindowCollector).
     """
     names = list(loaded.metadata.class_names)
     position = {n: i for i, n in enumerate(names)}
@@ -414,8 +494,10 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
             else:
                 probs = []
                 for chunk in torch.split(windows, batch_size):
-                    logits = model(chunk.to(device)).logits.float()
-                    probs.append(torch.softmax(logits, dim=1).cpu())
+                    output = model(chunk.to(device))
+                    if on_windows is not None:
+                        on_windows(int(i), position[index.class_names[label]], output)
+                    probs.append(torch.softmax(output.logits.float(), dim=1).cpu())
                 video = torch.cat(probs).double().mean(0).numpy()
                 windows_total += windows.shape[0]
                 scores_out.append(video)
@@ -436,46 +518,6 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
 
 
 # ------------------------------------------------------------------------------ files
-
-def write_predictions(path: Path | str, predictions: list[VideoPrediction], *,
-                      attention: bool = False) -> Path:
-    """Per-window predictions to CSV or JSON, chosen by the file's suffix.
-
-    CSV: one row per window: video, start_frame, end_frame, start_s, end_s, label_1, score_1,
-    ..., label_k, score_k. JSON: a list with one object per video (see VideoPrediction.to_dict),
-    attention maps included when asked for.
-    """
-    import csv
-    import io
-    import json
-
-    from stmanet.fileio import atomic_write_text
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        document = {"predictions": [p.to_dict(attention=attention) for p in predictions]}
-        atomic_write_text(path, json.dumps(document, indent=1) + "\n")
-        return path
-    if suffix != ".csv":
-        raise ConfigError(f"{path}: choose a .csv or .json file for the predictions")
-    k = max((len(w.labels) for p in predictions for w in p.windows), default=0)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    header = ["video", "start_frame", "end_frame", "start_s", "end_s"]
-    for i in range(1, k + 1):
-        header += [f"label_{i}", f"score_{i}"]
-    writer.writerow(header)
-    for p in predictions:
-        for w in p.windows:
-            row: list[Any] = [printable_path(p.path), w.start_frame, w.end_frame,
-                              f"{w.start_s:.3f}", f"{w.end_s:.3f}"]
-            for label, score in zip(w.labels, w.scores, strict=True):
-                row += [label, f"{score:.6f}"]
-            writer.writerow(row)
-    atomic_write_text(path, buffer.getvalue())
-    return path
-
 
 def bundled_demo_model() -> Path | None:
     """The demo model shipped in resources/models/demo.safetensors, if there is one (looked

@@ -20,6 +20,10 @@ counts each as one window). The metrics' val_acc and val_loss, and the choice of
 epoch, are per window (many more than clips when clips are few); val_clip_acc and
 report.json are the test protocol's (each clip's window scores averaged).
 
+After the last epoch the final and best models get their open-set statistics (fitted on every
+window of the training clips, the threshold from the validation clips: engine/openset.py),
+unless --no-openset.
+
 Exactness: the data order of epoch e comes from (seed, e), augmentation from the data set's
 (seed, epoch, clip), and every RNG the training process uses is saved in checkpoint.pt, so a
 run stopped and resumed ends with the same weights as one that never stopped. The resume file
@@ -83,6 +87,7 @@ from stmanet.engine.checkpoint import (
 )
 from stmanet.engine.distributed import DistributedContext, resolve_device
 from stmanet.engine.events import (
+    Cancelled,
     CheckpointSaved,
     EpochEnded,
     Event,
@@ -90,6 +95,7 @@ from stmanet.engine.events import (
     RunFinished,
     RunStarted,
     StepProgress,
+    TaskProgress,
     ValidationProgress,
 )
 from stmanet.engine.init import (
@@ -421,6 +427,7 @@ class Trainer:
                 self.cancel.cancel()
         final = self.run_dir / FINAL_MODEL
         last = history[-1] if history else {}
+        openset = None
         if ctx.is_main:
             self._save_model(final, cfg.epochs, last, kind="final")
         chosen = selection.choose_epoch(history) if ctx.is_main else None
@@ -428,6 +435,8 @@ class Trainer:
         if chosen is not None and chosen.val_acc is not None:
             kept_acc, kept_epoch = chosen.val_acc, chosen.epoch
             self._keep(chosen, best_epoch, last)
+        if ctx.is_main and cfg.openset:
+            openset = self._add_openset(final, kept_epoch)
         ctx.barrier()
         self._write_digest(model)
         model_path = (self.run_dir / BEST_MODEL
@@ -440,6 +449,8 @@ class Trainer:
             kept_report = self._best_report or _read_report(self.run_dir / VALIDATION_REPORT)
             if kept_report is not None:
                 report["validation"] = kept_report
+        if openset is not None:
+            report["openset"] = openset
         self._emit(RunFinished(kept_acc, str(model_path), report))
         return TrainResult(self.run_dir, model_path, final, kept_acc, kept_epoch, cfg.epochs,
                            history, chosen_dict)
@@ -670,6 +681,45 @@ class Trainer:
             report=report)
         save_checkpoint(path, model, meta)
         self._emit(CheckpointSaved(str(path), epoch, "model"))
+
+    def _add_openset(self, final: Path, kept_epoch: int | None) -> dict[str, Any] | None:
+        """Fit the open-set statistics of the final and best models on the training clips
+        (engine/openset_windows.py) and write them into the files. A failure or a cancel
+        leaves the models without them (a warning says how to add them later)."""
+        from stmanet.engine.openset_windows import add_to_model_files
+
+        cfg, data = self.config, self.data
+        train = getattr(data.train, "index", None)
+        if train is None:
+            log.warning("open-set statistics skipped: the training data is no clip index")
+            return None
+        val = getattr(data.val, "index", None) if data.val is not None else None
+        paths = [final]
+        best = self.run_dir / BEST_MODEL
+        if cfg.keep_best and kept_epoch is not None and best.exists():
+            paths.append(best)
+        description = data.description or {}
+        later = ("; add them with `stmanet evaluate MODEL --data ... --openset-data "
+                 f"{cfg.data} --save-model MODEL`")
+        try:
+            stats = add_to_model_files(
+                paths, train, val, device=self.ctx.device, batch_size=cfg.batch_size,
+                workers=cfg.workers, descriptions=(str(description.get("train") or ""),
+                                                   str(description.get("val") or "")),
+                on_progress=lambda what, done, total: self._emit(
+                    TaskProgress("open-set statistics", done, total, what)),
+                should_cancel=lambda: self.cancel.cancelled, same_weights=kept_epoch == cfg.epochs)
+        except Cancelled:
+            log.warning("open-set statistics cancelled: the models cannot tell unknown "
+                        "footage%s", later)
+            return None
+        except STMANetError as exc:
+            log.warning("open-set statistics failed (%s): the models cannot tell unknown "
+                        "footage%s", exc, later)
+            return {"error": str(exc)}
+        for path in paths:
+            self._emit(CheckpointSaved(str(path), cfg.epochs, "model"))
+        return stats.describe()
 
     def _write_validation_report(self, epoch: int) -> None:
         """report.json and confusion.csv: the validation results of the best model."""

@@ -121,8 +121,9 @@ def test_predict_writes_csv_and_json_by_suffix(trained, drills, tmp_path):
     # 24 frames in 8-frame windows: 3 windows; 3 classes: 3 labels per window
     assert [(r["start_frame"], r["end_frame"]) for r in rows] == [("0", "8"), ("8", "16"),
                                                                    ("16", "24")]
-    assert list(rows[0]) == ["video", "start_frame", "end_frame", "start_s", "end_s",
-                             "label_1", "score_1", "label_2", "score_2", "label_3", "score_3"]
+    assert list(rows[0]) == ["video", "start_frame", "end_frame", "start_s", "end_s", "known",
+                             "novelty", "label_1", "score_1", "label_2", "score_2", "label_3",
+                             "score_3"]
     assert rows[1]["start_s"] == "0.320"
     assert main(["predict", str(video), str(video), "--checkpoint", model, "--hop", "4",
                  "-o", str(tmp_path / "p.json"), "--device", "cpu"]) == 0
@@ -130,6 +131,105 @@ def test_predict_writes_csv_and_json_by_suffix(trained, drills, tmp_path):
     # hop 4: windows start at 0, 4, ..., 16; the last ends at frame 24, none past the end
     assert len(doc) == 2 and len(doc[0]["windows"]) == 5 and doc[0]["hop"] == 4
     assert doc[0]["windows"][-1]["end_frame"] == 24
+
+
+def test_trained_models_carry_open_set_statistics(trained):
+    run, events = trained
+    report = events[-1]["report"]["openset"]
+    assert report["score"] == "mahalanobis" and report["known_rate"] == 0.95
+    assert report["calibration"]["subset"] == "validation"
+    assert report["calibration"]["windows"] == 9 * 3  # 24-frame clips, 8-frame windows
+    assert any(e["type"] == "TaskProgress" and e["task"] == "open-set statistics"
+               for e in events)
+    for name in ("best", "final"):
+        stats = load_checkpoint(run / f"{name}.safetensors").openset
+        assert stats is not None and stats.fit["windows"] == 24 * 3
+        assert stats.calibration["data"] == report["calibration"]["data"]
+
+
+def test_predict_says_which_windows_are_no_known_action(trained, drills, tmp_path, capsys):
+    run, _ = trained
+    video = next((drills[1] / "green").glob("*.mp4"))
+    model = str(run / "best.safetensors")
+    threshold = load_checkpoint(run / "best.safetensors").openset.threshold
+    assert main(["predict", str(video), "--checkpoint", model, "-o", str(tmp_path / "p.csv"),
+                 "--device", "cpu"]) == 0
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert all(r["known"] == str(int(float(r["novelty"]) <= threshold)) for r in rows)
+    assert main(["predict", str(video), "--checkpoint", model, "-o", str(tmp_path / "q.csv"),
+                 "--device", "cpu", "--novelty-threshold", "0"]) == 0
+    assert {r["known"] for r in csv.DictReader((tmp_path / "q.csv").open())} == {"0"}
+    assert "3 of them not a known action" in capsys.readouterr().out
+    assert main(["predict", str(video), "--checkpoint", model, "-o", str(tmp_path / "p.json"),
+                 "--device", "cpu", "--sensitivity", "high"]) == 0
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["model"]["can_tell_unknowns"] and doc["model"]["attention"] == "trained"
+    assert doc["model"]["open_set"]["model_threshold"] == threshold
+    assert doc["model"]["open_set"]["threshold"] <= threshold  # high: readier to say unknown
+    assert {"known", "novelty"} <= set(doc["predictions"][0]["windows"][0])
+    assert main(["predict", str(video), "--checkpoint", model, "--device", "cpu"]) == 0
+    assert "windows not a known action)" in capsys.readouterr().out
+
+
+def test_evaluate_scores_footage_of_unknown_actions(trained, drills, tmp_path, capsys):
+    run, _ = trained
+    unknown = tmp_path / "unknown"
+    rng = np.random.default_rng(7)
+    for i in range(3):
+        write_clip(unknown / "yellow" / f"{i}.mp4", (40, 220, 230), rng)
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(run / "best.safetensors"), "--data", f"folder:{drills[1]}",
+                 "--open-set", f"folder:{unknown}", "--output-dir", str(out), "--workers", "0",
+                 "--device", "cpu"]) == 0
+    report = json.loads((out / "openset.json").read_text())
+    assert (report["known_windows"], report["unknown_windows"]) == (27, 9)
+    assert 0.0 <= report["auroc"] <= 1.0 and set(report["unknown_per_class"]) == {"yellow"}
+    assert report["top1_windows_open"] <= report["top1_windows"]
+    assert "unknown windows caught" in capsys.readouterr().out
+    assert main(["evaluate", str(run / "best.safetensors"), "--data", f"folder:{drills[1]}",
+                 "--open-set", f"folder:{drills[1]}", "--output-dir", str(out), "--workers",
+                 "0", "--device", "cpu"]) == 2
+    assert "the open-set data holds class(es) the model knows" in capsys.readouterr().err
+
+
+def test_a_model_without_statistics_gets_them_from_evaluate(trained, drills, tmp_path,
+                                                            capsys):
+    from stmanet.engine.checkpoint import save_checkpoint
+
+    run, _ = trained
+    best = load_checkpoint(run / "best.safetensors")
+    old = save_checkpoint(tmp_path / "old.safetensors", best.model, best.metadata)
+    video = str(next((drills[1] / "red").glob("*.mp4")))
+    assert main(["predict", video, "--checkpoint", str(old), "-o", str(tmp_path / "p.csv"),
+                 "--device", "cpu"]) == 0
+    assert "cannot tell footage of its actions from anything else" in capsys.readouterr().err
+    assert {r["known"] for r in csv.DictReader((tmp_path / "p.csv").open())} == {""}
+    assert main(["predict", video, "--checkpoint", str(old), "--novelty-threshold", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "old.safetensors: the model carries no open-set statistics" in err
+    assert len(err.strip().splitlines()) == 1  # one line, naming the file
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(old), "--data", f"folder:{drills[1]}", "--open-set",
+                 f"folder:{drills[0]}", "--output-dir", str(out), "--workers", "0"]) == 2
+    assert "fit them with --openset-data" in capsys.readouterr().err
+    refit = tmp_path / "refit.safetensors"
+    assert main(["evaluate", str(old), "--data", f"folder:{drills[1]}", "--openset-data",
+                 f"folder:{drills[0]}", "--output-dir", str(out), "--workers", "0",
+                 "--device", "cpu", "--save-model", str(refit)]) == 0
+    assert "open-set statistics (mahalanobis): fitted on 72 windows" in capsys.readouterr().out
+    stats = load_checkpoint(refit).openset
+    assert stats.calibration["subset"].startswith("training, out of fold")
+    torch.testing.assert_close(stats.means, best.openset.means)  # same data, same means
+    # `stmanet openset`: the statistics alone, into the file itself; nothing else changes
+    before = load_file(str(old))
+    assert main(["openset", str(old), "--data", f"folder:{drills[0]}", "--val-data",
+                 f"folder:{drills[1]}", "--workers", "0", "--device", "cpu",
+                 "--progress", "none"]) == 0
+    assert "threshold" in capsys.readouterr().out
+    after = load_file(str(old))
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    assert read_metadata(old) == best.metadata
+    assert load_checkpoint(old).openset.threshold == pytest.approx(best.openset.threshold)
 
 
 def test_predict_without_a_model_says_what_to_do(monkeypatch, tmp_path, capsys):

@@ -159,8 +159,10 @@ def test_prediction_files_csv_and_json(video, tmp_path):
     result = Predictor(loaded_model()).predict(video)
     csv_path = write_predictions(tmp_path / "p.csv", [result])
     rows = list(csv.DictReader(csv_path.open()))
-    assert list(rows[0]) == ["video", "start_frame", "end_frame", "start_s", "end_s",
+    assert list(rows[0]) == ["video", "start_frame", "end_frame", "start_s", "end_s", "known",
+                             "novelty",
                              *[f"{k}_{i}" for i in range(1, 6) for k in ("label", "score")]]
+    assert rows[0]["known"] == rows[0]["novelty"] == ""  # a model that cannot tell unknowns
     assert len(rows) == 4 and rows[1]["start_frame"] == "8" and rows[1]["start_s"] == "0.400"
     json_path = write_predictions(tmp_path / "p.json", [result])
     doc = json.loads(json_path.read_text())

@@ -10,9 +10,11 @@ import pytest
 from stmanet.cli import main
 from stmanet.data.synthetic import (
     DRILLS,
+    NON_DRILLS,
     Segment,
     generate_dataset,
     render_clip,
+    render_scene,
     render_sequence,
     write_video,
 )
@@ -200,3 +202,60 @@ def test_clips_rendered_by_several_processes_are_the_same_files(tmp_path):
 def test_synth_command_names_the_known_drills_on_a_typo(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "x"), "--drills", "squatz"]) == 2
     assert "known drills" in capsys.readouterr().err
+
+
+def _figure_x(frames: np.ndarray) -> np.ndarray:
+    """Per frame, the mean of the columns with a figure's height of pixels that differ from
+    the median frame (the still room behind a figure that moves through it; a slow zoom moves
+    thin lines only)."""
+    grey = frames.astype(np.float32).mean(axis=3)
+    moving = np.abs(grey - np.median(grey, axis=0)) > 40
+    cols = np.arange(frames.shape[2])
+    tall = [cols[m.sum(axis=0) > 6] for m in moving]
+    return np.array([c.mean() if c.size else np.nan for c in tall])
+
+
+def test_footage_that_is_no_drill_renders_like_a_drill_clip():
+    assert set(NON_DRILLS) == {"idle", "walk_across", "empty_scene", "camera_shake"}
+    assert not set(NON_DRILLS) & set(DRILLS)
+    for name in NON_DRILLS:
+        a = render_clip(name, seed=5, frames=12, size=SMALL)
+        assert a.shape == (12, 48, 64, 3) and a.dtype == np.uint8
+        assert np.array_equal(a, render_scene(name, seed=5, frames=12, size=SMALL))
+        assert not np.array_equal(a, render_clip(name, seed=5, frames=12, size=SMALL, index=1))
+    with pytest.raises(ConfigError, match="known: idle"):
+        render_scene("dancing", seed=0)
+
+
+def test_walking_across_moves_through_the_picture_and_idle_stays_put():
+    for index in range(3):
+        x = _figure_x(render_scene("walk_across", seed=1, index=index, frames=96))
+        seen = x[np.isfinite(x)]
+        assert seen.size > 30 and abs(seen[-1] - seen[0]) > 40  # of 160 columns
+        still = _figure_x(render_scene("idle", seed=1, index=index, frames=96))
+        assert np.nanmax(still) - np.nanmin(still) < 15
+
+
+def test_the_empty_room_is_still_and_the_shaking_camera_is_not():
+    def motion(frames: np.ndarray) -> float:
+        grey = frames.astype(np.float32).mean(axis=3)
+        return float(np.abs(np.diff(grey, axis=0)).mean())
+
+    empty = [motion(render_scene("empty_scene", seed=2, index=i, frames=48)) for i in range(3)]
+    shaking = [motion(render_scene("camera_shake", seed=2, index=i, frames=48))
+               for i in range(3)]
+    assert max(empty) < min(shaking)
+
+
+def test_synth_writes_footage_that_is_no_drill(tmp_path, capsys):
+    out = tmp_path / "none"
+    assert main(["synth", str(out), "--non-drills", "--clips-per-class", "1", "--frames", "5",
+                 "--size", "64x48"]) == 0
+    assert (out / "classes.txt").read_text().splitlines() == list(NON_DRILLS)
+    assert _read_video(out / "idle" / "idle_0_0.mp4").shape == (5, 48, 64, 3)
+    mixed = tmp_path / "mixed"
+    assert main(["synth", str(mixed), "--drills", "squats,empty_scene", "--clips-per-class",
+                 "1", "--frames", "5", "--size", "64x48"]) == 0
+    assert (mixed / "classes.txt").read_text().splitlines() == ["squats", "empty_scene"]
+    assert main(["synth", str(tmp_path / "x"), "--drills", "idel"]) == 2
+    assert "footage that is no drill: idle" in capsys.readouterr().err

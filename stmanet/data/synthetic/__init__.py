@@ -46,6 +46,8 @@ The modules, in the order they build on each other:
     render.py   drawing the figure and rendering the frames of a plan of drills
     dataset.py  the public entry points: Segment, render_clip, render_sequence,
                 write_video, generate_dataset
+    scenes.py   footage that is no drill (NON_DRILLS: idle, walk_across, empty_scene,
+                camera_shake), to check that a model calls it unknown
 """
 
 from stmanet.data.synthetic.dataset import (
@@ -56,12 +58,15 @@ from stmanet.data.synthetic.dataset import (
     write_video,
 )
 from stmanet.data.synthetic.drills import DRILLS
+from stmanet.data.synthetic.scenes import NON_DRILLS, render_scene
 
 __all__ = [
     "DRILLS",
+    "NON_DRILLS",
     "Segment",
     "generate_dataset",
     "render_clip",
+    "render_scene",
     "render_sequence",
     "write_video",
 ]

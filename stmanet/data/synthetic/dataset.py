@@ -22,6 +22,7 @@ import numpy as np
 from stmanet.data.decode import opencv_filename
 from stmanet.data.synthetic.drills import DRILLS, _check_drill
 from stmanet.data.synthetic.render import _render
+from stmanet.data.synthetic.scenes import NON_DRILLS, render_scene
 from stmanet.errors import ConfigError, STMANetError, printable_path
 from stmanet.fileio import atomic_write_text
 
@@ -66,8 +67,11 @@ def render_clip(drill: str, *, seed: int, frames: int = 96, fps: float = 25.0,
     `size` is (width, height). The figure, clothes, background, camera, speed within the
     drill's range, phase and mirroring are drawn from a generator seeded with (seed, drill,
     index): the same arguments always give byte-identical frames, and different seeds or
-    indices give different clips.
+    indices give different clips. `drill` may also name footage that is no drill
+    (`scenes.NON_DRILLS`: idle, walk_across, empty_scene, camera_shake).
     """
+    if drill in NON_DRILLS:
+        return render_scene(drill, seed=seed, frames=frames, fps=fps, size=size, index=index)
     _check_drill(drill)
     if frames < 1:
         raise ConfigError(f"a clip needs at least one frame, got {frames}")
@@ -174,7 +178,8 @@ def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, fr
     if not drills:
         raise ConfigError("no drills to generate")
     for drill in drills:
-        _check_drill(drill)
+        if drill not in NON_DRILLS:
+            _check_drill(drill)
     if len(set(drills)) != len(drills):
         raise ConfigError(f"drills listed twice: {', '.join(drills)}")
     if clips_per_class < 1:

@@ -1,0 +1,111 @@
+"""Which novelty score tells unknown footage best: the comparison in docs/model.md.
+
+For one trained model, every test-protocol window of its training clips, validation clips,
+known test clips and one or more sets of unknown footage goes through the network once; then
+each candidate score is fitted (no training) and measured:
+
+    mahalanobis         stages 2-5 concatenated, one shared covariance (the default)
+    mahalanobis/stage   stages 2-5, one covariance per stage (the distances summed)
+    mahalanobis/s5      stage 5 only
+    energy              -logsumexp of the logits
+    max_logit           -max logit
+    max_softmax         1 - max softmax score
+
+The threshold of every score is set as the trainer sets it: 95% of the validation windows (or,
+without --val, of the training windows) known. Printed per score and unknown set: AUROC, the
+share of unknown windows caught at that threshold, the share of known test windows kept
+known, and top-1 of the known test windows kept known and right.
+
+    python benchmarks/openset_scores.py runs/x/best.safetensors --train folder:data/train \\
+        --val folder:data/val --known folder:data/test-known \\
+        --unknown held-out=folder:data/test-unknown --unknown non-drills=folder:data/scenes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from stmanet.engine.checkpoint import load_checkpoint
+from stmanet.engine.openset import fit_openset
+from stmanet.engine.openset_eval import open_set_report
+from stmanet.engine.openset_windows import WindowOutputs, collect_windows
+from stmanet.engine.trainer import load_index
+
+VARIANTS = {
+    "mahalanobis": {"score": "mahalanobis"},
+    "mahalanobis/stage": {"score": "mahalanobis", "covariance": "stage"},
+    "mahalanobis/s5": {"score": "mahalanobis", "stages": (5,)},
+    "energy": {"score": "energy"},
+    "max_logit": {"score": "max_logit"},
+    "max_softmax": {"score": "max_softmax"},
+}
+
+
+def windows(loaded, spec: str, workers: int, cache: Path | None) -> WindowOutputs:
+    file = None
+    if cache is not None:
+        file = cache / (spec.replace("/", "_").replace(":", "_") + ".pt")
+        if file.exists():
+            data = torch.load(file, weights_only=True)
+            return WindowOutputs(data["features"], data["logits"], data["labels"],
+                                 data["clips"], data["classes"], spec)
+    started = time.perf_counter()
+    index = load_index(spec, annotations=None, split=1, subset="test")
+    out = collect_windows(loaded.model, loaded.metadata.input, loaded.metadata.class_names,
+                          index, workers=workers, batch_size=16, description=spec)
+    print(f"  {spec}: {len(out.labels)} windows of {out.clip_count} clips in "
+          f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"features": out.features, "logits": out.logits, "labels": out.labels,
+                    "clips": out.clips, "classes": out.class_of_clip}, file)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--train", required=True, help="the model's training data, KIND:PATH")
+    parser.add_argument("--val", help="validation data (sets the thresholds)")
+    parser.add_argument("--known", required=True, help="test clips of the model's classes")
+    parser.add_argument("--unknown", action="append", required=True, metavar="NAME=KIND:PATH",
+                        help="unknown footage (repeatable)")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--cache", type=Path, help="keep the windows' outputs here")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+
+    loaded = load_checkpoint(args.model)
+    names = loaded.metadata.class_names
+    train = windows(loaded, args.train, args.workers, args.cache)
+    val = windows(loaded, args.val, args.workers, args.cache) if args.val else None
+    known = windows(loaded, args.known, args.workers, args.cache)
+    unknown = {}
+    for item in args.unknown:
+        name, _, spec = item.partition("=")
+        unknown[name] = windows(loaded, spec, args.workers, args.cache)
+
+    rows = []
+    print("| score | unknown set | AUROC | unknown caught | known kept | top-1 kept and right "
+          "(closed set) |")
+    print("|---|---|---|---|---|---|")
+    for variant, options in VARIANTS.items():
+        stats = fit_openset(loaded.model, train, val, class_names=names, **options)
+        for name, data in unknown.items():
+            r = open_set_report(stats, loaded.model, known, data, names)
+            rows.append({"score": variant, "unknown": name, **r.to_dict()})
+            print(f"| {variant} | {name} | {r.auroc:.3f} | {r.unknown_caught:.3f} | "
+                  f"{r.known_kept:.3f} | {r.top1_windows_open:.3f} ({r.top1_windows:.3f}) |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,499 @@
+"""Open-set recognition: is a window one of the model's actions at all?
+
+A classifier names one of its classes for anything it is shown. `OpenSetStats` adds a
+*novelty* to every prediction (higher: less like the footage the model was trained on) and a
+threshold: a window whose novelty is above it is "not a known action".
+
+The score, chosen by measurement (docs/model.md, "Telling unknown footage"): the Mahalanobis
+distance of the window's pooled features (stages 2-5 of `STMANetOutput.stage_features`,
+concatenated) to the nearest class mean, under one covariance shared by all classes, divided
+by the number of feature dimensions (about 1 for a typical training window). The other
+scores measured (energy, max-logit, max-softmax) are kept as options of `fit_openset`.
+
+Fitting costs no training: the class means and the shared covariance come from every
+test-protocol window of the model's training clips (`collect_windows`); the covariance is
+estimated on standardised features with Oracle-Approximating-Shrinkage towards the identity,
+and stored as a whitening factor L (precision = L L^T). The threshold is the novelty that
+`known_rate` (95%) of the calibration windows stay under: validation windows when there are
+some, else the training windows themselves (then the threshold is on the low side: the
+training windows are the ones the means were fitted on). The calibration novelties are kept
+as quantiles, so a threshold for another known rate (`threshold_for`, the sensitivity
+levels) is read off without the data.
+
+In a model file: tensors `openset.means` (K, D) (the class means, whitened) and
+`openset.factor` (D, D) beside the weights, and a JSON document under the header key
+`stmanet.openset`; `load_checkpoint` sets `LoadedModel.openset` from them (None for a file
+without: it cannot tell unknown footage). `attention_status` tells whether a model's
+attention modules ever learnt anything (a fresh or Kinetics-imported model's have not).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from stmanet.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from stmanet.engine.openset_windows import WindowOutputs
+
+log = logging.getLogger(__name__)
+
+SCORES = ("mahalanobis", "energy", "max_logit", "max_softmax")
+COVARIANCES = ("full", "stage")  # one covariance over all stages, or one per stage
+PREFIX = "openset."
+HEADER_KEY = "stmanet.openset"
+FORMAT = 1
+DEFAULT_KNOWN_RATE = 0.95
+STAGES = (2, 3, 4, 5)
+SENSITIVITIES = {"low": 0.99, "normal": DEFAULT_KNOWN_RATE, "high": 0.90}
+"""Sensitivity levels: the share of the calibration windows that stay known. Low calls fewer
+windows unknown (only the most unlike the training footage), high calls more."""
+QUANTILE_RATES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.96, 0.97,
+                  0.975, 0.98, 0.985, 0.99, 0.995, 0.999, 1.0)
+NO_STATISTICS = ("the model carries no open-set statistics, so it cannot tell footage of its "
+                 "actions from anything else")
+
+ProgressCallback = Callable[[int, int], None]
+CancelCheck = Callable[[], bool]
+
+
+# ------------------------------------------------------------------------------ the scores
+
+def stage_channels(model: nn.Module, stages: Sequence[int] = STAGES) -> list[int]:
+    """Feature widths of `stages` (2-5) of an STMANet."""
+    channels = model.backbone.stage_channels
+    return [int(channels[s - 2]) for s in stages]
+
+
+def pooled_features(output: Any, stages: Sequence[int] = STAGES) -> Tensor:
+    """(B, D) float32: the pooled features of `stages` of an STMANetOutput, concatenated."""
+    return torch.cat([output.stage_features[s - 2].float() for s in stages], dim=1)
+
+
+def logit_novelty(logits: Tensor, score: str) -> Tensor:
+    """(B,) novelty from logits alone: energy (-logsumexp), -max logit, or 1 - max softmax."""
+    logits = logits.float()
+    if score == "energy":
+        return -torch.logsumexp(logits, dim=1)
+    if score == "max_logit":
+        return -logits.max(dim=1).values
+    if score == "max_softmax":
+        return 1.0 - torch.softmax(logits, dim=1).max(dim=1).values
+    raise ConfigError(f"unknown novelty score {score!r}; known: {', '.join(SCORES)}")
+
+
+def mahalanobis_novelty(features: Tensor, means: Tensor, factor: Tensor, dims: int,
+                        chunk: int = 256) -> Tensor:
+    """(B,) min over classes of (f - mu_k)^T P (f - mu_k) / dims, P = L L^T; `means` are the
+    whitened class means mu_k L."""
+    out = []
+    for part in torch.split(features.float(), chunk):
+        z = part @ factor  # (b, D)
+        distances = torch.cdist(z.double(), means.double()).pow(2)  # (b, K)
+        out.append((distances.min(dim=1).values / max(dims, 1)).float())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+# ------------------------------------------------------------------------------ statistics
+
+@dataclass
+class OpenSetStats:
+    """What a model needs to call footage unknown, and how it was made."""
+
+    score: str
+    threshold: float
+    known_rate: float  # share of the calibration windows at or under the threshold
+    quantiles: list[list[float]]  # [[known rate, novelty], ...] of the calibration windows
+    calibration: dict[str, Any] = field(default_factory=dict)  # subset, windows, data
+    fit: dict[str, Any] = field(default_factory=dict)  # windows, clips, data, shrinkage
+    stages: tuple[int, ...] = STAGES
+    covariance: str = "full"
+    dims: int = 0  # feature dimensions the distance is divided by
+    means: Tensor | None = None  # (K, D) whitened class means (mahalanobis)
+    factor: Tensor | None = None  # (D, D) whitening factor L (mahalanobis)
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ConfigError(f"unknown novelty score {self.score!r}; known: "
+                              f"{', '.join(SCORES)}")
+        self.stages = tuple(int(s) for s in self.stages)
+
+    # ---------------------------------------------------------------- scoring
+    def novelty(self, output: Any) -> Tensor:
+        """(B,) novelty of every clip of a forward pass (an STMANetOutput), on the CPU."""
+        if self.score != "mahalanobis":
+            return logit_novelty(output.logits.detach().cpu(), self.score)
+        return self.novelty_of(pooled_features(output, self.stages).detach().cpu(), None)
+
+    def novelty_of(self, features: Tensor | None, logits: Tensor | None) -> Tensor:
+        """(B,) novelty from stored pooled features (stages `self.stages`) or logits."""
+        if self.score != "mahalanobis":
+            if logits is None:
+                raise ValueError(f"the {self.score} score needs the logits")
+            return logit_novelty(logits, self.score)
+        if features is None or self.means is None or self.factor is None:
+            raise ValueError("the Mahalanobis score needs features, class means and a factor")
+        return mahalanobis_novelty(features, self.means, self.factor, self.dims)
+
+    def is_known(self, novelty: Tensor | np.ndarray, threshold: float | None = None,
+                 ) -> np.ndarray:
+        """Boolean (B,): novelty at or under the threshold (NaN counts as unknown)."""
+        limit = self.threshold if threshold is None else threshold
+        return np.asarray(novelty, dtype=np.float64) <= limit
+
+    def threshold_for(self, known_rate: float) -> float:
+        """The novelty that `known_rate` of the calibration windows stay at or under."""
+        if not 0.5 <= known_rate <= 1.0:
+            raise ConfigError(f"a known rate must lie between 0.5 and 1, not {known_rate:g}")
+        rates, values = zip(*self.quantiles, strict=True)
+        return float(np.interp(known_rate, rates, values))
+
+    def threshold_for_sensitivity(self, sensitivity: str) -> float:
+        if sensitivity not in SENSITIVITIES:
+            raise ConfigError(f"unknown sensitivity {sensitivity!r}; choose one of "
+                              f"{', '.join(SENSITIVITIES)}")
+        if sensitivity == "normal":
+            return self.threshold
+        return self.threshold_for(SENSITIVITIES[sensitivity])
+
+    def summary(self) -> str:
+        """One line for a terminal: what the statistics were fitted on and the threshold."""
+        fitted = (f"{self.fit.get('windows')} windows of {self.fit.get('clips')} clips"
+                  if self.fit else "unknown data")
+        return (f"open-set statistics ({self.score}): fitted on {fitted}; threshold "
+                f"{self.threshold:.4g} keeps {self.known_rate:.0%} of the "
+                f"{self.calibration.get('subset', '')} windows known")
+
+    def describe(self, threshold: float | None = None) -> dict[str, Any]:
+        """What a prediction file says about the statistics."""
+        return {"score": self.score,
+                "threshold": self.threshold if threshold is None else float(threshold),
+                "model_threshold": self.threshold, "known_rate": self.known_rate,
+                "calibration": dict(self.calibration)}
+
+    # ---------------------------------------------------------------- files
+    def to_header(self) -> str:
+        return json.dumps({
+            "format": FORMAT, "score": self.score, "threshold": self.threshold,
+            "known_rate": self.known_rate, "quantiles": self.quantiles,
+            "calibration": self.calibration, "fit": self.fit, "stages": list(self.stages),
+            "covariance": self.covariance, "dims": self.dims})
+
+    def to_tensors(self) -> dict[str, Tensor]:
+        if self.means is None or self.factor is None:
+            return {}
+        return {PREFIX + "means": self.means.detach().float().cpu().contiguous(),
+                PREFIX + "factor": self.factor.detach().float().cpu().contiguous()}
+
+    @classmethod
+    def from_file_parts(cls, path: Path, header: str, tensors: dict[str, Tensor],
+                        ) -> OpenSetStats | None:
+        """The statistics a model file holds; None (with a warning) for a kind this version
+        does not know; CheckpointError when they are damaged."""
+        try:
+            data = json.loads(header)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            if int(data.get("format", FORMAT)) > FORMAT or data.get("score") not in SCORES:
+                log.warning("%s: open-set statistics of a newer kind (%s) are ignored: "
+                            "update the program to use them", path, data.get("score"))
+                return None
+            stats = cls(score=str(data["score"]), threshold=float(data["threshold"]),
+                        known_rate=float(data["known_rate"]),
+                        quantiles=[[float(r), float(v)] for r, v in data["quantiles"]],
+                        calibration=dict(data.get("calibration") or {}),
+                        fit=dict(data.get("fit") or {}),
+                        stages=tuple(int(s) for s in data.get("stages", STAGES)),
+                        covariance=str(data.get("covariance", "full")),
+                        dims=int(data.get("dims", 0)),
+                        means=tensors.get(PREFIX + "means"),
+                        factor=tensors.get(PREFIX + "factor"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(path, f"its open-set statistics are unreadable ({exc})"
+                                  ) from exc
+        values = [stats.threshold] + [v for _, v in stats.quantiles]
+        if not stats.quantiles or not all(math.isfinite(v) for v in values):
+            raise CheckpointError(path, "its open-set statistics are damaged (no finite "
+                                  "threshold)")
+        if stats.score == "mahalanobis":
+            if stats.means is None or stats.factor is None:
+                raise CheckpointError(path, "its open-set statistics lack the class means or "
+                                      "the covariance factor (openset.means, openset.factor)")
+            for tensor in (stats.means, stats.factor):
+                if not bool(torch.isfinite(tensor).all()):
+                    raise CheckpointError(path, "its open-set statistics hold NaN or "
+                                          "infinite values")
+        return stats
+
+    def check_fits(self, path: Path, model: nn.Module) -> None:
+        """CheckpointError when the statistics were made for another network shape."""
+        if self.score != "mahalanobis":
+            return
+        if not set(self.stages) <= set(STAGES):
+            raise CheckpointError(path, f"its open-set statistics name stages {self.stages}")
+        width = sum(stage_channels(model, self.stages))
+        k = model.config.num_classes
+        assert self.means is not None and self.factor is not None
+        if tuple(self.means.shape) != (k, width) or tuple(self.factor.shape) != (width, width):
+            raise CheckpointError(path, f"its open-set statistics (class means "
+                                  f"{tuple(self.means.shape)}, factor "
+                                  f"{tuple(self.factor.shape)}) do not fit the model "
+                                  f"({k} classes, {width} features)")
+
+
+def read_openset(path: Path | str, model: nn.Module | None = None) -> OpenSetStats | None:
+    """The open-set statistics in a model file, or None when it has none."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = (f.metadata() or {}).get(HEADER_KEY)
+            if header is None:
+                return None
+            names = [k for k in f.keys() if k.startswith(PREFIX)]  # noqa: SIM118
+            tensors = {k: f.get_tensor(k) for k in names}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(path, f"its open-set statistics are unreadable ({exc})") from exc
+    stats = OpenSetStats.from_file_parts(path, header, tensors)
+    if stats is not None and model is not None:
+        stats.check_fits(path, model)
+    return stats
+
+
+# ------------------------------------------------------------------------------ fitting
+
+def fit_gaussians(features: Tensor, labels: Tensor, num_classes: int, *,
+                  blocks: Sequence[int] | None = None,
+                  class_names: Sequence[str] | None = None) -> tuple[Tensor, Tensor, int, list]:
+    """Class means and a shared covariance of (N, D) features: returns the whitened means
+    (K, D), the factor L (D, D), the dimensions used and the shrinkage of every block.
+
+    `blocks`: widths of diagonal blocks (one covariance per stage); None: one full
+    covariance. Features that never vary (dead channels) are left out.
+    """
+    x = features.double()
+    labels = labels.long()
+    n, width = x.shape
+    counts = torch.bincount(labels, minlength=num_classes).double()
+    if bool((counts == 0).any()):
+        missing = [i for i in range(num_classes) if counts[i] == 0]
+        names = [class_names[i] if class_names else str(i) for i in missing]
+        raise ConfigError(f"no windows of class(es) {', '.join(names[:5])} in the data the "
+                          "open-set statistics are fitted on: give the model's training data")
+    means = torch.zeros(num_classes, width, dtype=torch.float64).index_add_(0, labels, x)
+    means /= counts[:, None]
+    centred = x - means[labels]
+    dof = max(n - num_classes, 1)
+    factor = torch.zeros(width, width, dtype=torch.float64)
+    used = 0
+    shrinkages = []
+    start = 0
+    for size in (blocks or [width]):
+        part = slice(start, start + size)
+        start += size
+        cov = centred[:, part].T @ centred[:, part] / dof
+        std = cov.diagonal().clamp_min(0).sqrt()
+        active = torch.nonzero(std > 1e-6 * max(float(std.max()), 1e-30)).flatten()
+        if active.numel() == 0:
+            shrinkages.append(None)
+            continue
+        s = std[active]
+        corr = cov[active][:, active] / (s[:, None] * s[None, :])
+        shrink = _oas_shrinkage(corr, n)
+        shrinkages.append(round(shrink, 6))
+        p = corr.shape[0]
+        shrunk = (1 - shrink) * corr + shrink * torch.eye(p, dtype=torch.float64)
+        evals, evecs = torch.linalg.eigh(shrunk)
+        evals = evals.clamp_min(1e-6 * float(evals.max()))
+        local = (evecs / evals.sqrt()[None, :]) / s[:, None]  # diag(1/s) U diag(1/sqrt(lambda))
+        index = active + part.start
+        factor[index[:, None], index[None, :]] = local
+        used += int(active.numel())
+    return (means @ factor).float(), factor.float(), used, shrinkages
+
+
+def _oas_shrinkage(cov: Tensor, n: int) -> float:
+    """Oracle-Approximating-Shrinkage (Chen et al. 2010) towards tr(cov)/p times identity."""
+    p = cov.shape[0]
+    mu = float(cov.trace()) / p
+    alpha = float((cov ** 2).mean())
+    num = alpha + mu ** 2
+    den = (n + 1.0) * (alpha - mu ** 2 / p)
+    return 1.0 if den <= 0 else float(min(num / den, 1.0))
+
+
+def calibration_quantiles(novelty: np.ndarray) -> list[list[float]]:
+    values = np.asarray(novelty, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ConfigError("no windows to set the novelty threshold with")
+    return [[rate, float(np.quantile(values, rate))] for rate in QUANTILE_RATES]
+
+
+def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutputs | None = None,
+                *, score: str = "mahalanobis", covariance: str = "full",
+                stages: Sequence[int] = STAGES, known_rate: float = DEFAULT_KNOWN_RATE,
+                class_names: Sequence[str] | None = None) -> OpenSetStats:
+    """Statistics from the windows of the training clips (`train`), the threshold set so that
+    `known_rate` of the `calibration` windows stay known.
+
+    Without calibration windows the threshold comes from the training windows, each scored by
+    statistics fitted without its own clip (`CROSS_FOLDS` folds of clips, every class in
+    every fold's complement): scored by statistics fitted on themselves, training windows
+    look more familiar than new footage of the same actions, and the threshold would be too
+    low. A class with a single clip leaves no such folds: then the windows are scored in
+    sample (calibration "training, in sample")."""
+    if score not in SCORES:
+        raise ConfigError(f"unknown novelty score {score!r}; known: {', '.join(SCORES)}")
+    if covariance not in COVARIANCES:
+        raise ConfigError(f"unknown covariance {covariance!r}; known: {', '.join(COVARIANCES)}")
+    if not 0.5 <= known_rate < 1.0:
+        raise ConfigError(f"the known rate must lie in [0.5, 1), not {known_rate:g}")
+    mine = train.known()
+    if len(mine.labels) == 0:
+        raise ConfigError("no windows of the model's classes to fit open-set statistics on")
+    stages = tuple(stages)
+    select = _stage_columns(model, stages)
+    stats = OpenSetStats(score, 0.0, known_rate, [], stages=stages, covariance=covariance)
+    stats.fit = {"windows": len(mine.labels), "clips": mine.clip_count,
+                 "data": train.description}
+    if score == "mahalanobis":
+        blocks = stage_channels(model, stages) if covariance == "stage" else None
+        means, factor, dims, shrink = fit_gaussians(
+            mine.features[:, select], mine.labels, model.config.num_classes, blocks=blocks,
+            class_names=class_names)
+        stats.means, stats.factor, stats.dims = means, factor, dims
+        stats.fit["shrinkage"] = shrink
+    source = calibration.known() if calibration is not None else mine
+    subset = "validation"
+    if calibration is None:
+        novelty, subset = _training_novelty(model, stats, mine, select, class_names)
+    else:
+        if len(source.labels) == 0:
+            raise ConfigError("the validation data holds no windows of the model's classes")
+        novelty = stats.novelty_of(source.features[:, select], source.logits).numpy()
+    stats.quantiles = calibration_quantiles(novelty)
+    stats.threshold = float(np.quantile(novelty[np.isfinite(novelty)], known_rate))
+    stats.calibration = {"subset": subset, "windows": len(source.labels),
+                         "clips": source.clip_count, "data": source.description}
+    return stats
+
+
+CROSS_FOLDS = 5
+
+
+def _training_novelty(model: nn.Module, stats: OpenSetStats, windows: WindowOutputs,
+                      select: Tensor, class_names: Sequence[str] | None,
+                      ) -> tuple[np.ndarray, str]:
+    """Novelty of every training window under statistics fitted without its clip (out of
+    fold), and the calibration's name."""
+    features = windows.features[:, select]
+    if stats.score != "mahalanobis":
+        return stats.novelty_of(features, windows.logits).numpy(), "training"
+    clips = windows.clips.numpy()
+    labels = windows.labels.numpy()
+    fold_of_clip: dict[int, int] = {}
+    for label in np.unique(labels):
+        members = np.unique(clips[labels == label])
+        if members.size < 2:
+            return stats.novelty_of(features, None).numpy(), "training, in sample"
+        for n, clip in enumerate(members):  # round robin: every class in every complement
+            fold_of_clip[int(clip)] = n % CROSS_FOLDS
+    fold = np.array([fold_of_clip[int(c)] for c in clips])
+    blocks = (stage_channels(model, stats.stages) if stats.covariance == "stage" else None)
+    novelty = np.empty(len(labels), dtype=np.float64)
+    for f in np.unique(fold):
+        held = torch.from_numpy(fold == f)
+        means, factor, dims, _ = fit_gaussians(features[~held], windows.labels[~held],
+                                               model.config.num_classes, blocks=blocks,
+                                               class_names=class_names)
+        novelty[held.numpy()] = mahalanobis_novelty(features[held], means, factor, dims).numpy()
+    return novelty, f"training, out of fold ({int(fold.max()) + 1} folds of clips)"
+
+
+def checked_threshold(stats: OpenSetStats | None, path: Path, value: float | str | None,
+                      ) -> float | None:
+    """The threshold a user asks for: a number, a sensitivity level (low, normal, high) or
+    None (the model's own). ConfigError naming the model file when it cannot tell unknowns."""
+    if value is None:
+        return None if stats is None else stats.threshold
+    if stats is None:
+        from stmanet.errors import printable_path
+
+        raise ConfigError(f"{printable_path(path)}: {NO_STATISTICS}; a novelty threshold "
+                          "needs them (see `stmanet evaluate --openset-data`)")
+    if isinstance(value, str):
+        return stats.threshold_for_sensitivity(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"a novelty threshold must be a finite number, not {value}")
+    return float(value)
+
+
+def model_info(path: Path, class_names: Sequence[str], stats: OpenSetStats | None,
+               threshold: float | None, attention: str) -> dict[str, Any]:
+    """What a prediction file says about its model (Predictor.model_info)."""
+    from stmanet.errors import printable_path
+
+    notes = []
+    if stats is None:
+        notes.append(NO_STATISTICS)
+    if attention == "untrained":
+        notes.append(UNTRAINED_ATTENTION)
+    return {"path": printable_path(path), "classes": list(class_names),
+            "can_tell_unknowns": stats is not None,
+            "open_set": None if stats is None else stats.describe(threshold),
+            "attention": attention, "attention_trained": attention != "untrained",
+            "notes": notes}
+
+
+def _stage_columns(model: nn.Module, stages: Sequence[int]) -> Tensor:
+    """Columns of the stage 2-5 feature vector that belong to `stages`."""
+    widths = stage_channels(model)
+    starts = np.cumsum([0, *widths])
+    return torch.from_numpy(np.concatenate(
+        [np.arange(starts[s - 2], starts[s - 1]) for s in stages]).astype(np.int64))
+
+
+# ------------------------------------------------------------------------------ attention
+
+def attention_status(model: nn.Module) -> str:
+    """"absent" (no TDA or SDA modules), "untrained" (their closing norms are still exactly
+    zero, as in a fresh or Kinetics-imported model: they add nothing and their maps mean
+    nothing) or "trained"."""
+    norms = []
+    for group in (getattr(model, "temporal", None), getattr(model, "spatial", None)):
+        if group is None:
+            continue
+        for module in group:
+            for name in ("out_norm", "agg_fuse_norm"):
+                norm = getattr(module, name, None)
+                if norm is not None:
+                    norms.append(norm)
+    if not norms:
+        return "absent"
+    for norm in norms:
+        if bool((norm.weight.detach() != 0).any()) or bool((norm.bias.detach() != 0).any()):
+            return "trained"
+    return "untrained"
+
+
+def attention_trained(model: nn.Module) -> bool:
+    """False when the model's attention modules never learnt anything (fresh or imported
+    from Kinetics weights): their maps are then noise. True for trained modules, and for a
+    model without attention modules (it draws no maps)."""
+    return attention_status(model) != "untrained"
+
+
+UNTRAINED_ATTENTION = ("the attention modules of this model were never trained (a fresh or "
+                       "Kinetics-imported model): its attention maps mean nothing")

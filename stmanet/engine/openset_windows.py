@@ -1,0 +1,204 @@
+"""The windows the open-set statistics are fitted on and evaluated with.
+
+`collect_windows` runs every test-protocol window of a data set through a model and keeps
+what `OpenSetStats` needs of each (the pooled features of stages 2-5 and the logits);
+`fit_from_data` fits a model's statistics from its training data (and validation data for
+the threshold); `add_to_model_files` does so for the models a training run saved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from stmanet.engine.openset import (
+    DEFAULT_KNOWN_RATE,
+    CancelCheck,
+    OpenSetStats,
+    ProgressCallback,
+    fit_openset,
+    pooled_features,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WindowOutputs:
+    """The network's output for every test-protocol window of a data set: pooled features of
+    stages 2-5 (N, D), logits (N, K), the model's label of each window's clip (-1: a class
+    the model does not know) and the clip it came from."""
+
+    features: Tensor
+    logits: Tensor
+    labels: Tensor
+    clips: Tensor
+    class_of_clip: list[str] = field(default_factory=list)  # the data set's class per clip
+    description: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def clip_count(self) -> int:
+        return int(torch.unique(self.clips).numel()) if len(self.clips) else 0
+
+    def known(self) -> WindowOutputs:
+        """The windows of classes the model knows."""
+        keep = self.labels >= 0
+        return WindowOutputs(self.features[keep], self.logits[keep], self.labels[keep],
+                             self.clips[keep], self.class_of_clip, self.description,
+                             self.skipped)
+
+    @classmethod
+    def gather(cls, parts: list[tuple[Tensor, Tensor, int, int]], class_of_clip: list[str],
+               description: str = "", skipped: list[tuple[str, str]] | None = None,
+               ) -> WindowOutputs:
+        """From (features, logits, label, clip) per batch of one clip's windows."""
+        if not parts:
+            return cls(torch.zeros(0, 0), torch.zeros(0, 0), torch.zeros(0, dtype=torch.long),
+                       torch.zeros(0, dtype=torch.long), class_of_clip, description,
+                       list(skipped or []))
+        features = torch.cat([p[0] for p in parts])
+        logits = torch.cat([p[1] for p in parts])
+        labels = torch.cat([torch.full((len(p[0]),), p[2], dtype=torch.long) for p in parts])
+        clips = torch.cat([torch.full((len(p[0]),), p[3], dtype=torch.long) for p in parts])
+        return cls(features, logits, labels, clips, class_of_clip, description,
+                   list(skipped or []))
+
+
+class WindowCollector:
+    """Gathers the windows' outputs as `evaluate(..., on_windows=collector)` (or
+    `collect_windows`) hands them over: (record number, the model's label, STMANetOutput)."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[Tensor, Tensor, int, int]] = []
+
+    def __call__(self, record: int, label: int, output: Any) -> None:
+        self.parts.append((pooled_features(output).cpu(), output.logits.detach().float().cpu(),
+                           int(label), int(record)))
+
+    def result(self, index: Any, description: str = "",
+               skipped: list[tuple[str, str]] | None = None) -> WindowOutputs:
+        classes = [index.class_names[r.label] for r in index.records]
+        return WindowOutputs.gather(self.parts, classes, description, skipped)
+
+
+def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], index: Any, *,
+                    device: str | torch.device = "cpu", batch_size: int = 8, workers: int = 0,
+                    description: str = "", on_progress: ProgressCallback | None = None,
+                    should_cancel: CancelCheck | None = None) -> WindowOutputs:
+    """Every test-protocol window (input `spec`) of every clip of `index` through `model`:
+    what `fit_openset` and the open-set evaluation work on. Classes are matched to
+    `class_names` (the model's) by name, others get label -1; unreadable videos are skipped
+    and listed."""
+    from torch.utils.data import DataLoader
+
+    from stmanet.engine.events import Cancelled
+    from stmanet.engine.inference import _VideoWindows
+    from stmanet.models.fast import use_cpu_fast_paths
+
+    position = {n: i for i, n in enumerate(class_names)}
+    model = use_cpu_fast_paths(model.to(device).eval())
+    dataset = _VideoWindows(index, spec)
+    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers)
+    collector = WindowCollector()
+    skipped: list[tuple[str, str]] = []
+    total = len(dataset)
+    if on_progress is not None:
+        on_progress(0, total)
+    with torch.no_grad():
+        for done, (windows, label, i, reason) in enumerate(loader, start=1):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("open-set statistics cancelled")
+            if windows is None:
+                log.warning("skipping %s: %s", index.records[i].path, reason)
+                skipped.append((str(index.records[i].path), reason))
+            else:
+                mine = position.get(index.class_names[label], -1)
+                for chunk in torch.split(windows, batch_size):
+                    collector(i, mine, model(chunk.to(device)))
+            if on_progress is not None:
+                on_progress(done, total)
+    return collector.result(index, description, skipped)
+
+
+def fit_from_data(model: nn.Module, spec: Any, class_names: Sequence[str], train: Any,
+                  val: Any | None = None, *, device: str | torch.device = "cpu",
+                  batch_size: int = 8, workers: int = 0, descriptions: Sequence[str] = ("", ""),
+                  known_rate: float = DEFAULT_KNOWN_RATE,
+                  on_progress: Callable[[str, int, int], None] | None = None,
+                  should_cancel: CancelCheck | None = None) -> OpenSetStats:
+    """Open-set statistics of `model` from the clips of its training data (a ClipIndex), the
+    threshold set on the validation data's windows (`val`) or, without, on the training
+    windows. `on_progress(what, done, total)` counts clips."""
+    def progress(what: str) -> ProgressCallback | None:
+        if on_progress is None:
+            return None
+        return lambda done, total: on_progress(what, done, total)
+
+    fitted = collect_windows(model, spec, class_names, train, device=device,
+                             batch_size=batch_size, workers=workers,
+                             description=descriptions[0],
+                             on_progress=progress("training clips"),
+                             should_cancel=should_cancel)
+    checked = None
+    if val is not None and len(val.records):
+        checked = collect_windows(model, spec, class_names, val, device=device,
+                                  batch_size=batch_size, workers=workers,
+                                  description=descriptions[1],
+                                  on_progress=progress("validation clips"),
+                                  should_cancel=should_cancel)
+    return fit_openset(model, fitted, checked, known_rate=known_rate,
+                       class_names=list(class_names))
+
+
+def add_to_model_files(paths: Sequence[Path], train: Any, val: Any | None, *,
+                       device: str | torch.device = "cpu", batch_size: int = 8,
+                       workers: int = 0, descriptions: Sequence[str] = ("", ""),
+                       on_progress: Callable[[str, int, int], None] | None = None,
+                       should_cancel: CancelCheck | None = None,
+                       same_weights: bool = False) -> OpenSetStats:
+    """Fit the statistics of each model file in `paths` (made by one training run) on its
+    training data and write them into the file. `same_weights`: every file holds the same
+    weights (fitted once)."""
+    from stmanet.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    stats = None
+    for number, path in enumerate(paths):
+        loaded = load_checkpoint(path, device=device)
+        if stats is None or not same_weights:
+            stats = fit_from_data(loaded.model, loaded.metadata.input,
+                                  loaded.metadata.class_names, train, val, device=device,
+                                  batch_size=batch_size, workers=workers,
+                                  descriptions=descriptions,
+                                  on_progress=None if on_progress is None else (
+                                      lambda what, d, t, n=number: on_progress(
+                                          f"{Path(paths[n]).name}: {what}", d, t)),
+                                  should_cancel=should_cancel)
+        save_checkpoint(path, loaded.model.cpu(), loaded.metadata, openset=stats)
+    assert stats is not None
+    return stats
+
+
+def fit_from_specs(loaded: Any, train: str, val: str | None = None, *,
+                   annotations: str | None = None, split: int = 1,
+                   device: str | torch.device = "cpu", batch_size: int = 8, workers: int = 0,
+                   on_progress: Callable[[int, int, str], None] | None = None) -> OpenSetStats:
+    """`stmanet evaluate --openset-data TRAIN [--openset-val-data VAL]`: a loaded model's
+    statistics from its training data (and validation data, for the threshold), given as
+    KIND:PATH. `on_progress(done, total, what)` counts clips."""
+    from stmanet.engine.trainer import load_index
+
+    train_index = load_index(train, annotations=annotations, split=split, subset="train")
+    val_index = (load_index(val, annotations=annotations, split=split, subset="test")
+                 if val else None)
+    return fit_from_data(loaded.model, loaded.metadata.input, loaded.metadata.class_names,
+                         train_index, val_index, device=device, batch_size=batch_size,
+                         workers=workers, descriptions=(train, val or ""),
+                         on_progress=None if on_progress is None else (
+                             lambda what, done, total: on_progress(done, total, what)))

@@ -1,0 +1,332 @@
+"""Open-set recognition: novelty scores, their statistics in a model file, the threshold, the
+open-set evaluation, and the untrained-attention check."""
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from stmanet.config import InputSpec
+from stmanet.data.sources import load_source
+from stmanet.engine.checkpoint import (
+    CheckpointMetadata,
+    LoadedModel,
+    import_hara,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+    save_hara_format,
+)
+from stmanet.engine.inference import Predictor, write_predictions
+from stmanet.engine.openset import (
+    HEADER_KEY,
+    NO_STATISTICS,
+    attention_status,
+    attention_trained,
+    fit_gaussians,
+    fit_openset,
+    mahalanobis_novelty,
+)
+from stmanet.engine.openset_eval import auroc, open_set_report
+from stmanet.engine.openset_windows import WindowOutputs, collect_windows, fit_from_data
+from stmanet.errors import CheckpointError, ConfigError
+from stmanet.models import ResNet3D, create_model
+
+CLASSES = ["red", "green", "blue"]
+COLOURS = {"red": (40, 40, 220), "green": (40, 200, 40), "blue": (220, 60, 40),
+           "yellow": (40, 220, 230)}  # BGR; yellow is no class of the model
+SPEC = InputSpec(frames=4, frame_stride=2, size=32)  # 8-frame windows
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def write_clip(path: Path, colour: tuple[int, int, int], rng: np.random.Generator,
+               frames: int = 24) -> Path:
+    """A tinted, noisy background with a square of the class colour moving across it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = 48, 40
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (w, h))
+    tint = 0.35 * np.array(colour) + rng.uniform(40, 90)
+    x0, y0, v = rng.integers(0, 30), rng.integers(0, 25), rng.uniform(-2, 2)
+    for k in range(frames):
+        img = np.clip(tint + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+        x = int(x0 + v * k) % (w - 14)
+        img[y0:y0 + 14, x:x + 14] = colour
+        writer.write(img)
+    writer.release()
+    return path
+
+
+def tiny_model() -> LoadedModel:
+    """A tiny ST-MANet with every branch open (as if trained)."""
+    torch.manual_seed(0)
+    model = create_model("stmanet_r10", len(CLASSES), width=0.125).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.weight.uniform_(0.5, 1.5)
+        model.backbone.fc.weight.normal_(0, 1.0)
+    return LoadedModel(model, CheckpointMetadata(model.config, CLASSES, SPEC), Path("mem"))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("openset")
+    rng = np.random.default_rng(0)
+    for part, names, count in (("train", CLASSES, 6), ("val", CLASSES, 2),
+                               ("unknown", ["yellow"], 3)):
+        for name in names:
+            for i in range(count):
+                write_clip(root / part / name / f"{i}.mp4", COLOURS[name], rng)
+    return {p: root / p for p in ("train", "val", "unknown")}
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    loaded = tiny_model()
+    stats = fit_from_data(loaded.model, SPEC, CLASSES, load_source("folder", data["train"]),
+                          load_source("folder", data["val"]), descriptions=("train", "val"))
+    loaded.openset = stats
+    return loaded
+
+
+def test_statistics_travel_in_the_model_file_and_leave_the_weights_alone(fitted, tmp_path):
+    stats = fitted.openset
+    assert stats.score == "mahalanobis" and stats.fit["windows"] == 18 * 3
+    assert stats.calibration["subset"] == "validation" and stats.calibration["windows"] == 18
+    plain = save_checkpoint(tmp_path / "plain.safetensors", fitted.model, fitted.metadata)
+    path = save_checkpoint(tmp_path / "open.safetensors", fitted.model, fitted.metadata,
+                           openset=stats)
+    raw = load_file(str(path))
+    assert {k for k in raw if k.startswith("openset.")} == {"openset.means", "openset.factor"}
+    assert raw["openset.means"].shape == (3, 8 + 16 + 32 + 64)  # stages 2-5 at width 1/8
+    assert {k: v for k, v in raw.items() if not k.startswith("openset.")}.keys() == \
+        load_file(str(plain)).keys()
+    assert read_metadata(path) == read_metadata(plain)
+    loaded = load_checkpoint(path)
+    assert loaded.openset.threshold == stats.threshold
+    assert loaded.openset.quantiles == stats.quantiles
+    torch.testing.assert_close(loaded.openset.factor, stats.factor)
+    clip = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():  # the network computes what it computed before
+        torch.testing.assert_close(loaded.model(clip).logits,
+                                   load_checkpoint(plain).model(clip).logits)
+        torch.testing.assert_close(loaded.openset.novelty(loaded.model(clip)),
+                                   stats.novelty(fitted.model(clip)))
+
+
+def test_the_threshold_keeps_95_percent_of_the_validation_windows_known(fitted, data):
+    windows = collect_windows(fitted.model, SPEC, CLASSES, load_source("folder", data["val"]))
+    novelty = fitted.openset.novelty_of(windows.features, windows.logits).numpy()
+    assert len(novelty) == 18
+    assert (novelty <= fitted.openset.threshold).mean() == pytest.approx(17 / 18)
+
+
+def test_every_window_gets_a_novelty_and_the_threshold_is_honoured(fitted, data):
+    video = data["unknown"] / "yellow" / "0.mp4"
+    predictor = Predictor(fitted, top_k=3)
+    assert predictor.can_tell_unknowns and predictor.novelty_threshold == fitted.openset.threshold
+    windows = predictor.predict(video).windows
+    novelty = np.array([w.novelty for w in windows])
+    assert len(windows) == 3 and np.isfinite(novelty).all() and (novelty > 0).all()
+    assert [w.known for w in windows] == list(novelty <= fitted.openset.threshold)
+    predictor.set_novelty_threshold(float(novelty.min()) - 1e-3)
+    assert not any(w.known for w in predictor.predict(video).windows)
+    predictor.set_novelty_threshold(float(novelty.max()))
+    assert all(w.known for w in predictor.predict(video).windows)
+    predictor.set_novelty_threshold(None)
+    assert predictor.novelty_threshold == fitted.openset.threshold
+    levels = {}
+    for level in ("low", "normal", "high"):
+        predictor.set_sensitivity(level)
+        levels[level] = predictor.novelty_threshold
+    assert levels["high"] <= levels["normal"] == fitted.openset.threshold <= levels["low"]
+    with pytest.raises(ConfigError, match="finite"):
+        predictor.set_novelty_threshold(float("nan"))
+
+
+def test_prediction_files_carry_known_and_novelty(fitted, data, tmp_path):
+    predictor = Predictor(fitted, top_k=2)
+    result = predictor.predict(data["val"] / "red" / "0.mp4")
+    rows = list(csv.DictReader(write_predictions(tmp_path / "p.csv", [result]).open()))
+    assert list(rows[0])[5:9] == ["known", "novelty", "label_1", "score_1"]
+    assert [r["known"] for r in rows] == [str(int(w.known)) for w in result.windows]
+    assert [float(r["novelty"]) for r in rows] == pytest.approx(
+        [w.novelty for w in result.windows], rel=1e-5)
+    doc = json.loads(write_predictions(tmp_path / "p.json", [result],
+                                       model=predictor.model_info()).read_text())
+    assert doc["model"]["can_tell_unknowns"] and doc["model"]["notes"] == []
+    assert doc["model"]["open_set"]["threshold"] == pytest.approx(fitted.openset.threshold)
+    window = doc["predictions"][0]["windows"][0]
+    assert window["known"] == result.windows[0].known
+    assert window["novelty"] == pytest.approx(result.windows[0].novelty, rel=1e-5)
+    assert doc["predictions"][0]["unknown_windows"] == sum(not w.known for w in result.windows)
+
+
+def test_a_model_without_statistics_says_it_cannot_tell(fitted, data, tmp_path):
+    path = save_checkpoint(tmp_path / "old.safetensors", fitted.model, fitted.metadata)
+    loaded = load_checkpoint(path)
+    assert loaded.openset is None
+    predictor = Predictor(loaded)
+    assert not predictor.can_tell_unknowns and predictor.novelty_threshold is None
+    result = predictor.predict(data["val"] / "red" / "0.mp4")
+    assert all(w.novelty is None and w.known is None for w in result.windows)
+    assert result.unknown_windows is None
+    info = predictor.model_info()
+    assert info["can_tell_unknowns"] is False and info["open_set"] is None
+    assert NO_STATISTICS in info["notes"]
+    rows = list(csv.DictReader(write_predictions(tmp_path / "p.csv", [result]).open()))
+    assert {r["known"] for r in rows} == {""} and {r["novelty"] for r in rows} == {""}
+    doc = json.loads(write_predictions(tmp_path / "p.json", [result]).read_text())
+    assert doc["predictions"][0]["windows"][0]["known"] is None
+    with pytest.raises(ConfigError, match=r"old\.safetensors: the model carries no open-set"):
+        predictor.set_novelty_threshold(1.0)
+    with pytest.raises(ConfigError, match="no open-set"):
+        predictor.set_sensitivity("high")
+
+
+def _rewrite(path: Path, out: Path, *, header: dict | None = None,
+             tensors: dict | None = None) -> Path:
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    state = load_file(str(path))
+    meta.update(header or {})
+    state.update(tensors or {})
+    save_file(state, str(out), metadata=meta)
+    return out
+
+
+def test_damaged_or_mismatched_statistics_are_refused_naming_the_file(fitted, tmp_path):
+    good = save_checkpoint(tmp_path / "good.safetensors", fitted.model, fitted.metadata,
+                           openset=fitted.openset)
+    cases = [
+        ({"tensors": {"openset.means": torch.zeros(4, 120)}}, "do not fit the model"),
+        ({"tensors": {"openset.factor": torch.full((120, 120), float("nan"))}}, "NaN"),
+        ({"header": {HEADER_KEY: "{not json"}}, "open-set statistics are unreadable"),
+    ]
+    for n, (change, message) in enumerate(cases):
+        bad = _rewrite(good, tmp_path / f"bad{n}.safetensors", **change)
+        with pytest.raises(CheckpointError, match=message) as caught:
+            load_checkpoint(bad)
+        assert f"bad{n}.safetensors" in str(caught.value) and "\n" not in str(caught.value)
+    plain = save_checkpoint(tmp_path / "plain.safetensors", fitted.model, fitted.metadata)
+    lacking = _rewrite(plain, tmp_path / "lacking.safetensors",
+                       header={HEADER_KEY: fitted.openset.to_header()})
+    with pytest.raises(CheckpointError, match="lack the class means"):
+        load_checkpoint(lacking)
+
+
+def test_statistics_of_a_newer_kind_are_ignored_with_a_warning(fitted, tmp_path, caplog):
+    good = save_checkpoint(tmp_path / "good.safetensors", fitted.model, fitted.metadata,
+                           openset=fitted.openset)
+    newer = json.loads(fitted.openset.to_header())
+    newer.update(format=99, score="something-new")
+    path = _rewrite(good, tmp_path / "newer.safetensors", header={HEADER_KEY: json.dumps(newer)})
+    with caplog.at_level(logging.WARNING):
+        assert load_checkpoint(path).openset is None
+    assert "update the program" in caplog.text
+
+
+def test_mahalanobis_novelty_is_the_shared_covariance_distance_to_the_nearest_mean():
+    rng = np.random.default_rng(1)
+    d, k, n = 6, 3, 4000
+    mix = np.diag(rng.uniform(0.5, 3.0, d)) + 0.3 * rng.normal(size=(d, d))  # correlated
+    centres = rng.normal(0, 40, (k, d))  # far apart: the nearest mean is the own
+    labels = rng.integers(0, k, n)
+    x = centres[labels] + rng.normal(size=(n, d)) @ mix
+    means_w, factor, dims, shrink = fit_gaussians(torch.tensor(x), torch.tensor(labels), k)
+    assert dims == d and shrink[0] < 0.05  # plenty of windows: little shrinkage
+    # the textbook form: pooled within-class covariance, the same shrinkage of the
+    # standardised covariance, the distance to the nearest class mean per dimension
+    mu = np.stack([x[labels == c].mean(0) for c in range(k)])
+    centred = x - mu[labels]
+    cov = centred.T @ centred / (n - k)
+    s = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(s, s)
+    shrunk = (1 - shrink[0]) * corr + shrink[0] * np.eye(d)
+    precision = np.linalg.inv(shrunk) / np.outer(s, s)
+    probe = np.vstack([centres[1] + 0.5, centres[0] + 12.0])
+    want = np.min([np.einsum("nd,de,ne->n", probe - m, precision, probe - m) for m in mu],
+                  axis=0) / d
+    got = mahalanobis_novelty(torch.tensor(probe, dtype=torch.float32), means_w, factor, dims)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-3)
+    typical = mahalanobis_novelty(torch.tensor(x, dtype=torch.float32), means_w, factor, dims)
+    assert float(typical.mean()) == pytest.approx(1.0, abs=0.05)  # ~1 per dimension
+
+
+def test_dead_features_are_left_out_and_missing_classes_refused():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 5))
+    x[:, 2] = 0.0  # a channel that never fires
+    labels = torch.tensor(rng.integers(0, 2, 300))
+    _, factor, dims, _ = fit_gaussians(torch.tensor(x), labels, 2)
+    assert dims == 4 and torch.isfinite(factor).all() and (factor[2] == 0).all()
+    with pytest.raises(ConfigError, match=r"no windows of class\(es\) jump"):
+        fit_gaussians(torch.tensor(x), labels, 3, class_names=["a", "b", "jump"])
+
+
+def test_auroc_is_the_chance_that_an_unknown_scores_higher_ties_half():
+    rng = np.random.default_rng(3)
+    known, unknown = rng.integers(0, 6, 40), rng.integers(2, 9, 30)
+    pairs = (unknown[:, None] > known[None]).mean() + 0.5 * (unknown[:, None] == known[None]
+                                                              ).mean()
+    assert auroc(known, unknown) == pytest.approx(pairs)
+    assert auroc(np.array([0.1, 0.2]), np.array([0.3, 0.9])) == 1.0
+    assert auroc(np.array([0.5]), np.array([0.5])) == 0.5
+
+
+def _windows(logits, labels, clips, classes, features=None) -> WindowOutputs:
+    logits = torch.tensor(logits, dtype=torch.float32)
+    return WindowOutputs(torch.zeros(len(logits), 120) if features is None else features,
+                         logits, torch.tensor(labels), torch.tensor(clips), classes)
+
+
+def test_the_open_set_report_counts_windows_and_clips():
+    model = tiny_model().model
+    sure, unsure = [8.0, 0.0, 0.0], [0.2, 0.0, 0.1]
+    # known test: clip 0 (red) three confident windows, one right; clip 1 (green) two
+    # windows, one unsure
+    known = _windows([sure, sure, [0.0, 8.0, 0.0], [0.0, 8.0, 0.0], unsure],
+                     [0, 0, 0, 1, 1], [0, 0, 0, 1, 1], ["red", "green"])
+    unknown = _windows([unsure, unsure, sure, unsure], [-1] * 4, [0, 0, 1, 1],
+                       ["yellow", "white"])
+    calibration = _windows([sure] * 19 + [unsure], [0] * 20, list(range(20)), ["red"] * 20)
+    stats = fit_openset(model, calibration, calibration, score="max_softmax")
+    report = open_set_report(stats, model, known, unknown, CLASSES)
+    assert report.known_windows == 5 and report.unknown_windows == 4
+    assert report.known_kept == pytest.approx(4 / 5) and report.unknown_caught == 3 / 4
+    # unknown over known: 3 unsure over 4 sure, ties half: 3 unsure with 1 unsure, 1 sure
+    # with 4 sure
+    assert report.auroc == pytest.approx((3 * 4 + 0.5 * 3 * 1 + 0.5 * 1 * 4) / 20)
+    assert report.top1_windows == pytest.approx(3 / 5)  # windows 0, 1 and 3
+    assert report.top1_windows_accepted == pytest.approx(3 / 4)
+    assert report.top1_windows_open == pytest.approx(3 / 5)
+    assert report.unknown_per_class == {"white": 0.5, "yellow": 1.0}
+    assert report.known_per_class == {"red": 1.0, "green": 0.5}
+    assert (report.known_clips, report.unknown_clips) == (2, 2)
+    assert report.unknown_clips_caught == 0.5  # "white": one of two windows caught
+    assert "AUROC" in report.to_text() and report.to_dict()["auroc"] == report.auroc
+    with pytest.raises(ConfigError, match=r"class\(es\) the model knows: green, red"):
+        open_set_report(stats, model, known, known, CLASSES)
+
+
+def test_attention_that_never_learnt_is_told_apart(tmp_path):
+    assert attention_status(create_model("stmanet_r10", 3, width=0.125)) == "untrained"
+    assert attention_status(create_model("r3d10", 3, width=0.125)) == "absent"
+    assert attention_trained(create_model("r3d10", 3, width=0.125))
+    assert attention_status(tiny_model().model) == "trained"
+    hara = tmp_path / "r3d10.pth"
+    save_hara_format(hara, ResNet3D(10, width=0.125, num_classes=5))
+    imported = import_hara(hara, create_model("stmanet_r10", 3, width=0.125).config, CLASSES,
+                           input_spec=SPEC)
+    assert not attention_trained(imported.model)
+    info = Predictor(imported).model_info()
+    assert info["attention"] == "untrained" and not info["attention_trained"]
+    assert any("never trained" in note for note in info["notes"])
