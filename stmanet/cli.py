@@ -69,7 +69,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
           f"{', '.join(drills)}")
     out = generate_dataset(args.out_dir, clips_per_class=args.clips_per_class, seed=args.seed,
                            frames=args.frames, fps=args.fps, size=args.size, drills=drills,
-                           progress=progress, workers=args.workers)
+                           progress=progress, workers=args.workers, tempo=args.tempo,
+                           reps=args.reps)
     print(f"done in {time.perf_counter() - started:.1f} s: {out} (classes in "
           f"{out / 'classes.txt'})")
     return 0
@@ -79,7 +80,7 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from stmanet.data.synthetic import render_sequence, write_video
+    from stmanet.data.synthetic import render_sequence, timeline_dict, write_video
     from stmanet.errors import ConfigError
     from stmanet.fileio import atomic_write_text, check_output_file
 
@@ -97,11 +98,10 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
         raise ConfigError(f"the video is written as MPEG-4: name it .mp4, not {output.name}")
     check_output_file(output)
     check_output_file(output.with_suffix(".json"))
-    frames, segments = render_sequence(plan, seed=args.seed, fps=args.fps, size=args.size)
+    frames, segments = render_sequence(plan, seed=args.seed, fps=args.fps, size=args.size,
+                                       tempo=args.tempo)
     write_video(output, frames, args.fps)
-    timeline = {"fps": args.fps, "frames": len(frames),
-                "segments": [{"label": s.drill, "start_frame": s.start_frame,
-                              "end_frame": s.end_frame} for s in segments]}
+    timeline = timeline_dict(segments, args.fps, len(frames))
     atomic_write_text(output.with_suffix(".json"), json.dumps(timeline, indent=1) + "\n")
     print(f"{output}: {len(frames)} frames ({len(frames) / args.fps:.1f} s), "
           f"{len(segments)} drills; timeline in {output.with_suffix('.json')}")
@@ -570,6 +570,12 @@ def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="processes rendering clips side by side (default 1; the files are the "
                         "same for any number)")
+    p.add_argument("--reps", action="store_true",
+                   help="write each clip's timeline with the time of every repetition beside "
+                        "it (CLIP.json)")
+    p.add_argument("--tempo", action="store_true",
+                   help="vary the pace (0.5-2x between clips, +-20%% within one, pauses); "
+                        "implies --reps")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("sequence", help="render one video of several drills one after another, "
@@ -587,6 +593,8 @@ def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=25.0, help="frame rate (default 25)")
     p.add_argument("--size", type=_parse_frame_size, default=(320, 240), metavar="WxH",
                    help="frame size (default 320x240)")
+    p.add_argument("--tempo", action="store_true",
+                   help="vary each drill's pace (0.5-2x, +-20%% drift, pauses)")
     p.set_defaults(func=_cmd_sequence)
     _add_engine_commands(sub)
     return parser
