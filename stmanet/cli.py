@@ -319,7 +319,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.output}: choose a .csv or .json file for the predictions")
     if args.output:
         check_output_file(args.output)
+    if args.reps and args.output and Path(args.output).suffix.lower() != ".json":
+        raise ConfigError(f"{args.output}: --reps adds the counts to JSON predictions; name "
+                          "the file .json (or write counts as CSV with `stmanet count`)")
     videos = _expand_videos(args.videos)
+    counts: list = []
     device = _device_arg(args.device)
     predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
                           batch_size=args.batch_size, top_k=args.top_k,
@@ -335,7 +339,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 bar.draw(done, total, prefix=name, suffix="windows")
 
         try:
-            results.append(predictor.predict(video, hop=args.hop, on_progress=progress))
+            if args.reps:
+                from stmanet.engine.reps_video import predict_and_count
+
+                prediction, counted = predict_and_count(predictor, video, hop=args.hop,
+                                                        on_progress=progress)
+                results.append(prediction)
+                counts.append(counted)
+            else:
+                results.append(predictor.predict(video, hop=args.hop, on_progress=progress))
         except VideoError as exc:  # the other videos' results are kept
             if len(videos) == 1:
                 raise
@@ -345,7 +357,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
     if args.output and results:
-        write_predictions(args.output, results, attention=args.attention)
+        write_predictions(args.output, results, attention=args.attention,
+                          reps=[c.to_dict()["segments"] for c in counts] if args.reps else None)
         windows = sum(len(r.windows) for r in results)
         print(f"{windows} window predictions of {len(results)} video(s) written to "
               f"{args.output}")
@@ -356,6 +369,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             for w in r.windows:
                 print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  frames {w.start_frame:6d}-"
                       f"{w.end_frame:6d}  {w.label} {w.score:.3f}")
+        if args.reps:
+            from stmanet.engine.reps_video import counts_text
+
+            for c in counts:
+                print(counts_text(c))
     if failed:
         print(f"stmanet predict: error: {len(failed)} of {len(videos)} videos could not be "
               f"read: {', '.join(printable_path(e.path) for e in failed)}", file=sys.stderr)
@@ -516,6 +534,9 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
                    help="windows per forward pass")
     p.add_argument("--attention", action="store_true",
                    help="include the mean attention maps per stage (JSON output)")
+    p.add_argument("--reps", action="store_true",
+                   help="also count the repetitions of each predicted segment (on the "
+                        "terminal, or in JSON output); see `stmanet count`")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.set_defaults(func=_cmd_predict)
@@ -534,6 +555,138 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frame-stride", type=int, default=2, help="source-frame stride (default 2)")
     p.add_argument("--size", type=int, default=112, help="crop side (default 112)")
     p.set_defaults(func=_cmd_import_hara)
+
+
+def _cmd_count(args: argparse.Namespace) -> int:
+    from stmanet.engine import reps_video
+    from stmanet.errors import ConfigError
+    from stmanet.fileio import check_output_file
+
+    if args.output and args.output.lower().rsplit(".", 1)[-1] not in ("csv", "json"):
+        raise ConfigError(f"{args.output}: choose a .csv or .json file for the counts")
+    if args.output:
+        check_output_file(args.output)
+    if args.segments:
+        segments = reps_video.read_segments(args.segments)
+        counted = reps_video.count_video(args.video, segments, source=args.segments)
+    elif args.whole:
+        counted = reps_video.count_video(args.video, [(args.label, 0, 1 << 62)],
+                                         source="whole video")
+    else:
+        predictor = _predictor(args)
+        counted = reps_video.predict_and_count(predictor, args.video, hop=args.hop)[1]
+    print(reps_video.counts_text(counted))
+    if args.output:
+        reps_video.write_counts(args.output, [counted])
+        print(f"counts written to {args.output}")
+    return 0
+
+
+def _predictor(args: argparse.Namespace):  # -> Predictor
+    from pathlib import Path
+
+    from stmanet.engine.checkpoint import load_checkpoint
+    from stmanet.engine.inference import Predictor, bundled_demo_model
+    from stmanet.errors import ConfigError
+
+    checkpoint = Path(args.checkpoint) if args.checkpoint else bundled_demo_model()
+    if checkpoint is None:
+        raise ConfigError("no --checkpoint given and no demo model is installed: pass "
+                          "--checkpoint MODEL.safetensors, --segments FILE or --whole")
+    device = _device_arg(args.device)
+    return Predictor(load_checkpoint(checkpoint, device=device), device)
+
+
+def _parse_seconds(text: str) -> tuple[float, float]:
+    """`MIN-MAX` seconds, e.g. 5-30."""
+    try:
+        lo, hi = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX seconds, e.g. 5-30, got {text!r}"
+                                         ) from None
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"need 0 < MIN <= MAX, got {text!r}")
+    return lo, hi
+
+
+def _cmd_evaluate_reps(args: argparse.Namespace) -> int:
+    import time
+
+    from stmanet.engine import reps_eval
+    from stmanet.errors import ConfigError
+    from stmanet.fileio import check_output_file
+
+    if not (args.videos or args.generate or args.non_periodic):
+        raise ConfigError("nothing to evaluate: give videos with expected timelines, "
+                          "--generate N or --non-periodic N")
+    if args.output:
+        check_output_file(args.output)
+    started = time.perf_counter()
+    results = [r for video in args.videos for r in reps_eval.video_cases(video)]
+    shape = (args.seconds, args.fps, args.size)
+    jobs = ([(reps_eval.generated_case, (i, args.seed, *shape)) for i in range(args.generate)]
+            + [(reps_eval.non_periodic_case, (i, args.seed, *shape))
+               for i in range(args.non_periodic)])
+
+    def progress(done: int, total: int) -> None:
+        if done % 25 == 0 or done == total:
+            print(f"  {done}/{total} generated segments ({time.perf_counter() - started:.0f} s)",
+                  flush=True)
+
+    results += reps_eval.run_cases(jobs, workers=args.workers, progress=progress)
+    evaluation = reps_eval.RepEvaluation(results)
+    print(evaluation.to_text())
+    print(f"{len(results)} segments in {time.perf_counter() - started:.1f} s")
+    if args.output:
+        evaluation.write(args.output)
+        print(f"table and per-segment results in {args.output}")
+    return 0
+
+
+def _add_rep_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("count", help="count repetitions in a video, per segment",
+                       description="Count the repetitions of each segment of a video: how "
+                                   "many, when each ended, reps per minute and how even the "
+                                   "pace was (docs/reps.md). Segments come from the model's "
+                                   "predictions (default: the bundled demo model), from a "
+                                   "file, or are the whole video.")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("--segments", metavar="FILE",
+                   help="segments from an expected timeline (VIDEO.json of `stmanet "
+                        "sequence`) or from predictions (`stmanet predict -o`, JSON or CSV)")
+    p.add_argument("--whole", action="store_true",
+                   help="count the whole video as one segment, without a model")
+    p.add_argument("--label", help="with --whole: the drill, e.g. running (counts steps for "
+                                   "walking, jogging, running and high_knees)")
+    p.add_argument("--checkpoint", help="model that finds the segments (default: the bundled "
+                                        "demo model)")
+    p.add_argument("--hop", type=_positive_int,
+                   help="source frames between the model's windows (default: a window)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("-o", "--output", help="write the counts to FILE.csv or FILE.json")
+    p.set_defaults(func=_cmd_count)
+
+    p = sub.add_parser("evaluate-reps", help="judge the repetition counter on generated "
+                                             "drills or videos with known repetitions")
+    p.add_argument("videos", nargs="*", metavar="VIDEO",
+                   help="videos whose expected timeline (VIDEO.json) gives each segment's "
+                        "repetitions, e.g. resources/videos/demo.mp4")
+    p.add_argument("--generate", type=int, default=0, metavar="N",
+                   help="also render N drill segments at a varied tempo and count them")
+    p.add_argument("--non-periodic", type=int, default=0, metavar="N",
+                   help="also render N clips in which nothing repeats (the counter should "
+                        "abstain)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated footage")
+    p.add_argument("--seconds", type=_parse_seconds, default=(5.0, 30.0), metavar="MIN-MAX",
+                   help="length of a generated segment (default 5-30)")
+    p.add_argument("--size", type=_parse_frame_size, default=(160, 120), metavar="WxH",
+                   help="frame size of the generated footage (default 160x120)")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate (default 25)")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="processes rendering and counting side by side (default 1)")
+    p.add_argument("-o", "--output", help="write the table and every segment's result to "
+                                          "FILE.json or FILE.csv")
+    p.set_defaults(func=_cmd_evaluate_reps)
 
 
 def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
@@ -597,6 +750,7 @@ def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
                    help="vary each drill's pace (0.5-2x, +-20%% drift, pauses)")
     p.set_defaults(func=_cmd_sequence)
     _add_engine_commands(sub)
+    _add_rep_commands(sub)
     return parser
 
 

@@ -434,12 +434,13 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
 # ------------------------------------------------------------------------------ files
 
 def write_predictions(path: Path | str, predictions: list[VideoPrediction], *,
-                      attention: bool = False) -> Path:
+                      attention: bool = False, reps: list[Any] | None = None) -> Path:
     """Per-window predictions to CSV or JSON, chosen by the file's suffix.
 
     CSV: one row per window: video, start_frame, end_frame, start_s, end_s, label_1, score_1,
     ..., label_k, score_k. JSON: a list with one object per video (see VideoPrediction.to_dict),
-    attention maps included when asked for.
+    attention maps included when asked for, and with `reps` (one entry per video: the
+    repetition counts of its segments, stmanet.engine.reps_video) under "reps".
     """
     import csv
     import io
@@ -451,6 +452,9 @@ def write_predictions(path: Path | str, predictions: list[VideoPrediction], *,
     suffix = path.suffix.lower()
     if suffix == ".json":
         document = {"predictions": [p.to_dict(attention=attention) for p in predictions]}
+        if reps is not None:
+            for entry, counted in zip(document["predictions"], reps, strict=True):
+                entry["reps"] = counted
         atomic_write_text(path, json.dumps(document, indent=1) + "\n")
         return path
     if suffix != ".csv":
