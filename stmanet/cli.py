@@ -76,7 +76,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
           f"{', '.join(drills)}")
     out = generate_dataset(args.out_dir, clips_per_class=args.clips_per_class, seed=args.seed,
                            frames=args.frames, fps=args.fps, size=args.size, drills=drills,
-                           progress=progress, workers=args.workers)
+                           progress=progress, workers=args.workers, tempo=args.tempo,
+                           reps=args.reps)
     print(f"done in {time.perf_counter() - started:.1f} s: {out} (classes in "
           f"{out / 'classes.txt'})")
     return 0
@@ -110,7 +111,7 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
         check_output_file(path.with_suffix(".json"))
     for i, (plan, path) in enumerate(zip(plans, paths, strict=True)):
         video, timeline, frames = write_sequence(path, plan, seed=args.seed, fps=args.fps,
-                                                 size=args.size, index=i)
+                                                 size=args.size, index=i, tempo=args.tempo)
         print(f"{video}: {frames} frames ({frames / args.fps:.1f} s), {len(plan)} drills; "
               f"timeline in {timeline}", flush=True)
     return 0
@@ -402,7 +403,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         check_output_file(args.output)
         if args.segments:
             check_output_file(segments_path(args.output))
+    if args.reps and args.output and Path(args.output).suffix.lower() != ".json":
+        raise ConfigError(f"{args.output}: --reps adds the counts to JSON predictions; name "
+                          "the file .json (or write counts as CSV with `stmanet count`)")
     videos = _expand_videos(args.videos)
+    counts: list = []
     device = _device_arg(args.device)
     predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
                           batch_size=args.batch_size, top_k=args.top_k,
@@ -426,7 +431,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 bar.draw(done, total, prefix=name, suffix="windows")
 
         try:
-            results.append(predictor.predict(video, hop=hop, on_progress=progress))
+            if args.reps:
+                from stmanet.engine.reps_video import predict_and_count
+
+                prediction, counted = predict_and_count(predictor, video, hop=hop,
+                                                        on_progress=progress)
+                results.append(prediction)
+                counts.append(counted)
+            else:
+                results.append(predictor.predict(video, hop=hop, on_progress=progress))
         except VideoError as exc:  # the other videos' results are kept
             if len(videos) == 1:
                 raise
@@ -438,7 +451,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     timelines = [(r.path, frame_timeline(r, **smoothing))  # type: ignore[arg-type]
                  for r in results] if args.segments else []
     if args.output and results:
-        write_predictions(args.output, results, attention=args.attention, model=info)
+        write_predictions(args.output, results, attention=args.attention, model=info,
+                          reps=[c.to_dict()["segments"] for c in counts] if args.reps else None)
         windows = sum(len(r.windows) for r in results)
         unknown = sum(r.unknown_windows or 0 for r in results)
         told = f", {unknown} of them not a known action" if predictor.can_tell_unknowns else ""
@@ -463,6 +477,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             if timelines:
                 print(f"segments ({args.smoothing} smoothing):")
                 print(timelines[i][1].to_text())
+        if args.reps:
+            from stmanet.engine.reps_video import counts_text
+
+            for c in counts:
+                print(counts_text(c))
     if failed:
         print(f"stmanet predict: error: {len(failed)} of {len(videos)} videos could not be "
               f"read: {', '.join(printable_path(e.path) for e in failed)}", file=sys.stderr)
@@ -721,6 +740,9 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
                          help="how readily windows are called not a known action: the "
                               "threshold that keeps 99%%, 95%% (the model's) or 90%% of the "
                               "windows it was set on known")
+    p.add_argument("--reps", action="store_true",
+                   help="also count the repetitions of each predicted segment (on the "
+                        "terminal, or in JSON output); see `stmanet count`")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.set_defaults(func=_cmd_predict)
@@ -759,6 +781,138 @@ def _add_engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frame-stride", type=int, default=2, help="source-frame stride (default 2)")
     p.add_argument("--size", type=int, default=112, help="crop side (default 112)")
     p.set_defaults(func=_cmd_import_hara)
+
+
+def _cmd_count(args: argparse.Namespace) -> int:
+    from stmanet.engine import reps_video
+    from stmanet.errors import ConfigError
+    from stmanet.fileio import check_output_file
+
+    if args.output and args.output.lower().rsplit(".", 1)[-1] not in ("csv", "json"):
+        raise ConfigError(f"{args.output}: choose a .csv or .json file for the counts")
+    if args.output:
+        check_output_file(args.output)
+    if args.segments:
+        segments = reps_video.read_segments(args.segments)
+        counted = reps_video.count_video(args.video, segments, source=args.segments)
+    elif args.whole:
+        counted = reps_video.count_video(args.video, [(args.label, 0, 1 << 62)],
+                                         source="whole video")
+    else:
+        predictor = _predictor(args)
+        counted = reps_video.predict_and_count(predictor, args.video, hop=args.hop)[1]
+    print(reps_video.counts_text(counted))
+    if args.output:
+        reps_video.write_counts(args.output, [counted])
+        print(f"counts written to {args.output}")
+    return 0
+
+
+def _predictor(args: argparse.Namespace):  # -> Predictor
+    from pathlib import Path
+
+    from stmanet.engine.checkpoint import load_checkpoint
+    from stmanet.engine.inference import Predictor, bundled_demo_model
+    from stmanet.errors import ConfigError
+
+    checkpoint = Path(args.checkpoint) if args.checkpoint else bundled_demo_model()
+    if checkpoint is None:
+        raise ConfigError("no --checkpoint given and no demo model is installed: pass "
+                          "--checkpoint MODEL.safetensors, --segments FILE or --whole")
+    device = _device_arg(args.device)
+    return Predictor(load_checkpoint(checkpoint, device=device), device)
+
+
+def _parse_seconds(text: str) -> tuple[float, float]:
+    """`MIN-MAX` seconds, e.g. 5-30."""
+    try:
+        lo, hi = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX seconds, e.g. 5-30, got {text!r}"
+                                         ) from None
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"need 0 < MIN <= MAX, got {text!r}")
+    return lo, hi
+
+
+def _cmd_evaluate_reps(args: argparse.Namespace) -> int:
+    import time
+
+    from stmanet.engine import reps_eval
+    from stmanet.errors import ConfigError
+    from stmanet.fileio import check_output_file
+
+    if not (args.videos or args.generate or args.non_periodic):
+        raise ConfigError("nothing to evaluate: give videos with expected timelines, "
+                          "--generate N or --non-periodic N")
+    if args.output:
+        check_output_file(args.output)
+    started = time.perf_counter()
+    results = [r for video in args.videos for r in reps_eval.video_cases(video)]
+    shape = (args.seconds, args.fps, args.size)
+    jobs = ([(reps_eval.generated_case, (i, args.seed, *shape)) for i in range(args.generate)]
+            + [(reps_eval.non_periodic_case, (i, args.seed, *shape))
+               for i in range(args.non_periodic)])
+
+    def progress(done: int, total: int) -> None:
+        if done % 25 == 0 or done == total:
+            print(f"  {done}/{total} generated segments ({time.perf_counter() - started:.0f} s)",
+                  flush=True)
+
+    results += reps_eval.run_cases(jobs, workers=args.workers, progress=progress)
+    evaluation = reps_eval.RepEvaluation(results)
+    print(evaluation.to_text())
+    print(f"{len(results)} segments in {time.perf_counter() - started:.1f} s")
+    if args.output:
+        evaluation.write(args.output)
+        print(f"table and per-segment results in {args.output}")
+    return 0
+
+
+def _add_rep_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("count", help="count repetitions in a video, per segment",
+                       description="Count the repetitions of each segment of a video: how "
+                                   "many, when each ended, reps per minute and how even the "
+                                   "pace was (docs/reps.md). Segments come from the model's "
+                                   "predictions (default: the bundled demo model), from a "
+                                   "file, or are the whole video.")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("--segments", metavar="FILE",
+                   help="segments from an expected timeline (VIDEO.json of `stmanet "
+                        "sequence`) or from predictions (`stmanet predict -o`, JSON or CSV)")
+    p.add_argument("--whole", action="store_true",
+                   help="count the whole video as one segment, without a model")
+    p.add_argument("--label", help="with --whole: the drill, e.g. running (counts steps for "
+                                   "walking, jogging, running and high_knees)")
+    p.add_argument("--checkpoint", help="model that finds the segments (default: the bundled "
+                                        "demo model)")
+    p.add_argument("--hop", type=_positive_int,
+                   help="source frames between the model's windows (default: a window)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("-o", "--output", help="write the counts to FILE.csv or FILE.json")
+    p.set_defaults(func=_cmd_count)
+
+    p = sub.add_parser("evaluate-reps", help="judge the repetition counter on generated "
+                                             "drills or videos with known repetitions")
+    p.add_argument("videos", nargs="*", metavar="VIDEO",
+                   help="videos whose expected timeline (VIDEO.json) gives each segment's "
+                        "repetitions, e.g. resources/videos/demo.mp4")
+    p.add_argument("--generate", type=int, default=0, metavar="N",
+                   help="also render N drill segments at a varied tempo and count them")
+    p.add_argument("--non-periodic", type=int, default=0, metavar="N",
+                   help="also render N clips in which nothing repeats (the counter should "
+                        "abstain)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated footage")
+    p.add_argument("--seconds", type=_parse_seconds, default=(5.0, 30.0), metavar="MIN-MAX",
+                   help="length of a generated segment (default 5-30)")
+    p.add_argument("--size", type=_parse_frame_size, default=(160, 120), metavar="WxH",
+                   help="frame size of the generated footage (default 160x120)")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate (default 25)")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="processes rendering and counting side by side (default 1)")
+    p.add_argument("-o", "--output", help="write the table and every segment's result to "
+                                          "FILE.json or FILE.csv")
+    p.set_defaults(func=_cmd_evaluate_reps)
 
 
 def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
@@ -801,6 +955,12 @@ def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="processes rendering clips side by side (default 1; the files are the "
                         "same for any number)")
+    p.add_argument("--reps", action="store_true",
+                   help="write each clip's timeline with the time of every repetition beside "
+                        "it (CLIP.json)")
+    p.add_argument("--tempo", action="store_true",
+                   help="vary the pace (0.5-2x between clips, +-20%% within one, pauses); "
+                        "implies --reps")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("sequence", help="render one video of several drills one after another, "
@@ -829,8 +989,11 @@ def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=25.0, help="frame rate (default 25)")
     p.add_argument("--size", type=_parse_frame_size, default=(320, 240), metavar="WxH",
                    help="frame size (default 320x240)")
+    p.add_argument("--tempo", action="store_true",
+                   help="vary each drill's pace (0.5-2x, +-20%% drift, pauses)")
     p.set_defaults(func=_cmd_sequence)
     _add_engine_commands(sub)
+    _add_rep_commands(sub)
     return parser
 
 

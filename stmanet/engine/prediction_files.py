@@ -23,13 +23,16 @@ def _novelty_value(value: float | None) -> float | None:
 
 
 def write_predictions(path: Path | str, predictions: list[VideoPrediction], *,
-                      attention: bool = False, model: dict[str, Any] | None = None) -> Path:
+                      attention: bool = False, model: dict[str, Any] | None = None,
+                      reps: list[Any] | None = None) -> Path:
     """Per-window predictions to CSV or JSON, chosen by the file's suffix.
 
     CSV: one row per window: video, start_frame, end_frame, start_s, end_s, known (1, 0, or
     empty when the model cannot tell), novelty, label_1, score_1, ..., label_k, score_k.
     JSON: {"model": `model` (Predictor.model_info), "predictions": one object per video (see
-    VideoPrediction.to_dict), attention maps included when asked for}.
+    VideoPrediction.to_dict), attention maps included when asked for}; with `reps` (one entry
+    per video: the repetition counts of its segments, stmanet.engine.reps_video) each video's
+    object gets them under "reps".
     """
     import csv
     import io
@@ -42,6 +45,9 @@ def write_predictions(path: Path | str, predictions: list[VideoPrediction], *,
     if suffix == ".json":
         document: dict[str, Any] = {} if model is None else {"model": model}
         document["predictions"] = [p.to_dict(attention=attention) for p in predictions]
+        if reps is not None:
+            for entry, counted in zip(document["predictions"], reps, strict=True):
+                entry["reps"] = counted
         atomic_write_text(path, json.dumps(document, indent=1) + "\n")
         return path
     if suffix != ".csv":

@@ -14,8 +14,10 @@ from stmanet.data.synthetic import (
     Segment,
     generate_dataset,
     render_clip,
+    render_clip_with_reps,
     render_scene,
     render_sequence,
+    render_still,
     write_video,
 )
 from stmanet.errors import ConfigError
@@ -259,3 +261,116 @@ def test_synth_writes_footage_that_is_no_drill(tmp_path, capsys):
     assert (mixed / "classes.txt").read_text().splitlines() == ["squats", "empty_scene"]
     assert main(["synth", str(tmp_path / "x"), "--drills", "idel"]) == 2
     assert "footage that is no drill: idle" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ repetitions and varied tempo
+
+def test_the_plain_pace_still_renders_the_committed_demo_video_byte_for_byte(tmp_path):
+    """The recipe of docs/training.md gives resources/videos/demo.mp4 and demo.json exactly."""
+    from stmanet.bundled import bundled_demo_video
+
+    demo = bundled_demo_video()
+    assert demo is not None
+    out = tmp_path / "demo.mp4"
+    plan = ("jumping_jacks:5,squats:5,arm_circles:5,high_knees:5,lunges:5,walking:5,"
+            "jogging:5,running:5,push_ups:5,side_bends:5")
+    assert main(["sequence", str(out), "--seed", "7", "--drills", plan]) == 0
+    assert out.read_bytes() == demo.read_bytes()
+    assert json.loads(out.with_suffix(".json").read_text()) == json.loads(
+        demo.with_suffix(".json").read_text())
+
+
+def test_every_segment_knows_its_repetitions():
+    _, segments = render_sequence([("jumping_jacks", 4.0), ("walking", 3.0)], seed=5,
+                                  size=SMALL)
+    jacks, walking = segments
+    assert 3 <= jacks.reps <= 6  # 0.9-1.4 jumps a second for 4 s
+    assert 3.6 <= walking.reps <= 7  # 1.6-2.0 steps a second for 3 s
+    for segment in segments:
+        start, end = segment.start_frame / 25.0, (segment.end_frame - 1) / 25.0
+        for a, b in segment.rep_times:
+            assert start <= a < b <= end + 1e-6
+        # at the plain pace every repetition lasts the same
+        lengths = [b - a for a, b in segment.rep_times[1:-1]]
+        assert max(lengths) - min(lengths) < 1e-6
+    assert Segment.from_dict(json.loads(json.dumps(jacks.to_dict()))) == jacks
+
+
+def test_a_varied_tempo_changes_the_pace_within_limits():
+    from stmanet.data.synthetic.drills import _SPECS, _sample_motion
+    from stmanet.data.synthetic.tempo import MAX_DRIFT, _sample_tempo, _warp
+
+    rng = np.random.default_rng(0)
+    factors = []
+    for i in range(200):
+        drill = DRILLS[i % len(DRILLS)]
+        motion = _sample_motion(drill, rng)
+        tempo = _sample_tempo(drill, motion.rate, rng)
+        factors.append(tempo.factor)
+        assert 0.5 - 1e-9 <= tempo.factor <= 2.0 + 1e-9
+        assert motion.rate * tempo.factor <= _SPECS[drill].max_rate + 1e-9
+        assert abs(tempo.drift) + tempo.wobble <= MAX_DRIFT + 1e-9
+        if not _SPECS[drill].pauses:
+            assert tempo.pauses == ()
+        warp = _warp(drill, motion, tempo, 500, 25.0)
+        pace = motion.rate * tempo.factor
+        for a, b in warp.reps:  # each repetition at the clip's pace +-20%
+            assert 1 / (1.2 * pace) - 0.01 <= b - a <= 1 / (0.8 * pace) + 0.01
+        if warp.reps:
+            assert warp.reps[0][0] == 0.0  # the set starts in the starting pose
+            gaps = [b[0] - a[1] for a, b in itertools.pairwise(warp.reps)]
+            assert all(g < 1e-9 or 0.4 - 1e-9 <= g <= 2.4 + 1e-9 for g in gaps)  # pauses
+            last = warp.reps[-1][1]
+            held = np.arange(500) / 25.0 > last + 1e-6
+            assert np.all(warp.pace[held] == 0.0)  # holds the pose after the last one
+    assert min(factors) < 0.6 and max(factors) > 1.4  # from half to twice the usual pace
+
+
+def test_a_varied_tempo_is_reproducible_and_differs_from_the_plain_pace():
+    a, seg_a = render_clip_with_reps("squats", seed=4, frames=60, size=SMALL, tempo=True)
+    b, seg_b = render_clip_with_reps("squats", seed=4, frames=60, size=SMALL, tempo=True)
+    assert np.array_equal(a, b) and seg_a == seg_b
+    plain = render_clip("squats", seed=4, frames=60, size=SMALL)
+    assert not np.array_equal(a, plain)
+    assert np.array_equal(plain, render_clip_with_reps("squats", seed=4, frames=60,
+                                                       size=SMALL)[0])
+
+
+def test_a_still_figure_holds_its_pose():
+    def changed(clip: np.ndarray) -> float:  # share of pixels that change by more than noise
+        return float((np.abs(np.diff(clip.astype(np.int16), axis=0)).max(axis=3) > 60).mean())
+
+    assert changed(render_still("jumping_jacks", seed=1, frames=20, size=SMALL)) == 0.0
+    assert changed(render_clip("jumping_jacks", seed=1, frames=20, size=SMALL)) > 0.01
+
+
+def test_synth_writes_repetitions_beside_each_clip_when_asked(tmp_path):
+    out = tmp_path / "synth"
+    assert main(["synth", str(out), "--clips-per-class", "1", "--frames", "40", "--size",
+                 "64x48", "--seed", "2", "--drills", "walking", "--tempo"]) == 0
+    timeline = json.loads((out / "walking" / "walking_2_0.json").read_text())
+    (segment,) = timeline["segments"]
+    assert timeline["frames"] == 40 and segment["label"] == "walking"
+    assert segment["reps"] == len(segment["rep_times"]) >= 1
+    _, expected = render_clip_with_reps("walking", seed=2, frames=40, size=(64, 48),
+                                        tempo=True)
+    assert segment["reps"] == expected.reps
+    plain = tmp_path / "plain"
+    assert main(["synth", str(plain), "--clips-per-class", "1", "--frames", "5", "--size",
+                 "64x48", "--drills", "squats"]) == 0
+    assert [p.name for p in (plain / "squats").iterdir()] == ["squats_0_0.mp4"]
+    assert main(["synth", str(plain), "--clips-per-class", "1", "--frames", "5", "--size",
+                 "64x48", "--drills", "squats", "--reps"]) == 0
+    assert (plain / "squats" / "squats_0_0.json").exists()
+
+
+def test_sequence_writes_each_segments_repetitions(tmp_path):
+    out = tmp_path / "seq.mp4"
+    assert main(["sequence", str(out), "--drills", "push_ups:3,running:2", "--size", "64x48",
+                 "--tempo", "--seed", "1"]) == 0
+    segments = json.loads(out.with_suffix(".json").read_text())["segments"]
+    assert [s["label"] for s in segments] == ["push_ups", "running"]
+    for s in segments:
+        assert s["reps"] == len(s["rep_times"])
+        for a, b in s["rep_times"]:
+            assert s["start_frame"] / 25 - 1e-3 <= a < b <= s["end_frame"] / 25

@@ -43,18 +43,30 @@ The modules, in the order they build on each other:
     body.py     the figure: proportions, clothes, joints, limb kinematics
     drills.py   the drills: pose functions, views and paces (DRILLS)
     scene.py    the camera and the room: wall, floor, cones
+    tempo.py    the pace within a clip (varied on request) and the time of every repetition
     render.py   drawing the figure and rendering the frames of a plan of drills
-    dataset.py  the public entry points: Segment, render_clip, render_sequence,
-                write_video, generate_dataset
+    dataset.py  the public entry points: Segment, render_clip, render_clip_with_reps,
+                render_still, render_sequence, timeline_dict, write_video,
+                generate_dataset
     scenes.py   footage that is no drill (NON_DRILLS: idle, walk_across, empty_scene,
                 camera_shake), to check that a model calls it unknown
+
+Every generated video knows its repetitions: `Segment.rep_times` holds the start and end of
+each repetition (one cycle of the drill from its starting pose; one step for walking,
+jogging, running and high knees), and `stmanet sequence` and `stmanet synth --reps` write them
+into the expected timeline beside the video. `tempo=True` (`stmanet synth --tempo`,
+`stmanet sequence --tempo`) varies the pace between and within clips and adds pauses, for
+judging a repetition counter; the default pace is unchanged, so earlier videos stay the same.
 """
 
 from stmanet.data.synthetic.dataset import (
     Segment,
     generate_dataset,
     render_clip,
+    render_clip_with_reps,
     render_sequence,
+    render_still,
+    timeline_dict,
     write_video,
 )
 from stmanet.data.synthetic.drills import DRILLS
@@ -66,7 +78,10 @@ __all__ = [
     "Segment",
     "generate_dataset",
     "render_clip",
+    "render_clip_with_reps",
     "render_scene",
     "render_sequence",
+    "render_still",
+    "timeline_dict",
     "write_video",
 ]

@@ -2,17 +2,19 @@
 
 Random generators are seeded from (seed, drill, index) for a clip and from (seed, "sequence",
 number of drills[, index]) for a sequence, so the same arguments always give byte-identical
-frames.
+frames. With `tempo=True` the pace varies (tempo.py) by a second generator seeded with the
+same keys and "tempo": the figure, room and camera stay those of the plain-pace video.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,9 @@ import numpy as np
 
 from stmanet.data.decode import opencv_filename
 from stmanet.data.synthetic.drills import DRILLS, _check_drill
-from stmanet.data.synthetic.render import _render
+from stmanet.data.synthetic.render import _render_timed
 from stmanet.data.synthetic.scenes import NON_DRILLS, render_scene
+from stmanet.data.synthetic.tempo import _sample_tempo, _Tempo
 from stmanet.errors import ConfigError, STMANetError, printable_path
 from stmanet.fileio import atomic_write_text
 
@@ -38,10 +41,17 @@ class Segment:
     drill: str
     start_frame: int
     end_frame: int
+    rep_times: tuple[tuple[float, float], ...] = ()  # (start, end) of each repetition,
+    # seconds from the start of the video
 
     @property
     def frame_count(self) -> int:
         return self.end_frame - self.start_frame
+
+    @property
+    def reps(self) -> int:
+        """Whole repetitions in the segment (tempo.py says what one is)."""
+        return len(self.rep_times)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -49,7 +59,18 @@ class Segment:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Segment:
         return cls(drill=str(data["drill"]), start_frame=int(data["start_frame"]),
-                   end_frame=int(data["end_frame"]))
+                   end_frame=int(data["end_frame"]),
+                   rep_times=tuple((float(a), float(b)) for a, b in data.get("rep_times", ())))
+
+
+def timeline_dict(segments: Sequence[Segment], fps: float, frames: int) -> dict[str, Any]:
+    """The expected timeline of a generated video (stmanet.engine.timeline's format), each
+    segment with its number of repetitions and their (start, end) times in seconds."""
+    return {"fps": fps, "frames": frames,
+            "segments": [{"label": s.drill, "start_frame": s.start_frame,
+                          "end_frame": s.end_frame, "reps": s.reps,
+                          "rep_times": [[round(a, 4), round(b, 4)] for a, b in s.rep_times]}
+                         for s in segments]}
 
 
 def _rng(*keys: int) -> np.random.Generator:
@@ -60,34 +81,71 @@ def _drill_key(drill: str) -> int:
     return zlib.crc32(drill.encode("utf-8"))
 
 
+def _tempo_from(rng: np.random.Generator) -> Callable[[str, float], _Tempo]:
+    return lambda drill, rate: _sample_tempo(drill, rate, rng)
+
+
 def render_clip(drill: str, *, seed: int, frames: int = 96, fps: float = 25.0,
-                size: tuple[int, int] = (160, 120), index: int = 0) -> np.ndarray:
+                size: tuple[int, int] = (160, 120), index: int = 0,
+                tempo: bool = False) -> np.ndarray:
     """Render one clip of `drill` as uint8 frames (N, H, W, 3) in BGR order.
 
     `size` is (width, height). The figure, clothes, background, camera, speed within the
     drill's range, phase and mirroring are drawn from a generator seeded with (seed, drill,
     index): the same arguments always give byte-identical frames, and different seeds or
     indices give different clips. `drill` may also name footage that is no drill
-    (`scenes.NON_DRILLS`: idle, walk_across, empty_scene, camera_shake).
+    (`scenes.NON_DRILLS`: idle, walk_across, empty_scene, camera_shake). `tempo`: vary the
+    pace (see `render_clip_with_reps`).
     """
     if drill in NON_DRILLS:
         return render_scene(drill, seed=seed, frames=frames, fps=fps, size=size, index=index)
+    return render_clip_with_reps(drill, seed=seed, frames=frames, fps=fps, size=size,
+                                 index=index, tempo=tempo)[0]
+
+
+def render_clip_with_reps(drill: str, *, seed: int, frames: int = 96, fps: float = 25.0,
+                          size: tuple[int, int] = (160, 120), index: int = 0,
+                          tempo: bool = False) -> tuple[np.ndarray, Segment]:
+    """`render_clip`, and the clip as one `Segment` with the time of every repetition.
+
+    `tempo=True`: the pace is 0.5-2 times the drill's usual one, drifts by up to 20% within
+    the clip, may pause between repetitions, and the set starts in the drill's starting pose
+    and holds it after its last whole repetition (stmanet.data.synthetic.tempo).
+    """
     _check_drill(drill)
     if frames < 1:
         raise ConfigError(f"a clip needs at least one frame, got {frames}")
     rng = _rng(seed, _drill_key(drill), index)
-    return _render([(drill, int(frames))], rng, fps, size)
+    tempo_rng = _rng(seed, _drill_key(drill), index, _drill_key("tempo"))
+    video, reps = _render_timed([(drill, int(frames))], rng, fps, size,
+                                _tempo_from(tempo_rng) if tempo else None)
+    return video, Segment(drill, 0, int(frames), tuple(reps[0]))
+
+
+def render_still(drill: str, *, seed: int, frames: int = 96, fps: float = 25.0,
+                 size: tuple[int, int] = (160, 120), index: int = 0) -> np.ndarray:
+    """The figure, room and camera of `render_clip`, the figure holding the drill's starting
+    pose throughout (its pace 0): footage in which nothing repeats."""
+    _check_drill(drill)
+    if frames < 1:
+        raise ConfigError(f"a clip needs at least one frame, got {frames}")
+    rng = _rng(seed, _drill_key(drill), index)
+    still = _Tempo(factor=0.0, drift=0.0, wobble=0.0, wobble_period=1.0, wobble_phase=0.0)
+    return _render_timed([(drill, int(frames))], rng, fps, size, lambda d, r: still)[0]
 
 
 def render_sequence(drills_with_seconds: Sequence[tuple[str, float]], *, seed: int,
                     fps: float = 25.0, size: tuple[int, int] = (160, 120), index: int = 0,
+                    tempo: bool = False
                     ) -> tuple[np.ndarray, list[Segment]]:
     """Render one figure doing several drills one after another, for a demo with a timeline.
 
     Returns the frames (N, H, W, 3) BGR and one `Segment` per drill, covering the frames
-    without gaps. Each segment lasts round(seconds * fps) frames (at least one); its first
-    0.4 s blend from the previous drill's last pose. `index` tells apart sequences made
-    with one seed (the figure, room and camera are drawn from (seed, number of drills, index)).
+    without gaps, with the time of each of its repetitions. Each segment lasts
+    round(seconds * fps) frames (at least one); its first 0.4 s blend from the previous
+    drill's last pose. `index` tells apart sequences made with one seed (the figure, room
+    and camera are drawn from (seed, number of drills, index)). `tempo`: vary each drill's
+    pace as `render_clip_with_reps` does.
     """
     if not drills_with_seconds:
         raise ConfigError("a sequence needs at least one drill")
@@ -103,7 +161,12 @@ def render_sequence(drills_with_seconds: Sequence[tuple[str, float]], *, seed: i
         segments.append(Segment(drill, start, start + count))
         start += count
     keys = (seed, _drill_key("sequence"), len(plan)) + ((index,) if index else ())
-    return _render(plan, _rng(*keys), fps, size), segments
+    tempo_rng = _rng(*keys, _drill_key("tempo"))
+    frames, reps = _render_timed(plan, _rng(*keys), fps, size,
+                                 _tempo_from(tempo_rng) if tempo else None)
+    return frames, [replace(s, rep_times=tuple((s.start_frame / fps + a, s.start_frame / fps + b)
+                                               for a, b in r))
+                    for s, r in zip(segments, reps, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,25 +217,33 @@ def write_video(path: Path | str, frames: np.ndarray | Sequence[np.ndarray],
 
 
 def _write_clip(out: Path, drill: str, seed: int, index: int, frames: int, fps: float,
-                size: tuple[int, int]) -> Path:
-    """Render clip `index` of `drill` and write it to out/<drill>/<drill>_<seed>_<index>.mp4
-    (a module-level function, so worker processes can run it)."""
-    clip = render_clip(drill, seed=seed, frames=frames, fps=fps, size=size, index=index)
-    return write_video(out / drill / f"{drill}_{seed}_{index}.mp4", clip, fps)
+                size: tuple[int, int], tempo: bool = False, reps: bool = False) -> Path:
+    """Render clip `index` of `drill` and write it to out/<drill>/<drill>_<seed>_<index>.mp4,
+    with its timeline and repetitions beside it (.json) when `reps` or `tempo` (a module-level
+    function, so worker processes can run it)."""
+    clip, segment = render_clip_with_reps(drill, seed=seed, frames=frames, fps=fps, size=size,
+                                          index=index, tempo=tempo)
+    path = write_video(out / drill / f"{drill}_{seed}_{index}.mp4", clip, fps)
+    if reps or tempo:
+        atomic_write_text(path.with_suffix(".json"),
+                          json.dumps(timeline_dict([segment], fps, len(clip))) + "\n")
+    return path
 
 
 def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, frames: int = 96,
                      fps: float = 25.0, size: tuple[int, int] = (160, 120),
                      drills: Sequence[str] = DRILLS,
                      progress: Callable[[int, int], None] | None = None,
-                     workers: int = 1) -> Path:
+                     workers: int = 1, tempo: bool = False, reps: bool = False) -> Path:
     """Write a folder-per-class data set of drill clips and return its folder.
 
     Layout: out_dir/<drill>/<drill>_<seed>_<i>.mp4 for i in 0..clips_per_class-1, plus
     out_dir/classes.txt naming the drills one per line, in the order given. Clip i of a drill
-    is `render_clip(drill, seed=seed, index=i, ...)`, so the files do not depend on `workers`
-    (processes rendering clips side by side). `progress(done, total)` is called after every
-    clip, in the order clips finish.
+    is `render_clip(drill, seed=seed, index=i, tempo=tempo, ...)`, so the files do not depend
+    on `workers` (processes rendering clips side by side). With `reps` (implied by `tempo`)
+    each clip's expected timeline with the time of every repetition is written beside it
+    (<clip>.json, `timeline_dict`). `progress(done, total)` is called after every clip, in
+    the order clips finish.
     """
     drills = list(drills)
     if not drills:
@@ -192,7 +263,7 @@ def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, fr
     total = len(jobs)
     if workers == 1:
         for done, (drill, i) in enumerate(jobs, 1):
-            _write_clip(out, drill, seed, i, frames, fps, size)
+            _write_clip(out, drill, seed, i, frames, fps, size, tempo, reps)
             if progress is not None:
                 progress(done, total)
     else:
@@ -202,7 +273,8 @@ def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, fr
         # spawn: a fresh interpreter per worker, safe in a process that holds threads (the app)
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_write_clip, out, drill, seed, i, frames, fps, size)
+            futures = [pool.submit(_write_clip, out, drill, seed, i, frames, fps, size, tempo,
+                                   reps)
                        for drill, i in jobs]
             try:
                 for done, future in enumerate(concurrent.futures.as_completed(futures), 1):

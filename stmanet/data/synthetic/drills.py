@@ -73,6 +73,9 @@ class _DrillSpec:
     view: str  # "front" or "side"
     rate: tuple[float, float]  # repetitions (steps for the gaits) per second
     pose: Callable[[np.ndarray, _Body, _Motion], _Pose]
+    rep_angle: float = 2 * math.pi  # pose phase of one repetition (pi: one step of a stride)
+    max_rate: float = 1.0  # the fastest pace a body keeps up, for varied tempo (reps/s)
+    pauses: bool = True  # a pause between repetitions looks natural (not while walking)
 
 
 def _gait(hip: float, knee_stance: float, knee_swing: float, shoulder: float, elbow: float,
@@ -252,23 +255,25 @@ def _smooth(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
+_STEP = math.pi  # the gaits and high knees: one repetition is one step, half a stride
+
 _SPECS: dict[str, _DrillSpec] = {
-    "jumping_jacks": _DrillSpec("front", (0.9, 1.4), _jumping_jacks),
-    "squats": _DrillSpec("side", (0.35, 0.6), _squats),
-    "arm_circles": _DrillSpec("front", (0.9, 1.6), _arm_circles),
-    "high_knees": _DrillSpec("side", (2.6, 3.4), _high_knees),
-    "lunges": _DrillSpec("side", (0.35, 0.55), _lunges),
+    "jumping_jacks": _DrillSpec("front", (0.9, 1.4), _jumping_jacks, max_rate=2.2),
+    "squats": _DrillSpec("side", (0.35, 0.6), _squats, max_rate=1.0),
+    "arm_circles": _DrillSpec("front", (0.9, 1.6), _arm_circles, max_rate=2.5),
+    "high_knees": _DrillSpec("side", (2.6, 3.4), _high_knees, _STEP, max_rate=5.0),
+    "lunges": _DrillSpec("side", (0.35, 0.55), _lunges, max_rate=0.9),
     "walking": _DrillSpec("side", (1.6, 2.0), _gait(
         hip=22, knee_stance=6, knee_swing=58, shoulder=18, elbow=22, lean=2, flight=0.0,
-        stride_bonus=0.0)),
+        stride_bonus=0.0), _STEP, max_rate=3.0, pauses=False),
     "jogging": _DrillSpec("side", (2.6, 3.0), _gait(
         hip=27, knee_stance=16, knee_swing=85, shoulder=30, elbow=70, lean=5, flight=0.02,
-        stride_bonus=0.15)),
+        stride_bonus=0.15), _STEP, max_rate=4.0, pauses=False),
     "running": _DrillSpec("side", (3.6, 4.2), _gait(
         hip=36, knee_stance=22, knee_swing=110, shoulder=45, elbow=85, lean=9, flight=0.04,
-        stride_bonus=0.3)),
-    "push_ups": _DrillSpec("side", (0.45, 0.8), _push_ups),
-    "side_bends": _DrillSpec("front", (0.3, 0.55), _side_bends),
+        stride_bonus=0.3), _STEP, max_rate=5.0, pauses=False),
+    "push_ups": _DrillSpec("side", (0.45, 0.8), _push_ups, max_rate=1.3),
+    "side_bends": _DrillSpec("front", (0.3, 0.55), _side_bends, max_rate=0.8),
 }
 assert tuple(_SPECS) == DRILLS
 

@@ -27,6 +27,7 @@ from stmanet.data.synthetic.body import (
 )
 from stmanet.data.synthetic.drills import _SPECS, _rad, _sample_motion, _sample_yaw, _smooth
 from stmanet.data.synthetic.scene import _background, _Camera, _sample_scene
+from stmanet.data.synthetic.tempo import _Tempo, _warp
 from stmanet.errors import ConfigError
 
 _SUB = 4  # cv2 fractional bits: coordinates are drawn with 1/16 pixel precision
@@ -135,6 +136,19 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
 def _render(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps: float,
             size: tuple[int, int]) -> np.ndarray:
     """Frames (N, H, W, 3) BGR of one figure doing the drills of `plan` one after another."""
+    return _render_timed(plan, rng, fps, size)[0]
+
+
+def _render_timed(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps: float,
+                  size: tuple[int, int], tempo: Callable[[str, float], _Tempo] | None = None
+                  ) -> tuple[np.ndarray, list[list[tuple[float, float]]]]:
+    """`_render`, and the (start, end) of every repetition of each drill of `plan`, in
+    seconds from that drill's first frame.
+
+    With `tempo` each drill's pace varies (tempo.py): `tempo(drill, rate)` gives it, e.g.
+    drawn from a generator of its own, so that the figure, the room and the camera are those
+    of the same plan and `rng` at the plain pace.
+    """
     width, height = _check_size(size)
     if fps <= 0:
         raise ConfigError(f"frame rate must be positive, got {fps}")
@@ -146,15 +160,18 @@ def _render(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps: floa
 
     # Poses, one segment after another, blending into each new drill.
     poses, lifts, speeds, yaws = [], [], [], []
+    reps: list[list[tuple[float, float]]] = []
     blend_frames = max(1, round(0.4 * fps))
     for drill, count in plan:
-        t = np.arange(count, dtype=np.float64) / fps
         motion = _sample_motion(drill, rng)
-        pose = _SPECS[drill].pose(t, body, motion)
+        warp = _warp(drill, motion, None if tempo is None else tempo(drill, motion.rate),
+                     count, fps)
+        reps.append(warp.reps)
+        pose = _SPECS[drill].pose(warp.tau, body, warp.motion)
         points = _stack_joints(pose.joints)
         points[..., 1] -= points[:, _CONTACT, 1].min(axis=1, keepdims=True)
         lift = pose.lift.astype(np.float64)
-        speed = np.full(count, pose.speed)
+        speed = np.full(count, pose.speed) if warp.pace is None else pose.speed * warp.pace
         yaw = np.full(count, _sample_yaw(drill, rng, facing))
         if poses:
             n = min(blend_frames, max(count // 3, 1))
@@ -244,4 +261,4 @@ def _render(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps: floa
         noise = rng.standard_normal((height, width, 3), dtype=np.float32) * scene.noise
         noisy = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
         frames[i] = noisy[:, ::-1] if mirror else noisy
-    return frames
+    return frames, reps

@@ -19,7 +19,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from stmanet.data.synthetic.dataset import _drill_key, _rng, render_sequence, write_video
+from stmanet.data.synthetic.dataset import (
+    _drill_key,
+    _rng,
+    render_sequence,
+    timeline_dict,
+    write_video,
+)
 from stmanet.data.synthetic.drills import DRILLS, _check_drill
 from stmanet.errors import ConfigError
 from stmanet.fileio import atomic_write_text
@@ -67,15 +73,15 @@ def numbered_path(path: Path | str, number: int, count: int) -> Path:
 
 def write_sequence(path: Path | str, plan: Sequence[tuple[str, float]], *, seed: int,
                    fps: float = 25.0, size: tuple[int, int] = (320, 240), index: int = 0,
-                   ) -> tuple[Path, Path, int]:
-    """Render `plan` to `path` (.mp4) and its expected timeline to the .json beside it;
-    returns (video, timeline, frames)."""
+                   tempo: bool = False) -> tuple[Path, Path, int]:
+    """Render `plan` to `path` (.mp4) and its expected timeline, with every segment's
+    repetitions, to the .json beside it; returns (video, timeline, frames). `tempo`: vary
+    each drill's pace (render_sequence)."""
     path = Path(path)
-    frames, segments = render_sequence(plan, seed=seed, fps=fps, size=size, index=index)
+    frames, segments = render_sequence(plan, seed=seed, fps=fps, size=size, index=index,
+                                       tempo=tempo)
     write_video(path, frames, fps)
-    timeline = {"fps": fps, "frames": len(frames),
-                "segments": [{"label": s.drill, "start_frame": s.start_frame,
-                              "end_frame": s.end_frame} for s in segments]}
+    timeline = timeline_dict(segments, fps, len(frames))
     expected = path.with_suffix(".json")
     atomic_write_text(expected, json.dumps(timeline, indent=1) + "\n")
     return path, expected, len(frames)

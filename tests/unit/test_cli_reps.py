@@ -1,0 +1,123 @@
+"""`stmanet count`, `stmanet evaluate-reps` and `stmanet predict --reps`: what they print and
+write, and one clear line naming the file for each bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from stmanet.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def drills(tmp_path_factory) -> Path:
+    """12 s of generated drills at a varied tempo, with its expected timeline and reps."""
+    video = tmp_path_factory.mktemp("reps") / "drills.mp4"
+    assert main(["sequence", str(video), "--drills", "jumping_jacks:6,walking:6", "--seed", "3",
+                 "--tempo", "--size", "160x120"]) == 0
+    return video
+
+
+def _truth(video: Path) -> list[dict]:
+    return json.loads(video.with_suffix(".json").read_text())["segments"]
+
+
+def test_count_with_a_segments_file_prints_and_writes_each_segment(drills, tmp_path, capsys):
+    out = tmp_path / "counts.csv"
+    assert main(["count", str(drills), "--segments", str(drills.with_suffix(".json")),
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "jumping_jacks" in printed and "walking" in printed and "reps" in printed
+    rows = list(csv.DictReader(out.open()))
+    truth = _truth(drills)
+    assert [r["label"] for r in rows] == ["jumping_jacks", "walking"]
+    for row, expected in zip(rows, truth, strict=True):
+        assert abs(int(row["reps"]) - expected["reps"]) <= 1, (row, expected)
+        assert len(row["rep_times"].split()) == int(row["reps"])
+        assert float(row["reps_per_min"]) > 0
+
+
+def test_count_of_the_whole_video_as_json(drills, tmp_path):
+    out = tmp_path / "counts.json"
+    assert main(["count", str(drills), "--whole", "-o", str(out)]) == 0
+    (video,) = json.loads(out.read_text())["videos"]
+    assert video["segments_from"] == "whole video" and video["frames"] == 300
+    (segment,) = video["segments"]
+    assert segment["start_frame"] == 0 and segment["end_frame"] == 300
+    assert set(segment) >= {"reps", "abstained", "reason", "rep_times", "pace_cv",
+                            "reps_per_min"}
+
+
+def test_count_finds_the_segments_with_the_demo_model(drills, capsys):
+    assert main(["count", str(drills), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "from model predictions" in printed
+    assert "jumping_jacks" in printed and "walking" in printed
+
+
+def test_predict_adds_the_counts_to_json_predictions(drills, tmp_path, capsys):
+    out = tmp_path / "predictions.json"
+    assert main(["predict", str(drills), "--reps", "-o", str(out), "--device", "cpu"]) == 0
+    (video,) = json.loads(out.read_text())["predictions"]
+    assert video["windows"] and video["reps"]
+    assert {s["label"] for s in video["reps"]} >= {"jumping_jacks", "walking"}
+    bad = tmp_path / "predictions.csv"
+    assert main(["predict", str(drills), "--reps", "-o", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(bad) in err and "--reps" in err and len(err.splitlines()) == 1
+    assert not bad.exists()
+
+
+def test_evaluate_reps_on_a_video_and_on_generated_footage(drills, tmp_path, capsys):
+    out = tmp_path / "evaluation.json"
+    assert main(["evaluate-reps", str(drills), "--generate", "2", "--non-periodic", "2",
+                 "--seconds", "5-6", "--size", "96x72", "--seed", "11", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| footage | segments |" in printed and "MAE" in printed and "OBO" in printed
+    document = json.loads(out.read_text())
+    assert len(document["segments"]) == 2 + 2 + 2  # the video's two segments, 2 + 2 made
+    kinds = {row["kind"] for row in document["table"]}
+    assert "non-periodic" in kinds and "drill" in kinds
+    nothing = [s for s in document["segments"] if s["true"] is None]
+    assert len(nothing) == 2 and all(s["count"] is None for s in nothing)
+
+
+def _refused(args: list[str], capsys, *names: str) -> str:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for name in names:
+        assert name in err, err
+    return err
+
+
+def test_bad_inputs_are_refused_with_one_line_naming_the_file(drills, tmp_path, capsys):
+    missing = tmp_path / "nowhere.mp4"
+    _refused(["count", str(missing), "--whole"], capsys, str(missing))
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text("{not json")
+    _refused(["count", str(drills), "--segments", str(garbled)], capsys, str(garbled))
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"frames": 3}))
+    _refused(["count", str(drills), "--segments", str(wrong)], capsys, str(wrong),
+             "timeline")
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"segments": [{"label": "x", "start_frame": 5000,
+                                                 "end_frame": 6000}]}))
+    _refused(["count", str(drills), "--segments", str(outside)], capsys, str(outside))
+    _refused(["count", str(drills), "--whole", "-o", str(tmp_path / "counts.txt")], capsys,
+             "counts.txt")
+    _refused(["evaluate-reps"], capsys, "nothing to evaluate")
+    plain = tmp_path / "plain.mp4"
+    plain.write_bytes(drills.read_bytes())
+    plain.with_suffix(".json").write_text(json.dumps(
+        {"fps": 25.0, "frames": 300,
+         "segments": [{"label": "walking", "start_frame": 0, "end_frame": 300}]}))
+    _refused(["evaluate-reps", str(plain)], capsys, str(plain.with_suffix(".json")),
+             "repetitions")
+    _refused(["evaluate-reps", str(missing)], capsys, str(missing.with_suffix(".json")))
