@@ -31,11 +31,11 @@ from pathlib import Path
 
 import torch
 
+from stmanet.data.training_data import load_index
 from stmanet.engine.checkpoint import load_checkpoint
 from stmanet.engine.openset import fit_openset
 from stmanet.engine.openset_eval import open_set_report
 from stmanet.engine.openset_windows import WindowOutputs, collect_windows
-from stmanet.engine.trainer import load_index
 
 VARIANTS = {
     "mahalanobis": {"score": "mahalanobis"},

@@ -255,13 +255,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import io
     from pathlib import Path
 
+    from stmanet.data.training_data import load_index
     from stmanet.engine.checkpoint import load_checkpoint
     from stmanet.engine.events import ProgressBar
     from stmanet.engine.inference import evaluate
     from stmanet.engine.metrics import plot_confusion, write_confusion_csv
     from stmanet.engine.openset_eval import evaluate_open_set
     from stmanet.engine.openset_windows import WindowCollector, fit_from_specs
-    from stmanet.engine.trainer import load_index
     from stmanet.fileio import atomic_write_text, check_output_file, check_output_folder
 
     checkpoint = Path(args.checkpoint)
@@ -385,7 +385,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from stmanet.engine.checkpoint import load_checkpoint
     from stmanet.engine.events import ProgressBar
-    from stmanet.engine.inference import Predictor, write_predictions
+    from stmanet.engine.inference import Predictor
+    from stmanet.engine.prediction_files import write_predictions
     from stmanet.engine.segmentation import (
         default_hop,
         frame_timeline,
@@ -397,15 +398,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     checkpoint = _model_file(args.checkpoint)
     smoothing = _smoothing_options(args)
+    if args.reps and args.output and Path(args.output).suffix.lower() != ".json":
+        raise ConfigError(f"{args.output}: --reps adds the counts to JSON predictions; name "
+                          "the file .json (or write counts as CSV with `stmanet count`)")
     if args.output and Path(args.output).suffix.lower() not in (".csv", ".json"):
         raise ConfigError(f"{args.output}: choose a .csv or .json file for the predictions")
     if args.output:
         check_output_file(args.output)
         if args.segments:
             check_output_file(segments_path(args.output))
-    if args.reps and args.output and Path(args.output).suffix.lower() != ".json":
-        raise ConfigError(f"{args.output}: --reps adds the counts to JSON predictions; name "
-                          "the file .json (or write counts as CSV with `stmanet count`)")
     videos = _expand_videos(args.videos)
     counts: list = []
     device = _device_arg(args.device)

@@ -27,7 +27,8 @@ from app.services.jobs import CancelCheck, JobError, Progress
 from app.services.results import ActionTime, AnalysisResult
 from stmanet.bundled import frozen_root, search_roots
 from stmanet.data.decode import iter_frames, probe
-from stmanet.engine.inference import VideoPrediction, WindowPrediction, write_predictions
+from stmanet.engine.inference import VideoPrediction, WindowPrediction
+from stmanet.engine.prediction_files import write_predictions
 from stmanet.errors import Cancelled
 from stmanet.fileio import atomic_write_text
 

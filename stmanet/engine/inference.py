@@ -30,10 +30,6 @@ from torch.utils.data import DataLoader, Dataset
 from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import LoadedModel
 from stmanet.engine.metrics import ClassificationReport
-from stmanet.engine.prediction_files import (  # write_predictions: importable from here too
-    _novelty_value,
-    write_predictions,  # noqa: F401
-)
 from stmanet.errors import Cancelled, ConfigError, VideoError, printable_path
 from stmanet.models import STMANetOutput
 from stmanet.models.fast import use_cpu_fast_paths
@@ -43,6 +39,13 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]  # (done, total)
 CancelCheck = Callable[[], bool]
 WindowCallback = Callable[["WindowPrediction", np.ndarray], None]  # (window, scores (K,))
+
+
+def _novelty_value(value: float | None) -> float | None:
+    """A novelty as JSON holds it: 6 significant digits; None for none (or NaN)."""
+    if value is None or not np.isfinite(value):
+        return None
+    return float(f"{value:.6g}")
 
 
 @dataclass

@@ -35,16 +35,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from stmanet.errors import CheckpointError, ConfigError
-
-if TYPE_CHECKING:
-    from stmanet.engine.openset_windows import WindowOutputs
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +70,48 @@ def stage_channels(model: nn.Module, stages: Sequence[int] = STAGES) -> list[int
     """Feature widths of `stages` (2-5) of an STMANet."""
     channels = model.backbone.stage_channels
     return [int(channels[s - 2]) for s in stages]
+
+
+@dataclass
+class WindowOutputs:
+    """The network's output for every test-protocol window of a data set: pooled features of
+    stages 2-5 (N, D), logits (N, K), the model's label of each window's clip (-1: a class
+    the model does not know) and the clip it came from."""
+
+    features: Tensor
+    logits: Tensor
+    labels: Tensor
+    clips: Tensor
+    class_of_clip: list[str] = field(default_factory=list)  # the data set's class per clip
+    description: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def clip_count(self) -> int:
+        return int(torch.unique(self.clips).numel()) if len(self.clips) else 0
+
+    def known(self) -> WindowOutputs:
+        """The windows of classes the model knows."""
+        keep = self.labels >= 0
+        return WindowOutputs(self.features[keep], self.logits[keep], self.labels[keep],
+                             self.clips[keep], self.class_of_clip, self.description,
+                             self.skipped)
+
+    @classmethod
+    def gather(cls, parts: list[tuple[Tensor, Tensor, int, int]], class_of_clip: list[str],
+               description: str = "", skipped: list[tuple[str, str]] | None = None,
+               ) -> WindowOutputs:
+        """From (features, logits, label, clip) per batch of one clip's windows."""
+        if not parts:
+            return cls(torch.zeros(0, 0), torch.zeros(0, 0), torch.zeros(0, dtype=torch.long),
+                       torch.zeros(0, dtype=torch.long), class_of_clip, description,
+                       list(skipped or []))
+        features = torch.cat([p[0] for p in parts])
+        logits = torch.cat([p[1] for p in parts])
+        labels = torch.cat([torch.full((len(p[0]),), p[2], dtype=torch.long) for p in parts])
+        clips = torch.cat([torch.full((len(p[0]),), p[3], dtype=torch.long) for p in parts])
+        return cls(features, logits, labels, clips, class_of_clip, description,
+                   list(skipped or []))
 
 
 def pooled_features(output: Any, stages: Sequence[int] = STAGES) -> Tensor:

@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stmanet.engine.openset import OpenSetStats, _stage_columns
-from stmanet.engine.openset_windows import WindowOutputs
+from stmanet.engine.openset import OpenSetStats, WindowOutputs, _stage_columns
 from stmanet.errors import CheckpointError, ConfigError
 
 
@@ -185,9 +184,9 @@ def evaluate_open_set(loaded: Any, known: WindowOutputs, unknown: str, *,
                       ) -> OpenSetReport:
     """`stmanet evaluate --open-set KIND:PATH`: the windows of the test data (`known`, kept by
     a WindowCollector during the evaluation) against those of the unknown footage."""
+    from stmanet.data.training_data import load_index
     from stmanet.engine.openset import NO_STATISTICS
     from stmanet.engine.openset_windows import collect_windows
-    from stmanet.engine.trainer import load_index
 
     if loaded.openset is None:
         raise CheckpointError(loaded.path, f"{NO_STATISTICS}: fit them with --openset-data "

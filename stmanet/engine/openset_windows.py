@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,53 +21,12 @@ from stmanet.engine.openset import (
     CancelCheck,
     OpenSetStats,
     ProgressCallback,
+    WindowOutputs,
     fit_openset,
     pooled_features,
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WindowOutputs:
-    """The network's output for every test-protocol window of a data set: pooled features of
-    stages 2-5 (N, D), logits (N, K), the model's label of each window's clip (-1: a class
-    the model does not know) and the clip it came from."""
-
-    features: Tensor
-    logits: Tensor
-    labels: Tensor
-    clips: Tensor
-    class_of_clip: list[str] = field(default_factory=list)  # the data set's class per clip
-    description: str = ""
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def clip_count(self) -> int:
-        return int(torch.unique(self.clips).numel()) if len(self.clips) else 0
-
-    def known(self) -> WindowOutputs:
-        """The windows of classes the model knows."""
-        keep = self.labels >= 0
-        return WindowOutputs(self.features[keep], self.logits[keep], self.labels[keep],
-                             self.clips[keep], self.class_of_clip, self.description,
-                             self.skipped)
-
-    @classmethod
-    def gather(cls, parts: list[tuple[Tensor, Tensor, int, int]], class_of_clip: list[str],
-               description: str = "", skipped: list[tuple[str, str]] | None = None,
-               ) -> WindowOutputs:
-        """From (features, logits, label, clip) per batch of one clip's windows."""
-        if not parts:
-            return cls(torch.zeros(0, 0), torch.zeros(0, 0), torch.zeros(0, dtype=torch.long),
-                       torch.zeros(0, dtype=torch.long), class_of_clip, description,
-                       list(skipped or []))
-        features = torch.cat([p[0] for p in parts])
-        logits = torch.cat([p[1] for p in parts])
-        labels = torch.cat([torch.full((len(p[0]),), p[2], dtype=torch.long) for p in parts])
-        clips = torch.cat([torch.full((len(p[0]),), p[3], dtype=torch.long) for p in parts])
-        return cls(features, logits, labels, clips, class_of_clip, description,
-                   list(skipped or []))
 
 
 class WindowCollector:
@@ -98,8 +56,8 @@ def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], ind
     and listed."""
     from torch.utils.data import DataLoader
 
-    from stmanet.engine.events import Cancelled
     from stmanet.engine.inference import _VideoWindows
+    from stmanet.errors import Cancelled
     from stmanet.models.fast import use_cpu_fast_paths
 
     position = {n: i for i, n in enumerate(class_names)}
@@ -192,7 +150,7 @@ def fit_from_specs(loaded: Any, train: str, val: str | None = None, *,
     """`stmanet evaluate --openset-data TRAIN [--openset-val-data VAL]`: a loaded model's
     statistics from its training data (and validation data, for the threshold), given as
     KIND:PATH. `on_progress(done, total, what)` counts clips."""
-    from stmanet.engine.trainer import load_index
+    from stmanet.data.training_data import load_index
 
     train_index = load_index(train, annotations=annotations, split=split, subset="train")
     val_index = (load_index(val, annotations=annotations, split=split, subset="test")

@@ -4,22 +4,10 @@ export)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-
+from stmanet.engine.inference import VideoPrediction, _novelty_value
 from stmanet.errors import ConfigError, printable_path
-
-if TYPE_CHECKING:
-    from stmanet.engine.inference import VideoPrediction
-
-
-def _novelty_value(value: float | None) -> float | None:
-    """A novelty as JSON holds it: 6 significant digits; None for none (or NaN)."""
-    if value is None or not np.isfinite(value):
-        return None
-    return float(f"{value:.6g}")
-
 
 
 def write_predictions(path: Path | str, predictions: list[VideoPrediction], *,

@@ -87,7 +87,6 @@ from stmanet.engine.checkpoint import (
 )
 from stmanet.engine.distributed import DistributedContext, resolve_device
 from stmanet.engine.events import (
-    Cancelled,
     CheckpointSaved,
     EpochEnded,
     Event,
@@ -126,7 +125,7 @@ from stmanet.engine.resume import (
     seed_everything,
     set_rng_state,
 )
-from stmanet.errors import ConfigError, STMANetError
+from stmanet.errors import Cancelled, ConfigError, STMANetError
 from stmanet.fileio import atomic_path, atomic_write_text
 from stmanet.models import STMANet, stmanet_loss
 

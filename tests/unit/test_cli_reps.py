@@ -67,6 +67,7 @@ def test_predict_adds_the_counts_to_json_predictions(drills, tmp_path, capsys):
     assert video["windows"] and video["reps"]
     assert {s["label"] for s in video["reps"]} >= {"jumping_jacks", "walking"}
     bad = tmp_path / "predictions.csv"
+    capsys.readouterr()
     assert main(["predict", str(drills), "--reps", "-o", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert str(bad) in err and "--reps" in err and len(err.splitlines()) == 1

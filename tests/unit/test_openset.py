@@ -24,7 +24,7 @@ from stmanet.engine.checkpoint import (
     save_checkpoint,
     save_hara_format,
 )
-from stmanet.engine.inference import Predictor, write_predictions
+from stmanet.engine.inference import Predictor
 from stmanet.engine.openset import (
     HEADER_KEY,
     NO_STATISTICS,
@@ -36,6 +36,7 @@ from stmanet.engine.openset import (
 )
 from stmanet.engine.openset_eval import auroc, open_set_report
 from stmanet.engine.openset_windows import WindowOutputs, collect_windows, fit_from_data
+from stmanet.engine.prediction_files import write_predictions
 from stmanet.errors import CheckpointError, ConfigError
 from stmanet.models import ResNet3D, create_model
 
@@ -72,7 +73,7 @@ def tiny_model() -> LoadedModel:
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm3d):
                 m.weight.uniform_(0.5, 1.5)
-        model.backbone.fc.weight.normal_(0, 1.0)
+        model.head.fc.weight[:, model.head.last_stage_columns].normal_(0, 1.0)
     return LoadedModel(model, CheckpointMetadata(model.config, CLASSES, SPEC), Path("mem"))
 
 

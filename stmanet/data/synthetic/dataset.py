@@ -220,10 +220,15 @@ def _write_clip(out: Path, drill: str, seed: int, index: int, frames: int, fps: 
                 size: tuple[int, int], tempo: bool = False, reps: bool = False) -> Path:
     """Render clip `index` of `drill` and write it to out/<drill>/<drill>_<seed>_<index>.mp4,
     with its timeline and repetitions beside it (.json) when `reps` or `tempo` (a module-level
-    function, so worker processes can run it)."""
+    function, so worker processes can run it). Footage that is no drill has no repetitions
+    to write."""
+    name = out / drill / f"{drill}_{seed}_{index}.mp4"
+    if drill in NON_DRILLS:
+        return write_video(name, render_scene(drill, seed=seed, frames=frames, fps=fps,
+                                              size=size, index=index), fps)
     clip, segment = render_clip_with_reps(drill, seed=seed, frames=frames, fps=fps, size=size,
                                           index=index, tempo=tempo)
-    path = write_video(out / drill / f"{drill}_{seed}_{index}.mp4", clip, fps)
+    path = write_video(name, clip, fps)
     if reps or tempo:
         atomic_write_text(path.with_suffix(".json"),
                           json.dumps(timeline_dict([segment], fps, len(clip))) + "\n")
