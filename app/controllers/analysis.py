@@ -89,7 +89,7 @@ class WholeVideoAnalysis(QObject):
     def forget(self) -> None:
         """Another source or model: what waited for an analysis waits no more."""
         self._after = None
-        self.caption.setText("")
+        self._set_caption("")
 
     def update_footer(self, *, can_analyse: bool) -> None:
         analysing = self._service.is_analysing()
@@ -98,7 +98,11 @@ class WholeVideoAnalysis(QObject):
         self.progress.setVisible(analysing)
         if analysing:
             self.progress.setValue(0)
-            self.caption.setText("Analysing…")
+            self._set_caption("Analysing…")
+
+    def _set_caption(self, text: str, tooltip: str = "") -> None:
+        self.caption.setText(text)
+        self.caption.setToolTip(tooltip)
 
     def _on_button(self) -> None:
         if self._service.is_analysing():
@@ -112,12 +116,17 @@ class WholeVideoAnalysis(QObject):
     def _on_progressed(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(1, total))
         self.progress.setValue(done)
-        self.caption.setText(f"Analysing… {done} of {total} windows")
+        self._set_caption(f"Analysing… {done} of {total} windows")
 
     def _on_finished(self, result: AnalysisResult) -> None:
         self._live.end_analysis(result)
-        self.caption.setText(
-            f"Analysed: {len(result.windows)} windows, every {result.hop} frames")
+        count = 0 if result.timeline is None else len(result.timeline.segments)
+        segments = f", {count} segment{'' if count == 1 else 's'}" if count else ""
+        self._set_caption(
+            f"Analysed: {len(result.windows)} windows{segments}",
+            f"Windows of {result.window} frames, one every {result.hop} frames"
+            + (f"; the action at every frame, smoothed, makes {count} segments" if count
+               else ""))
         self._show_message(f"Analysed {result.path.name}", 4000)
         self.changed.emit()
         self._live.refresh(force=True)
@@ -136,13 +145,13 @@ class WholeVideoAnalysis(QObject):
             self._show_message("Analysis cancelled; nothing was exported", 4000)
         self._live.end_analysis(result)
         self._service.set_live_enabled(True)
-        self.caption.setText(f"Analysis cancelled after {len(result.windows)} windows")
+        self._set_caption(f"Analysis cancelled after {len(result.windows)} windows")
         self.changed.emit()
         self._live.refresh(force=True)
 
     def _on_failed(self, message: str) -> None:
         self._after = None
         self._service.set_live_enabled(True)
-        self.caption.setText("")
+        self._set_caption("")
         self.changed.emit()
         self._present_error("Analysis failed", message)

@@ -6,6 +6,10 @@ heatmap over the picture, the top-5 bars, the timeline and the attention panel. 
 overlay options (saved in the settings: UI state only), the place clicked on the picture (whose
 answer then needs its full spatial maps, asked for from the service), and the session totals
 of the Recognition panel.
+
+Once a whole-file analysis ends, its per-frame result (`AnalysisResult.timeline`: the action
+at every frame, smoothed) is what the timeline's strip draws and what the session totals
+count; live answers and an analysis under way are counted by their windows.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from app.services.results import (
     PredictionTrack,
     WindowResult,
     action_seconds,
+    timeline_seconds,
 )
 from app.widgets.attention_panel import AttentionPanel
 from app.widgets.overlay import (
@@ -38,7 +43,7 @@ from app.widgets.overlay import (
 )
 from app.widgets.player import PlayerWidget
 from app.widgets.predictions_panel import PredictionsPanel
-from app.widgets.timeline import PredictionTimeline
+from app.widgets.timeline import PredictionTimeline, Stretch
 
 SESSION_UPDATE_MS = 400
 """The session totals follow new answers in batches, at most this often."""
@@ -206,11 +211,19 @@ class LiveResults(QObject):
         self.refresh()
 
     def end_analysis(self, result: AnalysisResult) -> None:
-        """The analysis ended (finished, or cancelled with what it had done)."""
+        """The analysis ended (finished, or cancelled with what it had done): the strip and
+        the session totals follow its per-frame result."""
         self._analysis = result
         self._track = PredictionTrack(result.windows)
         self._timeline_timer.stop()
         self.timeline.set_track(self._track, self.class_names())
+        timeline = result.timeline
+        if timeline is not None:
+            index = {name: i for i, name in enumerate(timeline.class_names)}
+            self.timeline.set_frame_result([
+                Stretch(s.start_frame, s.end_frame, index.get(s.label, -1), s.label,
+                        s.mean_score)
+                for s in timeline.segments])
         self._session_timer.stop()
         self._update_session()
 
@@ -232,10 +245,13 @@ class LiveResults(QObject):
             scores=np.mean(stacked, axis=0) if stacked else None)
 
     def session_summary(self) -> list[ActionTime]:
-        """Seconds per action over the frames that have an answer."""
+        """Seconds per action over the frames that have an answer: of the per-frame result
+        after a whole-file analysis, else of the windows' answers."""
         info = self._source
         if info is None or not self._track:
             return []
+        if self._analysis is not None and self._analysis.timeline is not None:
+            return timeline_seconds(self._analysis.timeline)
         count = info.frame_count
         if count is None:
             count = max(w.end_frame for w in self._track)
@@ -245,10 +261,28 @@ class LiveResults(QObject):
         self.timeline.invalidate()
         self._session_timer.start()
 
+    def summary_scope(self) -> str:
+        """The stretch of video the session totals cover when it is a whole-video analysis's
+        per-frame result: "whole video", or "part analysed" after a cancel; else ""."""
+        analysis = self._analysis
+        if analysis is None or analysis.timeline is None:
+            return ""
+        return "whole video" if analysis.complete else "part analysed"
+
+    def summary_basis(self) -> str:
+        """What the session totals count, in a few words."""
+        scope = self.summary_scope()
+        if scope:
+            return f"every frame of the {scope}, smoothed"
+        if self._service.is_analysing():
+            return "the windows analysed so far"
+        return "the windows seen while playing"
+
     def _update_session(self) -> None:
         names = self.class_names()
         colors = {name: class_color(i) for i, name in enumerate(names)}
-        self.panel.set_session(self.session_summary(), colors)
+        self.panel.set_session(self.session_summary(), colors, scope=self.summary_scope(),
+                               basis=self.summary_basis())
 
     def _keep_rows(self, result: WindowResult) -> None:
         """Only one answer keeps its full spatial maps (they can be megabytes): this one."""

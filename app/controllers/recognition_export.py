@@ -1,5 +1,6 @@
-"""What recognition writes out: the per-window predictions (CSV / JSON), the video with the
-overlay burnt in (H.264 MP4), and the session summary (a dialog, and its CSV).
+"""What recognition writes out: the per-window predictions (CSV / JSON) and, after a
+whole-video analysis, its per-frame segments beside them, the video with the overlay burnt in
+(H.264 MP4), and the session summary (a dialog, and its CSV).
 
 `RecognitionExports` runs the exports through a `JobRunner` (one at a time, with progress and
 Cancel; app.services.export writes the files). With no prediction yet it offers to analyse the
@@ -25,6 +26,7 @@ from app.services.export import (
     export_overlay_video,
     export_predictions,
     export_summary,
+    prediction_files,
 )
 from app.services.frames import rgb_to_qimage
 from app.services.jobs import BackgroundJob
@@ -106,7 +108,9 @@ class RecognitionExports(QObject):
                               parent=self)
 
     def export_predictions(self, path: Path | str) -> BackgroundJob | None:
-        """Write the per-window predictions (CSV or JSON by suffix) in the background.
+        """Write the per-window predictions (CSV or JSON by suffix) in the background, and
+        after a whole-video analysis its per-frame segments beside them (NAME.segments.csv
+        or .json).
 
         With no prediction yet, offers to analyse the whole file first and exports when the
         analysis ends (None is returned then)."""
@@ -115,10 +119,11 @@ class RecognitionExports(QObject):
         if analysis is None:
             self._analyse_first(target, lambda: self.export_predictions(target))
             return None
+        names = " and ".join(f.name for f in prediction_files(target, analysis))
         return self._run(
             lambda progress, cancelled: export_predictions(
                 target, analysis, progress=progress, cancelled=cancelled),
-            f"Writing {target.name}…", "Cannot export the predictions")
+            f"Writing {names}…", "Cannot export the predictions", saved=f"Saved {names}")
 
     def export_video(self, path: Path | str) -> BackgroundJob | None:
         """Write the open file with the overlay burnt in (H.264 MP4) in the background.
@@ -140,10 +145,10 @@ class RecognitionExports(QObject):
                 source, target, render, progress=progress, cancelled=cancelled),
             f"Writing {target.name}…", "Cannot export the video")
 
-    def _run(self, work: Callable[..., object], text: str,
-             failure_title: str) -> BackgroundJob | None:
+    def _run(self, work: Callable[..., object], text: str, failure_title: str,
+             saved: str = "") -> BackgroundJob | None:
         def finished(path: object) -> None:
-            self._show_message(f"Saved {Path(str(path)).name}", 5000)
+            self._show_message(saved or f"Saved {Path(str(path)).name}", 5000)
 
         return self.jobs.run(work, title="Export", text=text, failure_title=failure_title,
                              done=finished)
@@ -214,7 +219,7 @@ class RecognitionExports(QObject):
         covered = sum(r.seconds for r in rows)
         dialog = SessionSummaryDialog(
             rows, colors, source=info.name if info else "no video", covered_s=covered,
-            duration_s=info.duration if info else None,
+            duration_s=info.duration if info else None, basis=self._live.summary_basis(),
             export=lambda: self._choose_summary_file(rows), parent=self._widget)
         dialog.setModal(True)
         dialog.show()

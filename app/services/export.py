@@ -1,5 +1,7 @@
-"""Exports: per-window predictions (CSV / JSON), the video with the overlay burnt in (H.264
-MP4, encoded with PyAV's libx264) and the session summary (CSV). Each runs as a
+"""Exports: per-window predictions (CSV / JSON) with, after a whole-video analysis, its
+per-frame result's segments beside them (NAME.segments.csv / .json, as `stmanet predict
+--segments` writes them), the video with the overlay burnt in (H.264 MP4, encoded with PyAV's
+libx264) and the session summary (CSV). Each runs as a
 `BackgroundJob` (app.services.jobs) with progress and a cancel flag, and each file is written
 to a temporary file in the destination folder and renamed over the destination only when
 complete: a crash or a cancel never leaves half a file.
@@ -29,6 +31,7 @@ from stmanet.bundled import frozen_root, search_roots
 from stmanet.data.decode import iter_frames, probe
 from stmanet.engine.inference import VideoPrediction, WindowPrediction
 from stmanet.engine.prediction_files import write_predictions
+from stmanet.engine.segmentation import segments_path, write_segments
 from stmanet.errors import Cancelled
 from stmanet.fileio import atomic_write_text
 
@@ -69,22 +72,38 @@ def video_prediction(analysis: AnalysisResult) -> VideoPrediction:
                            hop=analysis.hop, window=analysis.window)
 
 
+def prediction_files(path: Path, analysis: AnalysisResult) -> list[Path]:
+    """The files `export_predictions(path, analysis)` writes: the windows, and the segments
+    (`segments_path`: windows.csv -> windows.segments.csv) when there is a per-frame
+    result."""
+    path = Path(path)
+    return [path] if analysis.timeline is None else [path, segments_path(path)]
+
+
 def export_predictions(path: Path, analysis: AnalysisResult, *, attention: bool = False,
                        progress: Progress | None = None,
                        cancelled: CancelCheck | None = None) -> Path:
-    """Per-window predictions to CSV or JSON (by the suffix), written atomically."""
+    """Per-window predictions to CSV or JSON (by the suffix), and the per-frame result's
+    segments beside them in the same format when the analysis has one (one row per segment:
+    video, start_frame, end_frame, start_s, end_s, label, mean_score); each file written
+    atomically."""
     path = Path(path)
     if path.suffix.lower() not in PREDICTION_SUFFIXES:
         raise ExportError(f"{path.name}: choose a .csv or .json file for the predictions.")
     if not analysis.windows:
         raise ExportError("There are no predictions to export yet.")
+    files = prediction_files(path, analysis)
     if progress is not None:
-        progress(0, 1)
+        progress(0, len(files))
     if cancelled is not None:
         _check(cancelled)
     write_predictions(path, [video_prediction(analysis)], attention=attention)
+    if analysis.timeline is not None:
+        if progress is not None:
+            progress(1, len(files))
+        write_segments(files[1], [(analysis.path, analysis.timeline)])
     if progress is not None:
-        progress(1, 1)
+        progress(len(files), len(files))
     return path
 
 

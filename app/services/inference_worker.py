@@ -15,7 +15,11 @@ screen, however slow the model.
 Whole-file analysis runs `Predictor.predict` over every window of the file with progress and
 a cooperative cancel flag checked between batches; windows are handed over as they are done
 (its `on_window` callback, then `analysisWindows`), so the timeline fills while it runs and
-keeps what was done when the job is cancelled.
+keeps what was done when the job is cancelled. The windows lie inside the video, the last one
+ending at its last frame (stmanet.data.sampling.window_starts; none wraps to the start). When
+the job ends, the per-frame result is made from every window's scores here, off the GUI
+thread (stmanet.engine.segmentation: the action at every frame, smoothed, and its segments):
+of the whole file, or of the frames analysed before a cancel.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from stmanet.engine.inference import (
     WindowPrediction,
     attention_summary,
 )
+from stmanet.engine.segmentation import FrameTimeline, frame_timeline, timeline_from_windows
 from stmanet.errors import Cancelled, STMANetError
 
 log = logging.getLogger(__name__)
@@ -110,7 +115,8 @@ def newest_window(
     A window ends at the newest buffered frame and spans `window` source frames; it is
     complete when the buffer reaches back to its first frame. Where playback skipped frames,
     the nearest earlier buffered frame stands in. A file shorter than one window (all of it
-    buffered, from frame 0) gives one window of its frames looped, as the engine does.
+    buffered, from frame 0) gives one window whose missing frames repeat its last frame, as
+    the engine's windows do (never its first frames again).
     """
     if not frames:
         return None
@@ -123,7 +129,7 @@ def newest_window(
         numbers[0] == 0
     ):
         start, end = 0, frame_count
-        targets = [k % frame_count for k in range(0, window, stride)]
+        targets = [min(k, frame_count - 1) for k in range(0, window, stride)]
     else:
         return None
     picked = [max(0, bisect.bisect_right(numbers, t) - 1) for t in targets]
@@ -383,6 +389,7 @@ class RecognitionWorker(QObject):
                 complete=complete,
                 scores=mean,
                 engine_result=prediction,
+                timeline=self._per_frame(prediction, done, fps_box[0], loaded),
             )
 
         frame_count = 0
@@ -412,6 +419,24 @@ class RecognitionWorker(QObject):
         log.info("analysed %s: %d windows in %.1f s", request.path.name,
                  len(prediction.windows), time.perf_counter() - started)
         self.analysisFinished.emit(generation, outcome(True, prediction))
+
+    @staticmethod
+    def _per_frame(prediction: VideoPrediction | None, done: list[WindowResult], fps: float,
+                   loaded: LoadedModel) -> FrameTimeline | None:
+        """The per-frame result of a finished analysis (`prediction`), or of the windows
+        `done` before a cancel (up to the last one's end); None without windows."""
+        try:
+            if prediction is not None:
+                return frame_timeline(prediction) if prediction.windows else None
+            scored = [w for w in done if w.all_scores is not None]
+            if not scored:
+                return None
+            return timeline_from_windows(
+                [w.start_frame for w in scored], [w.end_frame for w in scored],
+                np.stack([w.all_scores for w in scored]), loaded.metadata.class_names, fps)
+        except ValueError:
+            log.exception("no per-frame result could be made")
+            return None
 
     def _from_engine(
         self, window: WindowPrediction, fps: float, all_scores: np.ndarray | None

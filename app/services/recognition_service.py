@@ -11,7 +11,10 @@ the newest complete window, so windows that went by while the network was busy a
 queued. A new window is asked for once `hop` source frames have passed since the last one.
 
 Whole-file analysis reports progress (`progressed(done, total)`) and the windows as they are
-done (`windowsAnalysed`), and can be cancelled.
+done (`windowsAnalysed`), and can be cancelled. Its windows start `analysis_hop()` frames
+apart: the live hop, or a quarter window when that is finer (the spacing the per-frame
+result was measured with; docs/training.md, "Timelines"). Its result (`finished`, or
+`cancelled` with what was done) carries the per-frame result (`AnalysisResult.timeline`).
 
 Requests carry a generation number that changes with the source; answers about a previous
 source are dropped.
@@ -38,11 +41,12 @@ from app.services.inference_worker import (
     RecognitionWorker,
 )
 from app.services.results import AnalysisResult, ModelInfo, WindowResult
+from stmanet.engine.segmentation import default_hop
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOP = 16
-"""Source frames between the starts of two live windows, and of two analysed windows."""
+"""Source frames between the starts of two live windows (analysed windows: `analysis_hop`)."""
 
 
 class RecognitionService(QObject):
@@ -144,6 +148,12 @@ class RecognitionService(QObject):
     def set_hop(self, hop: int) -> None:
         self._hop = max(1, int(hop))
 
+    def analysis_hop(self) -> int:
+        """Source frames between the starts of analysed windows: the live hop, or a quarter
+        of the model's window when that is finer (the per-frame result's spacing)."""
+        model = self._model
+        return self._hop if model is None else min(self._hop, default_hop(model.window))
+
     def is_loading(self) -> bool:
         return self._loading > 0
 
@@ -218,7 +228,7 @@ class RecognitionService(QObject):
         self._analysing = Path(path)
         self.busyChanged.emit(True)
         self._analysisRequested.emit(
-            AnalysisRequest(self._generation, Path(path), max(1, hop or self._hop))
+            AnalysisRequest(self._generation, Path(path), max(1, hop or self.analysis_hop()))
         )
 
     def cancel_analysis(self) -> None:

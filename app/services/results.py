@@ -2,8 +2,10 @@
 
 `WindowResult` is the answer for one window of source frames; `PredictionTrack` holds the
 answers for one video and decides which of them describes a given frame; `action_seconds`
-sums the time spent per action. Widgets import this module freely: it pulls in neither the
-engine nor Qt.
+sums the time spent per action over windows, `timeline_seconds` over the per-frame result of
+a whole-video analysis (`AnalysisResult.timeline`). Widgets import this module freely: it
+pulls in neither the engine nor Qt (the engine's `FrameTimeline` is named for the type
+checker only).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from stmanet.engine.segmentation import FrameTimeline
 
 STAGES = (2, 3, 4, 5)
 """The network stages that carry attention maps, in the order of every per-stage list."""
@@ -174,6 +179,10 @@ class AnalysisResult:
     complete: bool
     scores: np.ndarray | None = None  # (K,) mean softmax over the windows, when known
     engine_result: Any = None  # the engine's own VideoPrediction, when the job completed
+    timeline: FrameTimeline | None = None
+    """The per-frame result (stmanet/engine/segmentation.py): the action at every frame,
+    smoothed, and its segments; of the whole video, or of the frames analysed before a
+    cancel. None when no window was done."""
 
 
 class PredictionTrack:
@@ -318,6 +327,22 @@ def action_seconds(
     total = float(known.size)
     rows = [
         ActionTime(class_names[i], counts[i] / fps, counts[i] / total)
+        for i in np.flatnonzero(counts)
+    ]
+    rows.sort(key=lambda row: (-row.seconds, row.label))
+    return rows
+
+
+def timeline_seconds(timeline: FrameTimeline) -> list[ActionTime]:
+    """Seconds per action of a per-frame result: every frame counts for its (smoothed)
+    action; longest first."""
+    labels = np.asarray(timeline.labels, dtype=np.int64)
+    if labels.size == 0 or timeline.fps <= 0:
+        return []
+    names = timeline.class_names
+    counts = np.bincount(labels, minlength=len(names))
+    rows = [
+        ActionTime(names[i], counts[i] / timeline.fps, counts[i] / labels.size)
         for i in np.flatnonzero(counts)
     ]
     rows.sort(key=lambda row: (-row.seconds, row.label))

@@ -2,7 +2,9 @@
 
 `read_run_state` says whether a run finished, can be continued or is lost (Train ▸ Recent
 runs); `resume_settings` rebuilds the dialog's description of a run from its config;
-`read_run_results` reads a finished run's validation report and history; `store_model`
+`read_run_results` reads a finished run's validation report, which epoch it kept and why
+(stmanet/engine/selection.py, as the trainer wrote it into report.json), and its history;
+`store_model`
 copies a run's model into the project's models folder with its report beside it, and
 `find_stored_model` finds that copy again.
 """
@@ -37,8 +39,30 @@ class RunResults:
     per_class: dict[str, float | None] = field(default_factory=dict)
     confusion: list[list[int]] = field(default_factory=list)  # rows: true class
     val_clips: int = 0
-    best_epoch: int | None = None
+    best_epoch: int | None = None  # the kept epoch
     history: list[dict[str, Any]] = field(default_factory=list)
+    selection: dict[str, Any] | None = None
+    """Which epoch the run kept and why, as the trainer wrote it (Selection.to_dict(): epoch,
+    reason, val_windows, noisy, best_epoch, last_epoch, ...); None from a trainer that did
+    not say."""
+
+    @property
+    def kept_epoch(self) -> int | None:
+        epoch = (self.selection or {}).get("epoch")
+        return int(epoch) if isinstance(epoch, int) else self.best_epoch
+
+    @property
+    def selection_reason(self) -> str:
+        return str((self.selection or {}).get("reason") or "")
+
+    @property
+    def noisy_choice(self) -> bool:
+        """True when the trainer found too few validation windows for a sure choice."""
+        return bool((self.selection or {}).get("noisy"))
+
+    @property
+    def validation_windows(self) -> int:
+        return int((self.selection or {}).get("val_windows") or 0)
 
     def class_clips(self) -> dict[str, int]:
         """Validation clips per class (the confusion matrix's row sums)."""
@@ -47,16 +71,20 @@ class RunResults:
 
 
 def read_run_results(run_dir: Path, model_path: Path | None = None) -> RunResults:
-    """The run folder's report.json (best model on the validation clips) and metrics."""
+    """The run folder's report.json (the kept model on the validation clips, and which epoch
+    was kept and why) and metrics."""
     from stmanet.engine.metrics import ClassificationReport, MetricsLog
+    from stmanet.engine.selection import choose_epoch
 
     run_dir = Path(run_dir)
     results = RunResults(run_dir, model_path, history=MetricsLog(run_dir).read())
     path = run_dir / "report.json"
     try:
         report = ClassificationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return results  # no validation data: nothing to report
+    except FileNotFoundError:  # no validation data: the last epoch's model is the run's
+        chosen = choose_epoch(results.history)
+        results.selection = chosen.to_dict() if chosen is not None else None
+        return results
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("cannot read %s: %s", path, exc)
         return results
@@ -67,6 +95,8 @@ def read_run_results(run_dir: Path, model_path: Path | None = None) -> RunResult
     results.val_clips = report.count
     epoch = report.extra.get("epoch")
     results.best_epoch = int(epoch) if isinstance(epoch, int) else None
+    selection = report.extra.get("selection")
+    results.selection = dict(selection) if isinstance(selection, dict) else None
     return results
 
 
@@ -99,6 +129,7 @@ def store_model(results: RunResults, models_dir: Path, name: str, *,
             "accuracy": results.val_accuracy, "clips": results.val_clips,
             "best_epoch": results.best_epoch, "class_names": results.class_names,
             "per_class": results.per_class, "confusion": results.confusion},
+        "selection": results.selection,
         "history": results.history,
         **(about or {}),
     }

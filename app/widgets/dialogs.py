@@ -201,11 +201,12 @@ class ModelInfoDialog(QDialog):
 
 
 class SessionSummaryDialog(QDialog):
-    """Time spent per action in the analysed windows, longest first; exportable as CSV."""
+    """Time spent per action, longest first, and what it counts (`basis`: the per-frame
+    result of a whole-video analysis, or the windows seen); exportable as CSV."""
 
     def __init__(self, rows: Sequence[ActionTime], class_colors: dict[str, QColor], *,
                  source: str, covered_s: float, duration_s: float | None,
-                 export: Callable[[], None] | None = None,
+                 basis: str = "", export: Callable[[], None] | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Session summary: {source}")
@@ -227,7 +228,10 @@ class SessionSummaryDialog(QDialog):
         where = f"{format_time(covered_s)} with predictions"
         if duration_s is not None:
             where += f" of {format_time(duration_s)}"
-        caption = QLabel(where, self)
+        if basis and self.rows:
+            where += f", counted over {basis}"
+        self.caption = caption = QLabel(where, self)
+        caption.setWordWrap(True)
         caption.setObjectName("panelCaption")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)

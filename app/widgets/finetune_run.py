@@ -1,8 +1,10 @@
 """The run page of the fine-tuning dialog: watch a run train, and see what came out.
 
 A progress bar with the time left, live loss and accuracy curves, and at the end the
-validation accuracy, per-class accuracy and the confusion matrix, or why the run stopped,
-with the buttons that act on the run (Cancel, Continue training, Use this model, New run…).
+validation accuracy, which epoch's model was kept and why (with a plain warning when too few
+windows were kept aside for that choice to be sure), per-class accuracy and the confusion
+matrix, or why the run stopped, with the buttons that act on the run (Cancel, Continue
+training, Use this model, New run…).
 
 `RunPage` is a part of `FineTuneDialog` (app/widgets/finetune_dialog.py), mixed into it: its
 widgets are the dialog's own attributes (`dialog.use_button`, `dialog.curves`, …), and its
@@ -82,6 +84,13 @@ class RunPage:
         self.result_label.setObjectName("resultHeadline")
         self.result_label.setStyleSheet(f"font-size: 15px; font-weight: 600; color: {TEXT};")
         self.result_label.setWordWrap(True)
+        self.kept_label = QLabel()
+        self.kept_label.setObjectName("panelCaption")
+        self.kept_label.setWordWrap(True)
+        self.kept_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.noisy_label = QLabel()
+        self.noisy_label.setWordWrap(True)
+        self.noisy_label.setStyleSheet(f"color: {PROBLEM_COLOR};")
         self.per_class_table = QTableWidget(0, 3)
         self.per_class_table.setHorizontalHeaderLabels(["Action", "Clips", "Accuracy"])
         self.per_class_table.verticalHeader().setVisible(False)
@@ -103,6 +112,8 @@ class RunPage:
         results_layout = QVBoxLayout(self._results)
         results_layout.setContentsMargins(0, 4, 0, 0)
         results_layout.addWidget(self.result_label)
+        results_layout.addWidget(self.kept_label)
+        results_layout.addWidget(self.noisy_label)
         results_layout.addLayout(tables, 1)
         results_layout.addWidget(self.saved_label)
 
@@ -266,10 +277,10 @@ class RunPage:
             self.result_label.setText("Training finished. No clips were kept aside, so how "
                                       "well the model does is not known.")
         else:
-            epoch = f", epoch {results.best_epoch}" if results.best_epoch else ""
             self.result_label.setText(
                 f"Validation accuracy: {_percent(results.val_accuracy)}  "
-                f"({results.val_clips} kept-aside clips{epoch})")
+                f"({results.val_clips} kept-aside clips)")
+        self._show_selection(results)
         clips = results.class_clips()
         self.per_class_table.setRowCount(len(results.class_names))
         for row, name in enumerate(results.class_names):
@@ -296,6 +307,35 @@ class RunPage:
         self.use_button.setEnabled(True)
         self.use_button.setText("Use this model")
         self.use_button.setDefault(True)
+
+    def _show_selection(self, results: RunResults) -> None:
+        """Which epoch's model the run kept and why; a plain warning when the trainer found
+        too few validation windows for a sure choice."""
+        epoch = results.kept_epoch
+        last = (results.selection or {}).get("last_epoch") or len(results.history)
+        if epoch is None:
+            self.kept_label.setText("")
+        else:
+            of = f" of {last}" if last else ""
+            reason = results.selection_reason
+            self.kept_label.setText(f"Kept the model of epoch {epoch}{of}"
+                                    + (f": {reason}." if reason else "."))
+        self.kept_label.setVisible(epoch is not None)
+        windows = results.validation_windows
+        if results.noisy_choice and windows:
+            self.noisy_label.setText(
+                f"Only {windows} windows were kept aside to measure the model, so which epoch "
+                f"is best is a noisy choice: one window more or less right moves the accuracy "
+                f"by {100 / windows:.0f} points. Label more segments, or keep a larger share "
+                "aside, for a surer choice.")
+        else:
+            self.noisy_label.setText("")
+        self.noisy_label.setVisible(bool(self.noisy_label.text()))
+
+    def kept_text(self) -> str:
+        """What the dialog says about the kept epoch (and, with few windows, its warning)."""
+        return " ".join(label.text() for label in (self.kept_label, self.noisy_label)
+                        if label.isVisibleTo(self) and label.text())
 
     def per_class_rows(self) -> list[tuple[str, str, str]]:
         table = self.per_class_table

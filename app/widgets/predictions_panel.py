@@ -216,5 +216,19 @@ class PredictionsPanel(QWidget):
     def session(self) -> SessionView:
         return self._session
 
-    def set_session(self, rows: list[ActionTime], colors: dict[str, QColor]) -> None:
+    def set_session(self, rows: list[ActionTime], colors: dict[str, QColor], *,
+                    scope: str = "", basis: str = "") -> None:
+        """The time per action; `scope`, a word or two after the heading ("whole video"),
+        and `basis`, what it counts, in its tooltip ("every frame of the whole video,
+        smoothed")."""
         self._session.set_rows(rows, colors)
+        self._session_heading.setText("Time per action" + (f" · {scope}" if scope else ""))
+        tip = f"Counted over {basis}" if rows and basis else ""
+        self._session_heading.setToolTip(tip)
+        self._session.setToolTip(tip)
+
+    def session_heading(self) -> str:
+        return self._session_heading.text()
+
+    def session_basis(self) -> str:
+        return self._session.toolTip()

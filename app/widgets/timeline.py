@@ -3,7 +3,10 @@
 Three bands, painted:
   - the strip: the whole video, coloured by the action predicted for each stretch (a stable
     colour per class), with the window on screen outlined and a playhead; click or drag to
-    seek; hover for the action, its confidence and its frames;
+    seek; hover for the action, its confidence and its frames. The stretches are those of
+    the windows (live answers, an analysis under way) until a whole-video analysis hands
+    over its per-frame result (`set_frame_result`): then they are its smoothed segments,
+    frame-accurate, the last one reaching the last frame analysed;
   - the magnifier: the window on screen spread over the full width, with its temporal
     attention per stage as steps (each weight covers its share of the window's source
     frames; 1.0 on the scale is an even spread);
@@ -12,6 +15,10 @@ A live source has no end: the strip then shows the last LIVE_SPAN_S seconds.
 """
 
 from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -41,6 +48,17 @@ LENS_GAP, LENS_HEIGHT = 10, 46
 LEGEND_HEIGHT = 22
 
 
+class Stretch(NamedTuple):
+    """Frames [first, end) of the strip in one colour: the action there and its score (a
+    window's confidence, or a per-frame segment's mean score)."""
+
+    first: int
+    end: int
+    class_index: int
+    label: str
+    score: float
+
+
 def show_tooltip(widget: QWidget, event: QHelpEvent, text: str) -> None:
     """Answer a tooltip request on a strip: show `text`, or nothing where it is empty."""
     if text:
@@ -64,8 +82,9 @@ class PredictionTimeline(QWidget):
         self._position = -1
         self._current: WindowResult | None = None
         self._stages: tuple[int, ...] = (2, 3, 4, 5)
-        self._segments: list[tuple[int, int, WindowResult]] | None = None
+        self._segments: list[Stretch] | None = None
         self._segments_range: tuple[int, int] | None = None
+        self._frame_result: list[Stretch] | None = None
         self._seekable = False
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -87,12 +106,24 @@ class PredictionTimeline(QWidget):
         self._seekable = seekable
         self._position = -1
         self._current = None
+        self._frame_result = None
         self.invalidate()
 
     def set_track(self, track: PredictionTrack, class_names: list[str]) -> None:
+        """The windows to draw (the per-frame result, if any, is dropped)."""
         self._track = track
         self._class_names = list(class_names)
+        self._frame_result = None
         self.invalidate()
+
+    def set_frame_result(self, stretches: Sequence[Stretch] | None) -> None:
+        """The per-frame result of a whole-video analysis (its segments, in order): the strip
+        draws these instead of the windows; None: the windows again."""
+        self._frame_result = None if stretches is None else list(stretches)
+        self.invalidate()
+
+    def has_frame_result(self) -> bool:
+        return self._frame_result is not None
 
     trackChanged = Signal()
 
@@ -116,11 +147,18 @@ class PredictionTimeline(QWidget):
         self._stages = tuple(stages)
         self.update()
 
-    def segments(self) -> list[tuple[int, int, WindowResult]]:
-        """The coloured stretches: (first frame, end frame, answer)."""
+    def segments(self) -> list[Stretch]:
+        """The coloured stretches on the strip, in order."""
         first, end = self._axis()
         if self._segments is None or self._segments_range != (first, end):
-            self._segments = self._track.segments(end, first) if self._track else []
+            if self._frame_result is not None:
+                self._segments = [s for s in self._frame_result
+                                  if s.end > first and s.first < end]
+            else:
+                self._segments = [
+                    Stretch(a, b, result.class_index, result.label, result.score)
+                    for a, b, result in (self._track.segments(end, first)
+                                         if self._track else [])]
             self._segments_range = (first, end)
         return self._segments
 
@@ -128,11 +166,20 @@ class PredictionTimeline(QWidget):
         """(label, class index, frames) of the actions on the strip, most frames first."""
         frames: dict[int, int] = {}
         names: dict[int, str] = {}
-        for first, end, result in self.segments():
-            frames[result.class_index] = frames.get(result.class_index, 0) + end - first
-            names[result.class_index] = result.label
+        for stretch in self.segments():
+            index = stretch.class_index
+            frames[index] = frames.get(index, 0) + stretch.end - stretch.first
+            names[index] = stretch.label
         order = sorted(frames, key=lambda i: (-frames[i], names[i]))
         return [(names[i], i, frames[i]) for i in order]
+
+    def stretch_at(self, frame: int) -> Stretch | None:
+        """The stretch of the strip over `frame`, if any."""
+        stretches = self.segments()
+        at = bisect.bisect_right([s.first for s in stretches], frame) - 1
+        if at >= 0 and stretches[at].first <= frame < stretches[at].end:
+            return stretches[at]
+        return None
 
     # --- geometry ------------------------------------------------------------------------
 
@@ -179,9 +226,9 @@ class PredictionTimeline(QWidget):
         painter.save()
         painter.setClipPath(path)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)  # no seams
-        for first, end, result in self.segments():
-            left, right = round(self.x_of(first)), round(self.x_of(end))
-            color = class_color(result.class_index)
+        for stretch in self.segments():
+            left, right = round(self.x_of(stretch.first)), round(self.x_of(stretch.end))
+            color = class_color(stretch.class_index)
             painter.fillRect(QRectF(left, strip.top(), max(1, right - left), strip.height()),
                              color)
         painter.restore()
@@ -299,8 +346,19 @@ class PredictionTimeline(QWidget):
         if not self._on_strip(pos):
             return ""
         frame = self.frame_at(pos.x())
-        result = self._track.at(frame) if self._track else None
         where = f"{format_time(frame / self._fps)} · frame {frame}"
+        if self._frame_result is not None:
+            stretch = self.stretch_at(frame)
+            if stretch is None:
+                return f"{where}\nnot analysed"
+            seconds = (stretch.end - stretch.first) / self._fps
+            return (f"<b>{display_name(stretch.label)}</b> {seconds:.1f} s, "
+                    f"{format_time(stretch.first / self._fps)}–"
+                    f"{format_time(stretch.end / self._fps)}<br>"
+                    f"<span style='color:{theme.TEXT_MUTED}'>frames {stretch.first}–"
+                    f"{stretch.end - 1} · mean score {stretch.score * 100:.0f}% · per frame, "
+                    f"smoothed</span><br>{where}")
+        result = self._track.at(frame) if self._track else None
         if result is None:
             return f"{where}\nno prediction here"
         ranked = "\n".join(

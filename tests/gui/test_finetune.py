@@ -334,6 +334,11 @@ def test_a_fine_tune_from_the_dialog_gives_a_model_that_recognises_held_out_clip
     assert [row[1] for row in dialog.per_class_rows()] == ["4", "4", "4"]
     assert dialog.confusion.matrix == validation["confusion"]
     assert sum(map(sum, dialog.confusion.matrix)) == 12
+    # which epoch's model was kept, and why; 24 kept-aside windows: no warning
+    kept = json.loads((outcome.run_dir / "report.json").read_text())["selection"]
+    assert kept["val_windows"] == 24 and not kept["noisy"]
+    assert dialog.kept_text() == f"Kept the model of epoch {kept['epoch']} of 8: {kept['reason']}."
+    assert not dialog.noisy_label.isVisibleTo(dialog)
     assert (outcome.run_dir / "checkpoint.pt").exists()  # the run folder stays, resumable
     assert outcome.run_dir.parent == project.parent / "training-runs"
 
@@ -347,6 +352,27 @@ def test_a_fine_tune_from_the_dialog_gives_a_model_that_recognises_held_out_clip
     assert labels_by_part(qtbot, window, held_out, thirds) == list(SCENES)
     qtbot.mouseClick(dialog.again_button, Qt.MouseButton.LeftButton)  # a next run starts
     assert dialog.on_settings_page() and dialog.current_base().path == stored.model  # from it
+
+
+def test_with_few_kept_aside_windows_the_dialog_says_the_kept_epoch_is_a_noisy_choice(
+        qtbot, window, training, project):
+    """10% kept aside: one video of each scene, 6 segments of 2 windows, 12 windows in all
+    (fewer than 20); about 15 s on 2 cores."""
+    dialog = open_dialog(training, project, epochs=3)
+    dialog.val_spin.setValue(10)
+    with qtbot.waitSignal(training.process.finished, timeout=TRAIN_MS) as done:
+        qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    selection = json.loads((done.args[0].run_dir / "report.json").read_text())["selection"]
+    assert selection["noisy"] and selection["val_windows"] == 12
+    assert selection["last_epoch"] == 3
+    text = dialog.kept_text()
+    assert text.startswith(f"Kept the model of epoch {selection['epoch']} of 3: "
+                           f"{selection['reason']}.")
+    assert ("Only 12 windows were kept aside to measure the model, so which epoch is best is "
+            "a noisy choice") in text
+    assert dialog.noisy_label.isVisibleTo(dialog)
+    # the copy kept in the project says the same
+    assert json.loads(training.stored_model.report.read_text())["selection"] == selection
 
 
 DRILL_NAMES = {"jumping_jacks": "star jumps", "squats": "squats", "arm_circles": "arm circles"}

@@ -115,9 +115,10 @@ def test_the_worker_takes_the_newest_complete_window():
     assert newest_window(frames[:10], 16, 2) is None  # not a whole window yet
     gappy = [f for f in frames if f[0] % 3]  # playback skipped frames: nearest earlier one
     assert newest_window(gappy, 16, 2).indices == (44, 46, 47, 50, 52, 53, 56, 58)
-    short = [(i, np.zeros((2, 2, 3), np.uint8)) for i in range(5)]  # a 5-frame file loops
-    looped = newest_window(short, 16, 2, frame_count=5)
-    assert (looped.start, looped.end, looped.indices) == (0, 5, (0, 2, 4, 1, 3, 0, 2, 4))
+    # a 5-frame file: its last frame stands in for the missing ones, never its first again
+    short = [(i, np.zeros((2, 2, 3), np.uint8)) for i in range(5)]
+    padded = newest_window(short, 16, 2, frame_count=5)
+    assert (padded.start, padded.end, padded.indices) == (0, 5, (0, 2, 4, 4, 4, 4, 4, 4))
 
 
 def test_live_answers_are_never_about_a_stale_window(qtbot, tiny_model):
@@ -234,20 +235,31 @@ def test_analysing_a_file_fills_the_timeline(qtbot, window, recognising, clip, d
     progress: list[tuple[int, int]] = []
     recognising.service.progressed.connect(lambda done, total: progress.append((done, total)))
     analyse(qtbot, recognising)
-    expected = window_starts(CLIP_FRAMES, 16, recognising.service.hop)
+    # windows a quarter window apart (finer than the live hop of 16), the last one ending at
+    # the last frame
+    assert recognising.service.hop == 16 and recognising.service.analysis_hop() == 4
+    expected = window_starts(CLIP_FRAMES, 16, 4)
     analysis = recognising.analysis
     assert analysis is not None and analysis.complete
     assert [w.start_frame for w in analysis.windows] == expected.tolist()
+    assert analysis.windows[-1].end_frame == CLIP_FRAMES
     assert progress[-1] == (len(expected), len(expected))
     assert [w.start_frame for w in recognising.track] == expected.tolist()
-    segments = recognising.timeline.segments()
-    assert segments[0][0] == 0 and segments[-1][1] == analysis.windows[-1].end_frame
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(segments))
-    assert recognising.timeline.legend()
+    # the strip: the per-frame result's segments, from the first frame to the last
+    timeline = recognising.timeline
+    segments = timeline.segments()
+    assert timeline.has_frame_result()
+    assert segments[0].first == 0 and segments[-1].end == CLIP_FRAMES
+    assert all(a.end == b.first for a, b in itertools.pairwise(segments))
+    assert [(s.first, s.end, s.label) for s in segments] == [
+        (s.start_frame, s.end_frame, s.label) for s in analysis.timeline.segments]
+    assert timeline.legend()
+    (caption,) = [label.text() for label in window.findChildren(QLabel)
+                  if label.text().startswith("Analysed:")]
+    assert caption.endswith(f"{len(segments)} segment{'s' if len(segments) > 1 else ''}")
     assert not recognising.service._live_enabled  # the analysis answers every frame now
 
     # click the strip to seek; paused there, the window covering that frame is shown
-    timeline = recognising.timeline
     x = round(timeline.x_of(50.5))
     qtbot.mouseClick(timeline, Qt.MouseButton.LeftButton, pos=QPoint(x, 12))
     qtbot.waitUntil(lambda: abs(window.player.current_index() - 50) <= 1, timeout=WAIT_MS)
@@ -256,7 +268,10 @@ def test_analysing_a_file_fills_the_timeline(qtbot, window, recognising, clip, d
     assert shown is recognising.track.at(index) and shown.covers(index)
     assert shown.origin == "analysis"
     assert recognising.predictions_panel.bars.rows()[0][0] == shown.label
-    assert shown.label in timeline.tooltip_at(QPointF(x, 12))
+    # hovering tells the per-frame segment there
+    stretch = timeline.stretch_at(timeline.frame_at(x))
+    tip = timeline.tooltip_at(QPointF(x, 12))
+    assert stretch.label.replace("_", " ") in tip and f"frames {stretch.first}–" in tip
     assert not dialogs
 
 
@@ -286,7 +301,11 @@ def test_an_analysis_can_be_cancelled_midway(qtbot, window, recognising, videos)
     done = [w.start_frame for w in partial.windows]
     assert done == list(range(0, 4 * len(done), 4))
     assert [w.start_frame for w in recognising.track] == done
-    assert recognising.timeline.segments()[-1][1] == partial.windows[-1].end_frame
+    # the strip: the per-frame result of the frames analysed, no further
+    assert recognising.timeline.has_frame_result()
+    assert recognising.timeline.segments()[-1].end == partial.windows[-1].end_frame
+    assert partial.timeline.num_frames == partial.windows[-1].end_frame
+    assert recognising.predictions_panel.session_heading() == "Time per action · part analysed"
     assert recognising.service._live_enabled
     # still usable: the video plays on and a new analysis runs to the end
     window.player.seek(200)
@@ -413,7 +432,18 @@ def test_exported_predictions_match_the_analysis(qtbot, analysed, tmp_path):
     (video,) = document["predictions"]
     assert [w["labels"] for w in video["windows"]] == [w.labels for w in windows]
     assert video["num_frames"] == CLIP_FRAMES
-    assert sorted(p.name for p in folder.iterdir()) == ["windows.csv", "windows.json"]
+    # beside each, the per-frame result's segments: one row each, first frame to last
+    segments = analysed.analysis.timeline.segments
+    with open(folder / "windows.segments.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(int(r["start_frame"]), int(r["end_frame"]), r["label"]) for r in rows] == [
+        (s.start_frame, s.end_frame, s.label) for s in segments]
+    assert rows[0]["start_frame"] == "0" and rows[-1]["end_frame"] == str(CLIP_FRAMES)
+    assert float(rows[-1]["end_s"]) == pytest.approx(CLIP_FRAMES / 25)
+    (timeline,) = json.loads((folder / "windows.segments.json").read_text())["timelines"]
+    assert [s["label"] for s in timeline["segments"]] == [s.label for s in segments]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "windows.csv", "windows.json", "windows.segments.csv", "windows.segments.json"]
 
 
 def decoded(path: Path) -> tuple[av.video.stream.VideoStream, list[np.ndarray]]:
@@ -643,20 +673,40 @@ def test_the_default_export_folder_is_the_users_never_the_programs(qtbot, window
     assert offered_export_path(window.recognition, monkeypatch).parent == Path.home()
 
 
+def test_while_playing_the_session_summary_counts_the_windows_seen(qtbot, window,
+                                                                  recognising, clip):
+    first_prediction(qtbot, window, clip)
+    window.player.pause()
+    qtbot.wait(200)  # a live answer still on its way lands first
+    rows = recognising.session_summary()
+    labels = PredictionTrack(recognising.track.windows).labels_per_frame(CLIP_FRAMES)
+    assert rows and sum(r.seconds for r in rows) == pytest.approx((labels >= 0).sum() / 25.0)
+    qtbot.waitUntil(lambda: recognising.predictions_panel.session.rows() == rows,
+                    timeout=WAIT_MS)
+    panel = recognising.predictions_panel
+    assert panel.session_heading() == "Time per action"
+    assert panel.session_basis() == "Counted over the windows seen while playing"
+
+
 def test_the_session_summary_counts_seconds_per_action(qtbot, analysed, tmp_path,
                                                        monkeypatch):
+    """After a whole-video analysis: every frame counts once, for its smoothed action."""
     rows = analysed.session_summary()
-    covered = analysed.analysis.windows[-1].end_frame
-    assert sum(r.seconds for r in rows) == pytest.approx(covered / 25.0)
-    labels = PredictionTrack(analysed.analysis.windows).labels_per_frame(CLIP_FRAMES)
+    timeline = analysed.analysis.timeline
+    assert sum(r.seconds for r in rows) == pytest.approx(CLIP_FRAMES / 25.0)
+    assert {r.label: r.seconds for r in rows} == pytest.approx(timeline.seconds_per_action())
+    labels = np.array(timeline.label_names())
     top = rows[0]
-    assert top.seconds == pytest.approx(
-        (labels == ACTIONS.index(top.label)).sum() / 25.0)
+    assert top.seconds == pytest.approx((labels == top.label).sum() / 25.0)
     qtbot.waitUntil(lambda: analysed.predictions_panel.session.rows() == rows,
                     timeout=WAIT_MS)
+    panel = analysed.predictions_panel
+    assert panel.session_heading() == "Time per action · whole video"
+    assert panel.session_basis() == "Counted over every frame of the whole video, smoothed"
     dialog = analysed.show_summary()
     assert dialog.table.rowCount() == len(rows)
     assert dialog.table.item(0, 0).text() == top.label
+    assert "every frame of the whole video" in dialog.caption.text()
     target = tmp_path / "summary.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
     dialog.export_button.click()
