@@ -1,0 +1,174 @@
+"""What the subcommands share: argument types, devices, model files, video lists,
+smoothing options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def parse_frame_size(text: str) -> tuple[int, int]:
+    """`WIDTHxHEIGHT`, e.g. 160x120."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 160x120, got {text!r}"
+                                         ) from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError(f"frame size {text!r} is too small (16x16 at least)")
+    return width, height
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """`key=value` with value read as bool, int, float or text."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    value: object = raw
+    if raw.lower() in ("true", "false", "on", "off"):
+        value = raw.lower() in ("true", "on")
+    else:
+        for kind in (int, float):
+            try:
+                value = kind(raw)
+                break
+            except ValueError:
+                continue
+    return key.strip(), value
+
+
+def progress_mode(requested: str) -> str:
+    if requested == "auto":
+        return "bar" if sys.stderr.isatty() else "none"
+    return requested
+
+
+def device_arg(name: str):  # -> torch.device
+    from stmanet.engine.distributed import resolve_device
+
+    return resolve_device(name)
+
+
+def model_file(given: str | None):  # -> Path
+    from pathlib import Path
+
+    from stmanet.engine.inference import bundled_demo_model
+    from stmanet.errors import ConfigError
+
+    checkpoint = Path(given) if given else bundled_demo_model()
+    if checkpoint is None:
+        raise ConfigError("no --checkpoint given and no demo model is installed "
+                          "(resources/models/demo.safetensors): train one with `stmanet "
+                          "train`, or pass --checkpoint MODEL.safetensors")
+    return checkpoint
+
+
+def smoothing_options(args: argparse.Namespace) -> dict[str, object]:
+    from stmanet.engine.segmentation import check_smoothing
+
+    check_smoothing(args.smoothing, args.switch_penalty, args.median_frames)
+    return {"smoothing": args.smoothing, "switch_penalty": args.switch_penalty,
+            "median_frames": args.median_frames}
+
+
+def expand_videos(given: Sequence[str]) -> list[str]:
+    """The videos to predict: files as given, a folder as the video files directly in it."""
+    from pathlib import Path
+
+    from stmanet.data.sources import VIDEO_EXTENSIONS
+    from stmanet.errors import VideoError
+
+    videos: list[str] = []
+    for text in given:
+        path = Path(text)
+        if not path.is_dir():
+            videos.append(text)
+            continue
+        found = sorted(str(p) for p in path.iterdir() if p.is_file()
+                       and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+        if not found:
+            raise VideoError(path, f"a folder with no videos ({', '.join(VIDEO_EXTENSIONS)})")
+        videos.extend(found)
+    return videos
+
+
+def read_class_names(text: str) -> list[str]:
+    from pathlib import Path
+
+    from stmanet.errors import ConfigError
+    from stmanet.fileio import read_text_file
+
+    path = Path(text)
+    from_file = path.exists()
+    if from_file:
+        lines = read_text_file(path).splitlines()
+        names = []
+        for line in lines:
+            parts = line.strip().split()
+            # "1 ApplyEyeMakeup" (UCF-101's classInd.txt) or one name per line
+            if len(parts) == 2 and parts[0].isdigit():
+                names.append(parts[1])
+            elif line.strip():
+                names.append(line.strip())
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"no class names in {text!r}: give a file with one name per line "
+                          "or a comma-separated list")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        where = f"{text}: " if from_file else ""
+        raise ConfigError(f"{where}class names must be unique; listed more than once: "
+                          f"{', '.join(twice)}")
+    return names
+
+
+def add_smoothing_flags(p: argparse.ArgumentParser) -> None:
+    from stmanet.engine import segmentation as seg
+
+    p.add_argument("--smoothing", choices=seg.SMOOTHING, default=seg.DEFAULT_SMOOTHING,
+                   help="per-frame smoothing (default viterbi; see docs/training.md)")
+    p.add_argument("--switch-penalty", type=float, default=seg.DEFAULT_SWITCH_PENALTY,
+                   help="viterbi: cost of a change of action, in log-score units "
+                        f"(default {seg.DEFAULT_SWITCH_PENALTY:g})")
+    p.add_argument("--median-frames", type=int, default=seg.DEFAULT_MEDIAN_FRAMES,
+                   help=f"median: frames of the running median, odd "
+                        f"(default {seg.DEFAULT_MEDIAN_FRAMES})")
+
+
+def predictor_from_args(args: argparse.Namespace):  # -> Predictor
+    from pathlib import Path
+
+    from stmanet.engine.checkpoint import load_checkpoint
+    from stmanet.engine.inference import Predictor, bundled_demo_model
+    from stmanet.errors import ConfigError
+
+    checkpoint = Path(args.checkpoint) if args.checkpoint else bundled_demo_model()
+    if checkpoint is None:
+        raise ConfigError("no --checkpoint given and no demo model is installed: pass "
+                          "--checkpoint MODEL.safetensors, --segments FILE or --whole")
+    device = device_arg(args.device)
+    return Predictor(load_checkpoint(checkpoint, device=device), device)
+
+
+def parse_seconds(text: str) -> tuple[float, float]:
+    """`MIN-MAX` seconds, e.g. 5-30."""
+    try:
+        lo, hi = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX seconds, e.g. 5-30, got {text!r}"
+                                         ) from None
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"need 0 < MIN <= MAX, got {text!r}")
+    return lo, hi
