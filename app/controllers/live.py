@@ -289,6 +289,7 @@ class LiveResults(QObject):
     def _update_session(self) -> None:
         names = self.class_names()
         colors = {name: class_color(i) for i, name in enumerate(names)}
+        colors.setdefault(OTHER_LABEL, class_color(OTHER))
         self.panel.set_session(self.session_summary(), colors, scope=self.summary_scope(),
                                basis=self.summary_basis())
 

@@ -3,8 +3,9 @@
 `RecognitionController` is recognition's one door for the window and the tests. It owns the
 recognition service (the model on its worker thread), adds the Model and Recognition menus,
 three docks (Recognition, Attention, Timeline) and status-bar fields for the model, the device
-and the inference latency, keeps the device and the hop in the settings (UI state only), and
-joins its parts:
+and the inference latency, keeps the device, the hop and the unknown-action sensitivity in the
+settings (UI state only), and joins its parts (a little over 500 lines: the Model and
+Recognition menus and their actions stay together in this one module):
 
 - `LiveResults` (live.py): the answers for the source on screen and what shows them (badge,
   heatmap, top-5, timeline, attention, session totals), the overlay options;
