@@ -24,13 +24,18 @@ from PySide6.QtGui import QImage, QMouseEvent, QPainter
 from app.services.frames import SourceInfo
 from app.services.recognition_service import RecognitionService
 from app.services.results import (
+    OTHER,
+    OTHER_LABEL,
     STAGES,
+    UNTRAINED_ATTENTION_NOTE,
     ActionTime,
     AnalysisResult,
     PredictionTrack,
     WindowResult,
     action_seconds,
+    split_runs,
     timeline_seconds,
+    unknown_frames,
 )
 from app.widgets.attention_panel import AttentionPanel
 from app.widgets.overlay import (
@@ -96,6 +101,7 @@ class LiveResults(QObject):
         self._source: SourceInfo | None = None
         self._track = PredictionTrack()
         self._analysis: AnalysisResult | None = None
+        self._other: np.ndarray | None = None  # frames of the per-frame result called "other"
         self._shown: WindowResult | None = None
         self._rows_holder: WindowResult | None = None
         self._detail_pending = False
@@ -220,10 +226,12 @@ class LiveResults(QObject):
         timeline = result.timeline
         if timeline is not None:
             index = {name: i for i, name in enumerate(timeline.class_names)}
+            other = self._other = unknown_frames(result.windows, len(timeline.labels))
             self.timeline.set_frame_result([
-                Stretch(s.start_frame, s.end_frame, index.get(s.label, -1), s.label,
-                        s.mean_score)
-                for s in timeline.segments])
+                Stretch(a, b, OTHER, OTHER_LABEL, s.mean_score) if unknown
+                else Stretch(a, b, index.get(s.label, -1), s.label, s.mean_score)
+                for s in timeline.segments
+                for a, b, unknown in split_runs(s.start_frame, s.end_frame, other)])
         self._session_timer.stop()
         self._update_session()
 
@@ -251,7 +259,7 @@ class LiveResults(QObject):
         if info is None or not self._track:
             return []
         if self._analysis is not None and self._analysis.timeline is not None:
-            return timeline_seconds(self._analysis.timeline)
+            return timeline_seconds(self._analysis.timeline, self._other)
         count = info.frame_count
         if count is None:
             count = max(w.end_frame for w in self._track)
@@ -281,6 +289,7 @@ class LiveResults(QObject):
     def _update_session(self) -> None:
         names = self.class_names()
         colors = {name: class_color(i) for i, name in enumerate(names)}
+        colors.setdefault(OTHER_LABEL, class_color(OTHER))
         self.panel.set_session(self.session_summary(), colors, scope=self.summary_scope(),
                                basis=self.summary_basis())
 
@@ -344,7 +353,8 @@ class LiveResults(QObject):
         if result is None:
             return
         heatmap = None
-        if self._options.show_heatmap:
+        note = self.attention_note()
+        if self._options.show_heatmap and not note:
             key = (id(result), result.has_rows, self._options.stages, self._options.point,
                    self._options.point_stage, self._options.opacity)
             if key != self._heatmap_key:
@@ -353,7 +363,12 @@ class LiveResults(QObject):
                                               self._options.opacity)
             heatmap = self._heatmap
         paint_recognition(painter, frame_rect, result, self._options, heatmap=heatmap,
-                          base_font=self._player.view.font())
+                          base_font=self._player.view.font(), attention_note=note)
+
+    def attention_note(self) -> str:
+        """What the heatmap says instead of maps when the model's attention never learnt."""
+        model = self._service.model
+        return UNTRAINED_ATTENTION_NOTE if model is not None and not model.attention_trained else ""
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (watched is self._player.view and event.type() == QEvent.Type.MouseButtonPress

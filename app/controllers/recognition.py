@@ -3,8 +3,9 @@
 `RecognitionController` is recognition's one door for the window and the tests. It owns the
 recognition service (the model on its worker thread), adds the Model and Recognition menus,
 three docks (Recognition, Attention, Timeline) and status-bar fields for the model, the device
-and the inference latency, keeps the device and the hop in the settings (UI state only), and
-joins its parts:
+and the inference latency, keeps the device, the hop and the unknown-action sensitivity in the
+settings (UI state only), and joins its parts (a little over 500 lines: the Model and
+Recognition menus and their actions stay together in this one module):
 
 - `LiveResults` (live.py): the answers for the source on screen and what shows them (badge,
   heatmap, top-5, timeline, attention, session totals), the overlay options;
@@ -43,6 +44,7 @@ from app.services.frames import SourceInfo
 from app.services.jobs import BackgroundJob
 from app.services.recognition_service import DEFAULT_HOP, RecognitionService
 from app.services.results import (
+    SENSITIVITY_LEVELS,
     ActionTime,
     AnalysisResult,
     ModelInfo,
@@ -59,6 +61,8 @@ from app.widgets.timeline import PredictionTimeline, TimelineLegend
 log = logging.getLogger(__name__)
 
 HOPS = (4, 8, 16, 32, 64)
+NO_UNKNOWNS_TIP = ("This model carries no open-set statistics, so it cannot tell footage of "
+                   "actions it does not know")
 MODEL_FILTER = "ST-MANet models (*.safetensors);;PyTorch checkpoints (*.pth *.pt);;All files (*)"
 EMPTY_STATE = (
     "Open a video (Ctrl+O) or drop a file here\n\n"
@@ -113,6 +117,8 @@ class RecognitionController(QObject):
             device=device if device in available_devices() else default_device(),
             hop=hop if hop in HOPS else DEFAULT_HOP,
         )  # fmt: skip
+        level = str(settings.value("recognition/sensitivity", "normal", type=str))
+        self._service.set_sensitivity(level if level in SENSITIVITY_LEVELS else "normal")
         self._chosen_model: Path | None = None
         self._track_model: tuple[Path, tuple[str, ...]] | None = None
         self._live = LiveResults(self._player, self._service, settings, parent=self)
@@ -258,6 +264,20 @@ class RecognitionController(QObject):
         if hop in self.hop_actions:
             self.hop_actions[hop].setChecked(True)
 
+    def set_sensitivity(self, level: str) -> None:
+        """How readily footage is called "not a known action" (remembered)."""
+        self._settings.setValue("recognition/sensitivity", level)
+        self._service.set_sensitivity(level)
+        self.sensitivity_actions[level].setChecked(True)
+
+    def _update_sensitivity(self, info: ModelInfo | None) -> None:
+        able = info is not None and info.can_tell_unknowns
+        for act in self.sensitivity_actions.values():
+            act.setEnabled(able)
+        self.sensitivity_menu.setEnabled(able)
+        self.sensitivity_menu.menuAction().setToolTip(
+            "" if able else NO_UNKNOWNS_TIP if info is not None else "Open a model first")
+
     def shutdown(self) -> None:
         self._exports.jobs.shutdown()
         self._service.shutdown()
@@ -326,6 +346,15 @@ class RecognitionController(QObject):
             act.triggered.connect(lambda _=False, h=hop: self.set_hop(h))
             self._hop_group.addAction(act)
             self.hop_actions[hop] = act
+        self._sensitivity_group = QActionGroup(owner)
+        self.sensitivity_actions: dict[str, QAction] = {}
+        for level in SENSITIVITY_LEVELS:
+            act = QAction(level.capitalize(), owner)
+            act.setCheckable(True)
+            act.setChecked(level == self._service.sensitivity)
+            act.triggered.connect(lambda _=False, v=level: self.set_sensitivity(v))
+            self._sensitivity_group.addAction(act)
+            self.sensitivity_actions[level] = act
         self.show_badge_action = QAction("Show action &badge", owner)
         self.show_badge_action.setCheckable(True)
         self.show_badge_action.setChecked(self.options.show_badge)
@@ -360,6 +389,11 @@ class RecognitionController(QObject):
         hop_menu = menu.addMenu("Live &prediction")
         for act in self.hop_actions.values():
             hop_menu.addAction(act)
+        menu.setToolTipsVisible(True)
+        self.sensitivity_menu = menu.addMenu("Unknown-action &sensitivity")
+        for act in self.sensitivity_actions.values():
+            self.sensitivity_menu.addAction(act)
+        self._update_sensitivity(None)
         menu.addSeparator()
         menu.addAction(self.show_badge_action)
         menu.addAction(self.show_heatmap_action)
@@ -416,6 +450,8 @@ class RecognitionController(QObject):
             self._settings.setValue("model/last_checkpoint", str(info.path.resolve()))
             self._chosen_model = None
         self._live.panel.set_model(info)
+        self._live.attention.set_attention_trained(info.attention_trained)
+        self._update_sensitivity(info)
         self._model_label.setText(info.name)
         self._model_label.setToolTip(f"{info.architecture}\n{info.path}")
         self._model_label.show()

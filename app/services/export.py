@@ -61,7 +61,8 @@ def video_prediction(analysis: AnalysisResult) -> VideoPrediction:
         return analysis.engine_result
     windows = [
         WindowPrediction(w.start_frame, w.end_frame, w.start_s, w.end_s, list(w.labels),
-                         list(w.scores), w.spatial or None, w.temporal or None)
+                         list(w.scores), w.spatial or None, w.temporal or None,
+                         novelty=w.novelty, known=w.known)
         for w in analysis.windows
     ]
     scores = analysis.scores

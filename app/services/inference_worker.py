@@ -71,8 +71,10 @@ def describe_architecture(loaded: LoadedModel) -> str:
     return f"ST-MANet on a 3D ResNet-{config.depth}{width} ({' + '.join(parts)})"
 
 
-def model_info(loaded: LoadedModel, device: str) -> ModelInfo:
+def model_info(loaded: LoadedModel, device: str,
+               predictor: Predictor | None = None, sensitivity: str = "normal") -> ModelInfo:
     spec = loaded.metadata.input
+    about = predictor.model_info() if predictor is not None else {}
     return ModelInfo(
         path=Path(loaded.path),
         architecture=describe_architecture(loaded),
@@ -88,6 +90,10 @@ def model_info(loaded: LoadedModel, device: str) -> ModelInfo:
         variant=str(loaded.metadata.provenance.get("model_name", "")),
         mean=tuple(spec.mean),
         std=tuple(spec.std),
+        can_tell_unknowns=bool(about.get("can_tell_unknowns", False)),
+        attention_trained=bool(about.get("attention_trained", True)),
+        sensitivity=sensitivity if about.get("can_tell_unknowns") else "normal",
+        notes=tuple(str(n) for n in about.get("notes", ())),
     )
 
 
@@ -206,6 +212,7 @@ class RecognitionWorker(QObject):
         self._predictor: Predictor | None = None
         self._device = "cpu"
         self._class_index: dict[str, int] = {}
+        self._sensitivity = "normal"
 
     # --- the model -----------------------------------------------------------------------
 
@@ -243,12 +250,31 @@ class RecognitionWorker(QObject):
             return
         self._install(self._loaded, predictor, device)
 
+    @Slot(str)
+    def set_sensitivity(self, level: str) -> None:
+        """Where the novelty threshold sits ("low", "normal", "high"); kept for the next
+        model too. A model without open-set statistics ignores it."""
+        self._sensitivity = level
+        predictor = self._predictor
+        if predictor is not None:
+            self._apply_sensitivity(predictor)
+
+    def _apply_sensitivity(self, predictor: Predictor) -> None:
+        if not predictor.can_tell_unknowns:
+            return
+        try:
+            predictor.set_sensitivity(self._sensitivity)
+        except STMANetError:
+            log.warning("sensitivity %r refused; the model's own threshold stays",
+                        self._sensitivity, exc_info=True)
+
     def _install(self, loaded: LoadedModel, predictor: Predictor, device: str) -> None:
         self._loaded, self._predictor, self._device = loaded, predictor, device
         self._class_index = {name: i for i, name in enumerate(loaded.metadata.class_names)}
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
-        self.modelLoaded.emit(model_info(loaded, device))
+        self._apply_sensitivity(predictor)
+        self.modelLoaded.emit(model_info(loaded, device, predictor, self._sensitivity))
         self._warm_up(predictor)
 
     @staticmethod
@@ -303,6 +329,7 @@ class RecognitionWorker(QObject):
             for a in output.spatial_attention
         ]
         probabilities = scores[0].numpy()
+        novelty, known = predictor.assess(output)
         order = np.argsort(-probabilities, kind="stable")[: predictor.top_k]
         names = predictor.class_names
         return WindowResult(
@@ -318,6 +345,8 @@ class RecognitionWorker(QObject):
             all_scores=probabilities.astype(np.float32),
             spatial_rows=rows,
             origin=origin,
+            known=None if known is None else bool(known[0]),
+            novelty=None if novelty is None else float(novelty[0]),
         )
 
     # --- one window in detail ------------------------------------------------------------
@@ -400,6 +429,8 @@ class RecognitionWorker(QObject):
             predictor = Predictor(
                 loaded, self._device, top_k=TOP_K, attention=True,
                 batch_size=8 if self._device.startswith("cuda") else 1,
+                novelty_threshold=(None if self._predictor is None
+                                   else self._predictor.novelty_threshold),
             )  # fmt: skip
             with every_core():
                 prediction = predictor.predict(
@@ -452,6 +483,8 @@ class RecognitionWorker(QObject):
             temporal=list(window.temporal_attention or []),
             all_scores=all_scores,
             origin="analysis",
+            known=window.known,
+            novelty=window.novelty,
         )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import shiboken6
@@ -40,7 +41,7 @@ from app.services.inference_worker import (
     LiveRequest,
     RecognitionWorker,
 )
-from app.services.results import AnalysisResult, ModelInfo, WindowResult
+from app.services.results import SENSITIVITY_LEVELS, AnalysisResult, ModelInfo, WindowResult
 from stmanet.engine.segmentation import default_hop
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class RecognitionService(QObject):
     _liveRequested = Signal(object)
     _analysisRequested = Signal(object)
     _detailRequested = Signal(object)
+    _sensitivityRequested = Signal(str)
 
     def __init__(
         self,
@@ -110,6 +112,7 @@ class RecognitionService(QObject):
         self._live_enabled = True
         self._live_failed = False
         self._analysing: Path | None = None
+        self._sensitivity = "normal"
 
         queued = Qt.ConnectionType.QueuedConnection
         self._loadRequested.connect(self._worker.load_model, queued)
@@ -117,6 +120,7 @@ class RecognitionService(QObject):
         self._liveRequested.connect(self._worker.predict_live, queued)
         self._analysisRequested.connect(self._worker.analyse, queued)
         self._detailRequested.connect(self._worker.predict_detail, queued)
+        self._sensitivityRequested.connect(self._worker.set_sensitivity, queued)
 
         self._worker.modelLoaded.connect(self._on_model_loaded, queued)
         self._worker.modelLoadFailed.connect(self._on_model_failed, queued)
@@ -144,6 +148,21 @@ class RecognitionService(QObject):
     @property
     def hop(self) -> int:
         return self._hop
+
+    @property
+    def sensitivity(self) -> str:
+        return self._sensitivity
+
+    def set_sensitivity(self, level: str) -> None:
+        """Where the novelty threshold sits for every later prediction: "low" (fewer windows
+        called "not a known action"), "normal" (the model's own threshold) or "high"."""
+        if level not in SENSITIVITY_LEVELS:
+            raise ValueError(f"unknown sensitivity {level!r}; choose one of "
+                             f"{', '.join(SENSITIVITY_LEVELS)}")
+        self._sensitivity = level
+        self._sensitivityRequested.emit(level)
+        if self._model is not None and self._model.can_tell_unknowns:
+            self._model = replace(self._model, sensitivity=level)
 
     def set_hop(self, hop: int) -> None:
         self._hop = max(1, int(hop))

@@ -11,6 +11,7 @@ checker only).
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 
 STAGES = (2, 3, 4, 5)
 """The network stages that carry attention maps, in the order of every per-stage list."""
+
+SENSITIVITY_LEVELS = ("low", "normal", "high")
+"""How readily footage is called "not a known action" (Predictor.set_sensitivity)."""
+UNTRAINED_ATTENTION_NOTE = ("This model's attention was never trained: the maps show "
+                            "nothing yet")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ class ModelInfo:
     variant: str = ""  # the registry name, e.g. "stmanet_r10"
     mean: tuple[float, ...] = ()  # per RGB channel, subtracted before the network
     std: tuple[float, ...] = ()  # per RGB channel, divided by
+    can_tell_unknowns: bool = False  # carries open-set statistics (known/novelty per window)
+    attention_trained: bool = True  # False: the attention modules never learnt (maps are flat)
+    sensitivity: str = "normal"  # "low", "normal", "high": where the novelty threshold sits
+    notes: tuple[str, ...] = ()  # what a user should know about the model (engine's words)
 
     @property
     def name(self) -> str:
@@ -78,6 +88,13 @@ class WindowResult:
     frame_indices: tuple[int, ...] = ()  # the source frames the clip was made of
     spatial_rows: list[np.ndarray | None] | None = None
     origin: str = "live"  # "live", "analysis", "detail"
+    known: bool | None = None  # False: "not a known action"; None: the model cannot tell
+    novelty: float | None = None  # higher: less like the model's training footage
+
+    @property
+    def unknown(self) -> bool:
+        """Whether the model called this window "not a known action"."""
+        return self.known is False
 
     @property
     def label(self) -> str:
@@ -296,11 +313,45 @@ class PredictionTrack:
 
     def labels_per_frame(self, frame_count: int) -> np.ndarray:
         """The class index at every frame 0..frame_count-1 of the window covering it
-        (-1: no window covers it)."""
+        (-1: no window covers it; OTHER: that window is "not a known action")."""
         out = np.full(max(0, frame_count), -1, dtype=np.int64)
         for first, end, result in self.segments(frame_count):
-            out[first:end] = result.class_index
+            out[first:end] = OTHER if result.unknown else result.class_index
         return out
+
+
+OTHER = -2
+"""The class index of frames whose answer is "not a known action" (`labels_per_frame`)."""
+OTHER_LABEL = "other"
+"""What a session summary calls the time spent on footage the model does not know."""
+
+
+def split_runs(first: int, end: int, mask: np.ndarray | None) -> list[tuple[int, int, bool]]:
+    """Frames [first, end) cut into runs (a, b, set) where `mask` is constant (frames past
+    the mask's end count as unset)."""
+    if end <= first:
+        return []
+    part = np.zeros(end - first, dtype=bool)
+    if mask is not None and first < mask.size:
+        part[: min(end, mask.size) - first] = mask[first:end]
+    cuts = np.flatnonzero(np.diff(part.astype(np.int8))) + 1
+    edges = [0, *cuts.tolist(), part.size]
+    return [(first + a, first + b, bool(part[a])) for a, b in itertools.pairwise(edges)]
+
+
+def unknown_frames(windows: Iterable[WindowResult], frame_count: int) -> np.ndarray:
+    """(frame_count,) bool: frames most of whose covering windows are "not a known action"
+    (more unknown windows than known ones cover the frame)."""
+    balance = np.zeros(max(0, frame_count) + 1, dtype=np.int64)
+    for w in windows:
+        if w.known is None:
+            continue
+        step = 1 if w.unknown else -1
+        first, end = max(0, w.start_frame), min(frame_count, w.end_frame)
+        if end > first:
+            balance[first] += step
+            balance[end] -= step
+    return np.cumsum(balance[:-1]) > 0
 
 
 @dataclass(frozen=True)
@@ -320,30 +371,36 @@ def action_seconds(
     if frame_count <= 0 or fps <= 0 or not track:
         return []
     labels = track.labels_per_frame(frame_count)
-    known = labels[labels >= 0]
-    if known.size == 0:
+    answered = labels[(labels >= 0) | (labels == OTHER)]
+    if answered.size == 0:
         return []
-    counts = np.bincount(known, minlength=len(class_names))
-    total = float(known.size)
+    return _rows(answered, class_names, fps)
+
+
+def _rows(labels: np.ndarray, class_names: Sequence[str], fps: float) -> list[ActionTime]:
+    """Seconds per class index (OTHER: "other") of per-frame labels; longest first."""
+    total = float(labels.size)
+    other = int(np.count_nonzero(labels == OTHER))
+    counts = np.bincount(labels[labels >= 0], minlength=len(class_names))
     rows = [
         ActionTime(class_names[i], counts[i] / fps, counts[i] / total)
         for i in np.flatnonzero(counts)
     ]
+    if other:
+        rows.append(ActionTime(OTHER_LABEL, other / fps, other / total))
     rows.sort(key=lambda row: (-row.seconds, row.label))
     return rows
 
 
-def timeline_seconds(timeline: FrameTimeline) -> list[ActionTime]:
+def timeline_seconds(timeline: FrameTimeline,
+                     other: np.ndarray | None = None) -> list[ActionTime]:
     """Seconds per action of a per-frame result: every frame counts for its (smoothed)
-    action; longest first."""
-    labels = np.asarray(timeline.labels, dtype=np.int64)
+    action, or for "other" where `other` (a per-frame bool mask, `unknown_frames`) is set;
+    longest first."""
+    labels = np.asarray(timeline.labels, dtype=np.int64).copy()
     if labels.size == 0 or timeline.fps <= 0:
         return []
-    names = timeline.class_names
-    counts = np.bincount(labels, minlength=len(names))
-    rows = [
-        ActionTime(names[i], counts[i] / timeline.fps, counts[i] / labels.size)
-        for i in np.flatnonzero(counts)
-    ]
-    rows.sort(key=lambda row: (-row.seconds, row.label))
-    return rows
+    if other is not None and other.size:
+        n = min(labels.size, other.size)
+        labels[:n][other[:n]] = OTHER
+    return _rows(labels, timeline.class_names, timeline.fps)

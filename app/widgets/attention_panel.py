@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import theme
-from app.services.results import STAGES, WindowResult
+from app.services.results import STAGES, UNTRAINED_ATTENTION_NOTE, WindowResult
 from app.widgets.fonts import derived_font
 from app.widgets.overlay import OverlayOptions, heatmap_rgba, normalised, rgba_to_qimage
 
@@ -163,12 +163,19 @@ class AttentionPanel(QWidget):
         point_row.addWidget(self._point_stage, 1)
         point_row.addWidget(self._clear_point)
 
+        self._untrained_note = QLabel(UNTRAINED_ATTENTION_NOTE, self)
+        self._untrained_note.setObjectName("attentionNote")
+        self._untrained_note.setWordWrap(True)
+        self._untrained_note.setStyleSheet("color: #e6d05a;")
+        self._untrained_note.hide()
+
         caption = QLabel("Spatial attention per stage (click to blend into the heatmap)", self)
         caption.setObjectName("panelCaption")
         caption.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 10)
         layout.setSpacing(8)
+        layout.addWidget(self._untrained_note)
         layout.addWidget(self._heatmap_check)
         layout.addLayout(opacity_row)
         layout.addWidget(caption)
@@ -243,6 +250,15 @@ class AttentionPanel(QWidget):
                      self._options.show_heatmap)
 
     # --- the window on screen ------------------------------------------------------------
+
+    def set_attention_trained(self, trained: bool) -> None:
+        """Whether the model's attention ever learnt: when not, a plain note says the maps
+        show nothing yet (they are flat, not where the network looked)."""
+        self._untrained_note.setVisible(not trained)
+
+    def note(self) -> str:
+        """The note over the maps ("" when the maps mean something)."""
+        return "" if self._untrained_note.isHidden() else self._untrained_note.text()
 
     def set_result(self, result: WindowResult | None) -> None:
         if result is self._result:

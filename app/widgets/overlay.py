@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPaint
 
 from app import theme
 from app.names import display_name
-from app.services.results import STAGES, WindowResult
+from app.services.results import OTHER, STAGES, WindowResult
 from app.widgets.fonts import derived_font
 
 HEATMAP_RESOLUTION = 112
@@ -32,12 +32,27 @@ _PALETTE = (
 )  # fmt: skip
 
 
+UNKNOWN_COLOR = "#8a8f98"
+"""The neutral grey of windows the model called "not a known action" (badge, timeline)."""
+UNKNOWN_TEXT = "Not a known action"
+
+
+def badge_text(result: WindowResult) -> tuple[str, str]:
+    """What the badge says for `result`: its headline and the small print under it (empty
+    for a known action; the nearest class and its score for one the model does not know)."""
+    if result.unknown:
+        return UNKNOWN_TEXT, f"nearest: {display_name(result.label)} {result.score * 100:.0f}%"
+    return display_name(result.label), ""
+
+
 STAGE_COLORS = {2: "#8fc0ff", 3: "#3ccf91", 4: "#f1a44e", 5: "#e8596f"}
 """The colour of each stage's temporal curve."""
 
 
 def class_color(index: int) -> QColor:
     """A stable colour for class `index` of a model: 16 distinct ones, then more hues."""
+    if index == OTHER:
+        return QColor(UNKNOWN_COLOR)
     if index < 0:
         return QColor(theme.TEXT_MUTED)
     if index < len(_PALETTE):
@@ -172,9 +187,11 @@ def paint_badge(
     color: QColor,
     *,
     base_font: QFont | None = None,
+    note: str = "",
 ) -> QRectF:
     """The top-1 action and its confidence in a rounded translucent badge at the frame's top
-    left corner; returns the badge's rectangle."""
+    left corner; returns the badge's rectangle. With a `note` (small print on a second line,
+    e.g. the nearest class of a window that is not a known action) no confidence is shown."""
     px = badge_font_px(frame_rect)
     base = base_font if base_font is not None else QFont()
     font = derived_font(base, weight=QFont.Weight.DemiBold, pixel_size=round(px))
@@ -185,12 +202,14 @@ def paint_badge(
     margin = max(6.0, px * 0.6)
     pad = px * 0.7
     dot = px * 0.55
-    percent = f"{score * 100:.0f}%"
+    percent = "" if note else f"{score * 100:.0f}%"
     percent_width = small_metrics.horizontalAdvance(percent)
-    height = px * 2.1
+    height = px * 2.1 + (small_metrics.height() if note else 0.0)
     room = frame_rect.width() - 2 * margin - (pad * 2 + dot + pad * 0.6 + pad + percent_width)
     text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, max(px * 2, room))
-    text_width = metrics.horizontalAdvance(text)
+    text_width = max(metrics.horizontalAdvance(text),
+                     min(small_metrics.horizontalAdvance(note), max(px * 2, room)))
+    note = small_metrics.elidedText(note, Qt.TextElideMode.ElideRight, max(px * 2, room))
     width = pad + dot + pad * 0.6 + text_width + pad + percent_width + pad
     rect = QRectF(frame_rect.left() + margin, frame_rect.top() + margin, width, height)
 
@@ -205,13 +224,13 @@ def paint_badge(
 
     # confidence as a thin bar along the bottom edge, in the class colour
     painter.setClipPath(path)
-    bar = QRectF(rect.left(), rect.bottom() - max(2.0, px * 0.14), rect.width() * score,
-                 max(2.0, px * 0.14))
+    bar = QRectF(rect.left(), rect.bottom() - max(2.0, px * 0.14),
+                 0.0 if note else rect.width() * score, max(2.0, px * 0.14))
     painter.fillRect(bar, color)
     painter.setClipping(False)
 
     x = rect.left() + pad
-    mid = rect.center().y() - px * 0.04
+    mid = rect.top() + px * 1.05 - px * 0.04
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(color)
     painter.drawEllipse(QPointF(x + dot / 2, mid), dot / 2, dot / 2)
@@ -220,10 +239,37 @@ def paint_badge(
     painter.setPen(QColor("#ffffff"))
     baseline = mid + (metrics.ascent() - metrics.descent()) / 2
     painter.drawText(QPointF(x, baseline), text)
-    x += text_width + pad
     painter.setFont(small)
     painter.setPen(QColor(theme.TEXT_MUTED).lighter(125))
-    painter.drawText(QPointF(x, baseline), percent)
+    if note:
+        painter.drawText(QPointF(x, baseline + small_metrics.height()), note)
+    painter.drawText(QPointF(x + text_width + pad, baseline), percent)
+    painter.restore()
+    return rect
+
+
+def paint_note(painter: QPainter, frame_rect: QRectF, text: str, *,
+               base_font: QFont | None = None) -> QRectF:
+    """A plain line of text in a translucent box along the bottom of the picture (what the
+    heatmap shows instead of maps that mean nothing); returns the box."""
+    px = badge_font_px(frame_rect) * 0.8
+    font = derived_font(base_font if base_font is not None else QFont(),
+                        weight=QFont.Weight.Medium, pixel_size=round(px))
+    metrics = QFontMetricsF(font)
+    margin, pad = max(6.0, px * 0.6), px * 0.6
+    text = metrics.elidedText(text, Qt.TextElideMode.ElideRight,
+                              max(px * 2, frame_rect.width() - 2 * (margin + pad)))
+    width = metrics.horizontalAdvance(text) + 2 * pad
+    height = metrics.height() + pad
+    rect = QRectF(frame_rect.left() + margin, frame_rect.bottom() - margin - height,
+                  width, height)
+    painter.save()
+    path = QPainterPath()
+    path.addRoundedRect(rect, height * 0.28, height * 0.28)
+    painter.fillPath(path, QColor(12, 13, 15, 190))
+    painter.setFont(font)
+    painter.setPen(QColor("#ffffff"))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
     painter.restore()
     return rect
 
@@ -236,11 +282,15 @@ def paint_recognition(
     *,
     heatmap: QImage | None = None,
     base_font: QFont | None = None,
+    attention_note: str = "",
 ) -> None:
-    """Heatmap (when on), point marker, then badge, for the answer `result`."""
+    """Heatmap (when on), point marker, then badge, for the answer `result`. With an
+    `attention_note` (the model's attention never learnt) the heatmap gives way to that note."""
     if result is None:
         return
-    if options.show_heatmap:
+    if options.show_heatmap and attention_note:
+        paint_note(painter, frame_rect, attention_note, base_font=base_font)
+    elif options.show_heatmap:
         if heatmap is None:
             heatmap = heatmap_image(maps_for(result, options), options.opacity)
         if heatmap is not None:
@@ -249,5 +299,7 @@ def paint_recognition(
         if options.point is not None:
             paint_point_marker(painter, frame_rect, options.point)
     if options.show_badge and result.labels:
-        paint_badge(painter, frame_rect, display_name(result.label), result.score,
-                    class_color(result.class_index), base_font=base_font)
+        headline, note = badge_text(result)
+        color = class_color(OTHER if result.unknown else result.class_index)
+        paint_badge(painter, frame_rect, headline, result.score, color, base_font=base_font,
+                    note=note)

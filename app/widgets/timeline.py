@@ -2,8 +2,9 @@
 
 Three bands, painted:
   - the strip: the whole video, coloured by the action predicted for each stretch (a stable
-    colour per class), with the window on screen outlined and a playhead; click or drag to
-    seek; hover for the action, its confidence and its frames. The stretches are those of
+    colour per class; neutral grey, "other", where the model said "not a known action"),
+    with the window on screen outlined and a playhead; click or drag to seek; hover for the
+    action, its confidence and its frames. The stretches are those of
     the windows (live answers, an analysis under way) until a whole-video analysis hands
     over its per-frame result (`set_frame_result`): then they are its smoothed segments,
     frame-accurate, the last one reaching the last frame analysed;
@@ -36,7 +37,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from app import theme
 from app.names import display_name
-from app.services.results import PredictionTrack, WindowResult
+from app.services.results import OTHER, OTHER_LABEL, PredictionTrack, WindowResult
 from app.widgets.fonts import derived_font
 from app.widgets.overlay import STAGE_COLORS, class_color
 from app.widgets.player import format_time
@@ -156,7 +157,8 @@ class PredictionTimeline(QWidget):
                                   if s.end > first and s.first < end]
             else:
                 self._segments = [
-                    Stretch(a, b, result.class_index, result.label, result.score)
+                    Stretch(a, b, OTHER, OTHER_LABEL, result.score) if result.unknown
+                    else Stretch(a, b, result.class_index, result.label, result.score)
                     for a, b, result in (self._track.segments(end, first)
                                          if self._track else [])]
             self._segments_range = (first, end)

@@ -1,0 +1,162 @@
+"""What a user sees when the model says a window is "not a known action", the sensitivity
+setting, and the note over attention that never learnt."""
+
+import csv
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import make_checkpoint
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QColor
+
+from app.services.results import (
+    OTHER,
+    UNTRAINED_ATTENTION_NOTE,
+    PredictionTrack,
+    WindowResult,
+    action_seconds,
+    split_runs,
+    timeline_seconds,
+    unknown_frames,
+)
+from app.widgets import overlay
+from app.widgets.timeline import STRIP_HEIGHT, STRIP_TOP
+
+WAIT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def open_model(tmp_path_factory) -> Path:
+    """A tiny model with open-set statistics: at its own ("normal") threshold every window is
+    known (a max-softmax novelty never exceeds 1); at "high" sensitivity none is."""
+    from stmanet.engine.checkpoint import load_checkpoint, save_checkpoint
+    from stmanet.engine.openset import OpenSetStats
+
+    folder = tmp_path_factory.mktemp("openset_models")
+    plain = make_checkpoint(folder / "plain.safetensors")
+    loaded = load_checkpoint(plain)
+    stats = OpenSetStats("max_softmax", threshold=2.0, known_rate=0.95,
+                         quantiles=[[0.5, -1.0], [0.9, -1.0], [0.95, 2.0], [1.0, 2.0]])
+    return save_checkpoint(folder / "open.safetensors", loaded.model, loaded.metadata,
+                           openset=stats)
+
+
+def load(qtbot, window, model: Path):
+    recognition = window.recognition
+    with qtbot.waitSignal(recognition.service.modelChanged, timeout=WAIT_MS):
+        recognition.load_model(model)
+    return recognition
+
+
+def badges_painted(monkeypatch) -> list[tuple[str, str]]:
+    painted: list[tuple[str, str]] = []
+    original = overlay.paint_badge
+
+    def record(painter, rect, label, *args, **kwargs):
+        painted.append((label, kwargs.get("note", "")))
+        return original(painter, rect, label, *args, **kwargs)
+
+    monkeypatch.setattr(overlay, "paint_badge", record)
+    return painted
+
+
+def test_high_sensitivity_makes_windows_not_known_actions(qtbot, window, clip, open_model,
+                                                          settings: QSettings, tmp_path,
+                                                          monkeypatch):
+    recognition = load(qtbot, window, open_model)
+    assert recognition.model.can_tell_unknowns
+    assert recognition.sensitivity_menu.isEnabled()
+    badges = badges_painted(monkeypatch)
+
+    with qtbot.waitSignal(recognition.service.predicted, timeout=WAIT_MS) as blocker:
+        window.open_path(clip)
+    window.player.pause()
+    assert blocker.args[0].known is True and blocker.args[0].novelty is not None
+    qtbot.waitUntil(lambda: recognition.shown_result() is not None, timeout=WAIT_MS)
+    window.player.view.grab()
+    assert badges and all(label != overlay.UNKNOWN_TEXT for label, _ in badges)
+
+    recognition.sensitivity_actions["high"].trigger()
+    assert settings.value("recognition/sensitivity") == "high"
+    assert recognition.model.sensitivity == "high"
+    with qtbot.waitSignal(recognition.service.finished, timeout=WAIT_MS):
+        assert recognition.analyse()
+    shown = recognition.shown_result()
+    assert shown.known is False
+
+    badges.clear()
+    window.player.view.grab()
+    assert badges[-1][0] == "Not a known action"
+    assert badges[-1][1].startswith("nearest: ")
+
+    timeline = recognition.timeline
+    assert timeline.segments() and all(s.class_index == OTHER for s in timeline.segments())
+    picture = timeline.grab().toImage()
+    middle = timeline.segments()[0]
+    x = round(timeline.x_of((middle.first + middle.end) / 2) * picture.devicePixelRatio())
+    y = round((STRIP_TOP + STRIP_HEIGHT / 2) * picture.devicePixelRatio())
+    assert picture.pixelColor(x, y).name() == QColor(overlay.UNKNOWN_COLOR).name()
+
+    summary = recognition.show_summary()
+    actions = [summary.table.item(n, 0).text() for n in range(summary.table.rowCount())]
+    summary.close()
+    assert actions == ["other"]
+
+    target = tmp_path / "windows.csv"
+    with qtbot.waitSignal(recognition.export_predictions(target).finished, timeout=WAIT_MS):
+        pass
+    with open(target, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["known"] for r in rows} == {"0"} and all(r["novelty"] for r in rows)
+
+
+def test_a_model_without_statistics_cannot_change_sensitivity_and_says_its_attention_is_flat(
+        qtbot, window, clip, tiny_model, monkeypatch):
+    recognition = load(qtbot, window, tiny_model)
+    info = recognition.model
+    assert not info.can_tell_unknowns and not info.attention_trained
+    assert not recognition.sensitivity_menu.isEnabled()
+    assert not any(a.isEnabled() for a in recognition.sensitivity_actions.values())
+    assert "cannot tell" in recognition.sensitivity_menu.menuAction().toolTip()
+
+    panel = recognition.attention_panel
+    assert panel.note() == UNTRAINED_ATTENTION_NOTE
+    assert "never trained" in panel.note()
+
+    notes: list[str] = []
+    original = overlay.paint_note
+    monkeypatch.setattr(overlay, "paint_note",
+                        lambda painter, rect, text, **k: (notes.append(text),
+                                                          original(painter, rect, text, **k))[1])
+    with qtbot.waitSignal(recognition.service.predicted, timeout=WAIT_MS) as blocker:
+        window.open_path(clip)
+    window.player.pause()
+    assert blocker.args[0].known is None
+    qtbot.waitUntil(lambda: recognition.shown_result() is not None, timeout=WAIT_MS)
+    recognition.show_heatmap_action.setChecked(True)
+    window.player.view.grab()
+    assert notes and notes[-1] == UNTRAINED_ATTENTION_NOTE
+
+
+def window_result(start: int, end: int, label: int, known: bool | None) -> WindowResult:
+    return WindowResult(start, end, [f"c{label}"], [0.6], [label], 10.0, known=known)
+
+
+def test_summaries_count_unknown_windows_as_other():
+    track = PredictionTrack([window_result(0, 10, 0, True), window_result(10, 20, 1, False)])
+    rows = action_seconds(track, 20, 10.0, ["c0", "c1"])
+    assert {(r.label, r.seconds) for r in rows} == {("c0", 1.0), ("other", 1.0)}
+
+    windows = [window_result(0, 10, 0, False), window_result(5, 15, 0, False),
+               window_result(5, 20, 0, True)]
+    mask = unknown_frames(windows, 20)
+    assert mask.tolist() == [True] * 10 + [False] * 10  # 5-9: two unknown, one known
+    assert split_runs(0, 20, mask) == [(0, 10, True), (10, 20, False)]
+    assert split_runs(15, 25, mask) == [(15, 25, False)]
+
+    timeline = SimpleNamespace(class_names=["c0", "c1"], fps=10.0,
+                               labels=np.array([0] * 12 + [1] * 8))
+    rows = timeline_seconds(timeline, mask)
+    assert [(r.label, r.seconds) for r in rows] == [("other", 1.0), ("c1", 0.8), ("c0", 0.2)]
