@@ -698,8 +698,8 @@ class Trainer:
         if cfg.keep_best and kept_epoch is not None and best.exists():
             paths.append(best)
         description = data.description or {}
-        later = ("; add them with `stmanet evaluate MODEL --data ... --openset-data "
-                 f"{cfg.data} --save-model MODEL`")
+        val_flag = f" --val-data {cfg.val_data}" if cfg.val_data else ""
+        later = f"; add them with `stmanet openset MODEL --data {cfg.data}{val_flag}`"
         try:
             stats = add_to_model_files(
                 paths, train, val, device=self.ctx.device, batch_size=cfg.batch_size,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stmanet.bundled import bundled_demo_model, bundled_demo_video
-from stmanet.data.synthetic import DRILLS, render_clip
+from stmanet.data.synthetic import DRILLS, render_clip, render_scene
 from stmanet.engine.checkpoint import load_checkpoint, read_metadata
 from stmanet.engine.inference import Predictor
 from stmanet.engine.timeline import ExpectedTimeline, compare_timeline, expected_timeline_path
@@ -54,3 +54,16 @@ def test_the_demo_video_gives_its_expected_timeline(demo):
     wrong = [(c.expected.label, c.votes) for c in checks if not c.matches]
     assert not wrong
     assert all(c.windows >= 2 for c in checks)  # every segment was really judged
+
+
+def test_the_demo_model_tells_its_drills_from_an_empty_room(demo):
+    stats = demo.openset  # fitted on its training clips (docs/training.md)
+    assert stats is not None and stats.score == "mahalanobis"
+    assert stats.fit["clips"] == 400 and stats.calibration["subset"].startswith("training")
+    predictor = Predictor(demo)
+    assert predictor.model_info()["attention"] == "trained"
+    rgb = np.ascontiguousarray(render_scene("empty_scene", seed=31337)[..., ::-1])
+    empty = predictor.predict_frames(list(rgb), len(rgb), 25.0)
+    assert not any(w.known for w in empty.windows)
+    windows = predictor.predict(bundled_demo_video()).windows
+    assert sum(w.known for w in windows) >= 0.95 * len(windows)
