@@ -193,31 +193,24 @@ def _cmd_count(args: argparse.Namespace) -> int:
 def _cmd_evaluate_reps(args: argparse.Namespace) -> int:
     import time
 
-    from stmanet.engine import reps_eval
-    from stmanet.errors import ConfigError
+    from stmanet.engine.reps_eval import evaluate_reps
     from stmanet.fileio import check_output_file
 
-    if not (args.videos or args.generate or args.non_periodic):
-        raise ConfigError("nothing to evaluate: give videos with expected timelines, "
-                          "--generate N or --non-periodic N")
     if args.output:
         check_output_file(args.output)
     started = time.perf_counter()
-    results = [r for video in args.videos for r in reps_eval.video_cases(video)]
-    shape = (args.seconds, args.fps, args.size)
-    jobs = ([(reps_eval.generated_case, (i, args.seed, *shape)) for i in range(args.generate)]
-            + [(reps_eval.non_periodic_case, (i, args.seed, *shape))
-               for i in range(args.non_periodic)])
 
     def progress(done: int, total: int) -> None:
         if done % 25 == 0 or done == total:
             print(f"  {done}/{total} generated segments ({time.perf_counter() - started:.0f} s)",
                   flush=True)
 
-    results += reps_eval.run_cases(jobs, workers=args.workers, progress=progress)
-    evaluation = reps_eval.RepEvaluation(results)
+    evaluation = evaluate_reps(args.videos, generate=args.generate,
+                               non_periodic=args.non_periodic, seed=args.seed,
+                               seconds=args.seconds, fps=args.fps, size=args.size,
+                               workers=args.workers, progress=progress)
     print(evaluation.to_text())
-    print(f"{len(results)} segments in {time.perf_counter() - started:.1f} s")
+    print(f"{len(evaluation.results)} segments in {time.perf_counter() - started:.1f} s")
     if args.output:
         evaluation.write(args.output)
         print(f"table and per-segment results in {args.output}")

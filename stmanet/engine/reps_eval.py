@@ -196,6 +196,27 @@ def run_cases(jobs: Sequence[tuple[Callable[..., CaseResult], tuple[Any, ...]]],
     return [r for r in results if r is not None]
 
 
+def evaluate_reps(videos: Sequence[Path | str] = (), *, generate: int = 0,
+                  non_periodic: int = 0, seed: int = 0,
+                  seconds: tuple[float, float] = (5.0, 30.0), fps: float = 25.0,
+                  size: tuple[int, int] = (160, 120), workers: int = 1,
+                  progress: Callable[[int, int], None] | None = None) -> RepEvaluation:
+    """The counter on `videos` (with their timelines' repetitions), on `generate` drill
+    segments and on `non_periodic` clips of seed `seed`; `progress(done, total)` after each
+    generated one."""
+    from stmanet.errors import ConfigError
+
+    if not (videos or generate or non_periodic):
+        raise ConfigError("nothing to evaluate: give videos with expected timelines, "
+                          "--generate N or --non-periodic N")
+    results = [r for video in videos for r in video_cases(video)]
+    shape = (seconds, fps, size)
+    jobs = ([(generated_case, (i, seed, *shape)) for i in range(generate)]
+            + [(non_periodic_case, (i, seed, *shape)) for i in range(non_periodic)])
+    results += run_cases(jobs, workers=workers, progress=progress)
+    return RepEvaluation(results)
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 

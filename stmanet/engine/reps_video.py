@@ -79,6 +79,9 @@ def read_segments(path: Path | str) -> list[tuple[str | None, int, int]]:
     try:
         if path.suffix.lower() == ".csv":
             rows = list(csv.DictReader(io.StringIO(text)))
+            videos = {r["video"] for r in rows}
+            if len(videos) > 1:
+                raise ValueError(f"it holds the predictions of {len(videos)} videos, not one")
             windows = [WindowPrediction(int(r["start_frame"]), int(r["end_frame"]),
                                         float(r["start_s"]), float(r["end_s"]),
                                         [r["label_1"]], [float(r["score_1"])]) for r in rows]

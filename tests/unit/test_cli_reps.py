@@ -66,6 +66,9 @@ def test_predict_adds_the_counts_to_json_predictions(drills, tmp_path, capsys):
     (video,) = json.loads(out.read_text())["predictions"]
     assert video["windows"] and video["reps"]
     assert {s["label"] for s in video["reps"]} >= {"jumping_jacks", "walking"}
+    capsys.readouterr()
+    assert main(["count", str(drills), "--segments", str(out)]) == 0  # predictions as segments
+    assert f"from {out}" in capsys.readouterr().out
     bad = tmp_path / "predictions.csv"
     capsys.readouterr()
     assert main(["predict", str(drills), "--reps", "-o", str(bad)]) == 2
@@ -113,6 +116,10 @@ def test_bad_inputs_are_refused_with_one_line_naming_the_file(drills, tmp_path, 
     _refused(["count", str(drills), "--segments", str(outside)], capsys, str(outside))
     _refused(["count", str(drills), "--whole", "-o", str(tmp_path / "counts.txt")], capsys,
              "counts.txt")
+    two = tmp_path / "two.csv"
+    two.write_text("video,start_frame,end_frame,start_s,end_s,label_1,score_1\n"
+                   "a.mp4,0,32,0,1.28,walking,0.9\nb.mp4,0,32,0,1.28,squats,0.9\n")
+    _refused(["count", str(drills), "--segments", str(two)], capsys, str(two), "2 videos")
     _refused(["evaluate-reps"], capsys, "nothing to evaluate")
     plain = tmp_path / "plain.mp4"
     plain.write_bytes(drills.read_bytes())

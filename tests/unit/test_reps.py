@@ -152,3 +152,20 @@ def test_a_figure_holding_still_is_not_counted():
 def test_segment_count_without_repetitions_has_an_empty_running_count():
     empty = SegmentCount(0, 10, FPS, reason="hardly anything moves")
     assert empty.abstained and empty.count_at(5.0) == 0 and empty.durations().size == 0
+
+
+def test_every_drill_of_the_demo_video_is_counted_within_one():
+    import json
+
+    from stmanet.bundled import bundled_demo_video
+    from stmanet.engine.reps_video import count_video
+
+    video = bundled_demo_video()
+    assert video is not None
+    segments = json.loads(video.with_suffix(".json").read_text())["segments"]
+    counted = count_video(video, [(s["label"], s["start_frame"], s["end_frame"])
+                                  for s in segments])
+    assert len(counted.segments) == 10
+    for expected, result in zip(segments, counted.segments, strict=True):
+        assert result.total is not None, (expected["label"], result.reason)
+        assert abs(result.total - expected["reps"]) <= 1, (expected["label"], result.total)
