@@ -1,9 +1,10 @@
 """The whole learning path on generated drills: `stmanet synth`, `stmanet train --preset demo`,
 `stmanet evaluate` on clips of seeds never used in training.
 
-The slowest test of the suite (about 15 minutes on 2 cores): it trains the demo recipe for 30
-epochs on 60 clips per drill instead of 40 on 100, and asks for 90% top-1 where the shipped
-demo model reaches more (docs/training.md).
+The slowest test of the suite (about 20 minutes on 2 cores): it trains the demo recipe (40
+epochs) on 60 clips per drill instead of 100, and asks for 90% top-1 where the shipped demo
+model reaches more (docs/training.md). With 30 epochs the result sat at the threshold
+(0.89-0.90 of 200 clips, jogging the weak class) and moved with the seed's draws.
 """
 
 import json
@@ -23,7 +24,7 @@ def test_a_small_model_learns_generated_drills_to_90_percent(tmp_path):
     test = synthetic.generate_dataset(tmp_path / "test", clips_per_class=20, seed=2000,
                                       workers=2)
     run = tmp_path / "run"
-    assert main(["train", "--preset", "demo", "--data", f"folder:{train}", "--epochs", "30",
+    assert main(["train", "--preset", "demo", "--data", f"folder:{train}", "--epochs", "40",
                  "--workers", "1", "--device", "cpu", "--output", str(run),
                  "--progress", "none"]) == 0
     assert main(["evaluate", str(run / "final.safetensors"), "--data", f"folder:{test}",
