@@ -4,21 +4,21 @@ A classifier names one of its classes for anything it is shown. `OpenSetStats` a
 *novelty* to every prediction (higher: less like the footage the model was trained on) and a
 threshold: a window whose novelty is above it is "not a known action".
 
-The score, chosen by measurement (docs/model.md, "Telling unknown footage"): the Mahalanobis
-distance of the window's pooled features (stages 2-5 of `STMANetOutput.stage_features`,
+The score, chosen by measurement (docs/model.md, "Telling footage of no known action"): the
+Mahalanobis distance of the window's pooled features (stages 2-5 of `STMANetOutput.stage_features`,
 concatenated) to the nearest class mean, under one covariance shared by all classes, divided
 by the number of feature dimensions (about 1 for a typical training window). The other
 scores measured (energy, max-logit, max-softmax) are kept as options of `fit_openset`.
 
 Fitting costs no training: the class means and the shared covariance come from every
-test-protocol window of the model's training clips (`collect_windows`); the covariance is
-estimated on standardised features with Oracle-Approximating-Shrinkage towards the identity,
-and stored as a whitening factor L (precision = L L^T). The threshold is the novelty that
-`known_rate` (95%) of the calibration windows stay under: validation windows when there are
-some, else the training windows themselves (then the threshold is on the low side: the
-training windows are the ones the means were fitted on). The calibration novelties are kept
-as quantiles, so a threshold for another known rate (`threshold_for`, the sensitivity
-levels) is read off without the data.
+test-protocol window of the model's training clips (`openset_windows.collect_windows`); the
+covariance is estimated on standardised features with Oracle-Approximating Shrinkage towards
+the identity, and stored as a whitening factor L (precision = L L^T). The threshold is the
+novelty that `known_rate` (95%) of the calibration windows stay under: validation windows
+when there are some, else the training windows, each scored by statistics fitted without its
+own clip (in sample they would look more familiar than new footage). The calibration
+novelties are kept as quantiles, so a threshold for another known rate (`threshold_for`, the
+sensitivity levels) is read off without the data.
 
 In a model file: tensors `openset.means` (K, D) (the class means, whitened) and
 `openset.factor` (D, D) beside the weights, and a JSON document under the header key
@@ -210,8 +210,9 @@ class OpenSetStats:
         fitted = (f"{self.fit.get('windows')} windows of {self.fit.get('clips')} clips"
                   if self.fit else "unknown data")
         return (f"open-set statistics ({self.score}): fitted on {fitted}; threshold "
-                f"{self.threshold:.4g} keeps {self.known_rate:.0%} of the "
-                f"{self.calibration.get('subset', '')} windows known")
+                f"{self.threshold:.4g} keeps {self.known_rate:.0%} of the calibration windows "
+                f"known ({self.calibration.get('windows')} {self.calibration.get('subset')} "
+                "windows)")
 
     def describe(self, threshold: float | None = None) -> dict[str, Any]:
         """What a prediction file says about the statistics."""
