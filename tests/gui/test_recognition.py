@@ -33,6 +33,8 @@ from app.widgets.timeline import TimelineLegend
 from stmanet.data.sampling import window_starts
 
 WAIT_MS = 15_000
+ANALYSIS_WAIT_MS = 90_000
+"""A whole-video analysis: windows a quarter window apart, on a shared 2-core machine."""
 
 
 def load(qtbot, window: MainWindow, model: Path) -> RecognitionController:
@@ -57,7 +59,7 @@ def first_prediction(qtbot, window: MainWindow, clip: Path) -> WindowResult:
 
 
 def analyse(qtbot, recognition: RecognitionController) -> None:
-    with qtbot.waitSignal(recognition.service.finished, timeout=WAIT_MS):
+    with qtbot.waitSignal(recognition.service.finished, timeout=ANALYSIS_WAIT_MS):
         assert recognition.analyse()
 
 

@@ -84,7 +84,8 @@ def test_fine_tuning_on_a_few_generated_clips_keeps_a_later_better_epoch(tmp_pat
                          frame_stride=2, size=64, epochs=6, batch_size=4, lr=0.01,
                          optimizer="adamw", schedule="cosine", weight_decay=0.01, workers=0,
                          device="cpu", val_share=0.5, data=f"folder:{data}",
-                         output=str(tmp_path / "run"))
+                         output=str(tmp_path / "run"),
+                         seed=3)  # a seed whose run ties from epoch 2 on (the case below)
     events = []
     result = run_training(config, on_event=events.append)
     history = result.history
