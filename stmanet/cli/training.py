@@ -135,8 +135,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from stmanet.engine.events import ProgressBar
     from stmanet.engine.inference import evaluate
     from stmanet.engine.metrics import plot_confusion, write_confusion_csv
+    from stmanet.engine.openset import NO_STATISTICS
     from stmanet.engine.openset_eval import evaluate_open_set
     from stmanet.engine.openset_windows import WindowCollector, fit_from_specs
+    from stmanet.errors import CheckpointError
     from stmanet.fileio import atomic_write_text, check_output_file, check_output_folder
 
     checkpoint = Path(args.checkpoint)
@@ -160,6 +162,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         loaded.openset = fit_from_specs(loaded, args.openset_data, args.openset_val_data,
                                         on_progress=progress, **data_options)
         print(loaded.openset.summary())
+    if args.open_set and loaded.openset is None:  # refused before the work, not after
+        raise CheckpointError(checkpoint, f"{NO_STATISTICS}: fit them with --openset-data "
+                              "TRAINING_DATA for the open-set evaluation")
     collector = WindowCollector() if args.open_set else None
     try:
         result = evaluate(loaded, index, device=device, batch_size=args.batch_size,
