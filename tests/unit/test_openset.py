@@ -6,10 +6,10 @@ import json
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from colour_clips import write_clip
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -47,22 +47,6 @@ SPEC = InputSpec(frames=4, frame_stride=2, size=32)  # 8-frame windows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-def write_clip(path: Path, colour: tuple[int, int, int], rng: np.random.Generator,
-               frames: int = 24) -> Path:
-    """A tinted, noisy background with a square of the class colour moving across it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    w, h = 48, 40
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (w, h))
-    tint = 0.35 * np.array(colour) + rng.uniform(40, 90)
-    x0, y0, v = rng.integers(0, 30), rng.integers(0, 25), rng.uniform(-2, 2)
-    for k in range(frames):
-        img = np.clip(tint + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
-        x = int(x0 + v * k) % (w - 14)
-        img[y0:y0 + 14, x:x + 14] = colour
-        writer.write(img)
-    writer.release()
-    return path
 
 
 def tiny_model() -> LoadedModel:
