@@ -451,6 +451,31 @@ class EvaluationResult:
         return rows
 
 
+def readable_clip_windows(index: Any, spec: InputSpec, skipped: list[tuple[str, str]], *,
+                 workers: int = 0, on_progress: ProgressCallback | None = None,
+                 should_cancel: CancelCheck | None = None, what: str = "evaluation",
+                 ) -> Iterator[tuple[int, int, Tensor]]:
+    """Every readable clip of `index` as (record number, label, all its test-protocol windows
+    (N, 3, T, H, W)), in order; an unreadable clip is logged and added to `skipped`.
+    `on_progress(done, total)` counts clips; a true `should_cancel()` raises Cancelled."""
+
+    dataset = _VideoWindows(index, spec)
+    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers)
+    total = len(dataset)
+    if on_progress is not None:
+        on_progress(0, total)
+    for done, (windows, label, i, reason) in enumerate(loader, start=1):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled(f"{what} cancelled")
+        if windows is None:
+            log.warning("skipping %s: %s", index.records[i].path, reason)
+            skipped.append((str(index.records[i].path), reason))
+        else:
+            yield int(i), int(label), windows
+        if on_progress is not None:
+            on_progress(done, total)
+
+
 def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "cpu",
              batch_size: int = 8, workers: int = 0,
              on_progress: ProgressCallback | None = None,
@@ -476,38 +501,27 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
         raise ConfigError("the test data holds no videos")
     model = use_cpu_fast_paths(loaded.model.to(device).eval())
     spec = loaded.metadata.input
-    dataset = _VideoWindows(index, spec)
-    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers)
     scores_out: list[np.ndarray] = []
     labels_out: list[int] = []
     paths: list[Path] = []
     skipped: list[tuple[str, str]] = []
     windows_total = 0
-    total = len(dataset)
-    if on_progress is not None:
-        on_progress(0, total)
     with torch.no_grad():
-        for done, (windows, label, i, reason) in enumerate(loader, start=1):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled("evaluation cancelled")
-            record = index.records[i]
-            if windows is None:
-                log.warning("skipping %s: %s", record.path, reason)
-                skipped.append((str(record.path), reason))
-            else:
-                probs = []
-                for chunk in torch.split(windows, batch_size):
-                    output = model(chunk.to(device))
-                    if on_windows is not None:
-                        on_windows(int(i), position[index.class_names[label]], output)
-                    probs.append(torch.softmax(output.logits.float(), dim=1).cpu())
-                video = torch.cat(probs).double().mean(0).numpy()
-                windows_total += windows.shape[0]
-                scores_out.append(video)
-                labels_out.append(position[index.class_names[label]])
-                paths.append(record.path)
-            if on_progress is not None:
-                on_progress(done, total)
+        clips = readable_clip_windows(index, spec, skipped, workers=workers,
+                                      on_progress=on_progress, should_cancel=should_cancel,
+                                      what="evaluation")
+        for i, label, windows in clips:
+            probs = []
+            for chunk in torch.split(windows, batch_size):
+                output = model(chunk.to(device))
+                if on_windows is not None:
+                    on_windows(int(i), position[index.class_names[label]], output)
+                probs.append(torch.softmax(output.logits.float(), dim=1).cpu())
+            video = torch.cat(probs).double().mean(0).numpy()
+            windows_total += windows.shape[0]
+            scores_out.append(video)
+            labels_out.append(position[index.class_names[label]])
+            paths.append(index.records[i].path)
     if not scores_out:
         raise VideoError(index.records[0].path, "none of the test videos could be read")
     scores = np.stack(scores_out)

@@ -54,34 +54,21 @@ def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], ind
     what `fit_openset` and the open-set evaluation work on. Classes are matched to
     `class_names` (the model's) by name, others get label -1; unreadable videos are skipped
     and listed."""
-    from torch.utils.data import DataLoader
-
-    from stmanet.engine.inference import _VideoWindows
-    from stmanet.errors import Cancelled
+    from stmanet.engine.inference import readable_clip_windows
     from stmanet.models.fast import use_cpu_fast_paths
 
     position = {n: i for i, n in enumerate(class_names)}
     model = use_cpu_fast_paths(model.to(device).eval())
-    dataset = _VideoWindows(index, spec)
-    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers)
     collector = WindowCollector()
     skipped: list[tuple[str, str]] = []
-    total = len(dataset)
-    if on_progress is not None:
-        on_progress(0, total)
     with torch.no_grad():
-        for done, (windows, label, i, reason) in enumerate(loader, start=1):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled("open-set statistics cancelled")
-            if windows is None:
-                log.warning("skipping %s: %s", index.records[i].path, reason)
-                skipped.append((str(index.records[i].path), reason))
-            else:
-                mine = position.get(index.class_names[label], -1)
-                for chunk in torch.split(windows, batch_size):
-                    collector(i, mine, model(chunk.to(device)))
-            if on_progress is not None:
-                on_progress(done, total)
+        clips = readable_clip_windows(index, spec, skipped, workers=workers,
+                                      on_progress=on_progress, should_cancel=should_cancel,
+                                      what="open-set statistics")
+        for i, label, windows in clips:
+            mine = position.get(index.class_names[label], -1)
+            for chunk in torch.split(windows, batch_size):
+                collector(i, mine, model(chunk.to(device)))
     return collector.result(index, description, skipped)
 
 
