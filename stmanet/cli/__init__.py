@@ -7,7 +7,8 @@ some of several videos unreadable: what could be done is kept and the failure na
 
 Each family of subcommands is a module here: data.py (synth, sequence), training.py
 (summary, models, train, evaluate, openset, import-hara), prediction.py (predict,
-evaluate-timeline, count, evaluate-reps); common.py holds what they share.
+evaluate-timeline, count, evaluate-reps), batch.py (predict --output-dir, report);
+common.py holds what they share.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from stmanet.cli import data, prediction, training
+from stmanet.cli import batch, data, prediction, training
 from stmanet.errors import STMANetError
 
 Command = Callable[[argparse.Namespace], int]
@@ -28,7 +29,7 @@ def build_parser(prog: str = "stmanet") -> argparse.ArgumentParser:
         prog=prog, description="ST-MANet action recognition: models, training, prediction.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for family in (training, data, prediction):
+    for family in (training, data, prediction, batch):
         family.add_commands(sub)
     return parser
 

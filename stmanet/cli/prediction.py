@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stmanet.cli.batch import add_batch_flags
 from stmanet.cli.common import (
     add_smoothing_flags,
     device_arg,
@@ -36,6 +37,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from stmanet.errors import ConfigError, VideoError, printable_path
     from stmanet.fileio import check_output_file
 
+    if args.output_dir:
+        from stmanet.cli.batch import predict_to_folder
+
+        return predict_to_folder(args)
+    if args.workers or args.redo:
+        raise ConfigError("--workers and --redo go with --output-dir")
     checkpoint = model_file(args.checkpoint)
     smoothing = smoothing_options(args)
     if args.reps and args.output and Path(args.output).suffix.lower() != ".json":
@@ -248,6 +255,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reps", action="store_true",
                    help="also count the repetitions of each predicted segment (on the "
                         "terminal, or in JSON output); see `stmanet count`")
+    add_batch_flags(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.set_defaults(func=_cmd_predict)
