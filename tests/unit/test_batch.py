@@ -1,0 +1,151 @@
+"""Batch analysis (`stmanet predict --output-dir`, engine/batch.py) and the reports made from
+its results (`stmanet report`): a class's session of six generated videos, stopped after the
+third, resumed, and reported with the numbers of each video analysed alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stmanet.cli import main
+from stmanet.engine.batch import BatchEvent, read_result, run_batch
+from stmanet.engine.video_result import AnalysisSettings
+from stmanet.errors import Cancelled
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+DEMO_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "demo.safetensors"
+DRILLS = ["jumping_jacks:2,squats:2", "walking:2,arm_circles:2", "high_knees:4",
+          "side_bends:2,lunges:2", "jogging:2,jumping_jacks:2", "squats:4"]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory) -> Path:
+    """Six short, small generated videos of drills the demo model knows: a class's session."""
+    folder = tmp_path_factory.mktemp("session")
+    for n, drills in enumerate(DRILLS, start=1):
+        assert main(["sequence", str(folder / f"student{n}.mp4"), "--drills", drills,
+                     "--seed", str(n), "--size", "96x72"]) == 0
+    return folder
+
+
+def _videos(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.mp4"))
+
+
+def test_a_stopped_batch_resumes_and_reports_what_each_video_alone_gives(session, tmp_path,
+                                                                           capsys):
+    out = tmp_path / "results"
+    seen: list[BatchEvent] = []
+
+    def stop_after_three() -> bool:
+        return sum(e.kind == "done" for e in seen) >= 3
+
+    with pytest.raises(Cancelled):
+        run_batch(_videos(session), out, DEMO_MODEL, workers=1, on_event=seen.append,
+                  should_cancel=stop_after_three)
+    assert len(list(out.glob("*.result.json"))) == 3
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+    # the command line resumes: the three finished videos are kept, three are analysed
+    assert main(["predict", str(session), "--output-dir", str(out), "--workers", "2",
+                 "--progress", "none"]) == 0
+    captured = capsys.readouterr()
+    assert "3 analysed, 3 kept from an earlier run, 0 failed" in captured.out
+    assert captured.err.count("result on file kept") == 3
+    assert len(list(out.glob("*.result.json"))) == 6
+
+    # each video alone, in a folder of its own
+    alone = tmp_path / "alone"
+    for video in _videos(session):
+        assert main(["predict", str(video), "--output-dir", str(alone / video.stem),
+                     "--progress", "none"]) == 0
+    reports = tmp_path / "reports"
+    assert main(["report", str(out), "-o", str(reports), "--no-pdf",
+                 "--note", "student2=Good effort"]) == 0
+    rows = list(csv.DictReader((reports / "session.csv").open(encoding="utf-8")))
+    assert [r["video"] for r in rows] == [v.name for v in _videos(session)]
+    for row, video in zip(rows, _videos(session), strict=True):
+        result = read_result(next((alone / video.stem).glob("*.result.json")))
+        assert result is not None
+        assert float(row["total_s"]) == pytest.approx(result["duration_s"], abs=0.01)
+        assert float(row["unknown_s"]) == pytest.approx(result["unknown_s"], abs=0.01)
+        for action, seconds in result["seconds"].items():
+            assert float(row[f"{action}_s"]) == pytest.approx(seconds, abs=0.01)
+            reps = [s["reps"]["reps"] for s in result["segments"]
+                    if s["action"] == action and s["reps"] and s["reps"]["reps"] is not None]
+            assert row[f"{action}_reps"] == (str(sum(reps)) if reps else "")
+        for action in set(result["class_names"]) - set(result["seconds"]):
+            assert row.get(f"{action}_s", "") in ("", "0", "0.0", "0.00")
+    assert rows[1]["note"] == "Good effort"
+    # the demo model finds the drills of the first video
+    first = read_result(out / "student1.mp4.result.json")
+    assert first is not None and set(first["seconds"]) >= {"jumping_jacks", "squats"}
+
+
+def test_stale_results_are_made_again_and_current_ones_kept(session, tmp_path):
+    videos = _videos(session)[:2]
+    out = tmp_path / "results"
+    first = run_batch(videos, out, DEMO_MODEL, workers=1)
+    assert len(first.done) == 2 and not first.kept
+    again = run_batch(videos, out, DEMO_MODEL, workers=1)
+    assert len(again.kept) == 2 and not again.done
+    # other settings, and a video whose file changed, are analysed again
+    other = run_batch(videos, out, DEMO_MODEL, AnalysisSettings(switch_penalty=10.0),
+                      workers=1)
+    assert len(other.done) == 2
+    changed = tmp_path / "changed.mp4"
+    changed.write_bytes(videos[0].read_bytes())
+    run_batch([changed], out, DEMO_MODEL, workers=1)
+    os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert run_batch([changed], out, DEMO_MODEL, workers=1).done == [str(changed)]
+
+
+def test_a_killed_batch_keeps_the_finished_videos(session, tmp_path):
+    """SIGKILL mid-way: the results written stay whole, and a new run does only the rest."""
+    out = tmp_path / "results"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stmanet", "predict", str(session), "--output-dir", str(out),
+         "--workers", "1", "--progress", "none"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(out.glob("*.result.json"))) < 2 and time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait()
+    finished = sorted(out.glob("*.result.json"))
+    assert finished, "no video was finished before the kill"
+    for path in finished:
+        assert json.loads(path.read_text())["format"] == "stmanet-video-result"
+    resumed = run_batch(_videos(session), out, DEMO_MODEL, workers=1)
+    assert len(resumed.kept) == len(finished)
+    assert len(resumed.kept) + len(resumed.done) == 6
+
+
+def test_bad_inputs_are_refused_in_one_line_naming_the_file(session, tmp_path, capsys):
+    missing = tmp_path / "nope.mp4"
+    assert main(["predict", str(missing), "--output-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(missing) in err and len(err.splitlines()) == 1
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert main(["predict", str(session), "--output-dir", str(a_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(a_file) in err and len(err.splitlines()) == 1
+    assert main(["report", str(a_file), "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(a_file) in err and len(err.splitlines()) == 1
