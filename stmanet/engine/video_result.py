@@ -9,8 +9,9 @@
 - the repetitions of every known segment (engine/reps.py; `reps` None where the counter
   abstains, e.g. nothing periodic) with their pace;
 - a key frame per segment (the middle of the window that was surest of the segment's action)
-  and, for the segment's key window, the network's spatial attention map (the finest stage
-  that has one), so that a report can draw a heatmap without running the model again;
+  and, for the segment's key window, the network's spatial attention map (stage 4, as the
+  app's heatmap, or the nearest stage that has one), so that a report can draw a heatmap
+  without running the model again;
 - every window's scores, so that the per-frame result can be redrawn without the model;
 - the model (file name, SHA-256, name, accuracy when the file records one) and the video's
   size and modification time, which tell whether a result on file is still the video's.
@@ -135,11 +136,18 @@ def _key_window(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray,
     return int(candidates[int(np.argmax(values))])
 
 
-def _finest_map(maps: list[np.ndarray | None] | None) -> np.ndarray | None:
-    for m in maps or []:
-        if m is not None:
-            return m
-    return None
+HEATMAP_STAGE = 4
+"""The stage whose spatial attention a report shows (the app's heatmap default)."""
+
+
+def _stage_map(maps: list[np.ndarray | None] | None) -> tuple[int, np.ndarray] | None:
+    """(stage, map) of HEATMAP_STAGE, or of the nearest stage that has a map."""
+    found = {stage: m for stage, m in zip((2, 3, 4, 5), maps or [], strict=False)
+             if m is not None}
+    if not found:
+        return None
+    stage = min(found, key=lambda st: (abs(st - HEATMAP_STAGE), st))
+    return stage, found[stage]
 
 
 def analyse_video(predictor: Any, path: Path | str, settings: AnalysisSettings, *,
@@ -187,7 +195,7 @@ def analyse_video(predictor: Any, path: Path | str, settings: AnalysisSettings, 
         action = None if value < 0 else timeline.class_names[value]
         key = _key_window(starts, ends, scores, novelty, a, b, None if value < 0 else value)
         w = windows[key]
-        attention = _finest_map(w.spatial_attention)
+        attention = _stage_map(w.spatial_attention)
         segments.append({
             "action": action, "start_frame": a, "end_frame": b,
             "start_s": round(a / fps, 4), "end_s": round(b / fps, 4),
@@ -197,7 +205,8 @@ def analyse_video(predictor: Any, path: Path | str, settings: AnalysisSettings, 
             "key_frame": int(min(b - 1, max(a, (w.start_frame + w.end_frame) // 2))),
             "key_window": [w.start_frame, w.end_frame],
             "attention": (None if attention is None else
-                          np.round(attention.astype(np.float64), 4).tolist()),
+                          np.round(attention[1].astype(np.float64), 5).tolist()),
+            "attention_stage": None if attention is None else attention[0],
             "reps": None})
     decoded = min(len(embeddings), n)
     counted = [s for s in segments if s["action"] is not None and s["start_frame"] < decoded]

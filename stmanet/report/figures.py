@@ -18,7 +18,7 @@ from matplotlib.patches import Patch, Rectangle
 from stmanet.report.session import UNKNOWN_LABEL, Student
 
 UNKNOWN_COLOUR = "#9e9e9e"
-MAX_KEY_FRAMES = 8
+MAX_KEY_FRAMES = 12
 
 
 def action_colours(class_names: Sequence[str]) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def seconds_figure(student: Student, colours: dict[str, Any], width: float = 5.0
         labels.append(UNKNOWN_LABEL)
         values.append(student.unknown_s)
         fills.append(UNKNOWN_COLOUR)
-    fig = fig or Figure(figsize=(width, 0.45 * max(2, len(labels)) + 0.6),
+    fig = fig or Figure(figsize=(width, 0.3 * max(2, len(labels)) + 0.7),
                         layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(len(labels))
@@ -141,6 +141,17 @@ def read_key_frames(result: dict[str, Any]) -> dict[int, np.ndarray] | None:
     return dict(zip(indices, frames, strict=True))
 
 
+def heat_rgba(values: np.ndarray, opacity: float = 0.7) -> np.ndarray:
+    """A 0-1 map coloured as the app colours it (turbo; the least attended places stay
+    clear, so that the picture shows through). RGBA floats."""
+    from matplotlib import colormaps
+
+    rgba = colormaps["turbo"](values)
+    strength = np.clip((values - 0.15) / 0.85, 0.0, 1.0) ** 1.25
+    rgba[..., 3] = np.clip(opacity * (0.04 + 0.96 * strength), 0.0, 1.0)
+    return rgba
+
+
 def _heat_overlay(ax: Any, frame: np.ndarray, attention: Sequence[Sequence[float]]) -> None:
     """The spatial attention map over the centre square the network saw."""
     import cv2
@@ -151,12 +162,22 @@ def _heat_overlay(ax: Any, frame: np.ndarray, attention: Sequence[Sequence[float
     heat = np.asarray(attention, dtype=np.float32)
     heat = heat - heat.min()
     heat = heat / heat.max() if heat.max() > 0 else heat
-    heat = cv2.resize(heat, (side, side), interpolation=cv2.INTER_CUBIC)
-    ax.imshow(heat, cmap="jet", alpha=0.45, extent=(left - 0.5, left + side - 0.5,
-                                                     top + side - 0.5, top - 0.5),
-              vmin=0, vmax=1, interpolation="bilinear")
+    heat = np.clip(cv2.resize(heat, (side, side), interpolation=cv2.INTER_CUBIC), 0, 1)
+    ax.imshow(heat_rgba(heat), extent=(left - 0.5, left + side - 0.5, top + side - 0.5,
+                                       top - 0.5), interpolation="bilinear")
     ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False,
                            edgecolor="white", linewidth=0.8, linestyle="--"))
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+
+
+def key_frames_height(student: Student, frames: dict[int, np.ndarray], width: float) -> float:
+    """Inches the key frames take at `width` inches: four to a row, a caption each."""
+    segments = _key_segments(student.result)
+    columns = min(4, len(segments))
+    rows = -(-len(segments) // columns)
+    first = frames[segments[0]["key_frame"]]
+    return rows * (width / columns * first.shape[0] / first.shape[1] + 0.55)
 
 
 def key_frames_figure(student: Student, colours: dict[str, Any],
@@ -169,9 +190,7 @@ def key_frames_figure(student: Student, colours: dict[str, Any],
     heat = heatmap_segment(result)
     columns = min(4, len(segments))
     rows = -(-len(segments) // columns)
-    first = frames[segments[0]["key_frame"]]
-    aspect = first.shape[0] / first.shape[1]
-    fig = fig or Figure(figsize=(width, rows * (width / columns * aspect + 0.55)),
+    fig = fig or Figure(figsize=(width, key_frames_height(student, frames, width)),
                         layout="constrained")
     for i, s in enumerate(segments):
         ax = fig.add_subplot(rows, columns, i + 1)

@@ -31,6 +31,9 @@ th:first-child, td:first-child { text-align: left; } th { background: #f0f0f0; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.4em;
           vertical-align: baseline; }
 .two { display: flex; gap: 2em; align-items: flex-start; flex-wrap: wrap; }
+.two > div:last-child { flex: 1 1 22em; min-width: 0; }
+.session th, .session td { font-size: 0.85em; padding: 0.2em 0.4em; white-space: nowrap; }
+.session th { white-space: normal; vertical-align: bottom; }
 .muted { color: #777; } footer { margin-top: 2em; color: #777; font-size: 0.85em; }
 @page { size: A4; margin: 14mm; }
 @media print { body { margin: 0; max-width: none; font-size: 10pt; }
@@ -145,20 +148,24 @@ def session_page(students: Sequence[Student], colours: dict[str, Any], figure: b
             seconds = st.seconds.get(a, 0.0)
             reps = st.counts.get(a)
             cells.append("<td class=\"muted\">-</td>" if seconds == 0 else
-                         f"<td>{seconds:.1f} s" + ("" if reps is None else f", {reps}×") +
+                         f"<td>{seconds:.1f} s" + ("" if reps is None else f"<br>{reps}×") +
                          "</td>")
         unknown = "-" if st.unknown_s is None else f"{st.unknown_s:.1f} s"
         rows.append(f'<tr><td><a href="{escape(links[st.video])}">{escape(st.name)}</a></td>'
-                    f"<td>{st.duration_s:.1f} s</td>{''.join(cells)}<td>{unknown}</td>"
-                    f"<td style=\"text-align:left\">{escape(st.note)}</td></tr>")
+                    f"<td>{st.duration_s:.1f} s</td>{''.join(cells)}<td>{unknown}</td></tr>")
     total = sum(st.duration_s for st in students)
     body = [f"<h1>{escape(title)}</h1>",
             f'<p class="meta">{len(students)} video(s), {fmt_seconds(total)} in all</p>',
             f'<p class="meta">Model: {escape(model_line(students[0].result))}</p>',
             "<h2>Timelines</h2>", _img(figure, "every video's timeline"),
-            "<h2>Session table</h2><table><tr><th>student</th><th>length</th>" + head +
-            f"<th>{UNKNOWN_LABEL}</th><th>note</th></tr>" + "".join(rows) + "</table>",
+            '<h2>Session table</h2><table class="session"><tr><th>student</th><th>length</th>'
+            + head + f"<th>{UNKNOWN_LABEL}</th></tr>" + "".join(rows) + "</table>",
             '<p class="muted">Seconds per action and repetitions counted (×); the same '
-            'numbers are in <a href="session.csv">session.csv</a>.</p>']
+            'numbers, and the notes, are in <a href="session.csv">session.csv</a>.</p>']
+    noted = [st for st in students if st.note]
+    if noted:
+        body.append("<h2>Notes</h2><dl>" + "".join(
+            f"<dt><strong>{escape(st.name)}</strong></dt><dd>{escape(st.note)}</dd>"
+            for st in noted) + "</dl>")
     return PAGE.substitute(title=escape(title), css=CSS, body="\n".join(body),
                            footer=escape(made))

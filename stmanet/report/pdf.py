@@ -26,13 +26,13 @@ MAX_TABLE_ROWS = 14
 
 
 def _header(sub: Any, title: str, lines: Sequence[str], note: str = "") -> None:
-    sub.text(0.02, 0.92, title, fontsize=17, fontweight="bold", va="top")
-    y = 0.62
+    sub.text(0.02, 0.96, title, fontsize=17, fontweight="bold", va="top")
+    y = 0.74
     for line in lines:
         sub.text(0.02, y, line, fontsize=9, color="#444", va="top")
-        y -= 0.16
+        y -= 0.12
     if note:
-        sub.text(0.02, y - 0.02, f"Note: {note}", fontsize=9.5, va="top", wrap=True,
+        sub.text(0.02, y - 0.04, f"Note: {note}", fontsize=9.5, va="top", wrap=True,
                  bbox={"facecolor": "#fff8dc", "edgecolor": "#e0b400", "pad": 4})
 
 
@@ -79,7 +79,7 @@ def student_pdf(path: Path, student: Student, colours: dict[str, Any],
     with PdfPages(path, metadata={"Title": f"{student.name}: activity report",
                                   "Creator": "stmanet report"}) as pdf:
         page = Figure(figsize=A4, layout="constrained")
-        head, line, middle, table = page.subfigures(4, 1, height_ratios=[1.3, 1.5, 2.4, 3.6])
+        head, line, middle, table = page.subfigures(4, 1, height_ratios=[1.7, 1.5, 2.4, 3.4])
         unknown = ("cannot tell (no open-set statistics)" if student.unknown_s is None
                    else fmt_seconds(student.unknown_s))
         _header(head, student.name,
@@ -101,12 +101,13 @@ def student_pdf(path: Path, student: Student, colours: dict[str, Any],
         pdf.savefig(page)
         if frames:
             page = Figure(figsize=A4, layout="constrained")
-            top, rest = page.subfigures(2, 1, height_ratios=[0.5, 6])
+            grid_height = figures.key_frames_height(student, frames, A4[0])
+            top, grid, _ = page.subfigures(3, 1, height_ratios=[
+                0.6, grid_height, max(0.1, A4[1] - 0.6 - grid_height)])
             top.text(0.02, 0.5, f"{student.name}: key frames", fontsize=14,
                      fontweight="bold", va="center")
             top.text(0.98, 0.5, 'the frame marked "attention": where the network looked '
                      "(red: most)", fontsize=8, color="#555", va="center", ha="right")
-            grid, _ = rest.subfigures(2, 1, height_ratios=[3, 2])
             figures.key_frames_figure(student, colours, frames, fig=grid)
             pdf.savefig(page)
     return path
@@ -118,12 +119,19 @@ def session_pdf(path: Path, students: Sequence[Student], colours: dict[str, Any]
     actions = session_actions(students)
     with PdfPages(path, metadata={"Title": title, "Creator": "stmanet report"}) as pdf:
         page = Figure(figsize=A4, layout="constrained")
-        rows = len(students)
-        head, body = page.subfigures(2, 1, height_ratios=[1.2, min(8.0, 1.5 + 0.35 * rows)])
+        strip = min(8.0, 1.3 + 0.4 * len(students))
+        head, body, rest = page.subfigures(3, 1, height_ratios=[
+            1.3, strip, max(0.2, A4[1] - 1.3 - strip)])
         total = sum(st.duration_s for st in students)
         _header(head, title, [f"{len(students)} video(s), {fmt_seconds(total)} in all",
                               f"Model: {model_line(students[0].result)}", made])
         figures.session_figure(students, colours, fig=body)
+        noted = [st for st in students if st.note][:20]
+        if noted:
+            room = max(0.2, A4[1] - 1.3 - strip)
+            rest.text(0.02, 0.97, "Notes", fontsize=11, fontweight="bold", va="top")
+            rest.text(0.02, 0.97 - 0.3 / room, "\n".join(f"{st.name}: {st.note}" for st in noted),
+                      fontsize=8.5, va="top", wrap=True, linespacing=1.6)
         pdf.savefig(page)
         header = ["student", "length", *[a.replace("_", " ") for a in actions],
                   "not known"]

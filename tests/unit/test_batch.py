@@ -149,3 +149,73 @@ def test_bad_inputs_are_refused_in_one_line_naming_the_file(session, tmp_path, c
     assert main(["report", str(a_file), "-o", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert str(a_file) in err and len(err.splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def analysed(session, tmp_path_factory) -> Path:
+    """The result files of the first two videos of the session."""
+    out = tmp_path_factory.mktemp("analysed")
+    run_batch(_videos(session)[:2], out, DEMO_MODEL, workers=1)
+    return out
+
+
+def test_reports_stand_alone_with_figures_key_frames_notes_and_pdfs(analysed, tmp_path):
+    import re
+
+    notes = tmp_path / "notes.csv"
+    notes.write_text("video,note\nstudent1.mp4,Knees <soft> & steady\nstudent2,Late\n")
+    out = tmp_path / "reports"
+    assert main(["report", str(analysed), "-o", str(out), "--notes", str(notes),
+                 "--note", "student2=On time after all", "--title", "Year 7, Monday"]) == 0
+    page = (out / "student1.html").read_text(encoding="utf-8")
+    # self-contained: every picture is a data URI, no style sheet or script from elsewhere
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<link" not in page and "<script" not in page
+    assert "a key frame of each segment" in page  # the key frames, from the video
+    assert "Knees &lt;soft&gt; &amp; steady" in page  # the note, escaped
+    for text in ("Timeline", "Time per action", "Counts and pace per drill", "Key frames",
+                 "not a known action", "stmanet_r10 (demo.safetensors)", "top-1 accuracy",
+                 "99.2%", "@media print"):
+        assert text in page, text
+    session = (out / "session.html").read_text(encoding="utf-8")
+    assert "Year 7, Monday" in session and 'href="student1.html"' in session
+    assert "On time after all" in session and "Late" not in session
+    for pdf in ("student1.pdf", "student2.pdf", "session.pdf"):
+        data = (out / pdf).read_bytes()
+        assert data.startswith(b"%PDF") and data.count(b"/Type /Page\n") + data.count(
+            b"/Type /Page ") + data.count(b"/Type/Page") >= 1
+    rows = list(csv.DictReader((out / "session.csv").open(encoding="utf-8")))
+    assert [r["note"] for r in rows] == ["Knees <soft> & steady", "On time after all"]
+
+
+def test_a_report_without_the_videos_leaves_the_key_frames_out(analysed, tmp_path):
+    moved = tmp_path / "results"
+    moved.mkdir()
+    for path in analysed.glob("*.result.json"):
+        data = json.loads(path.read_text())
+        data["video"]["path"] = str(tmp_path / "gone" / data["video"]["name"])
+        (moved / path.name).write_text(json.dumps(data))
+    out = tmp_path / "reports"
+    assert main(["report", str(moved), "-o", str(out), "--no-pdf"]) == 0
+    page = (out / "student1.html").read_text(encoding="utf-8")
+    assert "could not be read, so no key frames are shown" in page
+    assert not (out / "student1.pdf").exists()
+
+
+def test_bad_notes_and_results_are_refused_naming_the_file(analysed, tmp_path, capsys):
+    bad_notes = tmp_path / "notes.json"
+    bad_notes.write_text("[1, 2]")
+    assert main(["report", str(analysed), "-o", str(tmp_path / "r"), "--notes",
+                 str(bad_notes)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(bad_notes) in err and len(err.splitlines()) == 1
+    not_result = tmp_path / "x.result.json"
+    not_result.write_text("{}")
+    assert main(["report", str(not_result), "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(not_result) in err and "not a result file" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["report", str(empty), "-o", str(tmp_path / "r")]) == 2
+    assert str(empty) in capsys.readouterr().err
