@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.controllers.batch import BatchController
 from app.controllers.finetune import FineTuneController
 from app.controllers.labelling import LabellingController
 from app.controllers.recognition import RecognitionController
@@ -109,6 +110,8 @@ class MainWindow(QMainWindow):
         self.finetune = FineTuneController(self, self._settings, self._present_error,
                                            self._recognition)
         self.finetune.follow_projects(self.labelling)
+        self.batch = BatchController(self, self._recognition, self.labelling, self._settings,
+                                     self._present_error)
 
         self._player.opened.connect(self._on_opened)
         self._player.openFailed.connect(self._on_open_failed)
@@ -493,6 +496,7 @@ class MainWindow(QMainWindow):
         self._player.shutdown()
         self._recognition.shutdown()
         self.finetune.shutdown()
+        self.batch.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # the labels are saved, and a running export or import stopped, first of all (as

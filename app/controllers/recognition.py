@@ -206,6 +206,14 @@ class RecognitionController(QObject):
         """Analyse every window of the open file; False when there is nothing to analyse."""
         return self._analysis.analyse()
 
+    def show_analysis(self, result: AnalysisResult) -> None:
+        """Show a whole-video result made elsewhere (File ▸ Analyse videos' cache) as if the
+        open video had just been analysed."""
+        self._service.set_live_enabled(False)  # as after Analyse whole video
+        self._live.end_analysis(result)
+        self._live.refresh(force=True)
+        self._update_actions()
+
     def cancel_analysis(self) -> None:
         self._analysis.cancel()
 

@@ -1,0 +1,70 @@
+"""File ▸ Analyse videos and File ▸ Report… in the window: videos analysed in the background
+with their results cached beside them, an analysed video's timeline shown at once when it is
+opened, and the reports written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from app.services.batch import RESULTS_FOLDER
+
+JOB_S = 240_000  # ms: a loaded 2-core machine
+
+
+def _load(qtbot, window, model: Path) -> None:
+    window.recognition.load_model(model)
+    qtbot.waitUntil(lambda: window.recognition.service.model is not None, timeout=60_000)
+
+
+def test_analysed_videos_are_cached_shown_when_opened_and_reported(qtbot, window, dialogs,
+                                                                   tiny_model, clip, other_clip,
+                                                                   tmp_path):
+    lesson = tmp_path / "lesson"
+    lesson.mkdir()
+    videos = [Path(shutil.copy(clip, lesson / "anna.mp4")),
+              Path(shutil.copy(other_clip, lesson / "ben.mp4"))]
+    (lesson / "notes.json").write_text('{"anna": "Good rhythm"}')
+    _load(qtbot, window, tiny_model)
+    batch = window.batch
+    messages: list[str] = []
+    original = window.show_message
+    window.show_message = lambda text, timeout_ms=0: (messages.append(text),
+                                                      original(text, timeout_ms))
+    job = batch.analyse(videos)
+    assert job is not None
+    assert not batch.folder_action.isEnabled()  # one job at a time
+    qtbot.waitUntil(lambda: not batch.jobs.is_busy(), timeout=JOB_S)
+    assert not dialogs, dialogs
+    results = sorted((lesson / RESULTS_FOLDER).glob("*.result.json"))
+    assert [p.name for p in results] == ["anna.mp4.result.json", "ben.mp4.result.json"]
+    assert any("Analysed 2 video(s), 0 had a result already" in m for m in messages)
+
+    # a second run keeps both results
+    messages.clear()
+    batch.analyse(videos)
+    qtbot.waitUntil(lambda: not batch.jobs.is_busy(), timeout=JOB_S)
+    assert any("Analysed 0 video(s), 2 had a result already" in m for m in messages)
+
+    # opening an analysed video shows its whole timeline at once, without analysing it
+    window.open_path(videos[0])
+    qtbot.waitUntil(lambda: window.recognition.analysis is not None, timeout=30_000)
+    analysis = window.recognition.analysis
+    assert analysis.complete and analysis.path == videos[0]
+    assert analysis.windows[-1].end_frame == analysis.frame_count == 100
+    assert analysis.timeline is not None and analysis.timeline.segments
+    assert any("analysed earlier" in m for m in messages)
+
+    out = tmp_path / "reports"
+    batch.report(batch.last_results, out, batch._notes_for(batch.last_results))
+    qtbot.waitUntil(lambda: not batch.jobs.is_busy(), timeout=JOB_S)
+    assert not dialogs, dialogs
+    assert (out / "session.html").is_file() and (out / "anna.pdf").is_file()
+    assert "Good rhythm" in (out / "anna.html").read_text(encoding="utf-8")
+    assert any("Report written" in m for m in messages)
+
+
+def test_analysing_without_a_model_says_what_to_do(window, dialogs, clip):
+    assert window.recognition.service.model is None  # the window opens without one
+    assert window.batch.analyse([clip]) is None
+    assert dialogs and dialogs[-1].title == "No model"
