@@ -61,7 +61,13 @@ class _Terminal:
 
 def predict_to_folder(args: argparse.Namespace) -> int:
     """`stmanet predict VIDEOS --output-dir OUT [--workers N] [--redo]`."""
-    from stmanet.cli.common import expand_videos, model_file, progress_mode, smoothing_options
+    from stmanet.cli.common import (
+        device_arg,
+        expand_videos,
+        model_file,
+        progress_mode,
+        smoothing_options,
+    )
     from stmanet.engine.batch import available_cores, default_workers, run_batch
     from stmanet.engine.video_result import AnalysisSettings
     from stmanet.errors import ConfigError, printable_path
@@ -83,10 +89,10 @@ def predict_to_folder(args: argparse.Namespace) -> int:
                                 sensitivity=args.sensitivity, batch_size=args.batch_size,
                                 **smoothing)  # type: ignore[arg-type]
     workers = args.workers or default_workers(len(videos))
-    device = "cpu" if args.device == "auto" else args.device
-    if device != "cpu":
+    device = str(device_arg(args.device))
+    if device != "cpu":  # one process feeds the GPU
         workers = 1
-    print(f"{len(videos)} video(s), {workers} worker process(es) on {available_cores()} "
+    print(f"{len(videos)} video(s), up to {workers} worker process(es) on {available_cores()} "
           f"core(s); results in {printable_path(Path(args.output_dir))}", file=sys.stderr)
     terminal = _Terminal(len(videos), progress_mode(args.progress) == "bar")
     started = time.perf_counter()

@@ -16,6 +16,7 @@ from stmanet.report.session import (
     fmt_seconds,
     model_line,
     session_actions,
+    session_model_line,
 )
 
 CSS = """
@@ -156,7 +157,7 @@ def session_page(students: Sequence[Student], colours: dict[str, Any], figure: b
     total = sum(st.duration_s for st in students)
     body = [f"<h1>{escape(title)}</h1>",
             f'<p class="meta">{len(students)} video(s), {fmt_seconds(total)} in all</p>',
-            f'<p class="meta">Model: {escape(model_line(students[0].result))}</p>',
+            f'<p class="meta">Model: {escape(session_model_line(students))}</p>',
             "<h2>Timelines</h2>", _img(figure, "every video's timeline"),
             '<h2>Session table</h2><table class="session"><tr><th>student</th><th>length</th>'
             + head + f"<th>{UNKNOWN_LABEL}</th></tr>" + "".join(rows) + "</table>",

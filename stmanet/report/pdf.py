@@ -18,6 +18,7 @@ from stmanet.report.session import (
     fmt_seconds,
     model_line,
     session_actions,
+    session_model_line,
 )
 
 A4 = (8.27, 11.69)
@@ -124,7 +125,7 @@ def session_pdf(path: Path, students: Sequence[Student], colours: dict[str, Any]
             1.3, strip, max(0.2, A4[1] - 1.3 - strip)])
         total = sum(st.duration_s for st in students)
         _header(head, title, [f"{len(students)} video(s), {fmt_seconds(total)} in all",
-                              f"Model: {model_line(students[0].result)}", made])
+                              f"Model: {session_model_line(students)}", made])
         figures.session_figure(students, colours, fig=body)
         noted = [st for st in students if st.note][:20]
         if noted:

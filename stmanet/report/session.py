@@ -196,3 +196,14 @@ def fmt_seconds(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     minutes, rest = divmod(seconds, 60)
     return f"{int(minutes)}:{rest:04.1f}" if minutes else f"{rest:.1f} s"
+
+
+def session_model_line(students: Sequence[Student]) -> str:
+    """The model of a session's results; all of them, when the videos were analysed with
+    different models."""
+    lines: dict[str, str] = {}
+    for st in students:
+        lines.setdefault(st.result["model"]["sha256"], model_line(st.result))
+    if len(lines) == 1:
+        return next(iter(lines.values()))
+    return f"{len(lines)} different models: " + "; ".join(lines.values())

@@ -219,3 +219,20 @@ def test_bad_notes_and_results_are_refused_naming_the_file(analysed, tmp_path, c
     empty.mkdir()
     assert main(["report", str(empty), "-o", str(tmp_path / "r")]) == 2
     assert str(empty) in capsys.readouterr().err
+
+
+def test_an_unreadable_video_is_named_and_the_others_are_analysed(session, tmp_path, capsys):
+    folder = tmp_path / "lesson"
+    folder.mkdir()
+    good = folder / "good.mp4"
+    good.write_bytes(_videos(session)[0].read_bytes())
+    broken = folder / "broken.mp4"
+    broken.write_bytes(os.urandom(20_000))
+    out = tmp_path / "results"
+    assert main(["predict", str(folder), "--output-dir", str(out), "--workers", "2",
+                 "--progress", "none"]) == 1
+    captured = capsys.readouterr()
+    assert "1 analysed, 0 kept from an earlier run, 1 failed" in captured.out
+    last = captured.err.strip().splitlines()[-1]
+    assert str(broken) in last and "could not be analysed" in last
+    assert [p.name for p in out.glob("*.result.json")] == ["good.mp4.result.json"]
