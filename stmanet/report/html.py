@@ -107,8 +107,8 @@ def student_page(student: Student, colours: dict[str, Any], figures: dict[str, b
     told = ("" if r.get("can_tell_unknowns") else
             '<p class="muted">This model cannot tell footage of its actions from anything '
             "else: no time is shown as not a known action.</p>")
-    parts += ['<h2>Time per action</h2><div class="two"><div><table><tr><th>action</th>'
-              "<th>time</th><th>share</th><th>reps</th></tr>" + "".join(rows) +
+    parts += ['<h2>Time per action</h2><div class="two"><div><table><thead><tr><th>action'
+              "</th><th>time</th><th>share</th><th>reps</th></tr></thead>" + "".join(rows) +
               f"</table>{told}</div><div>" + _img(figures["seconds"], "seconds per action") +
               "</div></div>"]
     seg_rows = []
@@ -118,9 +118,9 @@ def student_page(student: Student, colours: dict[str, Any], figures: dict[str, b
         seg_rows.append(f"<tr><td>{_swatch(colour)}{escape(name)}</td>"
                         f"<td>{s['start_s']:.1f}</td><td>{s['end_s']:.1f}</td>"
                         f"<td>{s['end_s'] - s['start_s']:.1f}</td>{_reps_cells(s)}</tr>")
-    parts += ["<h2>Counts and pace per drill</h2><table><tr><th>segment</th><th>from (s)</th>"
-              "<th>to (s)</th><th>seconds</th><th>reps</th><th>pace</th>"
-              "<th>pace varies</th></tr>" + "".join(seg_rows) + "</table>"
+    parts += ["<h2>Counts and pace per drill</h2><table><thead><tr><th>segment</th>"
+              "<th>from (s)</th><th>to (s)</th><th>seconds</th><th>reps</th><th>pace</th>"
+              "<th>pace varies</th></tr></thead>" + "".join(seg_rows) + "</table>"
               '<p class="muted">Pace: repetitions per minute; pace varies: how much the '
               "time of one repetition varies (0% is a perfectly even pace).</p>"]
     parts.append("<h2>Key frames</h2>")
@@ -159,8 +159,9 @@ def session_page(students: Sequence[Student], colours: dict[str, Any], figure: b
             f'<p class="meta">{len(students)} video(s), {fmt_seconds(total)} in all</p>',
             f'<p class="meta">Model: {escape(session_model_line(students))}</p>',
             "<h2>Timelines</h2>", _img(figure, "every video's timeline"),
-            '<h2>Session table</h2><table class="session"><tr><th>student</th><th>length</th>'
-            + head + f"<th>{UNKNOWN_LABEL}</th></tr>" + "".join(rows) + "</table>",
+            '<h2>Session table</h2><table class="session"><thead><tr><th>student</th>'
+            "<th>length</th>" + head + f"<th>{UNKNOWN_LABEL}</th></tr></thead>" +
+            "".join(rows) + "</table>",
             '<p class="muted">Seconds per action and repetitions counted (×); the same '
             'numbers, and the notes, are in <a href="session.csv">session.csv</a>.</p>']
     noted = [st for st in students if st.note]
