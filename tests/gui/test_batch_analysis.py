@@ -68,3 +68,14 @@ def test_analysing_without_a_model_says_what_to_do(window, dialogs, clip):
     assert window.recognition.service.model is None  # the window opens without one
     assert window.batch.analyse([clip]) is None
     assert dialogs and dialogs[-1].title == "No model"
+
+
+def test_the_file_menu_holds_analyse_videos_and_report(window):
+    file_menu = window.menuBar().actions()[0].menu()
+    texts = [a.text() for a in file_menu.actions()]
+    assert "&Analyse videos" in texts and "&Report…" in texts
+    assert texts.index("&Report…") < texts.index(window.quit_action.text())
+    batch = window.batch
+    assert [a.text() for a in batch.menu.actions()] == [
+        "A &folder of videos…", "&Videos…", "The label &project's videos"]
+    assert not batch.project_action.isEnabled()  # an untitled project has no videos on file
