@@ -234,6 +234,7 @@ def _run_pool(todo: list[str], files: dict[str, Path], checkpoint: str,
               summary: BatchSummary, emit: Callable[[BatchEvent], None],
               should_cancel: Callable[[], bool] | None) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
     events = context.Queue()
@@ -264,7 +265,13 @@ def _run_pool(todo: list[str], files: dict[str, Path], checkpoint: str,
                 v = pending.pop(future)
                 if future.cancelled():
                     continue
-                outcome, why = future.result()
+                try:
+                    outcome, why = future.result()
+                except BrokenProcessPool as exc:
+                    raise STMANetError(
+                        f"a worker process analysing {printable_path(Path(v))} stopped "
+                        "(out of memory?); the videos finished so far keep their results: "
+                        "run again, with fewer --workers, to analyse the rest") from exc
                 _finish(v, outcome, why, files, summary, emit)
             pending = {f: v for f, v in pending.items() if not f.cancelled()}
         drain()
