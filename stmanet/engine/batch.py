@@ -62,9 +62,10 @@ def available_cores() -> int:
 
 
 def default_workers(videos: int, cores: int | None = None) -> int:
-    """Worker processes for `videos` videos on `cores` cores: one per two cores (each then
-    runs two torch threads, which keeps decoding and the network busy; measured in
-    benchmarks/bench_batch.py), one at least, never more than there are videos."""
+    """Worker processes for `videos` videos on `cores` cores: one per core on up to three
+    cores (measured in benchmarks/bench_batch.py: 1.1-1.4x over one process on a shared
+    2-core machine), one per two cores on more (each then runs two torch threads, and the
+    processes' memory stays moderate), one at least, never more than there are videos."""
     cores = cores or available_cores()
     return max(1, min(videos, cores // 2 if cores >= 4 else cores))
 

@@ -68,7 +68,8 @@ def write_reports(results: Sequence[str | Path], out_dir: str | Path, *,
         if frames:
             pngs["frames"] = figures.png_bytes(figures.key_frames_figure(st, colours, frames))
         page = out / f"{stem}.html"
-        atomic_write_text(page, html.student_page(st, colours, pngs,
+        heatmap = figures.heatmap_segment(st.result) is not None
+        atomic_write_text(page, html.student_page(st, colours, pngs, heatmap=heatmap,
                                                   session_link="session.html", made=made))
         pages.append(page)
         if pdf:

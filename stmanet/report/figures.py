@@ -172,12 +172,12 @@ def _heat_overlay(ax: Any, frame: np.ndarray, attention: Sequence[Sequence[float
 
 
 def key_frames_height(student: Student, frames: dict[int, np.ndarray], width: float) -> float:
-    """Inches the key frames take at `width` inches: four to a row, a caption each."""
+    """Inches the key frames take at `width` inches: four to a row (a quarter of `width`
+    each, also when there are fewer), a caption each."""
     segments = _key_segments(student.result)
-    columns = min(4, len(segments))
-    rows = -(-len(segments) // columns)
+    rows = -(-len(segments) // 4)
     first = frames[segments[0]["key_frame"]]
-    return rows * (width / columns * first.shape[0] / first.shape[1] + 0.55)
+    return rows * (width / 4 * first.shape[0] / first.shape[1] + 0.55)
 
 
 def key_frames_figure(student: Student, colours: dict[str, Any],
@@ -190,7 +190,7 @@ def key_frames_figure(student: Student, colours: dict[str, Any],
     heat = heatmap_segment(result)
     columns = min(4, len(segments))
     rows = -(-len(segments) // columns)
-    fig = fig or Figure(figsize=(width, key_frames_height(student, frames, width)),
+    fig = fig or Figure(figsize=(width * columns / 4, key_frames_height(student, frames, width)),
                         layout="constrained")
     for i, s in enumerate(segments):
         ax = fig.add_subplot(rows, columns, i + 1)

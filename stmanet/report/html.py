@@ -81,9 +81,9 @@ def _reps_cells(segment: dict[str, Any]) -> str:
 
 
 def student_page(student: Student, colours: dict[str, Any], figures: dict[str, bytes], *,
-                 session_link: str | None, made: str) -> str:
+                 heatmap: bool, session_link: str | None, made: str) -> str:
     """One student's report; `figures`: PNGs "timeline", "seconds" and, when the video
-    could be read, "frames"."""
+    could be read, "frames" (with an attention heatmap over one when `heatmap`)."""
     r = student.result
     parts = [f"<h1>{escape(student.name)}</h1>",
              f'<p class="meta">Video {escape(student.video)} · {fmt_seconds(r["duration_s"])}'
@@ -127,7 +127,10 @@ def student_page(student: Student, colours: dict[str, Any], figures: dict[str, b
     if "frames" in figures:
         parts.append(_img(figures["frames"], "a key frame of each segment"))
         parts.append('<p class="muted">The frame marked "attention" shows where the '
-                     "network looked (red: most) inside the square it sees.</p>")
+                     "network looked (red: most) inside the square it sees.</p>"
+                     if heatmap else
+                     '<p class="muted">No attention heatmap: this model has no spatial '
+                     "attention, or its attention never learnt anything.</p>")
     else:
         parts.append(f'<p class="muted">The video {escape(r["video"]["path"])} could not '
                      "be read, so no key frames are shown.</p>")

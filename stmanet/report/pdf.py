@@ -108,7 +108,9 @@ def student_pdf(path: Path, student: Student, colours: dict[str, Any],
             top.text(0.02, 0.5, f"{student.name}: key frames", fontsize=14,
                      fontweight="bold", va="center")
             top.text(0.98, 0.5, 'the frame marked "attention": where the network looked '
-                     "(red: most)", fontsize=8, color="#555", va="center", ha="right")
+                     "(red: most)" if figures.heatmap_segment(r) is not None else
+                     "no attention heatmap: the model has no spatial attention, or it never "
+                     "learnt", fontsize=8, color="#555", va="center", ha="right")
             figures.key_frames_figure(student, colours, frames, fig=grid)
             pdf.savefig(page)
     return path

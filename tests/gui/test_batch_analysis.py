@@ -60,7 +60,10 @@ def test_analysed_videos_are_cached_shown_when_opened_and_reported(qtbot, window
     qtbot.waitUntil(lambda: not batch.jobs.is_busy(), timeout=JOB_S)
     assert not dialogs, dialogs
     assert (out / "session.html").is_file() and (out / "anna.pdf").is_file()
-    assert "Good rhythm" in (out / "anna.html").read_text(encoding="utf-8")
+    page = (out / "anna.html").read_text(encoding="utf-8")
+    assert "Good rhythm" in page
+    assert "accuracy not recorded in the model file" in page  # a model without a report
+    assert "No attention heatmap" in page  # random weights: the attention never learnt
     assert any("Report written" in m for m in messages)
 
 
