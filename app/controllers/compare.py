@@ -452,17 +452,29 @@ class CompareController(QObject):
                 min(max(frame, 0), state.study.frames - 1))
             readout.show_side(side, action, tempo_text(count), state.player.view.frame(),
                               heatmap)
-        alignment = self._alignment
-        text = f"In step by {SYNC_MODES.get(alignment.mode, alignment.mode).lower()}"
-        if alignment.detail:
-            text += f" ({alignment.detail})"
+        text = self._sync_text()
         offset = self.b_frame() - self._position
         text += f" · B is {offset:+d} frames from A here"
-        if alignment.mode in ("reps", "dtw") and len(alignment.anchors) > 1:
-            text += f" · B takes {alignment.tempo_ratio:.2f}× A's time"
+        if len(self._alignment.anchors) > 1:
+            text += f" · B takes {self._alignment.tempo_ratio:.2f}× A's time"
         if self._nudge:
             text += f" · moved by hand {self._nudge:+d}"
         readout.sync_label.setText(text)
+
+    def _sync_text(self) -> str:
+        alignment = self._alignment
+        label = alignment.extra.get("action")
+        where = f" of {display_name(label)}" if label else ""
+        if alignment.mode == "action":
+            return f"Lined up at the start{where}"
+        if alignment.mode == "reps":
+            return (f"Lined up repetition by repetition{where} "
+                    f"({min(alignment.reps)} paired; A {alignment.reps[0]}, "
+                    f"B {alignment.reps[1]})")
+        if alignment.mode == "dtw":
+            return f"Lined up by the movement{where} (DTW: repetitions not counted)"
+        seconds = alignment.offset / self._sides["B"].fps()
+        return f"Lined up by a time offset ({alignment.offset:+.0f} frames, {seconds:+.2f} s)"
 
     def _status(self, text: str) -> None:
         self.view.status.setText(text)

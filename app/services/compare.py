@@ -10,7 +10,7 @@ result of a whole-video analysis when there is one, else the whole video as one 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -130,14 +130,13 @@ def align_videos(mode: str, *, offset: float = 0.0, fps_a: float = 25.0, fps_b: 
                                                                action)
         span_a, span_b = (a0, min(a1, study_a.frames)), (b0, min(b1, study_b.frames))
     count_a, count_b = study_a.count_at(span_a[0]), study_b.count_at(span_b[0])
-    what = f" of {label}" if label else ""
+    extra = {"action": label}
     if (count_a is not None and count_b is not None and not count_a.abstained
             and not count_b.abstained and count_a.rep_times and count_b.rep_times):
-        return align.by_reps(_rep_spans(count_a), _rep_spans(count_b), fps_a, fps_b,
-                             detail=f"repetition by repetition{what}")
-    return align.by_dtw(study_a.embeddings, study_b.embeddings, rate=rate, span_a=span_a,
-                        span_b=span_b, detail=f"movement warped (DTW){what}: repetitions "
-                        "not counted")
+        return replace(align.by_reps(_rep_spans(count_a), _rep_spans(count_b), fps_a, fps_b),
+                       extra=extra)
+    return replace(align.by_dtw(study_a.embeddings, study_b.embeddings, rate=rate,
+                                span_a=span_a, span_b=span_b), extra=extra)
 
 
 def shared_actions(segments_a: Segments | None, segments_b: Segments | None) -> list[str]:

@@ -17,6 +17,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
+    QFont,
     QImage,
     QKeySequence,
     QPainter,
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import theme
+from app.widgets.fonts import derived_font
 from app.widgets.icons import MediaIcon, media_icon
 from app.widgets.overlay import crop_rect, paint_heatmap
 from app.widgets.player import SPEEDS, PlayerWidget
@@ -167,7 +169,11 @@ class CompareReadout(QFrame):
             self.heatmap[side].setStyleSheet(f"background: {theme.VIDEO_BACKGROUND};")
             self.heatmap[side].setToolTip(f"Where the network looks in {side} at this moment")
             self.action[side] = QLabel("—")
+            self.action[side].setFont(derived_font(self.font(), point_scale=1.2,
+                                                   weight=QFont.Weight.DemiBold))
             self.tempo[side] = QLabel("—")
+            self.tempo[side].setFont(derived_font(self.font(), point_scale=1.1,
+                                                  tabular_digits=True))
             text = QVBoxLayout()
             text.addWidget(self.action[side])
             text.addWidget(self.tempo[side])
