@@ -468,9 +468,9 @@ class CompareController(QObject):
         if alignment.mode == "action":
             return f"Lined up at the start{where}"
         if alignment.mode == "reps":
-            return (f"Lined up repetition by repetition{where} "
-                    f"({min(alignment.reps)} paired; A {alignment.reps[0]}, "
-                    f"B {alignment.reps[1]})")
+            paired = alignment.extra.get("paired", min(alignment.reps))
+            return (f"Lined up repetition by repetition{where} ({paired} paired; counted "
+                    f"A {alignment.reps[0]}, B {alignment.reps[1]})")
         if alignment.mode == "dtw":
             return f"Lined up by the movement{where} (DTW: repetitions not counted)"
         seconds = alignment.offset / self._sides["B"].fps()

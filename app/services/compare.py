@@ -133,8 +133,10 @@ def align_videos(mode: str, *, offset: float = 0.0, fps_a: float = 25.0, fps_b: 
     extra = {"action": label}
     if (count_a is not None and count_b is not None and not count_a.abstained
             and not count_b.abstained and count_a.rep_times and count_b.rep_times):
-        return replace(align.by_reps(_rep_spans(count_a), _rep_spans(count_b), fps_a, fps_b),
-                       extra=extra)
+        alignment = align.by_reps(_rep_spans(count_a), _rep_spans(count_b), fps_a, fps_b,
+                                  features_a=study_a.embeddings,
+                                  features_b=study_b.embeddings)
+        return replace(alignment, extra={**alignment.extra, **extra})
     return replace(align.by_dtw(study_a.embeddings, study_b.embeddings, rate=rate,
                                 span_a=span_a, span_b=span_b), extra=extra)
 

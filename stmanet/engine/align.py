@@ -183,23 +183,89 @@ def by_action_start(segments_a: Sequence[Any], segments_b: Sequence[Any], *,
 
 
 def by_reps(reps_a: Sequence[tuple[float, float]], reps_b: Sequence[tuple[float, float]],
-            fps_a: float, fps_b: float, *, detail: str = "") -> Alignment:
+            fps_a: float, fps_b: float, *, features_a: np.ndarray | None = None,
+            features_b: np.ndarray | None = None, detail: str = "") -> Alignment:
     """Repetition k of A with repetition k of B: each one's start and end (seconds) is an
     anchor, so between them the two are stretched to the same phase. Needs at least one
-    repetition in each."""
+    repetition in each.
+
+    The counter starts a repetition wherever its reference cycle starts, which need not be
+    the same moment of the movement in both videos, and it may see a first part-repetition
+    in one and not the other. With both videos' per-frame `features_`, B's repetitions are
+    moved to the same moment as A's (`_rep_phase`: a shift of less than half a repetition,
+    and pairing A's k with B's k-1, k or k+1, whichever makes the paired frames most
+    alike)."""
     if fps_a <= 0 or fps_b <= 0:
         raise ConfigError(f"frame rates must be positive, got {fps_a} and {fps_b}")
-    count = min(len(reps_a), len(reps_b))
-    if count == 0:
+    if not reps_a or not reps_b:
         raise ConfigError("repetitions were not counted in both videos")
+    frames_a = np.asarray(reps_a, dtype=np.float64).reshape(-1, 2) * fps_a
+    frames_b = np.asarray(reps_b, dtype=np.float64).reshape(-1, 2) * fps_b
+    pairing, shift = 0, 0.0
+    if features_a is not None and features_b is not None:
+        pairing, shift = _rep_phase(frames_a, frames_b, features_a, features_b)
     points: list[tuple[float, float]] = []
-    for (sa, ea), (sb, eb) in zip(reps_a[:count], reps_b[:count], strict=True):
-        points.append((sa * fps_a, sb * fps_b))
-        points.append((ea * fps_a, eb * fps_b))
+    paired = 0
+    for k, (sa, ea) in enumerate(frames_a):
+        if not 0 <= k + pairing < len(frames_b):
+            continue
+        sb, eb = frames_b[k + pairing]
+        points += [(sa, sb + shift), (ea, eb + shift)]
+        paired += 1
+    if not points:
+        raise ConfigError("no repetition of one video could be paired with the other's")
     anchors = _monotone(np.array(points, dtype=np.float64))
     return Alignment("reps", anchors, rate=fps_b / fps_a,
-                     detail=detail or f"{count} repetitions paired",
-                     reps=(len(reps_a), len(reps_b)))
+                     detail=detail or f"{paired} repetitions paired",
+                     reps=(len(reps_a), len(reps_b)),
+                     extra={"pairing": pairing, "shift": shift, "paired": paired})
+
+
+REP_SAMPLES = 16
+"""Frames sampled from each repetition when comparing the phase of two videos' repetitions."""
+
+
+def _rep_phase(frames_a: np.ndarray, frames_b: np.ndarray, features_a: np.ndarray,
+               features_b: np.ndarray) -> tuple[int, float]:
+    """(j, shift): pair A's repetition k with B's k + j, B's moved `shift` frames, where
+    the paired repetitions' frames (REP_SAMPLES from each, at the same share of the
+    repetition) are most alike (cosine distance of the centred features). A repeating
+    movement looks alike one repetition later, so what comes a repetition before the first
+    pair and after the last one is compared too: that is what tells k from k + 1."""
+    ua, ub = _unit_centred(features_a), _unit_centred(features_b)
+    period = float(np.median(frames_b[:, 1] - frames_b[:, 0]))
+    reach = max(1, int(period // 2))
+    share = (np.arange(REP_SAMPLES) + 0.5) / REP_SAMPLES
+
+    def spans(frames: np.ndarray, ks: list[int]) -> np.ndarray:
+        first, last = frames[ks[0]], frames[ks[-1]]
+        before = (first[0] - (first[1] - first[0]), first[0])
+        after = (last[1], last[1] + (last[1] - last[0]))
+        return np.array([before, *(frames[k] for k in ks), after])
+
+    best: tuple[float, int, float] | None = None
+    for pairing in (-1, 0, 1):
+        ks = [k for k in range(len(frames_a)) if 0 <= k + pairing < len(frames_b)]
+        if not ks:
+            continue
+        span_a = spans(frames_a, ks)
+        span_b = spans(frames_b, [k + pairing for k in ks])
+        at_a = (span_a[:, :1] + share * (span_a[:, 1:] - span_a[:, :1])).ravel()
+        at_b = (span_b[:, :1] + share * (span_b[:, 1:] - span_b[:, :1])).ravel()
+        inside_a = (at_a >= 0) & (at_a <= len(ua) - 1)
+        rows_a = ua[np.clip(np.round(at_a).astype(int), 0, len(ua) - 1)]
+        for shift in range(-reach, reach + 1):
+            moved = at_b + shift
+            inside = inside_a & (moved >= 0) & (moved <= len(ub) - 1)
+            if not inside.any():
+                continue
+            rows_b = ub[np.clip(np.round(moved).astype(int), 0, len(ub) - 1)]
+            cost = float(np.mean(1.0 - np.sum(rows_a[inside] * rows_b[inside], axis=1)))
+            if best is None or cost < best[0]:
+                best = (cost, pairing, float(shift))
+    if best is None:
+        return 0, 0.0
+    return best[1], best[2]
 
 
 def _monotone(points: np.ndarray) -> np.ndarray:
