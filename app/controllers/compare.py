@@ -19,6 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QElapsedTimer, QObject, QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from app.controllers.compare_sides import CompareSide, action_text, sync_text
 from app.controllers.recognition_export import overlay_renderer
 from app.names import display_name
 from app.services.compare import (
@@ -36,7 +37,7 @@ from app.services.jobs import BackgroundJob
 from app.services.recognition_service import RecognitionService
 from app.services.results import AnalysisResult, PredictionTrack
 from app.video_files import video_file_filter
-from app.widgets.compare_view import ComparePane, CompareView
+from app.widgets.compare_view import CompareView
 from app.widgets.overlay import OverlayOptions, heatmap_image, maps_for, paint_recognition
 from app.widgets.player import format_time
 from app.widgets.timeline import Stretch
@@ -44,36 +45,6 @@ from stmanet.errors import STMANetError
 
 ErrorPresenter = Callable[[str, str], None]
 SIDES = ("A", "B")
-
-
-class _Side:
-    """What the controller knows of one side."""
-
-    def __init__(self, pane: ComparePane) -> None:
-        self.pane = pane
-        self.path: Path | None = None
-        self.analysis: AnalysisResult | None = None
-        self.track = PredictionTrack()
-        self.study: VideoStudy | None = None
-        self.job: BackgroundJob | None = None
-
-    @property
-    def player(self):
-        return self.pane.player
-
-    def fps(self) -> float:
-        info = self.player.source_info()
-        return info.fps if info is not None else 25.0
-
-    def frame_count(self) -> int:
-        info = self.player.source_info()
-        return (info.frame_count or 1) if info is not None else 1
-
-    def segments(self) -> list[tuple[str, int, int]] | None:
-        timeline = None if self.analysis is None else self.analysis.timeline
-        if timeline is None:
-            return None
-        return [(s.label, s.start_frame, s.end_frame) for s in timeline.segments]
 
 
 class CompareController(QObject):
@@ -87,7 +58,7 @@ class CompareController(QObject):
         self.view = CompareView(parent_widget)
         self.view.set_modes(SYNC_MODES)
         self._present_error = present_error or self._show_error
-        self._sides = {"A": _Side(self.view.pane_a), "B": _Side(self.view.pane_b)}
+        self._sides = {"A": CompareSide(self.view.pane_a), "B": CompareSide(self.view.pane_b)}
         self._options = OverlayOptions()
         self._alignment: Alignment = by_offset(0)
         self._nudge = 0  # frames B was moved by hand on top of the alignment
@@ -144,7 +115,7 @@ class CompareController(QObject):
 
     # --- what tests and the window read --------------------------------------------------
 
-    def side(self, name: str) -> _Side:
+    def side(self, name: str) -> CompareSide:
         return self._sides[name]
 
     @property
@@ -436,45 +407,18 @@ class CompareController(QObject):
 
     def _update_readout(self) -> None:
         readout = self.view.readout
-        frames = {"A": self._position, "B": self.b_frame()}
-        for side, frame in frames.items():
+        for side, frame in (("A", self._position), ("B", self.b_frame())):
             state = self._sides[side]
             result = state.track.at(frame)
-            if result is None:
-                action = "Action: not analysed yet" if state.analysis is None else "Action: —"
-                heatmap = None
-            else:
-                action = (f"Action: {display_name(result.label)} "
-                          f"{result.score * 100:.0f}%"
-                          + (" (not a known action)" if result.unknown else ""))
-                heatmap = heatmap_image(maps_for(result, self._options), self._options.opacity)
             count = None if state.study is None else state.study.count_at(
                 min(max(frame, 0), state.study.frames - 1))
-            readout.show_side(side, action, tempo_text(count), state.player.view.frame(),
-                              heatmap)
-        text = self._sync_text()
-        offset = self.b_frame() - self._position
-        text += f" · B is {offset:+d} frames from A here"
-        if len(self._alignment.anchors) > 1:
-            text += f" · B takes {self._alignment.tempo_ratio:.2f}× A's time"
-        if self._nudge:
-            text += f" · moved by hand {self._nudge:+d}"
-        readout.sync_label.setText(text)
-
-    def _sync_text(self) -> str:
-        alignment = self._alignment
-        label = alignment.extra.get("action")
-        where = f" of {display_name(label)}" if label else ""
-        if alignment.mode == "action":
-            return f"Lined up at the start{where}"
-        if alignment.mode == "reps":
-            paired = alignment.extra.get("paired", min(alignment.reps))
-            return (f"Lined up repetition by repetition{where} ({paired} paired; counted "
-                    f"A {alignment.reps[0]}, B {alignment.reps[1]})")
-        if alignment.mode == "dtw":
-            return f"Lined up by the movement{where} (DTW: repetitions not counted)"
-        seconds = alignment.offset / self._sides["B"].fps()
-        return f"Lined up by a time offset ({alignment.offset:+.0f} frames, {seconds:+.2f} s)"
+            heatmap = None if result is None else heatmap_image(
+                maps_for(result, self._options), self._options.opacity)
+            readout.show_side(side, action_text(result, analysed=state.analysis is not None),
+                              tempo_text(count), state.player.view.frame(), heatmap)
+        readout.sync_label.setText(sync_text(
+            self._alignment, self.b_frame() - self._position, self._nudge,
+            self._sides["B"].fps()))
 
     def _status(self, text: str) -> None:
         self.view.status.setText(text)
