@@ -103,11 +103,11 @@ class ComparePane(QFrame):
         self.side = side
         self.player = PlayerWidget(self, autoplay=False)
         self.player.view.set_placeholder_text(f"Open video {side}")
-        # the shared transport moves both; this player's own keys only inside the pane
+        # the shared transport and its keys move both: this player's own are put away
         for bar in self.player.findChildren(TransportBar):
             bar.hide()
         for act in self.player.playback_actions():
-            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.setShortcuts([])
 
         self.title = QLabel(f"{side}: no video")
         self.title.setObjectName("panelTitle")

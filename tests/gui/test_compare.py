@@ -13,7 +13,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, Qt
 
 from app.controllers.compare import CompareController
 from app.main_window import MainWindow
@@ -80,7 +80,7 @@ def shown(compare: CompareController) -> tuple[int, int]:
     return compare.side("A").player.current_index(), compare.side("B").player.current_index()
 
 
-def test_one_transport_moves_both_and_a_nudge_moves_one(compare):
+def test_one_transport_moves_both_and_a_nudge_moves_one(compare, qtbot):
     choose_mode(compare, "offset")
     compare.view.offset_spin.setValue(10)
     compare.seek(20)
@@ -94,6 +94,11 @@ def test_one_transport_moves_both_and_a_nudge_moves_one(compare):
     assert shown(compare) == (19, 30) and compare.view.offset_spin.value() == 11
     compare.view.pane_a.nudge_forward.click()  # A alone: B stays, the offset shrinks
     assert shown(compare) == (20, 30) and compare.view.offset_spin.value() == 10
+    compare.view.pane_a.player.view.setFocus()  # the keys work wherever the focus is
+    qtbot.keyClick(compare.view.pane_a.player.view, Qt.Key.Key_Right)
+    assert shown(compare) == (21, 31)
+    qtbot.keyClick(compare.view.pane_a.player.view, Qt.Key.Key_Left)
+    assert shown(compare) == (20, 30)
     compare.view.play_action.trigger()
     assert compare.is_playing() and compare.view.play_action.text() == "Pause"
     wait_until(lambda: compare.position() >= 40, 20)
