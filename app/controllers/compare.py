@@ -20,6 +20,7 @@ from PySide6.QtCore import QElapsedTimer, QObject, QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from app.controllers.compare_sides import CompareSide, action_text, sync_text
+from app.controllers.jobs import JobRunner
 from app.controllers.recognition_export import overlay_renderer
 from app.names import display_name
 from app.services.compare import (
@@ -72,7 +73,12 @@ class CompareController(QObject):
         self._tick.setInterval(15)
         self._tick.timeout.connect(self._on_tick)
         self._queue: list[str] = []  # sides waiting for an analysis
-        self._export_job: BackgroundJob | None = None
+        self.jobs = JobRunner(self.view, self._present_error,
+                              lambda text, _ms: self._status(text),
+                              busy_text="An export of the comparison is being written.",
+                              cancelled_note="nothing was written", min_duration_ms=300,
+                              parent=self)
+        self.jobs.changed.connect(self._update_controls)
         self.last_export: Path | None = None
 
         self.service = RecognitionService(parent=self)
@@ -426,12 +432,13 @@ class CompareController(QObject):
     def _update_controls(self) -> None:
         both = all(s.player.source_info() is not None for s in self._sides.values())
         self.view.analyse_button.setEnabled(both and not self._queue)
-        self.view.export_button.setEnabled(both and self._export_job is None)
+        self.view.export_button.setEnabled(both and not self.jobs.is_busy())
 
     # --- export ------------------------------------------------------------------------------
 
     def export(self, path: Path | str) -> BackgroundJob | None:
-        """Write the comparison as one side-by-side H.264 video, in step as on screen."""
+        """Write the comparison as one side-by-side H.264 video, in step as on screen (a
+        progress dialog with Cancel; a cancel leaves no file)."""
         a, b = self._sides["A"], self._sides["B"]
         if a.path is None or b.path is None:
             self._present_error("Nothing to export", "Open a video on each side first.")
@@ -440,28 +447,15 @@ class CompareController(QObject):
         render_a = overlay_renderer(a.track.windows, self._options)
         render_b = overlay_renderer(b.track.windows, self._options)
         source_a, source_b, target = a.path, b.path, Path(path)
-        job = BackgroundJob(lambda progress, cancelled: export_side_by_side(
-            source_a, source_b, target, b_frames, render_a, render_b, progress=progress,
-            cancelled=cancelled), "compare-export", self)
-        self._export_job = job
 
         def finished(result: object) -> None:
-            self._export_job = None
             self.last_export = Path(str(result))
             self._status(f"Exported {target.name}")
-            self._update_controls()
 
-        def failed(message: str) -> None:
-            self._export_job = None
-            self._update_controls()
-            self._present_error("Export failed", message)
-
-        job.finished.connect(finished)
-        job.failed.connect(failed)
-        job.cancelled.connect(lambda: failed("The export was cancelled."))
-        job.progressed.connect(lambda done, total: self._status(
-            f"Exporting… {done} of {total} frames"))
-        job.start()
+        job = self.jobs.run(lambda progress, cancelled: export_side_by_side(
+            source_a, source_b, target, b_frames, render_a, render_b, progress=progress,
+            cancelled=cancelled), title="Export", text=f"Writing {target.name}…",
+            failure_title="Export failed", done=finished)
         self._update_controls()
         return job
 
@@ -482,8 +476,7 @@ class CompareController(QObject):
             if state.job is not None:
                 state.job.cancel()
             state.player.shutdown()
-        if self._export_job is not None:
-            self._export_job.cancel()
+        self.jobs.shutdown()
         self.service.shutdown()
 
     def _show_error(self, title: str, message: str) -> None:

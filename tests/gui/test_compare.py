@@ -169,6 +169,15 @@ def test_the_export_is_one_h264_video_side_by_side(compare, tmp_path):
     # the badge covers the top left; compare the lower half
     assert np.abs(right[70:] - truth[70:]).mean() < 12
     assert compare.errors == []
+    # a cancelled export leaves nothing behind and says so
+    other = tmp_path / "cancelled.mp4"
+    job = compare.export(other)
+    assert job is not None and not compare.view.export_button.isEnabled()
+    job.cancel()
+    wait_until(lambda: not compare.jobs.is_busy(), 60)
+    assert not other.exists() and list(tmp_path.iterdir()) == [target]
+    assert "cancelled" in compare.view.status.text() and compare.errors == []
+    assert compare.view.export_button.isEnabled()
 
 
 def test_file_menu_opens_the_comparison_with_the_model_in_use(qapp, tmp_path):
