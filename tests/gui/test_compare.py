@@ -212,3 +212,23 @@ def test_bad_inputs_say_what_is_wrong_in_one_line(qapp, tmp_path, drills):
     wait_until(lambda: errors[-1][0] == "Export failed", 30)
     assert "overwrite" in errors[-1][1]
     compare.view.close()
+
+
+def test_repetitions_fall_back_to_dtw_where_the_counter_abstains(compare, drills):
+    from dataclasses import replace
+
+    from app.services.compare import align_videos
+
+    a, b = compare.side("A"), compare.side("B")
+    silent = replace(b.study, counts=tuple(replace(c, total=None, rep_times=(), rep_starts=(),
+                                                   reason="no period found")
+                                           for c in b.study.counts))
+    alignment = align_videos("reps", segments_a=a.segments(), segments_b=b.segments(),
+                             study_a=a.study, study_b=silent)
+    assert alignment.mode == "dtw" and alignment.extra["action"] == "jumping_jacks"
+    start_a, start_b = drills[2], drills[3]
+    frames = np.arange(start_a + 10, a.frame_count() - 10)
+    error = np.abs(alignment.b_of(frames) - (start_b + TEMPO * (frames - start_a)))
+    print(f"\nDTW fallback (model's segments): phase error mean {error.mean():.2f} max "
+          f"{error.max():.2f} frames")
+    assert error.mean() <= 1.0
