@@ -470,14 +470,20 @@ class CompareController(QObject):
     # --- closing ---------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Stop the clock, the jobs, both decoders and the model's thread."""
+        """Stop the clock, the jobs, both decoders and the model's thread (the window
+        calls this when it closes); then the window and this controller are let go."""
         self.pause()
+        jobs = self.findChildren(BackgroundJob)  # also studies replaced by newer ones
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            job.wait(10.0)  # the jobs' signals go with this controller
         for state in self._sides.values():
-            if state.job is not None:
-                state.job.cancel()
             state.player.shutdown()
         self.jobs.shutdown()
         self.service.shutdown()
+        self.view.deleteLater()
+        self.deleteLater()
 
     def _show_error(self, title: str, message: str) -> None:
         QMessageBox.warning(self.view, title, message)

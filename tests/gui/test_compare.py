@@ -13,7 +13,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 
 from app.controllers.compare import CompareController
 from app.main_window import MainWindow
@@ -186,7 +186,11 @@ def test_file_menu_opens_the_comparison_with_the_model_in_use(qapp, tmp_path):
     assert window.compare_action in window.menuBar().actions()[0].menu().actions()
     compare = window.open_comparison()
     assert compare.view.isVisible() and compare.service.model is None
-    compare.view.close()
+    gone: list[object] = []
+    compare.destroyed.connect(lambda *_: gone.append(True))
+    compare.view.close()  # closing the comparison lets it go
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    wait_until(lambda: bool(gone), 10)
     window.close()
 
 
