@@ -63,6 +63,7 @@ class CompareController(QObject):
         self._options = OverlayOptions()
         self._alignment: Alignment = by_offset(0)
         self._nudge = 0  # frames B was moved by hand on top of the alignment
+        self._align_job: BackgroundJob | None = None
         self._position = 0  # A's frame: the clock
         self._playing = False
         self._speed = 1.0
@@ -140,8 +141,9 @@ class CompareController(QObject):
         return self._playing
 
     def is_busy(self) -> bool:
-        """An analysis or a study is under way."""
-        return bool(self._queue) or any(s.job is not None for s in self._sides.values())
+        """An analysis, a study or a new alignment is under way."""
+        return (bool(self._queue) or self._align_job is not None
+                or any(s.job is not None for s in self._sides.values()))
 
     # --- opening and analysing -----------------------------------------------------------
 
@@ -272,22 +274,51 @@ class CompareController(QObject):
     # --- lining up -------------------------------------------------------------------------
 
     def realign(self) -> None:
-        """Line the videos up by the chosen mode; a mode that cannot be used yet says why in
-        the status line and keeps the previous alignment."""
+        """Line the videos up by the chosen mode: a time offset at once, the others in a
+        background job (warping and pairing repetitions take a moment on long videos). A
+        mode that cannot be used yet says why in the status line and keeps the previous
+        alignment."""
         a, b = self._sides["A"], self._sides["B"]
         mode = self.view.mode()
-        try:
-            alignment = align_videos(
-                mode, offset=self.view.offset_spin.value(), fps_a=a.fps(), fps_b=b.fps(),
-                segments_a=a.segments(), segments_b=b.segments(), study_a=a.study,
-                study_b=b.study, action=self.view.action_combo.currentData())
-        except STMANetError as exc:
-            self._status(str(exc))
-            self._update_readout()
+        if self._align_job is not None:
+            self._align_job.cancel()  # its answer is for an older choice
+            self._align_job = None
+        arguments = dict(offset=self.view.offset_spin.value(), fps_a=a.fps(), fps_b=b.fps(),
+                         segments_a=a.segments(), segments_b=b.segments(), study_a=a.study,
+                         study_b=b.study, action=self.view.action_combo.currentData())
+        if mode == "offset":
+            try:
+                self._use_alignment(align_videos(mode, **arguments))
+            except STMANetError as exc:
+                self._cannot_align(str(exc))
             return
+        job = BackgroundJob(lambda _progress, _cancelled: align_videos(mode, **arguments),
+                            "compare-align", self)
+        self._align_job = job
+        self._status("Lining up…")
+
+        def finished(alignment: object) -> None:
+            if self._align_job is job and isinstance(alignment, Alignment):
+                self._align_job = None
+                self._use_alignment(alignment)
+
+        def failed(message: str) -> None:
+            if self._align_job is job:
+                self._align_job = None
+                self._cannot_align(message)
+
+        job.finished.connect(finished)
+        job.failed.connect(failed)
+        job.start()
+
+    def _use_alignment(self, alignment: Alignment) -> None:
         self._alignment, self._nudge = alignment, 0
         self._status("")
         self._show()
+
+    def _cannot_align(self, message: str) -> None:
+        self._status(message)
+        self._update_readout()
 
     def _on_offset_edited(self, value: int) -> None:
         if self.view.mode() == "offset":

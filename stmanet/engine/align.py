@@ -283,8 +283,8 @@ def _monotone(points: np.ndarray) -> np.ndarray:
 
 def _unit_centred(features: np.ndarray) -> np.ndarray:
     """Each video's features less their mean over the video (what stays the same - the
-    room, the clothes - drops out), scaled to unit length per frame."""
-    x = np.asarray(features, dtype=np.float64)
+    room, the clothes - drops out), scaled to unit length per frame (float32)."""
+    x = np.asarray(features, dtype=np.float32)
     x = x - x.mean(axis=0, keepdims=True)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, 1e-9)

@@ -69,7 +69,7 @@ def compare(qapp, drills) -> Iterator[CompareController]:
 def choose_mode(compare: CompareController, mode: str) -> None:
     combo = compare.view.mode_combo
     combo.setCurrentIndex(combo.findData(mode))
-    QCoreApplication.processEvents()
+    wait_until(lambda: not compare.is_busy(), 30)
 
 
 def shown(compare: CompareController) -> tuple[int, int]:
