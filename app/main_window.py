@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.controllers.batch import BatchController
+from app.controllers.compare import CompareController
 from app.controllers.finetune import FineTuneController
 from app.controllers.labelling import LabellingController
 from app.controllers.recognition import RecognitionController
@@ -233,6 +234,15 @@ class MainWindow(QMainWindow):
         if file:
             self.open_path(Path(file))
 
+    def open_comparison(self) -> CompareController:
+        """File ▸ Compare videos…: two videos side by side, with the model in use."""
+        model = self._recognition.service.model
+        compare = CompareController(None if model is None else model.path,
+                                    present_error=self._present_error, parent_widget=self)
+        compare.view.resize(1600, 1000)
+        compare.view.show()
+        return compare
+
     def _choose_camera(self) -> None:
         index, ok = QInputDialog.getInt(
             self, "Open camera", "Camera number (0 is the first camera):", 0, 0, 99
@@ -318,6 +328,8 @@ class MainWindow(QMainWindow):
         self.open_stream_action = QAction("Open &stream URL…", self)
         self.open_stream_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
         self.open_stream_action.triggered.connect(self._choose_stream)
+        self.compare_action = QAction("Co&mpare videos…", self)
+        self.compare_action.triggered.connect(self.open_comparison)
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))  # Cmd+Q on macOS
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -350,6 +362,7 @@ class MainWindow(QMainWindow):
                                                self._present_error, self.show_message)
         file_menu.addAction(self.open_camera_action)
         file_menu.addAction(self.open_stream_action)
+        file_menu.addAction(self.compare_action)
         self._quit_separator = file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._file_menu = file_menu
