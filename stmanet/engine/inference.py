@@ -32,7 +32,7 @@ from stmanet.engine.checkpoint import LoadedModel
 from stmanet.engine.metrics import ClassificationReport
 from stmanet.errors import Cancelled, ConfigError, VideoError, printable_path
 from stmanet.models import STMANetOutput
-from stmanet.models.fast import use_cpu_fast_paths
+from stmanet.models.prepare import prepare_for_inference
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,9 @@ class Predictor:
                  novelty_threshold: float | None = None) -> None:
         from stmanet.engine.openset import attention_status
 
-        # CPU inference takes the faster forms of stmanet.models.fast (the same numbers)
-        self.model = use_cpu_fast_paths(loaded.model.to(device).eval())
+        # norms folded and, on a CPU, the faster forms of stmanet.models.fast (the same
+        # numbers); loaded.model itself is left as it was
+        self.model = prepare_for_inference(loaded.model, device)
         self.device = torch.device(device)
         self.spec = loaded.metadata.input
         self.class_names = list(loaded.metadata.class_names)
@@ -499,7 +500,7 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
                           f"{', ...' if len(names) > 8 else ''})")
     if not index.records:
         raise ConfigError("the test data holds no videos")
-    model = use_cpu_fast_paths(loaded.model.to(device).eval())
+    model = prepare_for_inference(loaded.model, device)
     spec = loaded.metadata.input
     scores_out: list[np.ndarray] = []
     labels_out: list[int] = []

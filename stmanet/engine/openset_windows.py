@@ -55,10 +55,10 @@ def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], ind
     `class_names` (the model's) by name, others get label -1; unreadable videos are skipped
     and listed."""
     from stmanet.engine.inference import readable_clip_windows
-    from stmanet.models.fast import use_cpu_fast_paths
+    from stmanet.models.prepare import prepare_for_inference
 
     position = {n: i for i, n in enumerate(class_names)}
-    model = use_cpu_fast_paths(model.to(device).eval())
+    model = prepare_for_inference(model, device)
     collector = WindowCollector()
     skipped: list[tuple[str, str]] = []
     with torch.no_grad():
