@@ -358,7 +358,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", help="where report.json, confusion.csv/.png and "
                                         "per_video.csv go (default: beside the checkpoint, "
                                         "in evaluation/)")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="windows per forward pass (default: 1 on a CPU, where batches are "
+                        "slower per window, 8 on a GPU)")
     p.add_argument("--workers", type=int, default=2, help="video-decoding processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
@@ -396,8 +398,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="model file to write (default: the model itself)")
     p.add_argument("--annotations", help="folder of the official split files")
     p.add_argument("--split", type=int, default=1, help="official split (default 1)")
-    p.add_argument("--batch-size", type=positive_int, default=8,
-                   help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="windows per forward pass (default: 1 on a CPU, where batches are "
+                        "slower per window, 8 on a GPU)")
     p.add_argument("--workers", type=int, default=2, help="video-decoding processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
