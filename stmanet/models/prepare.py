@@ -109,7 +109,7 @@ def prepare_for_inference(model: nn.Module, device: str | torch.device = "cpu", 
     device = torch.device(device)
     prepared = copy.deepcopy(model).to(device).eval()
     fold_norms(prepared)
-    prepared.requires_grad_(False)
+    prepared.eval().requires_grad_(False)  # the new convolutions too
     if portable:
         for module in prepared.modules():
             if type(module) is TemporalAggregation:

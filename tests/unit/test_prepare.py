@@ -54,6 +54,7 @@ def test_every_norm_after_a_convolution_is_folded_and_the_model_given_is_untouch
     kinds = {type(m) for m in prepared.modules()}
     assert {FastConv3x3x3, FastMaxPool3d} <= kinds
     assert not any(p.requires_grad for p in prepared.parameters())
+    assert not any(m.training for m in prepared.modules())  # else the fast forms stand aside
 
 
 def test_the_portable_form_is_plain_pytorch():
