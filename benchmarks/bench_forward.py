@@ -9,8 +9,11 @@ Variants: fp32, fp32 with channels_last_3d, and bf16 autocast where the CPU has 
 (AVX512-BF16 / AMX); CUDA rows (fp32, bf16, fp16) when a GPU is present. A minimal,
 independent 3D ResNet-50 ("plain") is timed too, as the yardstick for the backbone's own
 overhead. A model name ending in "+fast" is that model after
-`stmanet.models.fast.use_cpu_fast_paths`, as Predictor runs it; its ratio is against
-"r3d50+fast" where that is timed too, else against r3d50.
+`stmanet.models.fast.use_cpu_fast_paths`; "+prep" after
+`stmanet.models.prepare.prepare_for_inference` (norms folded, then the fast forms), as
+Predictor runs it; their ratio is against "r3d50" with the same suffix where that is timed
+too, else against r3d50. "% peak" is GFLOP/s against the median of an fp32 matrix product
+(2048^3) timed in the same rounds: the CPU's attainable rate at that moment.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ from torch import nn
 from stmanet.engine.summary import count_flops
 from stmanet.models import create_model
 from stmanet.models.fast import use_cpu_fast_paths
+from stmanet.models.prepare import prepare_for_inference
+
+SUFFIXES = ("+fast", "+prep")
+
+
+def base_name(name: str) -> str:
+    for suffix in SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
 
 
 def plain_r3d50(num_classes: int = 101) -> nn.Module:
@@ -95,8 +107,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--models", default="r3d50,r3d50+fast,plain,stmanet_r50,stmanet_r50+fast,"
-                        "stmanet_r18_lite,stmanet_r18_lite+fast")
+    parser.add_argument("--models", default="r3d50,r3d50+fast,r3d50+prep,plain,stmanet_r50,"
+                        "stmanet_r50+fast,stmanet_r50+prep,stmanet_r18_lite,"
+                        "stmanet_r18_lite+prep")
     parser.add_argument("--devices", help="comma-separated, e.g. cuda (default: cpu, and cuda "
                         "when present)")
     args = parser.parse_args()
@@ -111,7 +124,8 @@ def main() -> None:
         print(f"GPU {torch.cuda.get_device_name()}")
 
     header = f"{'device':6s} {'model':18s} {'variant':14s} {'ms/clip':>9s} {'clips/s':>8s} " \
-             f"{'GFLOP/s':>8s} {'GFLOPs':>7s} {'vs r3d50':>8s} {'vs plain form':>13s}"
+             f"{'GFLOP/s':>8s} {'% peak':>6s} {'GFLOPs':>7s} {'vs r3d50':>8s} " \
+             f"{'vs plain form':>13s}"
     print(header)
     print("-" * len(header))
     for device in devices:
@@ -131,11 +145,17 @@ def main() -> None:
         gflops = {}
         x = torch.randn(shape, device=device)
         for name in args.models.split(","):
-            base = name.removesuffix("+fast")
+            base = base_name(name)
             model = plain_r3d50() if base == "plain" else create_model(base, 101)
             model = model.eval().to(device)
             gflops[name] = count_flops(model, x) / 1e9 / args.batch  # counted on the plain form
-            models[name] = use_cpu_fast_paths(model) if name.endswith("+fast") else model
+            if name.endswith("+fast"):
+                model = use_cpu_fast_paths(model)
+            elif name.endswith("+prep"):
+                model = prepare_for_inference(model, device)
+            models[name] = model
+        a = torch.randn(2048, 2048, device=device)
+        gemm_gflop = 2 * 2048 ** 3 / 1e9
         for variant, memory_format, dtype in variants:
             xv = x.contiguous(memory_format=memory_format)
             fns = {}
@@ -149,18 +169,23 @@ def main() -> None:
                         return m(xv)
 
                 fns[name] = run
+            fns["gemm"] = lambda a=a: a @ a
             times = time_interleaved(fns, args.repeats, sync)
+            peak = gemm_gflop / statistics.median(times["gemm"]) * 1000
+            print(f"{device:6s} {'fp32 GEMM 2048^3':18s} {variant:14s} "
+                  f"{statistics.median(times['gemm']):9.1f} {'':8s} {peak:8.1f}")
             for name in models:
                 per_clip = statistics.median(times[name]) / args.batch
-                reference = "r3d50+fast" if name.endswith("+fast") and "r3d50+fast" in times \
-                    else "r3d50"
+                base = base_name(name)
+                suffix = name[len(base):]
+                reference = "r3d50" + suffix if "r3d50" + suffix in times else "r3d50"
                 ratio = paired_ratio(times[name], times[reference]) if reference in times \
                     else float("nan")
-                base = name.removesuffix("+fast")
                 vs_plain = (f"{paired_ratio(times[name], times[base]):13.3f}"
                             if name != base and base in times else "")
+                rate = gflops[name] / per_clip * 1000
                 print(f"{device:6s} {name:18s} {variant:14s} {per_clip:9.1f} "
-                      f"{1000 / per_clip:8.2f} {gflops[name] / per_clip * 1000:8.1f} "
+                      f"{1000 / per_clip:8.2f} {rate:8.1f} {100 * rate / peak:6.0f} "
                       f"{gflops[name]:7.2f} {ratio:8.2f} {vs_plain}", flush=True)
 
 

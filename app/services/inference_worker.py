@@ -428,7 +428,6 @@ class RecognitionWorker(QObject):
             fps_box[0], frame_count = info.fps, info.frame_count
             predictor = Predictor(
                 loaded, self._device, top_k=TOP_K, attention=True,
-                batch_size=8 if self._device.startswith("cuda") else 1,
                 novelty_threshold=(None if self._predictor is None
                                    else self._predictor.novelty_threshold),
             )  # fmt: skip

@@ -235,8 +235,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="source frames between window starts (default: the window length)")
     p.add_argument("--top-k", type=positive_int, default=5,
                    help="labels per window (default 5)")
-    p.add_argument("--batch-size", type=positive_int, default=8,
-                   help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="windows per forward pass (default: 1 on a CPU, where batches are "
+                        "slower per window, 8 on a GPU)")
     p.add_argument("--attention", action="store_true",
                    help="include the mean attention maps per stage (JSON output)")
     p.add_argument("--segments", action="store_true",
@@ -274,8 +275,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="source frames between window starts (default: a quarter window)")
     add_smoothing_flags(p)
     p.add_argument("-o", "--output", help="write the scores per video to FILE.json")
-    p.add_argument("--batch-size", type=positive_int, default=8,
-                   help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="windows per forward pass (default: 1 on a CPU, where batches are "
+                        "slower per window, 8 on a GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.set_defaults(func=_cmd_evaluate_timeline)

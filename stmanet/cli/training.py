@@ -1,5 +1,5 @@
 """Models and training: `stmanet summary`, `models`, `train`, `evaluate`, `openset`,
-`import-hara`.
+`import-hara`, `export`.
 """
 
 from __future__ import annotations
@@ -255,6 +255,33 @@ def _cmd_import_hara(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stmanet.engine.checkpoint import load_checkpoint
+    from stmanet.engine.export import SUFFIXES, check_export, export_model, export_target
+    from stmanet.fileio import check_output_file
+
+    fmt = args.format
+    output = Path(args.output) if args.output else Path(args.model).with_suffix(SUFFIXES[fmt])
+    output, fmt = export_target(check_output_file(output), fmt)
+    loaded = load_checkpoint(args.model)
+    print(f"exporting {args.model} as {fmt} ...", file=sys.stderr)
+    export_model(loaded, output, fmt)
+    difference = check_export(loaded, output, fmt)
+    if difference is None:
+        check = "not checked: onnxruntime is not installed"
+    elif difference > 1e-3:
+        output.unlink(missing_ok=True)
+        print(f"stmanet export: error: {output}: the exported model's outputs differ from the "
+              f"model's by {difference:.1e} (relative); the file was removed", file=sys.stderr)
+        return 1
+    else:
+        check = f"outputs within {difference:.1e} of the model's"
+    print(f"{output}: {fmt}, {output.stat().st_size / 1e6:.1f} MB; {check}")
+    return 0
+
+
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field, e.g. --lr-step for lr_step; unset flags keep the
     preset's or the config's default."""
@@ -331,7 +358,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", help="where report.json, confusion.csv/.png and "
                                         "per_video.csv go (default: beside the checkpoint, "
                                         "in evaluation/)")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="windows per forward pass (default: 1 on a CPU, where batches are "
+                        "slower per window, 8 on a GPU)")
     p.add_argument("--workers", type=int, default=2, help="video-decoding processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
@@ -369,8 +398,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="model file to write (default: the model itself)")
     p.add_argument("--annotations", help="folder of the official split files")
     p.add_argument("--split", type=int, default=1, help="official split (default 1)")
-    p.add_argument("--batch-size", type=positive_int, default=8,
-                   help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="windows per forward pass (default: 1 on a CPU, where batches are "
+                        "slower per window, 8 on a GPU)")
     p.add_argument("--workers", type=int, default=2, help="video-decoding processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
@@ -390,3 +420,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frame-stride", type=int, default=2, help="source-frame stride (default 2)")
     p.add_argument("--size", type=int, default=112, help="crop side (default 112)")
     p.set_defaults(func=_cmd_import_hara)
+
+    p = sub.add_parser(
+        "export", help="write a model for other runtimes (ONNX, or a PyTorch .pt2 program)",
+        description="Export a model file's network with its logits and every attention map "
+                    "as outputs (docs/model.md, Export). ONNX needs the onnx and onnxscript "
+                    "packages (pip install 'stmanet-coach[export]').")
+    p.add_argument("model", help="model file (.safetensors)")
+    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx",
+                   help="onnx (default) or pt2 (torch.export)")
+    p.add_argument("-o", "--output", help="file to write (default: beside the model, with the "
+                                          "format's suffix)")
+    p.set_defaults(func=_cmd_export)

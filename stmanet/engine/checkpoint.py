@@ -179,8 +179,12 @@ def load_checkpoint(path: Path | str, *, device: str | torch.device = "cpu") -> 
                  len(retired))
     _check_state(path, skeleton, state, what="the architecture in its metadata")
     _check_finite(path, state)
-    model = STMANet(metadata.model)
-    _load_state(path, model, state, what="the architecture in its metadata")
+    # the file's tensors become the model's (no random initialisation first, no copy); kept
+    # in the model's own dtypes
+    wanted = skeleton.state_dict()
+    state = {k: v.to(wanted[k].dtype) for k, v in state.items()}
+    skeleton.load_state_dict(state, strict=True, assign=True)
+    model = skeleton
     return LoadedModel(model.to(device).eval(), metadata, path, _read_openset(path, model))
 
 

@@ -32,7 +32,7 @@ from stmanet.engine.checkpoint import LoadedModel
 from stmanet.engine.metrics import ClassificationReport
 from stmanet.errors import Cancelled, ConfigError, VideoError, printable_path
 from stmanet.models import STMANetOutput
-from stmanet.models.fast import use_cpu_fast_paths
+from stmanet.models.prepare import prepare_for_inference
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,13 @@ def _window_plan(num_frames: int, spec: InputSpec, hop: int) -> tuple[np.ndarray
     return starts, window_indices(starts, num_frames, spec.window, spec.frame_stride)
 
 
+def default_batch_size(device: str | torch.device) -> int:
+    """Windows per forward pass where none is asked for: 1 on a CPU, where a batch costs more
+    per clip than one clip at a time (oneDNN's one-clip kernels; benchmarks/bench_forward.py
+    --batch 4: 1.3x per clip), 8 on a GPU."""
+    return 1 if torch.device(device).type == "cpu" else 8
+
+
 class Predictor:
     """Per-window predictions of a loaded model on videos.
 
@@ -192,16 +199,17 @@ class Predictor:
     """
 
     def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu", *,
-                 batch_size: int = 8, top_k: int = 5, attention: bool = False,
+                 batch_size: int | None = None, top_k: int = 5, attention: bool = False,
                  novelty_threshold: float | None = None) -> None:
         from stmanet.engine.openset import attention_status
 
-        # CPU inference takes the faster forms of stmanet.models.fast (the same numbers)
-        self.model = use_cpu_fast_paths(loaded.model.to(device).eval())
+        # norms folded and, on a CPU, the faster forms of stmanet.models.fast (the same
+        # numbers); loaded.model itself is left as it was
+        self.model = prepare_for_inference(loaded.model, device)
         self.device = torch.device(device)
         self.spec = loaded.metadata.input
         self.class_names = list(loaded.metadata.class_names)
-        self.batch_size = max(1, batch_size)
+        self.batch_size = max(1, batch_size or default_batch_size(device))
         self.top_k = min(top_k, len(self.class_names))
         self.attention = attention
         self.path = loaded.path
@@ -477,7 +485,7 @@ def readable_clip_windows(index: Any, spec: InputSpec, skipped: list[tuple[str, 
 
 
 def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "cpu",
-             batch_size: int = 8, workers: int = 0,
+             batch_size: int | None = None, workers: int = 0,
              on_progress: ProgressCallback | None = None,
              should_cancel: CancelCheck | None = None,
              on_windows: Callable[[int, int, STMANetOutput], None] | None = None,
@@ -499,7 +507,7 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
                           f"{', ...' if len(names) > 8 else ''})")
     if not index.records:
         raise ConfigError("the test data holds no videos")
-    model = use_cpu_fast_paths(loaded.model.to(device).eval())
+    model = prepare_for_inference(loaded.model, device)
     spec = loaded.metadata.input
     scores_out: list[np.ndarray] = []
     labels_out: list[int] = []
@@ -512,7 +520,7 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
                                       what="evaluation")
         for i, label, windows in clips:
             probs = []
-            for chunk in torch.split(windows, batch_size):
+            for chunk in torch.split(windows, batch_size or default_batch_size(device)):
                 output = model(chunk.to(device))
                 if on_windows is not None:
                     on_windows(int(i), position[index.class_names[label]], output)

@@ -179,7 +179,7 @@ def _clip_verdicts(windows: WindowOutputs, known: np.ndarray) -> list[dict[str, 
 def evaluate_open_set(loaded: Any, known: WindowOutputs, unknown: str, *,
                       annotations: str | None = None, split: int = 1, subset: str = "test",
                       threshold: float | None = None, device: str | torch.device = "cpu",
-                      batch_size: int = 8, workers: int = 0,
+                      batch_size: int | None = None, workers: int = 0,
                       on_progress: Callable[[int, int, str], None] | None = None,
                       ) -> OpenSetReport:
     """`stmanet evaluate --open-set KIND:PATH`: the windows of the test data (`known`, kept by

@@ -47,18 +47,19 @@ class WindowCollector:
 
 
 def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], index: Any, *,
-                    device: str | torch.device = "cpu", batch_size: int = 8, workers: int = 0,
+                    device: str | torch.device = "cpu", batch_size: int | None = None,
+                    workers: int = 0,
                     description: str = "", on_progress: ProgressCallback | None = None,
                     should_cancel: CancelCheck | None = None) -> WindowOutputs:
     """Every test-protocol window (input `spec`) of every clip of `index` through `model`:
     what `fit_openset` and the open-set evaluation work on. Classes are matched to
     `class_names` (the model's) by name, others get label -1; unreadable videos are skipped
     and listed."""
-    from stmanet.engine.inference import readable_clip_windows
-    from stmanet.models.fast import use_cpu_fast_paths
+    from stmanet.engine.inference import default_batch_size, readable_clip_windows
+    from stmanet.models.prepare import prepare_for_inference
 
     position = {n: i for i, n in enumerate(class_names)}
-    model = use_cpu_fast_paths(model.to(device).eval())
+    model = prepare_for_inference(model, device)
     collector = WindowCollector()
     skipped: list[tuple[str, str]] = []
     with torch.no_grad():
@@ -67,14 +68,15 @@ def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], ind
                                       what="open-set statistics")
         for i, label, windows in clips:
             mine = position.get(index.class_names[label], -1)
-            for chunk in torch.split(windows, batch_size):
+            for chunk in torch.split(windows, batch_size or default_batch_size(device)):
                 collector(i, mine, model(chunk.to(device)))
     return collector.result(index, description, skipped)
 
 
 def fit_from_data(model: nn.Module, spec: Any, class_names: Sequence[str], train: Any,
                   val: Any | None = None, *, device: str | torch.device = "cpu",
-                  batch_size: int = 8, workers: int = 0, descriptions: Sequence[str] = ("", ""),
+                  batch_size: int | None = None, workers: int = 0,
+                  descriptions: Sequence[str] = ("", ""),
                   known_rate: float = DEFAULT_KNOWN_RATE,
                   on_progress: Callable[[str, int, int], None] | None = None,
                   should_cancel: CancelCheck | None = None) -> OpenSetStats:
@@ -103,7 +105,7 @@ def fit_from_data(model: nn.Module, spec: Any, class_names: Sequence[str], train
 
 
 def add_to_model_files(paths: Sequence[Path], train: Any, val: Any | None, *,
-                       device: str | torch.device = "cpu", batch_size: int = 8,
+                       device: str | torch.device = "cpu", batch_size: int | None = None,
                        workers: int = 0, descriptions: Sequence[str] = ("", ""),
                        on_progress: Callable[[str, int, int], None] | None = None,
                        should_cancel: CancelCheck | None = None,
@@ -132,7 +134,8 @@ def add_to_model_files(paths: Sequence[Path], train: Any, val: Any | None, *,
 
 def fit_from_specs(loaded: Any, train: str, val: str | None = None, *,
                    annotations: str | None = None, split: int = 1,
-                   device: str | torch.device = "cpu", batch_size: int = 8, workers: int = 0,
+                   device: str | torch.device = "cpu", batch_size: int | None = None,
+                   workers: int = 0,
                    on_progress: Callable[[int, int, str], None] | None = None) -> OpenSetStats:
     """`stmanet evaluate --openset-data TRAIN [--openset-val-data VAL]`: a loaded model's
     statistics from its training data (and validation data, for the threshold), given as

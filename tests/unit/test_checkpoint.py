@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from stmanet.bundled import bundled_demo_model
 from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import (
     FORMAT_VERSION,
@@ -387,3 +388,19 @@ def test_a_zip_that_is_not_a_checkpoint(tmp_path):
         z.writestr("a.txt", "hello")
     with pytest.raises(CheckpointError, match=r"photos\.pth"):
         import_hara(path, model_config("stmanet_r18", 3), CLASSES)
+
+
+def test_loading_a_model_draws_no_random_weights_first(monkeypatch):
+    """The file's weights go straight into a model built shape-only: no time spent on a
+    random initialisation that the weights then replace."""
+    drawn = []
+    real = torch.nn.init.kaiming_normal_
+
+    def spy(tensor, *args, **kwargs):
+        drawn.append(tensor.device.type)
+        return real(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "kaiming_normal_", spy)
+    loaded = load_checkpoint(bundled_demo_model())
+    assert drawn and set(drawn) == {"meta"}
+    assert not any(t.is_meta for t in loaded.model.state_dict().values())

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_checks import assert_same_output, trained_looking
 from torch import nn
 
 from stmanet.bundled import bundled_demo_model, bundled_demo_video
@@ -41,25 +42,6 @@ def test_the_demo_model_predicts_the_demo_video_as_it_always_has(batch_size):
         scores = dict(zip(got.labels, got.scores, strict=True))
         np.testing.assert_allclose([scores[label] for label in want["labels"]], want["scores"],
                                    rtol=0, atol=1e-4)
-
-
-def trained_looking(model: torch.nn.Module) -> torch.nn.Module:
-    """Norms with non-trivial weights and statistics, so that every branch adds something."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm3d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-    return model
-
-
-def assert_same_output(got, want):
-    torch.testing.assert_close(got.logits, want.logits, rtol=1e-4, atol=1e-5)
-    for a, b in zip(got.temporal_attention + got.spatial_attention,
-                    want.temporal_attention + want.spatial_attention, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("name,overrides", [("stmanet_r10", {"width": 0.5}),

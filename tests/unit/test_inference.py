@@ -193,3 +193,13 @@ def test_evaluate_applies_the_test_protocol_to_every_video(tmp_path):
     assert progress[-1] == 5
     rows = result.per_video_rows()
     assert {r["label"] for r in rows} == {"red", "green"}
+
+
+def test_on_a_cpu_windows_go_one_at_a_time_unless_asked_otherwise():
+    """A batch costs more per window than single windows on a CPU (bench_forward --batch)."""
+    from stmanet.engine.inference import default_batch_size
+
+    loaded = loaded_model()
+    assert Predictor(loaded).batch_size == 1
+    assert Predictor(loaded, batch_size=4).batch_size == 4
+    assert default_batch_size("cuda:0") == 8
