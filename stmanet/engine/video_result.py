@@ -51,7 +51,7 @@ class AnalysisSettings:
     median_frames: int = seg.DEFAULT_MEDIAN_FRAMES
     novelty_threshold: float | None = None
     sensitivity: str | None = None
-    batch_size: int = 8
+    batch_size: int | None = None  # None: 1 on a CPU, 8 on a GPU (inference.default_batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
