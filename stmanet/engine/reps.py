@@ -43,6 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from stmanet.engine.blas_threads import single_blas_thread
 from stmanet.engine.periodicity import (
     align_to_cycle,
     local_autocorrelation,
@@ -199,7 +200,8 @@ def self_similarity(embeddings: np.ndarray, *, max_frames: int | None = None) ->
     if max_frames is not None and len(emb) > max_frames:
         emb = emb[np.linspace(0, len(emb) - 1, max_frames).round().astype(int)]
     unit = unit_rows(emb)
-    return unit @ unit.T
+    with single_blas_thread():
+        return unit @ unit.T
 
 
 # ------------------------------------------------------------------------------ counting
@@ -425,5 +427,6 @@ def count_reps(data: np.ndarray | Sequence[np.ndarray], fps: float,
     settings = settings or CountSettings()
     bounds = [_segment_bounds(s, len(emb)) for s in segments] if segments is not None else [
         (None, 0, len(emb))]
-    return [_count(emb[start:end], fps, start, label, settings)
-            for label, start, end in bounds]
+    with single_blas_thread():  # small products: threads cost more than they bring
+        return [_count(emb[start:end], fps, start, label, settings)
+                for label, start, end in bounds]
