@@ -36,7 +36,7 @@ repetitions are seen.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +95,8 @@ class CountSettings:
     # less alike at half the cycle than at the whole by more than this (_stride_energy),
     max_step_rate: float = 6.0  # or when as a stride it would mean more steps a second
     # than anyone makes
+    steps_in_cycle: float = 0.45  # a gait's cycle holds 3 or 4 steps when the picture
+    # change is this alike a third or a quarter of it later (_steps_in_cycle)
 
 
 @dataclass(frozen=True)
@@ -257,26 +259,54 @@ def _detrended(emb: np.ndarray) -> np.ndarray:
     return emb - basis @ (basis.T @ emb)
 
 
-def _stride_energy(emb: np.ndarray, length: int) -> float:
-    """Whether a gait's cycle of `length` frames is a stride or a single step, from how much
-    the pictures change from frame to frame (which leg moves does not matter to that): its
-    autocorrelation at half the cycle less that at the whole cycle. Near 0 or above, the
-    change repeats every half cycle, a step of each leg; well below, half a cycle is half a
-    step (legs apart against legs passing), and the cycle is one step. NaN for fewer than
-    three cycles."""
+def _change_autocorr(emb: np.ndarray, length: int) -> Callable[[float], float] | None:
+    """How alike the frame-to-frame change of the pictures is to itself `lag` frames later
+    (the best of the two whole lags around it), after taking off its running mean over two
+    cycles of `length` frames. Which leg moves does not matter to the change, nor does a
+    background scrolling past at an even speed. None for fewer than three cycles."""
     change = np.linalg.norm(np.diff(emb, axis=0), axis=1).astype(np.float64)
     width = 2 * length + 1
     if len(change) < 3 * length:
-        return float("nan")  # under three cycles: too little to tell
+        return None  # under three cycles: too little to tell
     change -= np.convolve(change, np.ones(width) / width, mode="same")
 
-    def autocorr(lag: int) -> float:
+    def at(lag: int) -> float:
         a, b = change[:-lag], change[lag:]
         denom = math.sqrt(float(a @ a) * float(b @ b))
         return float(a @ b) / denom if denom > 0 else 0.0
 
-    half = max(autocorr(max(1, math.floor(length / 2))), autocorr(max(1, math.ceil(length / 2))))
-    return half - autocorr(length)
+    def near(lag: float) -> float:
+        return max(at(max(1, math.floor(lag))), at(max(1, math.ceil(lag))))
+
+    return near
+
+
+def _stride_energy(emb: np.ndarray, length: int) -> float:
+    """Whether a gait's cycle of `length` frames is a stride or a single step: the change's
+    autocorrelation (_change_autocorr) at half the cycle less that at the whole cycle. Near 0
+    or above, the change repeats every half cycle, a step of each leg; well below, half a
+    cycle is half a step (legs apart against legs passing), and the cycle is one step. NaN
+    for fewer than three cycles."""
+    near = _change_autocorr(emb, length)
+    if near is None:
+        return float("nan")
+    return near(length / 2) - near(length)
+
+
+def _steps_in_cycle(emb: np.ndarray, length: int, fps: float, settings: CountSettings) -> int:
+    """3 or 4 where a gait's cycle of `length` frames holds that many steps (the change
+    repeats every third or quarter of it, as alike as `settings.steps_in_cycle`, at no more
+    than `settings.max_step_rate` steps a second), else 0. A background that scrolls past
+    under a tracking camera can repeat every two strides, or three steps, and outweigh the
+    legs in the self-similarity; the frame-to-frame change still repeats every step."""
+    near = _change_autocorr(emb, length)
+    if near is None:
+        return 0
+    for steps in (4, 3):
+        if length / steps >= fps / settings.max_step_rate and \
+                near(length / steps) >= settings.steps_in_cycle:
+            return steps
+    return 0
 
 
 def _halves_alike(template: np.ndarray) -> float:
@@ -340,7 +370,15 @@ def _analyse(emb: np.ndarray, fps: float, label: str | None,
     alignment = align_to_cycle(unit @ template.T, stay=settings.stay, skip=settings.skip)
     result.cycle_length = length
     result.cycles = alignment.cycles
-    if label in STEPPED:
+    steps = _steps_in_cycle(moving, length, fps, settings) if label in GAITS else 0
+    if steps:  # the cycle found is several strides: align to one stride instead
+        length = max(2, min(round(2 * length / steps), n - start))
+        template = unit[start:start + length]
+        alignment = align_to_cycle(unit @ template.T, stay=settings.stay, skip=settings.skip)
+        result.cycle_length = length
+        result.cycles = alignment.cycles
+        result.per_cycle = 2
+    elif label in STEPPED:
         energy = _stride_energy(moving, length) if label in GAITS else float("nan")
         if not energy <= -settings.stride_energy and 2 * fps / length <= settings.max_step_rate:
             result.per_cycle = 2  # a stride: a step of each leg
