@@ -24,7 +24,9 @@ measures):
    the number of cycles the path goes round, so tempo changes are followed frame by frame and
    each cycle is matched whole; a repetition ends at the frame where the path completes it.
 5. Walking, jogging, running and high knees count steps (STEPPED): their cycle is a stride
-   of two steps unless the frame-to-frame change says it is one (`_stride_energy`); lunges
+   of two steps unless the frame-to-frame change says it is one (`_stride_energy`), or, for
+   walking, jogging and running, that it holds three or more (`_steps_in_cycle`: then every
+   frame is aligned again to a cycle of one stride); lunges
    count each leg's (ALTERNATING); for other drills a cycle whose halves are alike holds two
    repetitions (`_halves_alike`).
 
@@ -69,6 +71,9 @@ GAITS = frozenset({"walking", "jogging", "running"})
 """Of those, the ones whose picture change repeats every step (in high knees the far knee is
 hidden behind the body, so it does not)."""
 
+MAX_STEPS_IN_CYCLE = 16
+"""The most steps a gait's cycle is looked at for (_steps_in_cycle)."""
+
 ALTERNATING = frozenset({"lunges"})
 """Other drills done on alternate legs, each leg's counted: see the module text."""
 
@@ -95,8 +100,8 @@ class CountSettings:
     # less alike at half the cycle than at the whole by more than this (_stride_energy),
     max_step_rate: float = 6.0  # or when as a stride it would mean more steps a second
     # than anyone makes
-    steps_in_cycle: float = 0.45  # a gait's cycle holds 3 or 4 steps when the picture
-    # change is this alike a third or a quarter of it later (_steps_in_cycle)
+    steps_in_cycle: float = 0.45  # a gait's cycle holds k >= 3 steps when the picture
+    # change is this alike (at a peak) a k-th of it later (_steps_in_cycle)
 
 
 @dataclass(frozen=True)
@@ -294,17 +299,22 @@ def _stride_energy(emb: np.ndarray, length: int) -> float:
 
 
 def _steps_in_cycle(emb: np.ndarray, length: int, fps: float, settings: CountSettings) -> int:
-    """3 or 4 where a gait's cycle of `length` frames holds that many steps (the change
-    repeats every third or quarter of it, as alike as `settings.steps_in_cycle`, at no more
-    than `settings.max_step_rate` steps a second), else 0. A background that scrolls past
-    under a tracking camera can repeat every two strides, or three steps, and outweigh the
-    legs in the self-similarity; the frame-to-frame change still repeats every step."""
+    """How many steps a gait's cycle of `length` frames holds where that is 3 or more (up to
+    MAX_STEPS_IN_CYCLE), else 0: the most steps k such that the frame-to-frame change is as
+    alike as `settings.steps_in_cycle` length / k frames later, more alike there than at 0.7
+    and 1.4 times that lag (a peak, not the slope of one), at no more than
+    `settings.max_step_rate` steps a second. A background that scrolls past under a tracking
+    camera can repeat every few strides and outweigh the legs in the self-similarity; the
+    frame-to-frame change still repeats every step."""
     near = _change_autocorr(emb, length)
     if near is None:
         return 0
-    for steps in (4, 3):
-        if length / steps >= fps / settings.max_step_rate and \
-                near(length / steps) >= settings.steps_in_cycle:
+    most = min(MAX_STEPS_IN_CYCLE, math.floor(length * settings.max_step_rate / fps))
+    for steps in range(most, 2, -1):
+        lag = length / steps
+        alike = near(lag)
+        if alike >= settings.steps_in_cycle and alike >= near(0.7 * lag) and \
+                alike >= near(1.4 * lag):
             return steps
     return 0
 
@@ -371,7 +381,7 @@ def _analyse(emb: np.ndarray, fps: float, label: str | None,
     result.cycle_length = length
     result.cycles = alignment.cycles
     steps = _steps_in_cycle(moving, length, fps, settings) if label in GAITS else 0
-    if steps:  # the cycle found is several strides: align to one stride instead
+    if steps:  # the cycle found holds several steps: align to one stride instead
         length = max(2, min(round(2 * length / steps), n - start))
         template = unit[start:start + length]
         alignment = align_to_cycle(unit @ template.T, stay=settings.stay, skip=settings.skip)
