@@ -1,7 +1,7 @@
 """Time of counting repetitions against the time of analysing the whole video, in one run.
 
     python benchmarks/bench_reps.py [--video resources/videos/demo.mp4] [--repeats 5]
-                                    [--threads N]
+                                    [--threads N] [--keep-blas-threads]
 
 With the bundled demo model on the demo video (or --video and --checkpoint), times, round
 after round (interleaved, so that the shared machine's load falls on each alike):
@@ -16,7 +16,8 @@ after round (interleaved, so that the shared machine's load falls on each alike)
     count (embeddings)  count_reps alone, from embeddings kept while the video played
 
 and prints the median of each and its ratio to the analysis (median over rounds of the ratio
-within a round).
+within a round). `--keep-blas-threads` leaves numpy's BLAS threads as they are while counting
+(as the counter did before it took one thread: stmanet/engine/blas_threads.py), to compare.
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=bundled_demo_model())
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--keep-blas-threads", action="store_true",
+                        help="do not limit numpy's BLAS to one thread while counting")
     args = parser.parse_args()
+    if args.keep_blas_threads:
+        from stmanet.engine import blas_threads
+
+        blas_threads._api = None  # found nothing to set: blocks run unchanged
     if args.threads:
         torch.set_num_threads(args.threads)
     predictor = Predictor(load_checkpoint(args.checkpoint), "cpu")
@@ -53,7 +60,8 @@ def main() -> None:
     embeddings = frame_embeddings(frames)
     print(f"{args.video}: {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, "
           f"{len(first.windows)} windows, {len(segments)} predicted segments; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy's BLAS "
+          f"{'as it is' if args.keep_blas_threads else 'on one thread'} while counting")
 
     fns = {
         "analysis": lambda: predictor.predict(args.video),

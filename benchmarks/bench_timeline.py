@@ -8,7 +8,8 @@ smoothing side by side (the table in docs/training.md, "Timelines").
    keeping every window's scores (OUT/windows/*.npz), timing each. Windows every 8, 16 or 32
    frames are a subset of those (window_starts: multiples of the hop, and one ending at the
    last frame), so every hop is scored from the one prediction.
-3. Scores the per-frame result of each (hop, smoothing) against the expected timelines:
+3. Scores the per-frame result of each (hop, smoothing, weighting of the windows covering a
+   frame: centred or uniform) against the expected timelines:
    frame accuracy, edit score, F1@10/25/50, the largest error of one drill's seconds in one
    video, and drills named that the video does not show. Prints a Markdown table per set
    and writes OUT/timeline.json.
@@ -30,15 +31,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-VARIANTS: list[tuple[str, dict[str, float]]] = [
-    ("none", {}),
-    ("median", {"median_frames": 25}),
+VARIANTS: list[tuple[str, dict[str, float | str]]] = [
+    ("none", {"weighting": "uniform"}),
+    ("none", {"weighting": "centre"}),
     ("median", {"median_frames": 49}),
     ("median", {"median_frames": 75}),
+    ("viterbi", {"switch_penalty": 40, "weighting": "uniform"}),
+    ("viterbi", {"switch_penalty": 80, "weighting": "uniform"}),
     ("viterbi", {"switch_penalty": 10}),
     ("viterbi", {"switch_penalty": 40}),
+    ("viterbi", {"switch_penalty": 80}),
     ("viterbi", {"switch_penalty": 160}),
 ]
+"""(smoothing, options of timeline_from_windows); the weighting is "centre" unless given."""
 HOPS = (32, 16, 8, 4)
 
 
@@ -82,7 +87,7 @@ def predict(videos: list[Path], cache: Path, model: Path, hop: int) -> None:
 
 
 def score(videos: list[Path], cache: Path, hop: int, smoothing: str,
-          options: dict[str, float]):  # -> TimelineSummary
+          options: dict[str, float | str]):  # -> TimelineSummary
     from stmanet.engine.segmentation import timeline_from_windows
     from stmanet.engine.timeline import ExpectedTimeline
     from stmanet.engine.timeline_eval import TimelineSummary, score_timeline
@@ -96,7 +101,8 @@ def score(videos: list[Path], cache: Path, hop: int, smoothing: str,
         window_scores = d["scores"][keep]
         timeline = timeline_from_windows(d["starts"][keep], d["ends"][keep], window_scores,
                                          names, float(d["fps"]), int(d["frames"]),
-                                         smoothing=smoothing, **options)
+                                         smoothing=smoothing,
+                                         **options)  # type: ignore[arg-type]
         scores.append(score_timeline(
             timeline, ExpectedTimeline.load(video.with_suffix(".json")), video=str(video),
             window_labels=[names[i] for i in window_scores.argmax(1)]))
@@ -114,7 +120,9 @@ def table(name: str, videos: list[Path], cache: Path) -> list[dict[str, object]]
             s = score(videos, cache, hop, smoothing, options)
             absent = sorted({a for v in s.videos
                              for a in (*v.absent_in_segments, *v.absent_in_windows)})
-            label = smoothing + "".join(f" {v:g}" for v in options.values())
+            label = smoothing + "".join(f" {v:g}" for v in options.values()
+                                        if not isinstance(v, str))
+            label += f", {options.get('weighting', 'centre')} weighting"
             f1 = s.f1
             print(f"| {hop} | {label} | {s.frame_accuracy:.4f} | {s.edit:.3f} | "
                   f"{f1[10]:.3f} | {f1[25]:.3f} | {f1[50]:.3f} | "

@@ -77,9 +77,9 @@ def model_file(given: str | None):  # -> Path
 def smoothing_options(args: argparse.Namespace) -> dict[str, object]:
     from stmanet.engine.segmentation import check_smoothing
 
-    check_smoothing(args.smoothing, args.switch_penalty, args.median_frames)
+    check_smoothing(args.smoothing, args.switch_penalty, args.median_frames, args.weighting)
     return {"smoothing": args.smoothing, "switch_penalty": args.switch_penalty,
-            "median_frames": args.median_frames}
+            "median_frames": args.median_frames, "weighting": args.weighting}
 
 
 def expand_videos(given: Sequence[str]) -> list[str]:
@@ -145,6 +145,9 @@ def add_smoothing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--median-frames", type=int, default=seg.DEFAULT_MEDIAN_FRAMES,
                    help=f"median: frames of the running median, odd "
                         f"(default {seg.DEFAULT_MEDIAN_FRAMES})")
+    p.add_argument("--weighting", choices=seg.WEIGHTINGS, default=seg.DEFAULT_WEIGHTING,
+                   help="how the windows covering a frame are averaged: centre (each by "
+                        "how near the frame is to its middle; the default) or uniform")
 
 
 def predictor_from_args(args: argparse.Namespace):  # -> Predictor

@@ -24,7 +24,9 @@ measures):
    the number of cycles the path goes round, so tempo changes are followed frame by frame and
    each cycle is matched whole; a repetition ends at the frame where the path completes it.
 5. Walking, jogging, running and high knees count steps (STEPPED): their cycle is a stride
-   of two steps unless the frame-to-frame change says it is one (`_stride_energy`); lunges
+   of two steps unless the frame-to-frame change says it is one (`_stride_energy`), or, for
+   walking, jogging and running, that it holds three or more (`_steps_in_cycle`: then every
+   frame is aligned again to a cycle of one stride); lunges
    count each leg's (ALTERNATING); for other drills a cycle whose halves are alike holds two
    repetitions (`_halves_alike`).
 
@@ -36,13 +38,14 @@ repetitions are seen.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
+from stmanet.engine.blas_threads import single_blas_thread
 from stmanet.engine.periodicity import (
     align_to_cycle,
     local_autocorrelation,
@@ -67,6 +70,9 @@ STEPPED = frozenset({"walking", "jogging", "running", "high_knees"})
 GAITS = frozenset({"walking", "jogging", "running"})
 """Of those, the ones whose picture change repeats every step (in high knees the far knee is
 hidden behind the body, so it does not)."""
+
+MAX_STEPS_IN_CYCLE = 16
+"""The most steps a gait's cycle is looked at for (_steps_in_cycle)."""
 
 ALTERNATING = frozenset({"lunges"})
 """Other drills done on alternate legs, each leg's counted: see the module text."""
@@ -94,6 +100,8 @@ class CountSettings:
     # less alike at half the cycle than at the whole by more than this (_stride_energy),
     max_step_rate: float = 6.0  # or when as a stride it would mean more steps a second
     # than anyone makes
+    steps_in_cycle: float = 0.45  # a gait's cycle holds k >= 3 steps when the picture
+    # change is this alike (at a peak) a k-th of it later (_steps_in_cycle)
 
 
 @dataclass(frozen=True)
@@ -199,7 +207,8 @@ def self_similarity(embeddings: np.ndarray, *, max_frames: int | None = None) ->
     if max_frames is not None and len(emb) > max_frames:
         emb = emb[np.linspace(0, len(emb) - 1, max_frames).round().astype(int)]
     unit = unit_rows(emb)
-    return unit @ unit.T
+    with single_blas_thread():
+        return unit @ unit.T
 
 
 # ------------------------------------------------------------------------------ counting
@@ -255,26 +264,59 @@ def _detrended(emb: np.ndarray) -> np.ndarray:
     return emb - basis @ (basis.T @ emb)
 
 
-def _stride_energy(emb: np.ndarray, length: int) -> float:
-    """Whether a gait's cycle of `length` frames is a stride or a single step, from how much
-    the pictures change from frame to frame (which leg moves does not matter to that): its
-    autocorrelation at half the cycle less that at the whole cycle. Near 0 or above, the
-    change repeats every half cycle, a step of each leg; well below, half a cycle is half a
-    step (legs apart against legs passing), and the cycle is one step. NaN for fewer than
-    three cycles."""
+def _change_autocorr(emb: np.ndarray, length: int) -> Callable[[float], float] | None:
+    """How alike the frame-to-frame change of the pictures is to itself `lag` frames later
+    (the best of the two whole lags around it), after taking off its running mean over two
+    cycles of `length` frames. Which leg moves does not matter to the change, nor does a
+    background scrolling past at an even speed. None for fewer than three cycles."""
     change = np.linalg.norm(np.diff(emb, axis=0), axis=1).astype(np.float64)
     width = 2 * length + 1
     if len(change) < 3 * length:
-        return float("nan")  # under three cycles: too little to tell
+        return None  # under three cycles: too little to tell
     change -= np.convolve(change, np.ones(width) / width, mode="same")
 
-    def autocorr(lag: int) -> float:
+    def at(lag: int) -> float:
         a, b = change[:-lag], change[lag:]
         denom = math.sqrt(float(a @ a) * float(b @ b))
         return float(a @ b) / denom if denom > 0 else 0.0
 
-    half = max(autocorr(max(1, math.floor(length / 2))), autocorr(max(1, math.ceil(length / 2))))
-    return half - autocorr(length)
+    def near(lag: float) -> float:
+        return max(at(max(1, math.floor(lag))), at(max(1, math.ceil(lag))))
+
+    return near
+
+
+def _stride_energy(emb: np.ndarray, length: int) -> float:
+    """Whether a gait's cycle of `length` frames is a stride or a single step: the change's
+    autocorrelation (_change_autocorr) at half the cycle less that at the whole cycle. Near 0
+    or above, the change repeats every half cycle, a step of each leg; well below, half a
+    cycle is half a step (legs apart against legs passing), and the cycle is one step. NaN
+    for fewer than three cycles."""
+    near = _change_autocorr(emb, length)
+    if near is None:
+        return float("nan")
+    return near(length / 2) - near(length)
+
+
+def _steps_in_cycle(emb: np.ndarray, length: int, fps: float, settings: CountSettings) -> int:
+    """How many steps a gait's cycle of `length` frames holds where that is 3 or more (up to
+    MAX_STEPS_IN_CYCLE), else 0: the most steps k such that the frame-to-frame change is as
+    alike as `settings.steps_in_cycle` length / k frames later, more alike there than at 0.7
+    and 1.4 times that lag (a peak, not the slope of one), at no more than
+    `settings.max_step_rate` steps a second. A background that scrolls past under a tracking
+    camera can repeat every few strides and outweigh the legs in the self-similarity; the
+    frame-to-frame change still repeats every step."""
+    near = _change_autocorr(emb, length)
+    if near is None:
+        return 0
+    most = min(MAX_STEPS_IN_CYCLE, math.floor(length * settings.max_step_rate / fps))
+    for steps in range(most, 2, -1):
+        lag = length / steps
+        alike = near(lag)
+        if alike >= settings.steps_in_cycle and alike >= near(0.7 * lag) and \
+                alike >= near(1.4 * lag):
+            return steps
+    return 0
 
 
 def _halves_alike(template: np.ndarray) -> float:
@@ -338,7 +380,15 @@ def _analyse(emb: np.ndarray, fps: float, label: str | None,
     alignment = align_to_cycle(unit @ template.T, stay=settings.stay, skip=settings.skip)
     result.cycle_length = length
     result.cycles = alignment.cycles
-    if label in STEPPED:
+    steps = _steps_in_cycle(moving, length, fps, settings) if label in GAITS else 0
+    if steps:  # the cycle found holds several steps: align to one stride instead
+        length = max(2, min(round(2 * length / steps), n - start))
+        template = unit[start:start + length]
+        alignment = align_to_cycle(unit @ template.T, stay=settings.stay, skip=settings.skip)
+        result.cycle_length = length
+        result.cycles = alignment.cycles
+        result.per_cycle = 2
+    elif label in STEPPED:
         energy = _stride_energy(moving, length) if label in GAITS else float("nan")
         if not energy <= -settings.stride_energy and 2 * fps / length <= settings.max_step_rate:
             result.per_cycle = 2  # a stride: a step of each leg
@@ -425,5 +475,6 @@ def count_reps(data: np.ndarray | Sequence[np.ndarray], fps: float,
     settings = settings or CountSettings()
     bounds = [_segment_bounds(s, len(emb)) for s in segments] if segments is not None else [
         (None, 0, len(emb))]
-    return [_count(emb[start:end], fps, start, label, settings)
-            for label, start, end in bounds]
+    with single_blas_thread():  # small products: threads cost more than they bring
+        return [_count(emb[start:end], fps, start, label, settings)
+                for label, start, end in bounds]

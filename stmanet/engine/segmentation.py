@@ -3,8 +3,10 @@
 The network answers per window; a timeline needs an answer per frame. Three steps:
 
 1. `frame_scores`: every frame gets the mean of the softmax scores of the windows that cover
-   it. With windows that overlap (a hop smaller than the window), a frame near a change of
-   action is judged by several windows, most of them on its own side of the change.
+   it, each weighted by how near the frame is to the window's middle (a triangle; or the
+   plain mean, `weighting="uniform"`). With windows that overlap (a hop smaller than the
+   window), a frame near a change of action is judged by several windows, most of them on
+   its own side of the change, and mostly by those centred near it.
 2. Smoothing that favours few changes, chosen by `smoothing`:
    - "viterbi" (the default): the label sequence that maximises the sum over frames of
      log(score of the frame's label) minus `switch_penalty` for every change of label. A run
@@ -49,6 +51,14 @@ DEFAULT_SWITCH_PENALTY = 40.0
 DEFAULT_MEDIAN_FRAMES = 75
 """Frames of the running median (odd; 3 s at 25 fps): the best of 25, 49 and 75 measured in
 docs/training.md. A run of one action shorter than half of it (1.5 s) cannot survive it."""
+WEIGHTINGS = ("centre", "uniform")
+DEFAULT_WEIGHTING = "centre"
+"""How the windows covering a frame are averaged (frame_scores); measured in
+docs/training.md."""
+CENTRE_SLOPE = 0.5
+"""With "centre" weighting a window counts for a frame at its end half as much as for its
+middle frame; 0.5 and 0.75 measured alike, 1 (down to nothing at the ends) kept more stray
+segments (docs/training.md)."""
 DEFAULT_HOP_FRACTION = 4
 """Per-frame results take a window every window / 4 frames unless a hop is given."""
 
@@ -134,12 +144,17 @@ class FrameTimeline:
 # ------------------------------------------------------------------------------ steps
 
 def frame_scores(starts: Sequence[int] | np.ndarray, ends: Sequence[int] | np.ndarray,
-                 window_scores: np.ndarray, num_frames: int | None = None) -> np.ndarray:
-    """(N, K) float32: each frame's mean of the scores of the windows covering it.
+                 window_scores: np.ndarray, num_frames: int | None = None, *,
+                 weighting: str = DEFAULT_WEIGHTING) -> np.ndarray:
+    """(N, K) float32: each frame's weighted mean of the scores of the windows covering it.
 
-    Window w covers frames starts[w] <= f < ends[w]. `num_frames` defaults to the last
-    window's end. Frames no window covers (after a cancelled analysis, or between windows
-    with a hop larger than the window) take the scores of the nearest covered frame.
+    Window w covers frames starts[w] <= f < ends[w]. `weighting` (one of WEIGHTINGS):
+    "centre" weighs window w at frame f by 1 - CENTRE_SLOPE * |f - c| / (L / 2), where c is
+    the window's middle frame and L its length (1 at the middle, about 0.5 at either end), so
+    a frame leans on the windows centred near it; "uniform" takes the plain mean.
+    `num_frames` defaults to the last window's end. Frames no window covers (after a
+    cancelled analysis, or between windows with a hop larger than the window) take the
+    scores of the nearest covered frame.
     """
     starts_a = np.asarray(starts, dtype=np.int64).reshape(-1)
     ends_a = np.asarray(ends, dtype=np.int64).reshape(-1)
@@ -152,25 +167,33 @@ def frame_scores(starts: Sequence[int] | np.ndarray, ends: Sequence[int] | np.nd
         raise ValueError("no windows to make a per-frame result from")
     if np.any(ends_a <= starts_a) or np.any(starts_a < 0):
         raise ValueError("every window needs 0 <= start < end")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {weighting!r}; choose one of "
+                         f"{', '.join(WEIGHTINGS)}")
     n = int(ends_a.max()) if num_frames is None else int(num_frames)
     if n < 1:
         raise ValueError(f"num_frames must be at least 1, got {n}")
     k = scores.shape[1]
-    starts_c = np.clip(starts_a, 0, n)
-    ends_c = np.clip(ends_a, 0, n)
-    total = np.zeros((n + 1, k))
-    count = np.zeros(n + 1)
-    np.add.at(total, starts_c, scores)
-    np.add.at(total, ends_c, -scores)
-    np.add.at(count, starts_c, 1.0)
-    np.add.at(count, ends_c, -1.0)
-    total = np.cumsum(total, axis=0)[:n]
-    count = np.rint(np.cumsum(count)[:n])
-    covered = count > 0
+    # every (window, frame) pair, frames past num_frames left out
+    lengths = ends_a - starts_a
+    window_of = np.repeat(np.arange(starts_a.size), lengths)
+    offset = np.arange(window_of.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    frame = starts_a[window_of] + offset
+    if weighting == "centre":
+        half = lengths[window_of] / 2.0
+        weight = 1.0 - CENTRE_SLOPE * np.abs(offset + 0.5 - half) / half
+    else:
+        weight = np.ones(frame.size)
+    inside = frame < n
+    frame, window_of, weight = frame[inside], window_of[inside], weight[inside]
+    total = np.stack([np.bincount(frame, weights=weight * scores[window_of, c], minlength=n)
+                      for c in range(k)], axis=1)
+    weight_sum = np.bincount(frame, weights=weight, minlength=n)
+    covered = weight_sum > 0
     if not covered.any():
         raise ValueError(f"no window covers any of the {n} frames")
     out = np.zeros((n, k))
-    out[covered] = total[covered] / count[covered, None]
+    out[covered] = total[covered] / weight_sum[covered, None]
     if not covered.all():  # nearest covered frame
         idx = np.flatnonzero(covered)
         pos = np.searchsorted(idx, np.arange(n))
@@ -221,9 +244,13 @@ def median_labels(scores: np.ndarray, median_frames: int) -> np.ndarray:
     return np.argmax(s, axis=1).astype(np.int64)
 
 
-def check_smoothing(smoothing: str, switch_penalty: float, median_frames: int) -> None:
-    """ConfigError unless the smoothing and its settings can be used (checked before a long
-    prediction, not after)."""
+def check_smoothing(smoothing: str, switch_penalty: float, median_frames: int,
+                    weighting: str = DEFAULT_WEIGHTING) -> None:
+    """ConfigError unless the smoothing, its settings and the weighting of windows can be
+    used (checked before a long prediction, not after)."""
+    if weighting not in WEIGHTINGS:
+        raise ConfigError(f"unknown weighting of windows {weighting!r}; choose one of "
+                          f"{', '.join(WEIGHTINGS)}")
     if smoothing not in SMOOTHING:
         raise ConfigError(f"unknown smoothing {smoothing!r}; choose one of "
                           f"{', '.join(SMOOTHING)}")
@@ -270,11 +297,12 @@ def timeline_from_windows(starts: Sequence[int] | np.ndarray, ends: Sequence[int
                           num_frames: int | None = None, *,
                           smoothing: str = DEFAULT_SMOOTHING,
                           switch_penalty: float = DEFAULT_SWITCH_PENALTY,
-                          median_frames: int = DEFAULT_MEDIAN_FRAMES) -> FrameTimeline:
+                          median_frames: int = DEFAULT_MEDIAN_FRAMES,
+                          weighting: str = DEFAULT_WEIGHTING) -> FrameTimeline:
     """The per-frame result from windows: start and end frames (end exclusive), their softmax
     scores over all classes (W, K) in `class_names` order, the video's frame rate and length
     (default: the last window's end)."""
-    scores = frame_scores(starts, ends, window_scores, num_frames)
+    scores = frame_scores(starts, ends, window_scores, num_frames, weighting=weighting)
     if scores.shape[1] != len(class_names):
         raise ValueError(f"scores over {scores.shape[1]} classes, {len(class_names)} names")
     labels = smooth_labels(scores, smoothing, switch_penalty=switch_penalty,
@@ -285,7 +313,8 @@ def timeline_from_windows(starts: Sequence[int] | np.ndarray, ends: Sequence[int
 
 def frame_timeline(prediction: VideoPrediction, *, smoothing: str = DEFAULT_SMOOTHING,
                    switch_penalty: float = DEFAULT_SWITCH_PENALTY,
-                   median_frames: int = DEFAULT_MEDIAN_FRAMES) -> FrameTimeline:
+                   median_frames: int = DEFAULT_MEDIAN_FRAMES,
+                   weighting: str = DEFAULT_WEIGHTING) -> FrameTimeline:
     """The per-frame result of a `Predictor.predict` answer."""
     if prediction.window_scores is None or not prediction.windows:
         raise ValueError(f"{printable_path(prediction.path)}: no window scores to make a "
@@ -294,7 +323,7 @@ def frame_timeline(prediction: VideoPrediction, *, smoothing: str = DEFAULT_SMOO
         [w.start_frame for w in prediction.windows], [w.end_frame for w in prediction.windows],
         prediction.window_scores, prediction.class_names, prediction.fps,
         prediction.num_frames, smoothing=smoothing, switch_penalty=switch_penalty,
-        median_frames=median_frames)
+        median_frames=median_frames, weighting=weighting)
 
 
 # ------------------------------------------------------------------------------ files

@@ -32,6 +32,7 @@ from stmanet.engine.segmentation import (
     DEFAULT_MEDIAN_FRAMES,
     DEFAULT_SMOOTHING,
     DEFAULT_SWITCH_PENALTY,
+    DEFAULT_WEIGHTING,
     FrameTimeline,
     frame_timeline,
 )
@@ -305,6 +306,7 @@ def evaluate_timelines(predictor: Predictor, pairs: Sequence[tuple[Path, Path]],
                        hop: int | None = None, smoothing: str = DEFAULT_SMOOTHING,
                        switch_penalty: float = DEFAULT_SWITCH_PENALTY,
                        median_frames: int = DEFAULT_MEDIAN_FRAMES,
+                       weighting: str = DEFAULT_WEIGHTING,
                        on_video: Callable[[int, int, VideoPrediction | None], None] | None
                        = None) -> TimelineSummary:
     """Predict every video (windows every `hop` frames; default a quarter window), make its
@@ -324,7 +326,8 @@ def evaluate_timelines(predictor: Predictor, pairs: Sequence[tuple[Path, Path]],
             on_video(i, len(pairs), None)
         prediction = predictor.predict(video, hop=hop)
         timeline = frame_timeline(prediction, smoothing=smoothing,
-                                  switch_penalty=switch_penalty, median_frames=median_frames)
+                                  switch_penalty=switch_penalty, median_frames=median_frames,
+                                  weighting=weighting)
         scores.append(score_timeline(timeline, expected, video=str(video),
                                      window_labels=[w.label for w in prediction.windows]))
         if on_video is not None:

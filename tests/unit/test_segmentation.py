@@ -8,6 +8,7 @@ import pytest
 
 from stmanet.engine.segmentation import (
     FrameSegment,
+    check_smoothing,
     default_hop,
     frame_scores,
     median_labels,
@@ -31,12 +32,50 @@ def one_hot(labels: list[int], confidence: float = 0.9) -> np.ndarray:
 def test_each_frame_averages_the_windows_covering_it():
     scores = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     # windows 0-4, 2-6 and 4-8 over 8 frames
-    got = frame_scores([0, 2, 4], [4, 6, 8], scores, 8)
+    got = frame_scores([0, 2, 4], [4, 6, 8], scores, 8, weighting="uniform")
     np.testing.assert_allclose(got[0], [1, 0, 0])
     np.testing.assert_allclose(got[3], [0.5, 0.5, 0])  # windows 0-4 and 2-6
     np.testing.assert_allclose(got[5], [0, 0.5, 0.5])
     np.testing.assert_allclose(got[7], [0, 0, 1])
     assert got.dtype == np.float32 and got.shape == (8, 3)
+
+
+def test_by_default_a_frame_leans_on_the_windows_centred_near_it():
+    scores = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    got = frame_scores([0, 2, 4], [4, 6, 8], scores, 8)
+    # frame 3: the last frame of window 0-4 (1.5 frames from its middle: weight 1 - 0.5 *
+    # 1.5 / 2 = 0.625), next to the middle of window 2-6 (0.5 frames: weight 0.875)
+    np.testing.assert_allclose(got[3], [0.625 / 1.5, 0.875 / 1.5, 0], rtol=1e-6)
+    np.testing.assert_allclose(got[2], [0.875 / 1.5, 0.625 / 1.5, 0], rtol=1e-6)
+    np.testing.assert_allclose(got[0], [1, 0, 0])
+    with pytest.raises(ValueError, match="unknown weighting"):
+        frame_scores([0], [4], scores[:1], weighting="gauss")
+    with pytest.raises(ConfigError, match="unknown weighting of windows 'gauss'"):
+        check_smoothing("viterbi", 40.0, 75, "gauss")
+
+
+def fair_windows(change: int, window: int = 32, hop: int = 8, frames: int = 160):
+    """Squats then walking from frame `change`; each window's scores are the shares of its
+    frames showing each drill (a window that sees both in equal parts hesitates)."""
+    starts = np.arange(0, frames - window + 1, hop)
+    ends = starts + window
+    walking = np.clip(ends - change, 0, window) / window
+    scores = np.stack([1 - walking, np.zeros_like(walking), walking], axis=1) * 0.98 + 0.01
+    return starts, ends, scores
+
+
+@pytest.mark.parametrize("change", [51, 52, 53, 54, 93])
+def test_centre_weighting_puts_a_change_between_window_starts_near_where_it_is(change):
+    starts, ends, scores = fair_windows(change)
+    timeline = timeline_from_windows(starts, ends, scores, NAMES, 25.0, 160)
+    assert [s.label for s in timeline.segments] == ["squats", "walking"]
+    assert abs(timeline.segments[1].start_frame - change) <= 2
+    # the plain mean is the same for every frame between two window starts (every 8
+    # frames), so it cannot tell where in those 8 frames the change is
+    block = slice(change // 8 * 8, change // 8 * 8 + 8)
+    uniform = frame_scores(starts, ends, scores, 160, weighting="uniform")
+    assert np.ptp(uniform[block], axis=0).max() == 0
+    assert (np.diff(timeline.scores[block, 2]) > 0).all()  # walking rises frame by frame
 
 
 def test_frames_no_window_covers_take_the_nearest_covered_frame():
