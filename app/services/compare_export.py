@@ -11,24 +11,16 @@ height (the first's, at most MAX_HEIGHT) with a thin dark gap between them.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
-from app.services.export import (
-    ExportError,
-    FrameRenderer,
-    _H264Writer,
-    _temporary_beside,
-    frame_rate,
-)
+from app.services.export import ExportError, FrameRenderer, frame_rate, write_h264
 from app.services.jobs import CancelCheck, Progress
 from stmanet.data.decode import iter_frames, probe
-from stmanet.errors import Cancelled, STMANetError
+from stmanet.errors import STMANetError
 
 log = logging.getLogger(__name__)
 
@@ -87,44 +79,18 @@ def export_side_by_side(source_a: Path, source_b: Path, destination: Path,
     except STMANetError as exc:
         raise ExportError(str(exc)) from exc
     rate = frame_rate(info_a.fps)
-    total = info_a.frame_count
     last_b = max(0, info_b.frame_count - 1)
     height = min(MAX_HEIGHT, info_a.height) // 2 * 2
-    step = max(1, total // 200)
-    try:
-        tmp = _temporary_beside(destination)
-    except OSError as exc:
-        raise ExportError(f"Cannot write {destination}: {exc.strerror or exc}") from exc
-    writer: _H264Writer | None = None
-    written = 0
-    try:
-        follower = _Follower(source_b)
+    follower = _Follower(source_b)
+
+    def pictures() -> Iterator[np.ndarray]:
         for index, frame in iter_frames(source_a):
-            if cancelled is not None and index % 4 == 0 and cancelled():
-                raise Cancelled("export cancelled")
             wanted = min(max(0, int(b_frames[min(index, len(b_frames) - 1)])), last_b)
             other = follower.at(wanted)
-            right = (render_b(other, wanted) if other is not None
-                     else np.zeros_like(frame))
-            picture = side_by_side(render_a(frame, index), right, height)
-            if writer is None:
-                writer = _H264Writer(tmp, rate, picture.shape[1], picture.shape[0])
-            writer.write(picture)
-            written += 1
-            if progress is not None and (written % step == 0 or written == total):
-                progress(written, total)
-        if writer is None:
-            raise ExportError(f"{destination.name}: no frame could be written.")
-        done, writer = writer, None
-        done.finish()
-        tmp.chmod(0o644)
-        os.replace(tmp, destination)
-    except (av.FFmpegError, OSError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ExportError(f"Cannot write {destination}: {reason}") from exc
-    finally:
-        if writer is not None:
-            writer.abandon()
-        tmp.unlink(missing_ok=True)
+            right = render_b(other, wanted) if other is not None else np.zeros_like(frame)
+            yield side_by_side(render_a(frame, index), right, height)
+
+    written = write_h264(destination, pictures(), rate, info_a.frame_count, progress=progress,
+                         cancelled=cancelled)
     log.info("wrote %s (%d frames side by side, H.264 at %s fps)", destination, written, rate)
     return destination

@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -183,20 +183,14 @@ class _H264Writer:
             self._container.close()
 
 
-def export_overlay_video(source: Path, destination: Path, render: FrameRenderer, *,
-                         progress: Progress | None = None,
-                         cancelled: CancelCheck | None = None) -> Path:
-    """Every frame of `source` with `render`'s overlay, as an H.264 (yuv420p) MP4 at the
-    source's frame rate and size (plus one pixel where a side is odd).
+def write_h264(destination: Path, pictures: Iterable[np.ndarray], rate: Fraction, total: int,
+               *, progress: Progress | None = None,
+               cancelled: CancelCheck | None = None) -> int:
+    """Write `pictures` (RGB, one size) as an H.264 (yuv420p) MP4 at `rate`; returns how many.
 
     Written to a temporary file beside `destination` and renamed over it when complete; a
-    cancel (Cancelled) or an error leaves no file behind. Errors name the destination."""
-    source, destination = Path(source), Path(destination)
-    if destination.resolve() == source.resolve():
-        raise ExportError("Choose another file name: the export would overwrite the video.")
-    info = probe(source)
-    rate = frame_rate(info.fps)
-    total = info.frame_count
+    cancel (Cancelled, checked every 4 pictures and at the end) or an error leaves no file
+    behind. `total` is the expected count, for `progress`. Errors name the destination."""
     step = max(1, total // 200)
     try:
         tmp = _temporary_beside(destination)
@@ -206,12 +200,11 @@ def export_overlay_video(source: Path, destination: Path, render: FrameRenderer,
             reason = "a file is in the way of its folder"
         raise ExportError(f"Cannot write {destination}: {reason}") from exc
     writer: _H264Writer | None = None
+    written = 0
     try:
-        written = 0
-        for index, frame in iter_frames(source):
-            if cancelled is not None and index % 4 == 0:
+        for picture in pictures:
+            if cancelled is not None and written % 4 == 0:
                 _check(cancelled)
-            picture = render(frame, index)
             if writer is None:
                 height, width = picture.shape[:2]
                 writer = _H264Writer(tmp, rate, width, height)
@@ -234,6 +227,25 @@ def export_overlay_video(source: Path, destination: Path, render: FrameRenderer,
         if writer is not None:
             writer.abandon()
         tmp.unlink(missing_ok=True)
+    return written
+
+
+def export_overlay_video(source: Path, destination: Path, render: FrameRenderer, *,
+                         progress: Progress | None = None,
+                         cancelled: CancelCheck | None = None) -> Path:
+    """Every frame of `source` with `render`'s overlay, as an H.264 (yuv420p) MP4 at the
+    source's frame rate and size (plus one pixel where a side is odd).
+
+    Written to a temporary file beside `destination` and renamed over it when complete; a
+    cancel (Cancelled) or an error leaves no file behind. Errors name the destination."""
+    source, destination = Path(source), Path(destination)
+    if destination.resolve() == source.resolve():
+        raise ExportError("Choose another file name: the export would overwrite the video.")
+    info = probe(source)
+    rate = frame_rate(info.fps)
+    pictures = (render(frame, index) for index, frame in iter_frames(source))
+    written = write_h264(destination, pictures, rate, info.frame_count, progress=progress,
+                         cancelled=cancelled)
     log.info("wrote %s (%d frames, H.264 at %s fps)", destination, written, rate)
     return destination
 

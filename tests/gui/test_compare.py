@@ -5,8 +5,7 @@ shows both tempos, and the export is one H.264 video with a frame per frame of A
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -14,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from waiting import wait_until
 
 from app.controllers.compare import CompareController
 from app.main_window import MainWindow
@@ -23,15 +23,6 @@ from stmanet.data.synthetic import render_sequence, write_video
 DEMO_MODEL = bundled_demo_model()
 pytestmark = pytest.mark.skipif(DEMO_MODEL is None, reason="the demo model is not installed")
 TEMPO = 1.25
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not done within {timeout_s:.0f} s")
-        QCoreApplication.processEvents()
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")

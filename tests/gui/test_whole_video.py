@@ -13,12 +13,13 @@ import csv
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QPointF, QSettings
+from PySide6.QtCore import QPointF, QSettings
 from PySide6.QtWidgets import QLabel, QMessageBox
+from waiting import wait_until
 
 from app.controllers.recognition import RecognitionController
 from app.main_window import MainWindow
@@ -30,19 +31,11 @@ pytestmark = pytest.mark.skipif(DEMO_MODEL is None or DEMO_VIDEO is None,
                                 reason="the demo model and video (resources/) are not installed")
 
 ANALYSIS_S = 600.0
-SECONDS_TOLERANCE = 0.8
-"""How far a drill's seconds may be from the 5 s it lasts. Measured: within 0.76 s (lunges
-5.76 s; the per-frame result puts each change of drill between 4 frames early and 16 late,
-docs/training.md, "Timelines"); 0.3 s is wanted and not reached yet."""
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not done within {timeout_s:.0f} s")
-        QCoreApplication.processEvents()
-        time.sleep(0.01)
+SECONDS_TOLERANCE = 0.5
+"""How far a drill's seconds may be from the 5 s it lasts. Measured: within 0.44 s (the
+per-frame result puts each change of drill up to 12 frames late: the windows themselves
+name the new drill late, docs/training.md, "Timelines"); 0.3 s is wanted and not reached
+yet."""
 
 
 @pytest.fixture(scope="module")
