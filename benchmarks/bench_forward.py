@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--models", default="r3d50,r3d50+fast,r3d50+prep,plain,stmanet_r50,"
                         "stmanet_r50+fast,stmanet_r50+prep,stmanet_r18_lite,"
                         "stmanet_r18_lite+prep")
+    parser.add_argument("--variants", help="comma-separated subset, e.g. fp32 (default: all)")
     parser.add_argument("--devices", help="comma-separated, e.g. cuda (default: cpu, and cuda "
                         "when present)")
     args = parser.parse_args()
@@ -156,6 +157,8 @@ def main() -> None:
             models[name] = model
         a = torch.randn(2048, 2048, device=device)
         gemm_gflop = 2 * 2048 ** 3 / 1e9
+        if args.variants:
+            variants = [v for v in variants if v[0] in args.variants.split(",")]
         for variant, memory_format, dtype in variants:
             xv = x.contiguous(memory_format=memory_format)
             fns = {}
