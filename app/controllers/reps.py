@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QLabel, QWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QVBoxLayout, QWidget
 
 from app.controllers.live import LiveResults
 from app.names import display_name
@@ -51,8 +51,13 @@ class RepsViews(QObject):
         self.note.setWordWrap(True)
         self.rhythm = RhythmView()
         self.dock: QDockWidget | None = None
-        live.panel.add_section(self.heading, self.table)
-        live.panel.add_section(QLabel(), self.note)
+        section = QWidget()
+        layout = QVBoxLayout(section)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.table)
+        layout.addWidget(self.note)
+        live.panel.add_section(self.heading, section)
 
         live.analysisChanged.connect(self.update_views)
         player.frameShown.connect(self.frame_shown)
@@ -83,8 +88,9 @@ class RepsViews(QObject):
             total = sum(int(s.total or 0) for s in counted)
             self.heading.setText(f"Repetitions · {total} in {len(counted)} of "
                                  f"{len(segments)} drills")
-            self.note.setText("Pace: how even the time between repetitions was. A dash: "
-                              "no repetition was seen (hover for why).")
+            self.note.setText("Pace: how even the time between repetitions was (a dash: "
+                              "too few to tell). Hover over a row for more, or for why a "
+                              "drill was not counted.")
         self._shown = None
         self.frame_shown(self._player.current_index())
 
