@@ -67,7 +67,7 @@ class RepsViews(QObject):
 
     def add_dock(self, window: PanelHost) -> None:
         """The Rhythm dock, on the right."""
-        self.dock = window.new_panel("Rhythm", "rhythmDock", self.rhythm, scroll=False)
+        self.dock = window.new_panel("Rhythm", "rhythmDock", self.rhythm)
         window.add_panel(self.dock, Qt.DockWidgetArea.RightDockWidgetArea)
 
     def counts(self) -> RepCounts | None:

@@ -2,7 +2,8 @@
 
 `FrameEmbeddings` sits between the decoder and the network during Analyse whole video: every
 frame that goes by is kept as the engine's small edge picture (stmanet.engine.reps
-`frame_embedding`, about a quarter of a millisecond a frame), so the video is decoded once.
+`frame_embedding`, a quarter to half a millisecond a frame, on a thread of its own beside the
+network), so the video is decoded once.
 When the analysis ends, `count_segments` counts each segment of its per-frame result with the
 engine's class-agnostic counter (`count_reps`). `rhythm` makes the self-similarity matrix of
 each segment and of the whole video for the rhythm view (sampled to RHYTHM_FRAMES frames, so
@@ -13,8 +14,10 @@ how the counter works.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -30,27 +33,54 @@ RHYTHM_FRAMES = 320
 
 
 class FrameEmbeddings:
-    """Keeps the embedding of every frame an iterator of (index, RGB frame) pairs yields."""
+    """Keeps the embedding of every frame an iterator of (index, RGB frame) pairs yields.
 
-    def __init__(self) -> None:
-        self._rows: list[np.ndarray] = []
+    With `background` (the default) the frames are embedded on a thread of their own while
+    the network works on the windows (OpenCV and NumPy release the interpreter's lock), so
+    that on a machine with a core to spare embedding adds little to the analysis's time; at
+    most BACKLOG frames wait for it."""
+
+    BACKLOG = 64
+
+    def __init__(self, background: bool = True) -> None:
+        self._rows: list[Future[np.ndarray] | np.ndarray] = []
+        self._pool = ThreadPoolExecutor(1, "embedding") if background else None
+        self._lock = threading.Lock()
         self.seconds = 0.0  # time spent embedding
 
-    def tap(self, frames: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
-        for index, frame in frames:
-            started = time.perf_counter()
-            self._rows.append(frame_embedding(frame))
+    def _embed(self, frame: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        row = frame_embedding(frame)
+        with self._lock:
             self.seconds += time.perf_counter() - started
-            yield index, frame
+        return row
+
+    def tap(self, frames: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+        try:
+            for index, frame in frames:
+                if self._pool is None:
+                    self._rows.append(self._embed(frame))
+                else:
+                    self._rows.append(self._pool.submit(self._embed, frame))
+                    if len(self._rows) > self.BACKLOG:
+                        waiting = self._rows[-self.BACKLOG - 1]
+                        if isinstance(waiting, Future):
+                            waiting.result()
+                yield index, frame
+        finally:  # what was handed to the thread is still embedded
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def array(self) -> np.ndarray:
-        """(T, D) float32 of the frames seen (T may be 0)."""
-        if not self._rows:
+        """(T, D) float32 of the frames seen (T may be 0); waits for the thread."""
+        rows = [r.result() if isinstance(r, Future) else r for r in self._rows]
+        self._rows = list(rows)
+        if not rows:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.stack(self._rows)
+        return np.stack(rows)
 
 
 def count_segments(embeddings: np.ndarray, fps: float, timeline: Any,

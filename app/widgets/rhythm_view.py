@@ -52,7 +52,7 @@ class RhythmPicture(QWidget):
         self._image: QImage | None = None
         self._frame = -1
         self._reps: list[int] = []
-        self.setMinimumSize(160, 160)
+        self.setMinimumSize(96, 96)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def sizeHint(self) -> QSize:
