@@ -1,5 +1,6 @@
 """The recognition panel: the five most likely actions of the window on screen, as bars, the
-time per action so far, and further sections (`add_section`: the repetitions of each drill).
+time per action so far, and further sections between them (`add_section`: the repetitions
+of each drill).
 
 When the model says the window on screen is "not a known action", the heading says so and the
 bars show the nearest classes, none of them picked out as the answer."""
@@ -186,10 +187,10 @@ class PredictionsPanel(QWidget):
         layout.addSpacing(2)
         layout.addWidget(self._bars)
         layout.addSpacing(8)
+        self._sections_at = layout.count()  # where add_section puts its heading
         layout.addWidget(self._session_heading)
         layout.addWidget(self._session)
         layout.addSpacing(6)
-        self._sections_at = layout.count()  # where add_section puts its heading
         layout.addWidget(self._model_label)
         layout.addStretch(1)
         self._layout = layout
@@ -201,7 +202,8 @@ class PredictionsPanel(QWidget):
         return self._bars
 
     def add_section(self, heading: QLabel, widget: QWidget) -> None:
-        """A further section (its heading label, then `widget`) above the model's name."""
+        """A further section (its heading label, then `widget`) under the top five, above
+        the time per action."""
         heading.setObjectName("panelHeading")
         for item in (heading, widget):
             self._layout.insertWidget(self._sections_at, item)
