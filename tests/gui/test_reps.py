@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 import test_whole_video as whole
 from PySide6.QtGui import QColor
@@ -165,3 +166,17 @@ def test_the_exports_and_the_summary_carry_the_counts(demo, expected, tmp_path, 
     with open(summary_file, newline="") as f:
         summary = {r["action"]: r["reps"] for r in csv.DictReader(f)}
     assert summary == {s.label: str(s.total) for s in reps.segments}
+
+
+def test_the_exported_video_shows_the_running_count_in_its_badge(demo, monkeypatch):
+    from app.controllers.recognition_export import overlay_renderer
+
+    _, recognition = demo
+    reps = counted(recognition)
+    badges = badges_painted(monkeypatch)
+    render = overlay_renderer(recognition.track.windows, recognition.options, reps)
+    jacks = reps.segments[0]
+    frame = jacks.rep_frames[1]
+    picture = render(np.zeros((240, 320, 3), np.uint8), frame)
+    assert picture.shape == (240, 320, 3)
+    assert badges[-1][0].endswith(f" · rep 2/{jacks.total}")
