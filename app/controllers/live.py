@@ -237,7 +237,12 @@ class LiveResults(QObject):
                 else Stretch(a, b, index.get(s.label, -1), s.label, s.mean_score)
                 for s in timeline.segments
                 for a, b, unknown in split_runs(s.start_frame, s.end_frame, other)])
-        self.timeline.set_rep_frames(result.reps.rep_frames() if result.reps else [])
+        counted = [r for r in result.reps.segments if r.counted] if result.reps else []
+        self.timeline.set_rep_frames(
+            result.reps.rep_frames() if result.reps else [],
+            [(r.start_frame, r.end_frame, f"{r.total} reps"
+              + (f", {r.reps_per_min:.0f}/min" if r.reps_per_min else "")
+              + (f", pace {r.evenness}" if r.evenness else "")) for r in counted])
         self._session_timer.stop()
         self._update_session()
         self.analysisChanged.emit()

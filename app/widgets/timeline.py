@@ -88,6 +88,7 @@ class PredictionTimeline(QWidget):
         self._segments_range: tuple[int, int] | None = None
         self._frame_result: list[Stretch] | None = None
         self._rep_frames: list[int] = []
+        self._rep_notes: list[tuple[int, int, str]] = []
         self._seekable = False
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -110,7 +111,7 @@ class PredictionTimeline(QWidget):
         self._position = -1
         self._current = None
         self._frame_result = None
-        self._rep_frames = []
+        self._rep_frames, self._rep_notes = [], []
         self.invalidate()
 
     def set_track(self, track: PredictionTrack, class_names: list[str]) -> None:
@@ -118,7 +119,7 @@ class PredictionTimeline(QWidget):
         self._track = track
         self._class_names = list(class_names)
         self._frame_result = None
-        self._rep_frames = []
+        self._rep_frames, self._rep_notes = [], []
         self.invalidate()
 
     def set_frame_result(self, stretches: Sequence[Stretch] | None) -> None:
@@ -127,10 +128,17 @@ class PredictionTimeline(QWidget):
         self._frame_result = None if stretches is None else list(stretches)
         self.invalidate()
 
-    def set_rep_frames(self, frames: Sequence[int]) -> None:
-        """The frames where counted repetitions end: a tick on the strip for each."""
+    def set_rep_frames(self, frames: Sequence[int],
+                       notes: Sequence[tuple[int, int, str]] = ()) -> None:
+        """The frames where counted repetitions end: a tick on the strip for each; `notes`:
+        (first, end, text) of each counted stretch, which hovering there adds ("18 reps")."""
         self._rep_frames = sorted(int(f) for f in frames)
+        self._rep_notes = list(notes)
         self.update()
+
+    def rep_note(self, frame: int) -> str:
+        """What the tooltip says of the repetitions at `frame` ("" where none were counted)."""
+        return next((text for first, end, text in self._rep_notes if first <= frame < end), "")
 
     def rep_ticks(self) -> list[float]:
         """Where the strip draws a repetition's tick (x, widget pixels), left to right."""
@@ -374,12 +382,13 @@ class PredictionTimeline(QWidget):
             if stretch is None:
                 return f"{where}\nnot analysed"
             seconds = (stretch.end - stretch.first) / self._fps
+            reps = self.rep_note(frame)
             return (f"<b>{display_name(stretch.label)}</b> {seconds:.1f} s, "
                     f"{format_time(stretch.first / self._fps)}–"
                     f"{format_time(stretch.end / self._fps)}<br>"
                     f"<span style='color:{theme.TEXT_MUTED}'>frames {stretch.first}–"
                     f"{stretch.end - 1} · mean score {stretch.score * 100:.0f}% · per frame, "
-                    f"smoothed</span><br>{where}")
+                    f"smoothed</span><br>{reps + '<br>' if reps else ''}{where}")
         result = self._track.at(frame) if self._track else None
         if result is None:
             return f"{where}\nno prediction here"

@@ -15,6 +15,7 @@ import json
 import numpy as np
 import pytest
 import test_whole_video as whole
+from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QFileDialog
 from test_unknown_actions import badges_painted
@@ -101,6 +102,10 @@ def test_the_timeline_has_a_tick_for_every_counted_repetition(demo):
     mark = picture.pixelColor(round((round(ticks[0]) + 0.5) * ratio) - 0,
                               round((STRIP_TOP + STRIP_HEIGHT - 2) * ratio))
     assert mark.lightness() < fill.lightness() - 30  # a dark notch on the drill's colour
+    running = next(s for s in reps.segments if s.label == "running")
+    middle = (running.start_frame + running.end_frame) // 2
+    tip = timeline.tooltip_at(QPointF(timeline.x_of(middle + 0.5), STRIP_TOP + 3))
+    assert f"{running.total} reps, {running.reps_per_min:.0f}/min, pace even" in tip
 
 
 def test_the_rhythm_view_shows_the_drill_at_the_playhead_with_the_playhead_marked(demo):
