@@ -1,12 +1,13 @@
 """Entry point of the desktop program: `stmanet-app [VIDEO] [--model CHECKPOINT]
-[--screenshot FILE] [--soak SECONDS [--report FILE]] [-v]`. `stmanet-app --self-test ...` and
-`stmanet-app train ...` (any `stmanet` subcommand) are handed to app.dispatch before any window
-is made.
+[--screenshot FILE [--analyse-at SECONDS]] [--soak SECONDS [--report FILE]] [-v]`.
+`stmanet-app --self-test ...` and `stmanet-app train ...` (any `stmanet` subcommand) are
+handed to app.dispatch before any window is made.
 
 With no arguments, the first launch opens the bundled demo video with the bundled demo model
 and plays it; later launches load the model the user chose last (or the demo model) and show
 an empty player. `--screenshot FILE` saves the window as a PNG once the video has produced its
-first prediction, then exits 0; it exits 1 with the reason when there is no model, the model
+first prediction (with `--analyse-at SECONDS`: once the whole video is analysed, at that
+time in it), then exits 0; it exits 1 with the reason when there is no model, the model
 or the video cannot be opened, or no prediction comes in time. `--soak SECONDS` plays the
 video in a loop for that long and reports what was shown (app.soak).
 """
@@ -48,6 +49,8 @@ SCREENSHOT_SETTLE_MS = 300
 picture."""
 
 SCREENSHOT_TIMEOUT_MS = 60_000
+ANALYSIS_TIMEOUT_MS = 900_000
+"""With --analyse-at: the longest wait for the analysis and the picture."""
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
@@ -74,6 +77,13 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         type=Path,
         metavar="FILE",
         help="save the window as a PNG once the video's first prediction is shown, then exit",
+    )
+    parser.add_argument(
+        "--analyse-at",
+        type=float,
+        metavar="SECONDS",
+        help="with --screenshot: analyse the whole video first, then show the frame at "
+        "SECONDS and save the window (and FILE.rhythm.png with the Rhythm dock in front)",
     )
     parser.add_argument(
         "--soak",
@@ -180,6 +190,7 @@ class ScreenshotOnReady(QObject):
         self._window = window
         self._path = path
         self._done = False
+        self._at: float | None = None  # with analyse_first: the time shown
         self._timeout = QTimer(self)
         self._timeout.setSingleShot(True)
         self._timeout.timeout.connect(self._give_up)
@@ -192,6 +203,37 @@ class ScreenshotOnReady(QObject):
         recognition.service.failed.connect(self._on_failed)
         self._window.player.openFailed.connect(self._on_failed)
         self._window.player.playbackFailed.connect(self._on_failed)
+
+    def analyse_first(self, seconds: float) -> None:
+        """Once the first prediction is on screen, analyse the whole video, then show the
+        frame at `seconds` and take the picture, and a second one (FILE.rhythm.png) with the
+        Rhythm dock in front."""
+        self._at = seconds
+        self._timeout.start(ANALYSIS_TIMEOUT_MS)
+        recognition = self._window.recognition
+        recognition.predictionShown.connect(self._analyse)
+        recognition.service.finished.connect(self._on_analysed)
+        recognition.service.analysisFailed.connect(self._on_failed)
+        self.wait_for_first_prediction()
+        recognition.predictionShown.disconnect(self._on_ready)
+
+    def _analyse(self, _result: object = None) -> None:
+        recognition = self._window.recognition
+        recognition.predictionShown.disconnect(self._analyse)
+        self._window.player.pause()
+        if not recognition.analyse():
+            self._on_failed("the video could not be analysed")
+
+    def _on_analysed(self, result: object) -> None:
+        player = self._window.player
+        fps = getattr(result, "fps", 25.0) or 25.0
+        last = max(0, int(getattr(result, "frame_count", 1)) - 1)
+        frame = min(last, max(0, round((self._at or 0.0) * fps)))
+        if player.current_index() == frame:
+            self._on_ready()
+            return
+        player.frameShown.connect(lambda index: self._on_ready() if index == frame else None)
+        player.seek(frame)
 
     def take_soon(self) -> None:
         QTimer.singleShot(SCREENSHOT_SETTLE_MS, self._take)
@@ -217,6 +259,12 @@ class ScreenshotOnReady(QObject):
     def _take(self) -> None:
         self._timeout.stop()
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        dock = self._window.recognition.reps.dock
+        if self._at is not None and dock is not None:  # FILE.rhythm.png: the Rhythm dock up
+            self._window.grab().save(str(self._path), "PNG")
+            dock.raise_()
+            QApplication.processEvents()
+            self._path = self._path.with_suffix(".rhythm.png")
         if self._window.grab().save(str(self._path), "PNG"):
             log.info("saved the window to %s", self._path)
             QApplication.exit(0)
@@ -305,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 taker.fail(
                     "no model to recognise drills with: give one with --model CHECKPOINT"
                 )
+            elif args.analyse_at is not None:
+                taker.analyse_first(args.analyse_at)
             else:
                 taker.wait_for_first_prediction()
         if model is not None:

@@ -2,7 +2,8 @@
 
 `LiveResults` keeps the answers in a `PredictionTrack` (live answers as they come, or a
 whole-file analysis) and on every frame shows the one that describes it: in the badge and
-heatmap over the picture, the top-5 bars, the timeline and the attention panel. It keeps the
+heatmap over the picture (with the running repetition count after a whole-video analysis),
+the top-5 bars, the timeline (with a tick per repetition) and the attention panel. It keeps the
 overlay options (saved in the settings: UI state only), the place clicked on the picture (whose
 answer then needs its full spatial maps, asked for from the service), and the session totals
 of the Recognition panel.
@@ -86,10 +87,12 @@ class LiveResults(QObject):
     """The answers and their views: `panel` (top-5 and session), `attention`, `timeline`.
 
     Signals: predictionShown(WindowResult): the answer on screen changed;
-    optionsChanged(OverlayOptions): the overlay options changed."""
+    optionsChanged(OverlayOptions): the overlay options changed; analysisChanged(): a
+    whole-video analysis began or ended, or the answers were reset."""
 
     predictionShown = Signal(object)
     optionsChanged = Signal(object)
+    analysisChanged = Signal()
 
     def __init__(self, player: PlayerWidget, service: RecognitionService, settings: QSettings,
                  parent: QObject | None = None) -> None:
@@ -182,6 +185,7 @@ class LiveResults(QObject):
         self.timeline.set_track(self._track, self.class_names())
         self._session_timer.start()
         self.refresh(force=True)
+        self.analysisChanged.emit()
 
     def add_live(self, result: WindowResult) -> None:
         self._keep_rows(result)
@@ -209,6 +213,7 @@ class LiveResults(QObject):
         self._drop_rows_holder()
         self.timeline.set_track(self._track, self.class_names())
         self._session_timer.start()
+        self.analysisChanged.emit()
 
     def add_analysed(self, windows: list[WindowResult]) -> None:
         self._track.extend(windows)
@@ -232,8 +237,15 @@ class LiveResults(QObject):
                 else Stretch(a, b, index.get(s.label, -1), s.label, s.mean_score)
                 for s in timeline.segments
                 for a, b, unknown in split_runs(s.start_frame, s.end_frame, other)])
+        counted = [r for r in result.reps.segments if r.counted] if result.reps else []
+        self.timeline.set_rep_frames(
+            result.reps.rep_frames() if result.reps else [],
+            [(r.start_frame, r.end_frame, f"{r.total} reps"
+              + (f", {r.reps_per_min:.0f}/min" if r.reps_per_min else "")
+              + (f", pace {r.evenness}" if r.evenness else "")) for r in counted])
         self._session_timer.stop()
         self._update_session()
+        self.analysisChanged.emit()
 
     def current_analysis(self) -> AnalysisResult | None:
         """The whole-file analysis, or one made of the live answers so far; None without
@@ -363,7 +375,14 @@ class LiveResults(QObject):
                                               self._options.opacity)
             heatmap = self._heatmap
         paint_recognition(painter, frame_rect, result, self._options, heatmap=heatmap,
-                          base_font=self._player.view.font(), attention_note=note)
+                          base_font=self._player.view.font(), attention_note=note,
+                          count=self.rep_text(index))
+
+    def rep_text(self, frame: int) -> str:
+        """The running repetition count at `frame` ("rep 7/20"), where the segment there was
+        counted after a whole-video analysis; else ""."""
+        reps = self._analysis.reps if self._analysis is not None else None
+        return reps.badge_text(frame) if reps else ""
 
     def attention_note(self) -> str:
         """What the heatmap says instead of maps when the model's attention never learnt."""

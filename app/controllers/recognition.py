@@ -2,16 +2,17 @@
 
 `RecognitionController` is recognition's one door for the window and the tests. It owns the
 recognition service (the model on its worker thread), adds the Model and Recognition menus,
-three docks (Recognition, Attention, Timeline) and status-bar fields for the model, the device
-and the inference latency, keeps the device, the hop and the unknown-action sensitivity in the
-settings (UI state only), and joins its parts (a little over 500 lines: the Model and
-Recognition menus and their actions stay together in this one module):
+four docks (Recognition, Attention, Rhythm, Timeline) and status-bar fields for the model,
+the device and the inference latency, keeps the device, the hop and the unknown-action
+sensitivity in the settings (UI state only), and joins its parts (a little over 500 lines:
+the Model and Recognition menus and their actions stay together in this one module):
 
 - `LiveResults` (live.py): the answers for the source on screen and what shows them (badge,
   heatmap, top-5, timeline, attention, session totals), the overlay options;
 - `WholeVideoAnalysis` (analysis.py): Analyse whole video, with progress and Cancel;
 - `RecognitionExports` (recognition_export.py): predictions, the overlay video, the session
-  summary.
+  summary;
+- `RepsViews` (reps.py): the repetitions of each drill and the Rhythm dock.
 
 It reaches the window only through `RecognitionWindow`.
 """
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
 from app.controllers.analysis import WholeVideoAnalysis
 from app.controllers.live import LiveResults
 from app.controllers.recognition_export import RecognitionExports
+from app.controllers.reps import RepsViews
 from app.services.devices import available_devices, default_device, device_name
 from app.services.frames import SourceInfo
 from app.services.jobs import BackgroundJob
@@ -131,6 +133,8 @@ class RecognitionController(QObject):
             parent=self)
 
         self._build_panels()
+        self.reps = RepsViews(self._live, self._player, parent=self)
+        self.reps.add_dock(window)
         self._create_actions()
         self._create_menus()
         self._create_status_fields()

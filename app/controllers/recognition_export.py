@@ -1,6 +1,7 @@
 """What recognition writes out: the per-window predictions (CSV / JSON) and, after a
-whole-video analysis, its per-frame segments beside them, the video with the overlay burnt in
-(H.264 MP4), and the session summary (a dialog, and its CSV).
+whole-video analysis, its per-frame segments beside them (with each one's repetitions), the
+video with the overlay burnt in (H.264 MP4, the badge with the running count), and the
+session summary (a dialog, and its CSV; with repetitions per action after an analysis).
 
 `RecognitionExports` runs the exports through a `JobRunner` (one at a time, with progress and
 Cancel; app.services.export writes the files). With no prediction yet it offers to analyse the
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from app.controllers.analysis import WholeVideoAnalysis
 from app.controllers.jobs import JobRunner
 from app.controllers.live import LiveResults
+from app.services.counts import ActionReps, RepCounts
 from app.services.export import (
     default_export_folder,
     export_overlay_video,
@@ -57,9 +59,10 @@ def _qimage_to_rgb(image: QImage) -> np.ndarray:
 
 
 def overlay_renderer(
-    windows: list[WindowResult], options: OverlayOptions
+    windows: list[WindowResult], options: OverlayOptions, counts: RepCounts | None = None
 ) -> Callable[[np.ndarray, int], np.ndarray]:
-    """A frame renderer for the video export: paints the overlay of `windows` on RGB frames.
+    """A frame renderer for the video export: paints the overlay of `windows` on RGB frames
+    (and the running repetition count of `counts` in the badge).
 
     Uses only QImage and QPainter, so it may run on a worker thread."""
     track = PredictionTrack(w.without_rows() for w in windows)
@@ -77,7 +80,8 @@ def overlay_renderer(
             cache[key] = (heatmap_image(maps_for(result, options), options.opacity)
                           if options.show_heatmap else None)
         painter = QPainter(image)
-        paint_recognition(painter, QRectF(image.rect()), result, options, heatmap=cache[key])
+        paint_recognition(painter, QRectF(image.rect()), result, options, heatmap=cache[key],
+                          count=counts.badge_text(index) if counts else "")
         painter.end()
         return _qimage_to_rgb(image)
 
@@ -139,7 +143,9 @@ class RecognitionExports(QObject):
         if not track:
             self._analyse_first(target, lambda: self.export_video(target))
             return None
-        render = overlay_renderer(track.windows, self._live.options)
+        analysis = self._live.analysis
+        render = overlay_renderer(track.windows, self._live.options,
+                                  analysis.reps if analysis is not None else None)
         return self._run(
             lambda progress, cancelled: export_overlay_video(
                 source, target, render, progress=progress, cancelled=cancelled),
@@ -217,16 +223,21 @@ class RecognitionExports(QObject):
         names = self._live.class_names()
         colors = {name: class_color(i) for i, name in enumerate(names)}
         covered = sum(r.seconds for r in rows)
+        analysis = self._live.analysis
+        reps = (analysis.reps.per_action() if analysis is not None and analysis.reps
+                and self._live.summary_scope() else None)
         dialog = SessionSummaryDialog(
             rows, colors, source=info.name if info else "no video", covered_s=covered,
             duration_s=info.duration if info else None, basis=self._live.summary_basis(),
-            export=lambda: self._choose_summary_file(rows), parent=self._widget)
+            export=lambda: self._choose_summary_file(rows, reps), reps=reps,
+            parent=self._widget)
         dialog.setModal(True)
         dialog.show()
         self._summary_dialog = dialog
         return dialog
 
-    def _choose_summary_file(self, rows: list[ActionTime]) -> None:
+    def _choose_summary_file(self, rows: list[ActionTime],
+                             reps: dict[str, ActionReps] | None = None) -> None:
         start = self.default_export_path("-summary.csv")
         file, _ = QFileDialog.getSaveFileName(self._widget, "Export session summary",
                                               str(start), "CSV (*.csv)")
@@ -234,7 +245,8 @@ class RecognitionExports(QObject):
             return
         source = self._live.source
         try:
-            export_summary(Path(file), rows, video=source.location if source else "")
+            export_summary(Path(file), rows, video=source.location if source else "",
+                           reps=reps)
         except OSError as exc:
             self._present_error("Cannot export the summary", str(exc))
             return

@@ -1,7 +1,8 @@
 """Exports: per-window predictions (CSV / JSON) with, after a whole-video analysis, its
 per-frame result's segments beside them (NAME.segments.csv / .json, as `stmanet predict
---segments` writes them), the video with the overlay burnt in (H.264 MP4, encoded with PyAV's
-libx264) and the session summary (CSV). Each runs as a
+--segments` writes them, with each segment's repetitions when they were counted), the video
+with the overlay burnt in (H.264 MP4, encoded with PyAV's libx264) and the session summary
+(CSV, with the repetitions per action when they were counted). Each runs as a
 `BackgroundJob` (app.services.jobs) with progress and a cancel flag, and each file is written
 to a temporary file in the destination folder and renamed over the destination only when
 complete: a crash or a cancel never leaves half a file.
@@ -12,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import numpy as np
 from PySide6.QtCore import QStandardPaths
 
 import stmanet
+from app.services.counts import ActionReps, SegmentReps
 from app.services.jobs import CancelCheck, JobError, Progress
 from app.services.results import ActionTime, AnalysisResult
 from stmanet.bundled import frozen_root, search_roots
@@ -32,7 +35,7 @@ from stmanet.data.decode import iter_frames, probe
 from stmanet.engine.inference import VideoPrediction, WindowPrediction
 from stmanet.engine.prediction_files import write_predictions
 from stmanet.engine.segmentation import segments_path, write_segments
-from stmanet.errors import Cancelled
+from stmanet.errors import Cancelled, printable_path
 from stmanet.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -86,8 +89,8 @@ def export_predictions(path: Path, analysis: AnalysisResult, *, attention: bool 
                        cancelled: CancelCheck | None = None) -> Path:
     """Per-window predictions to CSV or JSON (by the suffix), and the per-frame result's
     segments beside them in the same format when the analysis has one (one row per segment:
-    video, start_frame, end_frame, start_s, end_s, label, mean_score); each file written
-    atomically."""
+    video, start_frame, end_frame, start_s, end_s, label, mean_score, and with counted
+    repetitions `REP_COLUMNS`); each file written atomically."""
     path = Path(path)
     if path.suffix.lower() not in PREDICTION_SUFFIXES:
         raise ExportError(f"{path.name}: choose a .csv or .json file for the predictions.")
@@ -102,9 +105,57 @@ def export_predictions(path: Path, analysis: AnalysisResult, *, attention: bool 
     if analysis.timeline is not None:
         if progress is not None:
             progress(1, len(files))
-        write_segments(files[1], [(analysis.path, analysis.timeline)])
+        if analysis.reps:
+            write_counted_segments(files[1], analysis)
+        else:
+            write_segments(files[1], [(analysis.path, analysis.timeline)])
     if progress is not None:
         progress(len(files), len(files))
+    return path
+
+
+REP_COLUMNS = ("reps", "reps_per_min", "pace_cv", "pace", "not_counted", "rep_times")
+"""What the segments file adds per segment when repetitions were counted: the count (empty
+where the counter abstained, `not_counted` saying why), repetitions per minute, the
+coefficient of variation of the intervals between them and its word ("even", "fairly even",
+"uneven"), and the time (s) each repetition ended."""
+
+
+def _rep_fields(reps: SegmentReps | None) -> dict[str, object]:
+    if reps is None:
+        return dict.fromkeys(REP_COLUMNS, None)
+    return {"reps": reps.total,
+            "reps_per_min": None if reps.reps_per_min is None else round(reps.reps_per_min, 2),
+            "pace_cv": None if reps.pace_cv is None else round(reps.pace_cv, 4),
+            "pace": reps.evenness, "not_counted": reps.reason,
+            "rep_times": [round(f / reps.fps, 3) for f in reps.rep_frames]}
+
+
+def write_counted_segments(path: Path, analysis: AnalysisResult) -> Path:
+    """The per-frame result's segments as `write_segments` writes them (CSV or JSON by the
+    suffix), each with its repetitions (`REP_COLUMNS`); atomically."""
+    timeline, counts = analysis.timeline, analysis.reps
+    assert timeline is not None and counts is not None
+    found = {(r.start_frame, r.label): r for r in counts.segments}
+    rows = [(s, found.get((s.start_frame, s.label))) for s in timeline.segments]
+    if path.suffix.lower() == ".json":
+        document = {"video": str(analysis.path), **timeline.to_dict()}
+        document["segments"] = [{**s.to_dict(), **_rep_fields(r)} for s, r in rows]
+        document["reps"] = {a.label: a.reps for a in counts.per_action().values()
+                            if a.segments}
+        atomic_write_text(path, json.dumps({"timelines": [document]}, indent=1) + "\n")
+        return path
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["video", "start_frame", "end_frame", "start_s", "end_s", "label",
+                     "mean_score", *REP_COLUMNS])
+    for s, r in rows:
+        extra = _rep_fields(r)
+        extra["rep_times"] = " ".join(f"{t:.2f}" for t in extra["rep_times"] or [])
+        writer.writerow([printable_path(analysis.path), s.start_frame, s.end_frame,
+                         f"{s.start_s:.3f}", f"{s.end_s:.3f}", s.label, f"{s.mean_score:.6f}",
+                         *("" if extra[k] is None else extra[k] for k in REP_COLUMNS)])
+    atomic_write_text(path, buffer.getvalue())
     return path
 
 
@@ -288,17 +339,24 @@ def default_export_folder(last: str | Path | None = None) -> Path:
 # ------------------------------------------------------------------------------- summary
 
 
-def summary_csv(rows: Sequence[ActionTime], *, video: str = "") -> str:
+def summary_csv(rows: Sequence[ActionTime], *, video: str = "",
+                reps: Mapping[str, ActionReps] | None = None) -> str:
+    """With `reps` (repetitions per action of a whole-video analysis) a `reps` column: the
+    action's counted repetitions, empty where none of its segments was counted."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["video", "action", "seconds", "share"])
+    writer.writerow(["video", "action", "seconds", "share", *(["reps"] if reps else [])])
     for row in rows:
-        writer.writerow([video, row.label, f"{row.seconds:.2f}", f"{row.share:.4f}"])
+        counted = reps.get(row.label) if reps else None
+        extra = [] if not reps else [counted.reps if counted and counted.segments else ""]
+        writer.writerow([video, row.label, f"{row.seconds:.2f}", f"{row.share:.4f}", *extra])
     return buffer.getvalue()
 
 
-def export_summary(path: Path, rows: Sequence[ActionTime], *, video: str = "") -> Path:
-    """Seconds per action as CSV (video, action, seconds, share), written atomically."""
+def export_summary(path: Path, rows: Sequence[ActionTime], *, video: str = "",
+                   reps: Mapping[str, ActionReps] | None = None) -> Path:
+    """Seconds per action as CSV (video, action, seconds, share, and with `reps` the
+    repetitions counted per action), written atomically."""
     path = Path(path)
-    atomic_write_text(path, summary_csv(rows, video=video))
+    atomic_write_text(path, summary_csv(rows, video=video, reps=reps))
     return path

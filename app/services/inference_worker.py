@@ -12,14 +12,15 @@ the newest decoded frame, every spec.frame_stride-th kept. Windows that went by 
 network was busy are never queued, so the answer on screen is always about the picture on
 screen, however slow the model.
 
-Whole-file analysis runs `Predictor.predict` over every window of the file with progress and
-a cooperative cancel flag checked between batches; windows are handed over as they are done
-(its `on_window` callback, then `analysisWindows`), so the timeline fills while it runs and
+Whole-file analysis runs `Predictor.predict_frames` over every window of the file with
+progress and a cooperative cancel flag checked between batches; windows are handed over as
+they are done (`on_window`, then `analysisWindows`), so the timeline fills while it runs and
 keeps what was done when the job is cancelled. The windows lie inside the video, the last one
 ending at its last frame (stmanet.data.sampling.window_starts; none wraps to the start). When
 the job ends, the per-frame result is made from every window's scores here, off the GUI
-thread (stmanet.engine.segmentation: the action at every frame, smoothed, and its segments):
-of the whole file, or of the frames analysed before a cancel.
+thread (stmanet.engine.segmentation: the action at every frame, smoothed, and its segments),
+of the whole file or of the frames analysed before a cancel, and each segment's repetitions
+are counted from the frames' embeddings kept on the way (app/services/counting.py).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.services.counting import FrameEmbeddings, count_segments
 from app.services.devices import device_name, every_core
 from app.services.results import AnalysisResult, ModelInfo, WindowResult
-from stmanet.data.decode import probe, read_frames
+from stmanet.data.decode import iter_frames, probe, read_frames
 from stmanet.data.sampling import window_indices
 from stmanet.engine.checkpoint import LoadedModel, load_checkpoint
 from stmanet.engine.inference import (
@@ -94,6 +96,7 @@ def model_info(loaded: LoadedModel, device: str,
         attention_trained=bool(about.get("attention_trained", True)),
         sensitivity=sensitivity if about.get("can_tell_unknowns") else "normal",
         notes=tuple(str(n) for n in about.get("notes", ())),
+        open_set=about.get("open_set"),
     )
 
 
@@ -407,6 +410,7 @@ class RecognitionWorker(QObject):
                 prediction.scores if prediction is not None
                 else np.mean(stacked, axis=0) if stacked else None
             )  # fmt: skip
+            timeline = self._per_frame(prediction, done, fps_box[0], loaded)
             return AnalysisResult(
                 path=request.path,
                 fps=fps_box[0],
@@ -418,10 +422,12 @@ class RecognitionWorker(QObject):
                 complete=complete,
                 scores=mean,
                 engine_result=prediction,
-                timeline=self._per_frame(prediction, done, fps_box[0], loaded),
+                timeline=timeline,
+                reps=count_segments(tap.array(), fps_box[0], timeline, tap.seconds),
             )
 
         frame_count = 0
+        tap = FrameEmbeddings()
         started = time.perf_counter()
         try:
             info = probe(request.path)
@@ -431,11 +437,13 @@ class RecognitionWorker(QObject):
                 novelty_threshold=(None if self._predictor is None
                                    else self._predictor.novelty_threshold),
             )  # fmt: skip
+            frames = tap.tap(iter_frames(request.path))  # embedded as they go by
             with every_core():
-                prediction = predictor.predict(
-                    request.path, hop=request.hop, on_progress=on_progress,
-                    should_cancel=self._cancel.is_set, on_window=on_window,
-                )  # fmt: skip
+                prediction = predictor.predict_frames(
+                    frames, frame_count, info.fps, path=request.path, hop=request.hop,
+                    on_progress=on_progress, should_cancel=self._cancel.is_set,
+                    on_window=on_window)
+            all(True for _ in frames)  # the frames after the last window's (none, as a rule)
         except Cancelled:
             if fresh:
                 self.analysisWindows.emit(generation, list(fresh))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from app.services.counts import RepCounts
     from stmanet.engine.segmentation import FrameTimeline
 
 STAGES = (2, 3, 4, 5)
@@ -54,6 +55,7 @@ class ModelInfo:
     attention_trained: bool = True  # False: the attention modules never learnt (maps are flat)
     sensitivity: str = "normal"  # "low", "normal", "high": where the novelty threshold sits
     notes: tuple[str, ...] = ()  # what a user should know about the model (engine's words)
+    open_set: dict[str, Any] | None = None  # the statistics' score and threshold, if any
 
     @property
     def name(self) -> str:
@@ -200,6 +202,8 @@ class AnalysisResult:
     """The per-frame result (stmanet/engine/segmentation.py): the action at every frame,
     smoothed, and its segments; of the whole video, or of the frames analysed before a
     cancel. None when no window was done."""
+    reps: RepCounts | None = None
+    """The repetitions counted in each segment of `timeline` (app/services/counts.py)."""
 
 
 class PredictionTrack:

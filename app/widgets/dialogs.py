@@ -4,7 +4,7 @@ progress of a background job, and a yes-or-cancel question."""
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.names import display_name
+from app.services.counts import ActionReps
 from app.services.results import ActionTime, ModelInfo
 from app.widgets.overlay import class_color
 from app.widgets.player import format_time
@@ -136,6 +137,22 @@ def _accuracy(report: dict[str, Any] | None) -> str:
     return text
 
 
+def _unknowns(info: ModelInfo) -> str:
+    """Whether the model tells footage of actions it does not know, and its threshold."""
+    if not info.can_tell_unknowns:
+        return ("cannot tell: it carries no open-set statistics, so everything gets one of "
+                "its classes")
+    stats = info.open_set or {}
+    threshold, score = stats.get("threshold"), stats.get("score")
+    told = f"yes: novelty over {threshold:.3g}" if isinstance(threshold, int | float) else "yes"
+    if score:
+        told += f" ({score})"
+    rate = stats.get("known_rate")
+    if isinstance(rate, int | float):
+        told += f", set so that {rate * 100:.0f}% of validation windows are known"
+    return told + f"; sensitivity {info.sensitivity} (Recognition menu)"
+
+
 def model_info_html(info: ModelInfo) -> str:
     """The model's details as an HTML table: the model, its input, where it came from."""
     prov = info.provenance
@@ -161,6 +178,10 @@ def model_info_html(info: ModelInfo) -> str:
         row("Crop", f"{info.size} × {info.size} pixels, from the centre"),
         row("Mean", _channels(info.mean)),
         row("Std", _channels(info.std)),
+        section("What it can tell"),
+        row("Unknown actions", _unknowns(info)),
+        row("Attention", "trained: the maps show where it looked" if info.attention_trained
+            else "never trained: its maps show nothing yet"),
         section("Provenance"),
         row("Made", _made(prov)),
         row("When", _when(prov)),
@@ -200,20 +221,30 @@ class ModelInfoDialog(QDialog):
         layout.addWidget(buttons)
 
 
+def _reps_text(reps: ActionReps | None) -> str:
+    """An action's repetitions in the summary: the count, "—" where none was counted."""
+    if reps is None or not reps.segments:
+        return "—"
+    return str(reps.reps) + (f" (+{reps.not_counted} not counted)" if reps.not_counted else "")
+
+
 class SessionSummaryDialog(QDialog):
     """Time spent per action, longest first, and what it counts (`basis`: the per-frame
-    result of a whole-video analysis, or the windows seen); exportable as CSV."""
+    result of a whole-video analysis, or the windows seen), with the repetitions counted per
+    action after a whole-video analysis (`reps`); exportable as CSV."""
 
     def __init__(self, rows: Sequence[ActionTime], class_colors: dict[str, QColor], *,
                  source: str, covered_s: float, duration_s: float | None,
                  basis: str = "", export: Callable[[], None] | None = None,
+                 reps: Mapping[str, ActionReps] | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Session summary: {source}")
         self.resize(460, 420)
         self.rows = list(rows)
-        self.table = QTableWidget(len(self.rows), 3, self)
-        self.table.setHorizontalHeaderLabels(["Action", "Time", "Share"])
+        self.table = QTableWidget(len(self.rows), 4 if reps else 3, self)
+        self.table.setHorizontalHeaderLabels(["Action", "Time", "Share", "Reps"][
+            :self.table.columnCount()])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -225,6 +256,8 @@ class SessionSummaryDialog(QDialog):
             self.table.setItem(n, 0, name)
             self.table.setItem(n, 1, QTableWidgetItem(f"{row.seconds:.1f} s"))
             self.table.setItem(n, 2, QTableWidgetItem(f"{row.share * 100:.0f}%"))
+            if reps:
+                self.table.setItem(n, 3, QTableWidgetItem(_reps_text(reps.get(row.label))))
         where = f"{format_time(covered_s)} with predictions"
         if duration_s is not None:
             where += f" of {format_time(duration_s)}"

@@ -37,12 +37,14 @@ UNKNOWN_COLOR = "#8a8f98"
 UNKNOWN_TEXT = "Not a known action"
 
 
-def badge_text(result: WindowResult) -> tuple[str, str]:
+def badge_text(result: WindowResult, count: str = "") -> tuple[str, str]:
     """What the badge says for `result`: its headline and the small print under it (empty
-    for a known action; the nearest class and its score for one the model does not know)."""
+    for a known action; the nearest class and its score for one the model does not know).
+    `count` (the running repetition count there, e.g. "rep 7/20") follows a known action's
+    name."""
     if result.unknown:
         return UNKNOWN_TEXT, f"nearest: {display_name(result.label)} {result.score * 100:.0f}%"
-    return display_name(result.label), ""
+    return display_name(result.label) + (f" · {count}" if count else ""), ""
 
 
 STAGE_COLORS = {2: "#8fc0ff", 3: "#3ccf91", 4: "#f1a44e", 5: "#e8596f"}
@@ -283,9 +285,11 @@ def paint_recognition(
     heatmap: QImage | None = None,
     base_font: QFont | None = None,
     attention_note: str = "",
+    count: str = "",
 ) -> None:
     """Heatmap (when on), point marker, then badge, for the answer `result`. With an
-    `attention_note` (the model's attention never learnt) the heatmap gives way to that note."""
+    `attention_note` (the model's attention never learnt) the heatmap gives way to that note;
+    `count`, the running repetition count at the frame, joins the badge's action."""
     if result is None:
         return
     if options.show_heatmap and attention_note:
@@ -299,7 +303,7 @@ def paint_recognition(
         if options.point is not None:
             paint_point_marker(painter, frame_rect, options.point)
     if options.show_badge and result.labels:
-        headline, note = badge_text(result)
+        headline, note = badge_text(result, count)
         color = class_color(OTHER if result.unknown else result.class_index)
         paint_badge(painter, frame_rect, headline, result.score, color, base_font=base_font,
                     note=note)

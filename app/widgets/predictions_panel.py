@@ -1,4 +1,9 @@
-"""The recognition panel: the five most likely actions of the window on screen, as bars."""
+"""The recognition panel: the five most likely actions of the window on screen, as bars, the
+time per action so far, and further sections between them (`add_section`: the repetitions
+of each drill).
+
+When the model says the window on screen is "not a known action", the heading says so and the
+bars show the nearest classes, none of them picked out as the answer."""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app import theme
 from app.names import display_name
-from app.services.results import ActionTime, ModelInfo, WindowResult
+from app.services.results import OTHER, ActionTime, ModelInfo, WindowResult
 from app.widgets.fonts import derived_font
-from app.widgets.overlay import class_color
+from app.widgets.overlay import UNKNOWN_TEXT, class_color
 from app.widgets.player import format_time
 
 ROW_HEIGHT = 30
@@ -67,11 +72,13 @@ class TopPredictionsView(QWidget):
         assert self._result is not None
         indices = self._result.label_indices
         left, right = 4.0, self.width() - 4.0
+        answer = not self._result.unknown  # else no bar is the answer: all drawn alike
         for n, (label, score) in enumerate(rows):
             top = 4 + n * ROW_HEIGHT
             text_rect = QRectF(left, top, right - left - percent_width - 6, 16)
-            painter.setFont(bold if n == 0 else font)
-            painter.setPen(QColor(theme.TEXT if n == 0 else theme.TEXT_MUTED))
+            first = n == 0 and answer
+            painter.setFont(bold if first else font)
+            painter.setPen(QColor(theme.TEXT if first else theme.TEXT_MUTED))
             painter.drawText(
                 text_rect,
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
@@ -88,7 +95,9 @@ class TopPredictionsView(QWidget):
             painter.setBrush(QColor(theme.RAISED))
             painter.drawRoundedRect(track, 3, 3)
             color = class_color(indices[n] if n < len(indices) else -1)
-            if n > 0:
+            if not answer:
+                color = class_color(OTHER)
+            if n > 0 or not answer:
                 color.setAlphaF(0.75)
             filled = QRectF(track.left(), track.top(), max(6.0, track.width() * score), 6)
             painter.setBrush(color)
@@ -178,17 +187,33 @@ class PredictionsPanel(QWidget):
         layout.addSpacing(2)
         layout.addWidget(self._bars)
         layout.addSpacing(8)
+        self._sections_at = layout.count()  # where add_section puts its heading
         layout.addWidget(self._session_heading)
         layout.addWidget(self._session)
         layout.addSpacing(6)
         layout.addWidget(self._model_label)
         layout.addStretch(1)
+        self._layout = layout
         self.set_model(None)
         self.set_result(None)
 
     @property
     def bars(self) -> TopPredictionsView:
         return self._bars
+
+    def add_section(self, heading: QLabel, widget: QWidget) -> None:
+        """A further section (its heading label, then `widget`) under the top five, above
+        the time per action."""
+        heading.setObjectName("panelHeading")
+        for item in (heading, widget):
+            self._layout.insertWidget(self._sections_at, item)
+            self._sections_at += 1
+        self._layout.insertSpacing(self._sections_at, 8)
+        self._sections_at += 1
+
+    def heading(self) -> str:
+        """The top section's heading: "Top 5 actions", or "Not a known action · nearest 5"."""
+        return self._heading.text()
 
     def set_model(self, info: ModelInfo | None) -> None:
         if info is None:
@@ -203,6 +228,11 @@ class PredictionsPanel(QWidget):
 
     def set_result(self, result: WindowResult | None) -> None:
         self._bars.set_result(result)
+        unknown = result is not None and result.unknown
+        self._heading.setText(f"{UNKNOWN_TEXT} · nearest 5" if unknown else "Top 5 actions")
+        self._heading.setToolTip(
+            "The model does not know what this window shows: the bars are the classes it "
+            "comes nearest to, not an answer" if unknown else "")
         if result is None:
             self._caption.setText("of the window on screen")
             return

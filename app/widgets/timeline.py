@@ -7,7 +7,8 @@ Three bands, painted:
     action, its confidence and its frames. The stretches are those of
     the windows (live answers, an analysis under way) until a whole-video analysis hands
     over its per-frame result (`set_frame_result`): then they are its smoothed segments,
-    frame-accurate, the last one reaching the last frame analysed;
+    frame-accurate, the last one reaching the last frame analysed, with a small tick where
+    each counted repetition ends (`set_rep_frames`);
   - the magnifier: the window on screen spread over the full width, with its temporal
     attention per stage as steps (each weight covers its share of the window's source
     frames; 1.0 on the scale is an even spread);
@@ -86,6 +87,8 @@ class PredictionTimeline(QWidget):
         self._segments: list[Stretch] | None = None
         self._segments_range: tuple[int, int] | None = None
         self._frame_result: list[Stretch] | None = None
+        self._rep_frames: list[int] = []
+        self._rep_notes: list[tuple[int, int, str]] = []
         self._seekable = False
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -108,6 +111,7 @@ class PredictionTimeline(QWidget):
         self._position = -1
         self._current = None
         self._frame_result = None
+        self._rep_frames, self._rep_notes = [], []
         self.invalidate()
 
     def set_track(self, track: PredictionTrack, class_names: list[str]) -> None:
@@ -115,6 +119,7 @@ class PredictionTimeline(QWidget):
         self._track = track
         self._class_names = list(class_names)
         self._frame_result = None
+        self._rep_frames, self._rep_notes = [], []
         self.invalidate()
 
     def set_frame_result(self, stretches: Sequence[Stretch] | None) -> None:
@@ -122,6 +127,23 @@ class PredictionTimeline(QWidget):
         draws these instead of the windows; None: the windows again."""
         self._frame_result = None if stretches is None else list(stretches)
         self.invalidate()
+
+    def set_rep_frames(self, frames: Sequence[int],
+                       notes: Sequence[tuple[int, int, str]] = ()) -> None:
+        """The frames where counted repetitions end: a tick on the strip for each; `notes`:
+        (first, end, text) of each counted stretch, which hovering there adds ("18 reps")."""
+        self._rep_frames = sorted(int(f) for f in frames)
+        self._rep_notes = list(notes)
+        self.update()
+
+    def rep_note(self, frame: int) -> str:
+        """What the tooltip says of the repetitions at `frame` ("" where none were counted)."""
+        return next((text for first, end, text in self._rep_notes if first <= frame < end), "")
+
+    def rep_ticks(self) -> list[float]:
+        """Where the strip draws a repetition's tick (x, widget pixels), left to right."""
+        first, end = self._axis()
+        return [self.x_of(f + 0.5) for f in self._rep_frames if first <= f < end]
 
     def has_frame_result(self) -> bool:
         return self._frame_result is not None
@@ -233,6 +255,12 @@ class PredictionTimeline(QWidget):
             color = class_color(stretch.class_index)
             painter.fillRect(QRectF(left, strip.top(), max(1, right - left), strip.height()),
                              color)
+        ticks = self.rep_ticks()
+        if ticks:  # a short dark notch at the strip's foot where each repetition ends
+            painter.setPen(QPen(QColor(0, 0, 0, 150), 1))
+            for x in ticks:
+                painter.drawLine(QPointF(round(x) + 0.5, strip.bottom() - 6),
+                                 QPointF(round(x) + 0.5, strip.bottom()))
         painter.restore()
         current = self._current
         if current is not None:
@@ -354,12 +382,13 @@ class PredictionTimeline(QWidget):
             if stretch is None:
                 return f"{where}\nnot analysed"
             seconds = (stretch.end - stretch.first) / self._fps
+            reps = self.rep_note(frame)
             return (f"<b>{display_name(stretch.label)}</b> {seconds:.1f} s, "
                     f"{format_time(stretch.first / self._fps)}–"
                     f"{format_time(stretch.end / self._fps)}<br>"
                     f"<span style='color:{theme.TEXT_MUTED}'>frames {stretch.first}–"
                     f"{stretch.end - 1} · mean score {stretch.score * 100:.0f}% · per frame, "
-                    f"smoothed</span><br>{where}")
+                    f"smoothed</span><br>{reps + '<br>' if reps else ''}{where}")
         result = self._track.at(frame) if self._track else None
         if result is None:
             return f"{where}\nno prediction here"

@@ -39,6 +39,18 @@ def test_screenshot_of_a_video_once_it_has_a_prediction(tmp_path, clip, tiny_mod
     assert result.stderr.index("first prediction") < result.stderr.index("saved the window")
 
 
+def test_screenshot_after_a_whole_video_analysis_with_the_rhythm_panel_too(tmp_path, clip,
+                                                                           tiny_model):
+    shot = tmp_path / "shot.png"
+    result = run_app([str(clip), "--screenshot", str(shot), "--model", str(tiny_model),
+                      "--analyse-at", "1.0"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not QImage(str(shot)).isNull()
+    assert not QImage(str(tmp_path / "shot.rhythm.png")).isNull()
+    log = result.stderr
+    assert log.index("analysed drill.mp4") < log.index("counted") < log.index("saved the window")
+
+
 def test_screenshot_mode_exits_with_an_error_for_an_unreadable_video(tmp_path, corrupt_file,
                                                                      tiny_model):
     shot = tmp_path / "shot.png"

@@ -22,6 +22,7 @@ from app.services.results import (
     unknown_frames,
 )
 from app.widgets import overlay
+from app.widgets.dialogs import model_info_html
 from app.widgets.timeline import STRIP_HEIGHT, STRIP_TOP
 
 WAIT_MS = 15_000
@@ -67,6 +68,7 @@ def test_high_sensitivity_makes_windows_not_known_actions(qtbot, window, clip, o
                                                           monkeypatch):
     recognition = load(qtbot, window, open_model)
     assert recognition.model.can_tell_unknowns
+    assert "yes: novelty over 2" in model_info_html(recognition.model)
     assert recognition.sensitivity_menu.isEnabled()
     badges = badges_painted(monkeypatch)
 
@@ -90,6 +92,9 @@ def test_high_sensitivity_makes_windows_not_known_actions(qtbot, window, clip, o
     window.player.view.grab()
     assert badges[-1][0] == "Not a known action"
     assert badges[-1][1].startswith("nearest: ")
+    panel = recognition.predictions_panel
+    assert panel.heading() == "Not a known action · nearest 5"  # no bar is the answer
+    assert panel.bars.rows()[0][0] == badges[-1][1].removeprefix("nearest: ").rsplit(" ", 1)[0]
 
     timeline = recognition.timeline
     assert timeline.segments() and all(s.class_index == OTHER for s in timeline.segments())
@@ -117,6 +122,9 @@ def test_a_model_without_statistics_cannot_change_sensitivity_and_says_its_atten
     recognition = load(qtbot, window, tiny_model)
     info = recognition.model
     assert not info.can_tell_unknowns and not info.attention_trained
+    about = model_info_html(info)
+    assert "cannot tell: it carries no open-set statistics" in about
+    assert "never trained: its maps show nothing yet" in about
     assert not recognition.sensitivity_menu.isEnabled()
     assert not any(a.isEnabled() for a in recognition.sensitivity_actions.values())
     assert "cannot tell" in recognition.sensitivity_menu.menuAction().toolTip()

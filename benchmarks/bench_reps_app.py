@@ -1,0 +1,89 @@
+"""What counting repetitions adds to Analyse whole video in the desktop program.
+
+    python benchmarks/bench_reps_app.py [--video resources/videos/demo.mp4] [--repeats 3]
+                                        [--threads N]
+
+With the bundled demo model on the demo video (or --video and --checkpoint), times, round
+after round (interleaved, so that the shared machine's load falls on each alike), the
+analysis as the app's recognition worker runs it (windows a quarter window apart, attention
+summaries, the per-frame result):
+
+    analysis            Predictor.predict and frame_timeline (the worker without counting)
+    analysis + counts   the worker's pass: every frame embedded as it is decoded
+                        (app.services.counting.FrameEmbeddings), Predictor.predict_frames,
+                        frame_timeline, then count_segments (each segment counted, and the
+                        rhythm pictures made)
+
+and prints the median of each, and the extra time as a share of the analysis (median over
+rounds of the difference within a round), in wall-clock time and in the process's CPU time
+(which other work on a shared machine disturbs far less; with --threads 1 it is the work
+done). Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from app.services.counting import FrameEmbeddings, count_segments
+from stmanet.bundled import bundled_demo_model, bundled_demo_video
+from stmanet.data.decode import iter_frames, probe
+from stmanet.engine.checkpoint import load_checkpoint
+from stmanet.engine.inference import Predictor
+from stmanet.engine.segmentation import frame_timeline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, default=bundled_demo_video())
+    parser.add_argument("--checkpoint", type=Path, default=bundled_demo_model())
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    loaded = load_checkpoint(args.checkpoint)
+    predictor = Predictor(loaded, "cpu", top_k=5, attention=True, batch_size=1)
+    hop = max(1, loaded.metadata.input.window // 4)
+    info = probe(args.video)
+
+    def plain() -> None:
+        frame_timeline(predictor.predict(args.video, hop=hop))
+
+    def counted() -> None:
+        tap = FrameEmbeddings()
+        frames = tap.tap(iter_frames(args.video))
+        prediction = predictor.predict_frames(frames, info.frame_count, info.fps,
+                                              path=args.video, hop=hop)
+        all(True for _ in frames)
+        count_segments(tap.array(), info.fps, frame_timeline(prediction), tap.seconds)
+
+    fns = {"analysis": plain, "analysis + counts": counted}
+    clocks = {"wall": time.perf_counter, "CPU": time.process_time}
+    times = {(name, clock): [] for name in fns for clock in clocks}
+    counted()  # warm-up
+    for _ in range(args.repeats):
+        for name, fn in fns.items():
+            started = {clock: read() for clock, read in clocks.items()}
+            fn()
+            for clock, read in clocks.items():
+                times[name, clock].append(read() - started[clock])
+    print(f"{args.video}: {info.frame_count} frames, hop {hop}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {args.repeats} rounds")
+    for clock in clocks:
+        base, more = times["analysis", clock], times["analysis + counts", clock]
+        extra = statistics.median(m - b for m, b in zip(more, base, strict=True))
+        print(f"{clock:4s}  analysis {statistics.median(base):7.2f} s   analysis + counts "
+              f"{statistics.median(more):7.2f} s   (+{extra:.2f} s, "
+              f"{100 * extra / statistics.median(base):.1f}% more)")
+
+
+if __name__ == "__main__":
+    main()
