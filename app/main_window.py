@@ -20,7 +20,6 @@ from PySide6.QtCore import (
     QEvent,
     QSettings,
     QSignalBlocker,
-    QStandardPaths,
     Qt,
     QTimer,
 )
@@ -34,10 +33,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
-    QInputDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -49,10 +45,11 @@ from app.controllers.compare import CompareController
 from app.controllers.finetune import FineTuneController
 from app.controllers.labelling import LabellingController
 from app.controllers.recognition import RecognitionController
+from app.open_dialogs import ask_for_camera, ask_for_stream, ask_for_video
 from app.recent_files import RecentFiles, RecentFilesMenu
-from app.services.frames import STREAM_SCHEMES, SourceInfo, SourceKind, is_stream_url
+from app.services.frames import SourceInfo, SourceKind
 from app.shortcuts import shortcut_rows, shortcuts_table
-from app.video_files import dropped_video, video_file_filter
+from app.video_files import dropped_video
 from app.widgets.player import PlayerWidget, format_time
 from app.window_layout import DEFAULT_SIZE, arrange_panels, fit_to_screen, new_dock
 
@@ -227,12 +224,9 @@ class MainWindow(QMainWindow):
         self._player.open_stream(url)
 
     def _choose_video(self) -> None:
-        start = str(self._settings.value("paths/last_directory", "", type=str))
-        if not start or not Path(start).is_dir():
-            start = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation)
-        file, _ = QFileDialog.getOpenFileName(self, "Open video", start, video_file_filter())
-        if file:
-            self.open_path(Path(file))
+        path = ask_for_video(self, self._settings)
+        if path is not None:
+            self.open_path(path)
 
     def open_comparison(self) -> CompareController:
         """File ▸ Compare videos…: two videos side by side, with the model in use."""
@@ -244,33 +238,14 @@ class MainWindow(QMainWindow):
         return compare
 
     def _choose_camera(self) -> None:
-        index, ok = QInputDialog.getInt(
-            self, "Open camera", "Camera number (0 is the first camera):", 0, 0, 99
-        )
-        if ok:
+        index = ask_for_camera(self)
+        if index is not None:
             self.open_camera(index)
 
     def _choose_stream(self) -> None:
-        last = str(self._settings.value("paths/last_stream", "", type=str))
-        url, ok = QInputDialog.getText(
-            self,
-            "Open stream",
-            "Stream address (rtsp://, http://, …):",
-            QLineEdit.EchoMode.Normal,
-            last,
-        )
-        url = url.strip()
-        if not ok or not url:
-            return
-        if not is_stream_url(url):
-            schemes = ", ".join(f"{s}://" for s in STREAM_SCHEMES[:6])
-            self._present_error(
-                "Not a stream address",
-                f"“{url}” is not a stream address. It should start with one of {schemes}.",
-            )
-            return
-        self._settings.setValue("paths/last_stream", url)
-        self.open_stream(url)
+        url = ask_for_stream(self, self._settings, self._present_error)
+        if url is not None:
+            self.open_stream(url)
 
     def _on_opened(self, info: SourceInfo) -> None:
         self.statusBar().showMessage(f"Opened {info.name}", 4000)
