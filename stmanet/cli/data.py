@@ -18,6 +18,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from stmanet.errors import ConfigError
     from stmanet.fileio import check_output_folder
 
+    if args.suite == "hard":
+        return _synth_hard(args)
     drills = [d.strip() for d in args.drills.split(",") if d.strip()] if args.drills else (
         [] if args.non_drills else list(DRILLS))
     drills += list(NON_DRILLS) if args.non_drills else []
@@ -40,6 +42,39 @@ def _cmd_synth(args: argparse.Namespace) -> int:
                            frames=args.frames, fps=args.fps, size=args.size, drills=drills,
                            progress=progress, workers=args.workers, tempo=args.tempo,
                            reps=args.reps)
+    print(f"done in {time.perf_counter() - started:.1f} s: {out} (classes in "
+          f"{out / 'classes.txt'})")
+    return 0
+
+
+def _synth_hard(args: argparse.Namespace) -> int:
+    import time
+
+    from stmanet.data.synthetic.hard import HARD_CLASSES, generate_hard_dataset
+    from stmanet.errors import ConfigError
+    from stmanet.fileio import check_output_folder
+
+    for flag, given in (("--drills", args.drills), ("--non-drills", args.non_drills),
+                        ("--tempo", args.tempo), ("--reps", args.reps)):
+        if given:
+            raise ConfigError(f"{flag} does not go with --suite hard (its classes are fixed: "
+                              f"{', '.join(HARD_CLASSES)})")
+    if args.frames < 32:
+        raise ConfigError(f"--frames {args.frames} is too few for --suite hard: its order and "
+                          f"rhythm classes need at least 32 frames a clip")
+    check_output_folder(args.out_dir)
+    started = time.perf_counter()
+    step = max(1, args.clips_per_class)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            print(f"  {done}/{total} clips", flush=True)
+
+    print(f"writing the hard suite, {len(HARD_CLASSES)} classes x {args.clips_per_class} clips "
+          f"to {args.out_dir}: {', '.join(HARD_CLASSES)}")
+    out = generate_hard_dataset(args.out_dir, clips_per_class=args.clips_per_class,
+                                seed=args.seed, frames=args.frames, fps=args.fps, size=args.size,
+                                progress=progress, workers=args.workers)
     print(f"done in {time.perf_counter() - started:.1f} s: {out} (classes in "
           f"{out / 'classes.txt'})")
     return 0
@@ -86,6 +121,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "physical-education drills) as OUT_DIR/<drill>/*.mp4 plus "
                                    "OUT_DIR/classes.txt. The same seed gives the same videos.")
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the data set into")
+    p.add_argument("--suite", choices=("drills", "hard"), default="drills",
+                   help="drills: the plain drills (default); hard: distractor figures, a "
+                        "foreground pole or net, a moving camera and changing light around "
+                        "the athlete, and classes that differ only in order or rhythm "
+                        "(docs/training.md)")
     p.add_argument("--clips-per-class", type=int, default=20, help="clips per drill (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--frames", type=int, default=96, help="frames per clip (default 96)")

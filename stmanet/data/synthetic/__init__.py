@@ -50,6 +50,9 @@ The modules, in the order they build on each other:
                 generate_dataset
     scenes.py   footage that is no drill (NON_DRILLS: idle, walk_across, empty_scene,
                 camera_shake), to check that a model calls it unknown
+    hard.py     the hard suite (HARD_CLASSES, `stmanet synth --suite hard`): distractor
+                figures, a foreground pole or net, a moving camera and changing light around
+                the athlete, and classes that differ only in order or rhythm
 
 Every generated video knows its repetitions: `Segment.rep_times` holds the start and end of
 each repetition (one cycle of the drill from its starting pose; one step for walking,

@@ -10,6 +10,7 @@ and an optional mirror. Everything is drawn from the generator it is given.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -29,6 +30,17 @@ from stmanet.data.synthetic.drills import _SPECS, _rad, _sample_motion, _sample_
 from stmanet.data.synthetic.scene import _background, _Camera, _sample_scene
 from stmanet.data.synthetic.tempo import _Tempo, _warp
 from stmanet.errors import ConfigError
+
+
+class _Layers(Protocol):
+    """What is drawn around the figure in each frame (hard.py)."""
+
+    def setup(self, mirror: bool, horizon: float, floor: float, scale: float) -> None: ...
+
+    def behind(self, i: int, img: np.ndarray) -> None: ...
+
+    def front(self, i: int, img: np.ndarray, xy: np.ndarray) -> None: ...
+
 
 _SUB = 4  # cv2 fractional bits: coordinates are drawn with 1/16 pixel precision
 _ONE = 1 << _SUB
@@ -140,7 +152,8 @@ def _render(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps: floa
 
 
 def _render_timed(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps: float,
-                  size: tuple[int, int], tempo: Callable[[str, float], _Tempo] | None = None
+                  size: tuple[int, int], tempo: Callable[[str, float], _Tempo] | None = None,
+                  layers: _Layers | None = None
                   ) -> tuple[np.ndarray, list[list[tuple[float, float]]]]:
     """`_render`, and the (start, end) of every repetition of each drill of `plan`, in
     seconds from that drill's first frame.
@@ -148,6 +161,11 @@ def _render_timed(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps
     With `tempo` each drill's pace varies (tempo.py): `tempo(drill, rate)` gives it, e.g.
     drawn from a generator of its own, so that the figure, the room and the camera are those
     of the same plan and `rng` at the plain pace.
+
+    With `layers` (hard.py's clutter) `layers.behind(i, img)` draws onto frame i before the
+    figure and `layers.front(i, img, xy)` after it (`xy` the figure's joints in pixels),
+    both before the sensor noise and the mirror; `layers.setup(mirror, horizon, floor,
+    scale)` is told the mirror, the wall's foot and the figure's (pixel rows) and its size.
     """
     width, height = _check_size(size)
     if fps <= 0:
@@ -233,6 +251,9 @@ def _render_timed(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps
         cones_x = lo + rng.uniform(0, 1) + np.cumsum(gaps)
         cones_x = cones_x[cones_x < hi]
 
+    if layers is not None:
+        _, ground_v, _ = camera.project(np.zeros(3))
+        layers.setup(mirror, horizon, float(oy + scale * ground_v), scale)
     far_tag: str | None = None
     frames = np.empty((n_frames, height, width, 3), np.uint8)
     hip_depth = depth[:, _J["hip_l"]].mean() - depth[:, _J["hip_r"]].mean()
@@ -257,7 +278,11 @@ def _render_timed(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps
                     _draw_cone(img, b, 0.07 * size_px, 0.1 * size_px, scene.cone)
         xy = to_pixels(u[i], v[i], k)
         facing_x = float(np.sin(yaw[i]))
+        if layers is not None:
+            layers.behind(i, img)
         _draw_figure(img, xy, depth[i], scale * k, body, look, far_tag, facing_x)
+        if layers is not None:
+            layers.front(i, img, xy)
         noise = rng.standard_normal((height, width, 3), dtype=np.float32) * scene.noise
         noisy = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
         frames[i] = noisy[:, ::-1] if mirror else noisy
