@@ -144,7 +144,8 @@ def cached_analysis(video: Path | str, checkpoint: Path | str) -> AnalysisResult
         timeline = timeline_from_windows(
             w["starts"], w["ends"], scores, names, fps, int(data["num_frames"]),
             smoothing=settings["smoothing"], switch_penalty=settings["switch_penalty"],
-            median_frames=settings["median_frames"]) if windows else None
+            median_frames=settings["median_frames"],
+            weighting=settings.get("weighting", "uniform")) if windows else None
     except (KeyError, TypeError, ValueError, IndexError, OSError):
         return None
     return AnalysisResult(video, fps, int(data["num_frames"]), int(w["hop"]),

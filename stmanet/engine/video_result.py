@@ -49,6 +49,7 @@ class AnalysisSettings:
     smoothing: str = seg.DEFAULT_SMOOTHING
     switch_penalty: float = seg.DEFAULT_SWITCH_PENALTY
     median_frames: int = seg.DEFAULT_MEDIAN_FRAMES
+    weighting: str = seg.DEFAULT_WEIGHTING
     novelty_threshold: float | None = None
     sensitivity: str | None = None
     batch_size: int | None = None  # None: 1 on a CPU, 8 on a GPU (inference.default_batch_size)
@@ -177,7 +178,8 @@ def analyse_video(predictor: Any, path: Path | str, settings: AnalysisSettings, 
         pass
     timeline = seg.frame_timeline(prediction, smoothing=settings.smoothing,
                                   switch_penalty=settings.switch_penalty,
-                                  median_frames=settings.median_frames)
+                                  median_frames=settings.median_frames,
+                                  weighting=settings.weighting)
     fps = timeline.fps
     n = timeline.num_frames
     windows = prediction.windows

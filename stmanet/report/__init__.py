@@ -43,6 +43,17 @@ def write_reports(results: Sequence[str | Path], out_dir: str | Path, *,
                   on_progress: Callable[[int, int], None] | None = None) -> ReportFiles:
     """Write the reports of the results (files or folders of them) into `out_dir`:
     STUDENT.html (+ .pdf) per video, session.html (+ session.pdf), session.csv."""
+    import matplotlib
+
+    # a note or a file name is text, never maths: "$5 and $10" stays as written
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _write_reports(results, out_dir, notes=notes, pdf=pdf, title=title,
+                              on_progress=on_progress)
+
+
+def _write_reports(results: Sequence[str | Path], out_dir: str | Path, *,
+                   notes: dict[str, str] | None, pdf: bool, title: str,
+                   on_progress: Callable[[int, int], None] | None) -> ReportFiles:
     from stmanet import __version__
     from stmanet.fileio import atomic_path, atomic_write_text, check_output_folder
     from stmanet.report import figures, html
@@ -51,7 +62,9 @@ def write_reports(results: Sequence[str | Path], out_dir: str | Path, *,
     students = load_students(results, notes)
     out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    colours = figures.action_colours(students[0].result["class_names"])
+    # every model's classes (a session may mix models), the first model's order first
+    colours = figures.action_colours(list(dict.fromkeys(
+        name for st in students for name in st.result["class_names"])))
     made = f"Made by stmanet {__version__} on {datetime.now():%Y-%m-%d %H:%M}"
     taken: set[str] = set()
     links: dict[str, str] = {}
@@ -61,7 +74,7 @@ def write_reports(results: Sequence[str | Path], out_dir: str | Path, *,
         if on_progress is not None:
             on_progress(done, total)
         stem = _file_stem(st.name, taken)
-        links[st.video] = f"{stem}.html"
+        links[str(st.file)] = f"{stem}.html"  # two videos may share a name
         frames = figures.read_key_frames(st.result)
         pngs = {"timeline": figures.png_bytes(figures.timeline_figure(st, colours)),
                 "seconds": figures.png_bytes(figures.seconds_figure(st, colours))}

@@ -155,7 +155,7 @@ def session_page(students: Sequence[Student], colours: dict[str, Any], figure: b
                          f"<td>{seconds:.1f} s" + ("" if reps is None else f"<br>{reps}×") +
                          "</td>")
         unknown = "-" if st.unknown_s is None else f"{st.unknown_s:.1f} s"
-        rows.append(f'<tr><td><a href="{escape(links[st.video])}">{escape(st.name)}</a></td>'
+        rows.append(f'<tr><td><a href="{escape(links[str(st.file)])}">{escape(st.name)}</a></td>'
                     f"<td>{st.duration_s:.1f} s</td>{''.join(cells)}<td>{unknown}</td></tr>")
     total = sum(st.duration_s for st in students)
     body = [f"<h1>{escape(title)}</h1>",

@@ -169,12 +169,20 @@ def session_rows(students: Sequence[Student]) -> tuple[list[str], list[dict[str,
     return header, rows
 
 
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet will not run as a formula (a note or name that starts with =, +,
+    - or @ gets a leading apostrophe)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def session_csv(students: Sequence[Student]) -> str:
     header, rows = session_rows(students)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header)
     writer.writeheader()
-    writer.writerows(rows)
+    for row in rows:
+        writer.writerow({k: spreadsheet_safe(v) if k in ("student", "video", "note") else v
+                         for k, v in row.items()})
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -236,3 +237,40 @@ def test_an_unreadable_video_is_named_and_the_others_are_analysed(session, tmp_p
     last = captured.err.strip().splitlines()[-1]
     assert str(broken) in last and "could not be analysed" in last
     assert [p.name for p in out.glob("*.result.json")] == ["good.mp4.result.json"]
+
+
+def test_a_session_of_two_models_and_two_videos_of_one_name_reports_each(analysed, tmp_path):
+    """Results from two models (other class names) and of two videos called alike in two
+    folders; notes with a dollar sign and a leading '=' are text, in the PDF and the CSV."""
+    first = sorted(analysed.glob("*.result.json"))[0]
+    action = next(iter(json.loads(first.read_text())["seconds"]))
+    folders = []
+    for i, rename in enumerate((None, (action, action + "_b"))):
+        folder = tmp_path / f"group{i}"
+        folder.mkdir()
+        text = first.read_text()
+        if rename:
+            text = text.replace(f'"{rename[0]}"', f'"{rename[1]}"')
+        (folder / first.name).write_text(text)
+        folders.append(folder)
+    name = json.loads(first.read_text())["video"]["name"]
+    out = tmp_path / "reports"
+    assert main(["report", *map(str, folders), "-o", str(out),
+                 "--note", f"{name}=paid $5 and $x^$ for =SUM(A1)"]) == 0
+    session_page = (out / "session.html").read_text(encoding="utf-8")
+    links = re.findall(r'<a href="([^"]+\.html)">', session_page)
+    assert len(links) == 2 and len(set(links)) == 2
+    rows = list(csv.DictReader((out / "session.csv").open(encoding="utf-8")))
+    assert len(rows) == 2 and all(r["note"] == "paid $5 and $x^$ for =SUM(A1)" for r in rows)
+    assert f"{action}_s" in rows[0] and f"{action}_b_s" in rows[0]
+    assert all((out / link).with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+               for link in links)
+
+
+def test_a_note_that_looks_like_a_formula_stays_text_in_the_session_table(analysed, tmp_path):
+    out = tmp_path / "reports"
+    name = json.loads(sorted(analysed.glob("*.result.json"))[0].read_text())["video"]["name"]
+    assert main(["report", str(analysed), "-o", str(out), "--no-pdf",
+                 "--note", f"{name}==1+1"]) == 0
+    lines = (out / "session.csv").read_text(encoding="utf-8").splitlines()
+    assert any(line.endswith(",'=1+1") for line in lines)
