@@ -345,17 +345,16 @@ def split_runs(first: int, end: int, mask: np.ndarray | None) -> list[tuple[int,
 
 def unknown_frames(windows: Iterable[WindowResult], frame_count: int) -> np.ndarray:
     """(frame_count,) bool: frames most of whose covering windows are "not a known action"
-    (more unknown windows than known ones cover the frame)."""
-    balance = np.zeros(max(0, frame_count) + 1, dtype=np.int64)
-    for w in windows:
-        if w.known is None:
-            continue
-        step = 1 if w.unknown else -1
-        first, end = max(0, w.start_frame), min(frame_count, w.end_frame)
-        if end > first:
-            balance[first] += step
-            balance[end] -= step
-    return np.cumsum(balance[:-1]) > 0
+    (more unknown windows than known ones cover the frame; windows of a model that cannot
+    tell are left out): the rule of the batch results too (engine.video_result)."""
+    from stmanet.engine.video_result import unknown_mask
+
+    told = [w for w in windows if w.known is not None]
+    frames = max(0, frame_count)
+    mask = unknown_mask(np.asarray([w.start_frame for w in told], dtype=np.int64),
+                        np.asarray([w.end_frame for w in told], dtype=np.int64),
+                        [not w.unknown for w in told], frames)
+    return np.zeros(frames, dtype=bool) if mask is None else mask
 
 
 @dataclass(frozen=True)
