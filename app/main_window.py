@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -49,6 +48,7 @@ from app.open_dialogs import ask_for_camera, ask_for_stream, ask_for_video
 from app.recent_files import RecentFiles, RecentFilesMenu
 from app.services.frames import SourceInfo, SourceKind
 from app.shortcuts import shortcut_rows, shortcuts_table
+from app.version import app_version
 from app.video_files import dropped_video
 from app.widgets.player import PlayerWidget, format_time
 from app.window_layout import DEFAULT_SIZE, arrange_panels, fit_to_screen, new_dock
@@ -60,13 +60,6 @@ ORGANIZATION_NAME = "ST-MANet"
 
 ErrorPresenter = Callable[[str, str], None]
 """Shows (title, message) to the user."""
-
-
-def app_version() -> str:
-    try:
-        return metadata.version("stmanet-coach")
-    except metadata.PackageNotFoundError:
-        return "development version"
 
 
 class MainWindow(QMainWindow):
@@ -86,6 +79,7 @@ class MainWindow(QMainWindow):
         self._state_before_full_screen = Qt.WindowState.WindowNoState
         self._side_panels: list[QDockWidget] = []  # right-hand panels, in the order added
         self._opening_what = "video"
+        self._comparisons: set[CompareController] = set()  # open comparison windows
 
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME)
@@ -209,6 +203,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path: Path | str) -> None:
         path = Path(path).expanduser()
         self._opening_what = "video"
+        self._comparisons: set[CompareController] = set()  # open comparison windows
         log.info("opening %s", path)
         self.statusBar().showMessage(f"Opening {path.name}…")
         self._player.open_file(path)
@@ -233,6 +228,8 @@ class MainWindow(QMainWindow):
         model = self._recognition.service.model
         compare = CompareController(None if model is None else model.path,
                                     present_error=self._present_error, parent_widget=self)
+        self._comparisons.add(compare)  # stopped at quit; let go when its window closes
+        compare.view.closed.connect(lambda: self._comparisons.discard(compare))
         compare.view.resize(1600, 1000)
         compare.view.show()
         return compare
@@ -479,8 +476,11 @@ class MainWindow(QMainWindow):
         self._settings.sync()
 
     def shutdown(self) -> None:
-        """Stop the decoder and recognition threads (when the window closes or the program
-        quits)."""
+        """Stop the decoder and recognition threads, and every open comparison's (when the
+        window closes or the program quits)."""
+        for compare in list(self._comparisons):
+            compare.shutdown()
+        self._comparisons.clear()
         self._player.shutdown()
         self._recognition.shutdown()
         self.finetune.shutdown()

@@ -7,8 +7,11 @@ repetition counts (app/services/compare.py, a `BackgroundJob` per video), and ke
 in step: A's frame is the clock, B shows the frame the alignment pairs with it
 (stmanet.engine.align through `align_videos`), plus the frames a coach nudged B by.
 
-Playing runs one clock (frame = start + elapsed seconds x A's fps x speed) and asks both
-players for their frame as the player's own scrubbing does, so neither drifts from the other.
+Playing runs one clock (app/controllers/compare_clock.py) that asks both players for their
+frame as the player's own scrubbing does, so neither drifts from the other.
+
+Opening another video on a side drops whatever was under way for the one it replaces: its
+analysis is cancelled, and an answer that still comes is for another file and is not used.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QElapsedTimer, QObject, QSignalBlocker, Qt, QTimer
+import numpy as np
+from PySide6.QtCore import QObject, QSignalBlocker
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from app.controllers.compare_clock import CompareClock
 from app.controllers.compare_sides import CompareSide, action_text, sync_text
 from app.controllers.jobs import JobRunner
 from app.controllers.recognition_export import overlay_renderer
@@ -26,11 +31,9 @@ from app.names import display_name
 from app.services.compare import (
     SYNC_MODES,
     Alignment,
-    VideoStudy,
     align_videos,
     by_offset,
     shared_actions,
-    study_video,
     tempo_text,
 )
 from app.services.compare_export import export_side_by_side
@@ -65,14 +68,11 @@ class CompareController(QObject):
         self._nudge = 0  # frames B was moved by hand on top of the alignment
         self._align_job: BackgroundJob | None = None
         self._position = 0  # A's frame: the clock
-        self._playing = False
-        self._speed = 1.0
-        self._clock = QElapsedTimer()
-        self._clock_origin = 0
-        self._tick = QTimer(self)
-        self._tick.setTimerType(Qt.TimerType.PreciseTimer)
-        self._tick.setInterval(15)
-        self._tick.timeout.connect(self._on_tick)
+        self._clock = CompareClock(lambda: self._sides["A"].fps(),
+                                   lambda: self._sides["A"].frame_count() - 1, self)
+        self._clock.ticked.connect(self._on_tick)
+        self._clock.playingChanged.connect(self.view.set_playing)
+        self._closed = False
         self._queue: list[str] = []  # sides waiting for an analysis
         self.jobs = JobRunner(self.view, self._present_error,
                               lambda text, _ms: self._status(text),
@@ -85,6 +85,7 @@ class CompareController(QObject):
         self.service = RecognitionService(parent=self)
         self.service.finished.connect(self._on_analysed)
         self.service.analysisFailed.connect(self._on_analysis_failed)
+        self.service.cancelled.connect(lambda _result: self._analysis_dropped())
         self.service.progressed.connect(
             lambda done, total: self._status(f"Analysing {self._queue[0] if self._queue else ''}"
                                              f"… {done} of {total} windows"))
@@ -99,10 +100,12 @@ class CompareController(QObject):
         view.jump_backward_action.triggered.connect(lambda: self.jump(-1.0))
         view.transport.seek_slider.valueChanged.connect(self.seek)
         view.transport.speed_combo.currentIndexChanged.connect(
-            lambda i: self._set_speed(float(view.transport.speed_combo.itemData(i) or 1.0)))
+            lambda i: self._clock.set_speed(float(view.transport.speed_combo.itemData(i) or 1.0),
+                                            self._position))
         view.mode_combo.currentIndexChanged.connect(lambda _: self.realign())
         view.action_combo.currentIndexChanged.connect(lambda _: self.realign())
-        view.offset_spin.valueChanged.connect(self._on_offset_edited)
+        view.offset_spin.valueChanged.connect(  # the others keep their own alignment
+            lambda _: self.realign() if view.mode() == "offset" else None)
         view.analyse_button.clicked.connect(self.analyse)
         view.export_button.clicked.connect(self.choose_export_file)
         view.closed.connect(self.shutdown)
@@ -137,8 +140,13 @@ class CompareController(QObject):
         a = self._position if a is None else a
         return self._alignment.b_frame(a) + self._nudge
 
+    def b_frames(self, count: int) -> np.ndarray:
+        """`b_frame` of A's frames 0 to count - 1, all at once (int64)."""
+        mapped = np.asarray(self._alignment.b_of(np.arange(count, dtype=np.float64)))
+        return np.round(mapped).astype(np.int64).reshape(-1) + self._nudge
+
     def is_playing(self) -> bool:
-        return self._playing
+        return self._clock.is_playing()
 
     def is_busy(self) -> bool:
         """An analysis, a study or a new alignment is under way."""
@@ -153,6 +161,9 @@ class CompareController(QObject):
 
     def open_video(self, side: str, path: Path | str) -> None:
         state = self._sides[side]
+        if self._queue and self._queue[0] == side and self.service.is_analysing():
+            self.service.cancel_analysis()  # it analyses the video this one replaces
+        state.stop_study()
         state.path, state.analysis, state.study = Path(path), None, None
         state.track = PredictionTrack()
         self._fill_actions()
@@ -213,8 +224,12 @@ class CompareController(QObject):
     def _on_analysed(self, result: AnalysisResult) -> None:
         if not self._queue:
             return
-        side = self._queue.pop(0)
+        side = self._queue[0]
         state = self._sides[side]
+        if state.path is None or Path(result.path).resolve() != state.path.resolve():
+            self._analysis_dropped()  # of a video since replaced on that side
+            return
+        self._queue.pop(0)
         state.analysis = result
         state.track = PredictionTrack(result.windows)
         timeline = state.pane.timeline
@@ -228,6 +243,12 @@ class CompareController(QObject):
         self._analyse_next()
         self._fill_actions()
         self.realign()
+
+    def _analysis_dropped(self) -> None:
+        """The analysis under way was of a video no longer open: on to the next side."""
+        if self._queue:
+            self._queue.pop(0)
+            self._analyse_next()
 
     def _fill_actions(self) -> None:
         actions = shared_actions(self._sides["A"].segments(), self._sides["B"].segments())
@@ -245,31 +266,12 @@ class CompareController(QObject):
         self._present_error(f"Analysis of video {side} failed", message)
 
     def _study(self, side: str) -> None:
-        state = self._sides[side]
-        if state.path is None:
-            return
-        if state.job is not None:
-            state.job.cancel()
-        path, segments = state.path, state.segments()
-        job = BackgroundJob(lambda progress, cancelled: study_video(
-            path, segments, progress=progress, cancelled=cancelled), "compare-study", self)
-        state.job = job
+        def studied() -> None:
+            self.realign()
+            self._update_controls()
 
-        def done(study: object) -> None:
-            if state.job is job and isinstance(study, VideoStudy):
-                state.study = study
-                state.job = None
-                self.realign()
-                self._update_controls()
-
-        job.finished.connect(done)
-        def failed(message: str) -> None:
-            if state.job is job:
-                state.job = None
-            self._present_error(f"Cannot read video {side}", message)
-
-        job.failed.connect(failed)
-        job.start()
+        self._sides[side].start_study(self, studied, lambda message: self._present_error(
+            f"Cannot read video {side}", message))
 
     # --- lining up -------------------------------------------------------------------------
 
@@ -320,10 +322,6 @@ class CompareController(QObject):
         self._status(message)
         self._update_readout()
 
-    def _on_offset_edited(self, value: int) -> None:
-        if self.view.mode() == "offset":
-            self.realign()
-
     def nudge(self, side: str, frames: int) -> None:
         """Move one side alone by `frames`: B's frames move against A's (the offset); moving
         A keeps B where it is."""
@@ -341,27 +339,20 @@ class CompareController(QObject):
     # --- the clock -------------------------------------------------------------------------
 
     def toggle_playback(self) -> None:
-        if self._playing:
+        if self.is_playing():
             self.pause()
         else:
             self.play()
 
     def play(self) -> None:
-        if self._sides["A"].player.source_info() is None or self._playing:
+        if self._sides["A"].player.source_info() is None or self.is_playing():
             return
         if self._position >= self._sides["A"].frame_count() - 1:
             self._position = 0
-        self._playing = True
-        self._clock_origin = self._position
-        self._clock.restart()
-        self._tick.start()
-        self.view.set_playing(True)
+        self._clock.play(self._position)
 
     def pause(self) -> None:
-        if self._playing:
-            self._playing = False
-            self._tick.stop()
-            self.view.set_playing(False)
+        self._clock.pause()
 
     def step(self, frames: int) -> None:
         """Pause, and move both by `frames` of A."""
@@ -374,29 +365,13 @@ class CompareController(QObject):
     def seek(self, frame: int) -> None:
         """A's frame `frame` (clamped), B's aligned one beside it."""
         self._position = self._clamp(frame)
-        if self._playing:
-            self._clock_origin = self._position
-            self._clock.restart()
+        if self.is_playing():
+            self._clock.restart(self._position)
         self._show()
 
-    def _set_speed(self, speed: float) -> None:
-        self._speed = speed
-        if self._playing:
-            self._clock_origin = self._position
-            self._clock.restart()
-
-    def _on_tick(self) -> None:
-        target = self._clock_origin + int(self._clock.elapsed() / 1000.0
-                                          * self._sides["A"].fps() * self._speed)
-        last = self._sides["A"].frame_count() - 1
-        if target >= last:
-            self._position = last
-            self._show()
-            self.pause()
-            return
-        if target != self._position:
-            self._position = target
-            self._show()
+    def _on_tick(self, frame: int) -> None:
+        self._position = frame
+        self._show()
 
     def _clamp(self, frame: int) -> int:
         return min(max(0, int(frame)), self._sides["A"].frame_count() - 1)
@@ -454,8 +429,8 @@ class CompareController(QObject):
             readout.show_side(side, action_text(result, analysed=state.analysis is not None),
                               tempo_text(count), state.player.view.frame(), heatmap)
         readout.sync_label.setText(sync_text(
-            self._alignment, self.b_frame() - self._position, self._nudge,
-            self._sides["B"].fps()))
+            self._alignment, self._position, self.b_frame(), self._nudge,
+            self._sides["A"].fps(), self._sides["B"].fps()))
 
     def _status(self, text: str) -> None:
         self.view.status.setText(text)
@@ -474,7 +449,7 @@ class CompareController(QObject):
         if a.path is None or b.path is None:
             self._present_error("Nothing to export", "Open a video on each side first.")
             return None
-        b_frames = [self.b_frame(i) for i in range(a.frame_count())]
+        b_frames = self.b_frames(a.frame_count())
         render_a = overlay_renderer(a.track.windows, self._options)
         render_b = overlay_renderer(b.track.windows, self._options)
         source_a, source_b, target = a.path, b.path, Path(path)
@@ -502,7 +477,11 @@ class CompareController(QObject):
 
     def shutdown(self) -> None:
         """Stop the clock, the jobs, both decoders and the model's thread (the window
-        calls this when it closes); then the window and this controller are let go."""
+        calls this when it closes, the main window at quit); then the window and this
+        controller are let go. Once only."""
+        if self._closed:
+            return
+        self._closed = True
         self.pause()
         jobs = self.findChildren(BackgroundJob)  # also studies replaced by newer ones
         for job in jobs:

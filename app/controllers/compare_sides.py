@@ -4,10 +4,13 @@ side at the aligned moment, how the two videos are lined up)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import QObject
+
 from app.names import display_name
-from app.services.compare import Alignment, VideoStudy
+from app.services.compare import Alignment, VideoStudy, study_video
 from app.services.jobs import BackgroundJob
 from app.services.results import AnalysisResult, PredictionTrack, WindowResult
 from app.widgets.compare_view import ComparePane
@@ -43,6 +46,39 @@ class CompareSide:
             return None
         return [(s.label, s.start_frame, s.end_frame) for s in timeline.segments]
 
+    def start_study(self, parent: QObject, done: Callable[[], None],
+                    failed: Callable[[str], None]) -> None:
+        """Embed this side's frames and count its repetitions (`study_video`, by the
+        segments of its analysis) in a BackgroundJob, replacing one under way: `done()`
+        once `study` is set, `failed(message)` on an error. A replaced job answers nothing."""
+        if self.path is None:
+            return
+        self.stop_study()
+        path, segments = self.path, self.segments()
+        job = BackgroundJob(lambda progress, cancelled: study_video(
+            path, segments, progress=progress, cancelled=cancelled), "compare-study", parent)
+        self.job = job
+
+        def finished(study: object) -> None:
+            if self.job is job and isinstance(study, VideoStudy):
+                self.study, self.job = study, None
+                done()
+
+        def stopped(message: str) -> None:
+            if self.job is job:
+                self.job = None
+                failed(message)
+
+        job.finished.connect(finished)
+        job.failed.connect(stopped)
+        job.start()
+
+    def stop_study(self) -> None:
+        """Cancel the study under way (its answer is for a video being replaced)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
+
 
 def action_text(result: WindowResult | None, *, analysed: bool) -> str:
     """'Action: jumping jacks 97%', or why there is none."""
@@ -52,9 +88,11 @@ def action_text(result: WindowResult | None, *, analysed: bool) -> str:
     return f"Action: {display_name(result.label)} {result.score * 100:.0f}%{unknown}"
 
 
-def sync_text(alignment: Alignment, offset_here: int, nudge: int, fps_b: float) -> str:
-    """How the videos are lined up, B's offset from A at the frame on screen, how much
-    longer B takes (with more than one aligned moment) and the frames moved by hand."""
+def sync_text(alignment: Alignment, a_frame: int, b_frame: int, nudge: int, fps_a: float,
+              fps_b: float) -> str:
+    """How the videos are lined up, B's offset from A in seconds at the frames on screen
+    (each video's frame over its own frame rate), how much longer B takes in time (with more
+    than one aligned moment; `Alignment.time_ratio`) and the frames moved by hand."""
     label = alignment.extra.get("action")
     where = f" of {display_name(label)}" if label else ""
     if alignment.mode == "action":
@@ -68,9 +106,9 @@ def sync_text(alignment: Alignment, offset_here: int, nudge: int, fps_b: float) 
     else:
         seconds = alignment.offset / fps_b
         text = f"Lined up by a time offset ({alignment.offset:+.0f} frames, {seconds:+.2f} s)"
-    text += f" · B is {offset_here:+d} frames from A here"
+    text += f" · B is {b_frame / fps_b - a_frame / fps_a:+.2f} s from A here"
     if len(alignment.anchors) > 1:
-        text += f" · B takes {alignment.tempo_ratio:.2f}× A's time"
+        text += f" · B takes {alignment.time_ratio:.2f}× A's time"
     if nudge:
         text += f" · moved by hand {nudge:+d}"
     return text

@@ -3,8 +3,12 @@ fast its repetitions go (`study_video`, run as a `BackgroundJob`), and which fra
 second goes with each frame of the first (`align_videos`, stmanet.engine.align).
 
 A study keeps every frame's embedding (stmanet.engine.reps.frame_embedding: a small picture
-of the frame's edges) and the repetition counts of each segment of the video (the per-frame
-result of a whole-video analysis when there is one, else the whole video as one segment).
+of the frame's edges, EMBED_SIDE pixels on its longer side) and the repetition counts of each
+segment of the video (the per-frame result of a whole-video analysis when there is one, else
+the whole video as one segment). The repetitions are counted on those pictures as they are,
+as the counter does; the study keeps each one centred on an EMBED_SIDE x EMBED_SIDE square of
+zeros (a flat picture's edges), so videos of any aspect ratio (4:3 beside 16:9, portrait
+beside landscape) give embeddings of the same length to line up.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from stmanet.engine.align import Alignment, by_offset
 
 __all__ = ["SYNC_MODES", "Alignment", "VideoStudy", "align_videos", "by_offset",
            "shared_actions", "study_video", "tempo_text"]
-from stmanet.engine.reps import SegmentCount, count_reps, frame_embedding
+from stmanet.engine.reps import EMBED_SIDE, SegmentCount, count_reps, frame_embedding
 from stmanet.errors import Cancelled, STMANetError
 
 SYNC_MODES = {
@@ -74,7 +78,9 @@ def study_video(path: Path | str, segments: Segments | None = None, *,
         info = probe(path)
         total = max(1, info.frame_count)
         store: list[np.ndarray] = []
+        shape = (0, 0)
         for index, frame in iter_frames(path):
+            shape = frame.shape[:2]
             if cancelled is not None and index % 16 == 0 and cancelled():
                 raise Cancelled("comparison cancelled")
             store.append(frame_embedding(frame))
@@ -86,6 +92,7 @@ def study_video(path: Path | str, segments: Segments | None = None, *,
         bounds = [(label, start, min(end, len(store))) for label, start, end in segments or ()
                   if start < len(store)] or [(None, 0, len(store))]
         counts = count_reps(embeddings, info.fps, bounds)
+        embeddings = squared(embeddings, *shape)
     except Cancelled:
         raise
     except STMANetError as exc:
@@ -93,6 +100,19 @@ def study_video(path: Path | str, segments: Segments | None = None, *,
     if progress is not None:
         progress(total, total)
     return VideoStudy(path, info.fps, embeddings, tuple(counts))
+
+
+def squared(embeddings: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Frame embeddings (T, D) of frames `height` x `width` as (T, EMBED_SIDE²): each
+    picture (frame_embedding's size for that frame) centred on a square of zeros."""
+    scale = EMBED_SIDE / max(height, width)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    if h * w != embeddings.shape[1]:
+        raise JobError(f"embeddings of {embeddings.shape[1]} values are not {h} x {w} pictures")
+    out = np.zeros((len(embeddings), EMBED_SIDE, EMBED_SIDE), dtype=np.float32)
+    top, left = (EMBED_SIDE - h) // 2, (EMBED_SIDE - w) // 2
+    out[:, top:top + h, left:left + w] = embeddings.reshape(-1, h, w)
+    return out.reshape(len(embeddings), -1)
 
 
 def _rep_spans(count: SegmentCount) -> list[tuple[float, float]]:
@@ -149,10 +169,11 @@ def shared_actions(segments_a: Segments | None, segments_b: Segments | None) -> 
 
 
 def tempo_text(count: SegmentCount | None) -> str:
-    """A segment's pace as a coach reads it: '52 reps/min · 1.15 s per rep', or why not."""
+    """A segment's pace as a coach reads it: '52 reps/min · 1.15 s per rep' (the same
+    pace both ways: 60 / reps per minute), or why not."""
     if count is None:
         return "—"
-    if count.abstained or count.reps_per_min is None:
+    if count.abstained or not count.reps_per_min:
         return f"not counted ({count.reason})" if count.reason else "not counted"
-    period = count.period_s if count.period_s else 60.0 / count.reps_per_min
+    period = 60.0 / count.reps_per_min
     return f"{count.reps_per_min:.0f} reps/min · {period:.2f} s per rep"

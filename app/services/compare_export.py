@@ -67,10 +67,10 @@ def export_side_by_side(source_a: Path, source_b: Path, destination: Path,
                         b_frames: Sequence[int], render_a: FrameRenderer,
                         render_b: FrameRenderer, *, progress: Progress | None = None,
                         cancelled: CancelCheck | None = None) -> Path:
-    """Frame i of `source_a` beside frame `b_frames[i]` of `source_b` (clamped to the
-    video), each through its renderer, as an H.264 MP4 at A's frame rate; written to a
-    temporary file and renamed over `destination` when complete (a cancel or an error leaves
-    nothing). Errors name the file."""
+    """Frame i of `source_a` beside frame `b_frames[i]` of `source_b` (the whole map at
+    once, e.g. a numpy array; clamped to the video), each through its renderer, as an H.264
+    MP4 at A's frame rate; written to a temporary file and renamed over `destination` when
+    complete (a cancel or an error leaves nothing). Errors name the file."""
     source_a, source_b, destination = Path(source_a), Path(source_b), Path(destination)
     if destination.resolve() in (source_a.resolve(), source_b.resolve()):
         raise ExportError("Choose another file name: the export would overwrite a video.")
@@ -80,12 +80,15 @@ def export_side_by_side(source_a: Path, source_b: Path, destination: Path,
         raise ExportError(str(exc)) from exc
     rate = frame_rate(info_a.fps)
     last_b = max(0, info_b.frame_count - 1)
+    wanted_b = np.clip(np.asarray(b_frames, dtype=np.int64).reshape(-1), 0, last_b)
+    if len(wanted_b) == 0:
+        raise ExportError(f"{source_a.name}: no frame of it is paired with {source_b.name}")
     height = min(MAX_HEIGHT, info_a.height) // 2 * 2
     follower = _Follower(source_b)
 
     def pictures() -> Iterator[np.ndarray]:
         for index, frame in iter_frames(source_a):
-            wanted = min(max(0, int(b_frames[min(index, len(b_frames) - 1)])), last_b)
+            wanted = int(wanted_b[min(index, len(wanted_b) - 1)])
             other = follower.at(wanted)
             right = render_b(other, wanted) if other is not None else np.zeros_like(frame)
             yield side_by_side(render_a(frame, index), right, height)

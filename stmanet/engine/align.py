@@ -101,6 +101,12 @@ class Alignment:
         (a0, b0), (a1, b1) = self.anchors[0], self.anchors[-1]
         return float((b1 - b0) / (a1 - a0)) if a1 - a0 > 0 else self.rate
 
+    @property
+    def time_ratio(self) -> float:
+        """`tempo_ratio` in time, not frames: how many seconds B takes over what A does in
+        one (the same repetitions at 30 and 60 fps: 1.0)."""
+        return self.tempo_ratio / self.rate
+
     def shifted(self, frames: float) -> Alignment:
         """The same alignment with B moved `frames` later against A (a nudge)."""
         moved = self.anchors.copy()

@@ -227,3 +227,111 @@ def test_repetitions_fall_back_to_dtw_where_the_counter_abstains(compare, drills
     print(f"\nDTW fallback (model's segments): phase error mean {error.mean():.2f} max "
           f"{error.max():.2f} frames")
     assert error.mean() <= 1.0
+
+
+def test_a_video_opened_while_its_side_is_analysed_gets_nothing_of_the_old_one(qapp,
+                                                                                tmp_path):
+    a, _ = render_sequence([("jumping_jacks", 2.0)], seed=5)
+    b, _ = render_sequence([("jumping_jacks", 2.0)], seed=6)
+    c, _ = render_sequence([("squats", 1.5)], seed=7, size=(192, 108))
+    paths = [write_video(tmp_path / f"{n}.mp4", v) for n, v in zip("abc", (a, b, c),
+                                                                    strict=True)]
+    errors: list[tuple[str, str]] = []
+    compare = CompareController(DEMO_MODEL, present_error=lambda t, m: errors.append((t, m)))
+    compare.view.show()
+    wait_until(lambda: compare.service.model is not None, 60)
+    compare.open_videos(paths[0], paths[1])
+    wait_until(lambda: all(compare.side(s).player.source_info() for s in "AB"), 30)
+    assert compare.analyse() and compare.service.is_analysing()
+    compare.open_video("A", paths[2])  # while A's first video is being analysed
+    wait_until(lambda: not compare.is_busy() and compare.side("B").analysis is not None
+               and compare.side("A").study is not None, 300)
+    side_a = compare.side("A")
+    assert side_a.analysis is None and side_a.study.path == paths[2]
+    assert not side_a.pane.timeline.has_frame_result()
+    assert compare.view.readout.texts("A")[0] == "Action: not analysed yet"
+    assert compare.side("B").analysis.path == paths[1] and errors == []
+    assert compare.analyse()  # analysing again takes the new video
+    wait_until(lambda: not compare.is_busy() and side_a.analysis is not None, 300)
+    assert side_a.analysis.path == paths[2] and side_a.pane.timeline.has_frame_result()
+    compare.view.close()
+
+
+def test_videos_of_different_aspect_ratios_are_compared(qapp, tmp_path):
+    """A 4:3 video beside a 16:9 one (their frame embeddings differ in length)."""
+    from stmanet.data.decode import iter_frames
+    from stmanet.engine.reps import EMBED_SIDE, count_reps, frame_embedding
+
+    a, _ = render_sequence([("jumping_jacks", 4.0)], seed=8, size=(160, 120))
+    b, _ = render_sequence([("jumping_jacks", 4.0)], seed=8, size=(192, 108), fps=25 * TEMPO)
+    path_a, path_b = write_video(tmp_path / "4x3.mp4", a), write_video(tmp_path / "16x9.mp4", b)
+    errors: list[tuple[str, str]] = []
+    compare = CompareController(None, present_error=lambda t, m: errors.append((t, m)))
+    compare.view.show()
+    compare.open_videos(path_a, path_b)
+    wait_until(lambda: all(compare.side(s).study for s in "AB") and not compare.is_busy(), 60)
+    choose_mode(compare, "reps")
+    alignment = compare.alignment
+    print(f"\n4:3 beside 16:9: {alignment.mode}, tempo ratio {alignment.tempo_ratio:.3f} "
+          f"(true {TEMPO})")
+    assert alignment.mode in ("reps", "dtw"), compare.view.status.text()
+    assert alignment.time_ratio == pytest.approx(TEMPO, rel=0.15)
+    assert errors == [] and " s from A here" in compare.view.readout.sync_label.text()
+    for side in "AB":
+        study = compare.side(side).study
+        assert study.embeddings.shape[1] == EMBED_SIDE * EMBED_SIDE
+        assert "reps/min" in compare.view.readout.texts(side)[1]
+        # the counts are the counter's own, on its own embeddings of the frames
+        own = np.stack([frame_embedding(f) for _, f in iter_frames(study.path)])
+        assert study.counts[0].total == count_reps(own, study.fps, [(None, 0, len(own))]
+                                                   )[0].total
+    compare.seek(60)
+    assert shown(compare)[1] == compare.b_frame()
+    compare.view.close()
+
+
+def test_the_readout_gives_times_across_frame_rates_and_one_pace():
+    """The same repetitions filmed at 30 and at 60 fps are in step and as fast."""
+    from app.controllers.compare_sides import sync_text
+    from app.services.compare import tempo_text
+    from stmanet.engine import align
+    from stmanet.engine.reps import SegmentCount
+
+    reps = [(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)]
+    alignment = align.by_reps(reps, reps, 30.0, 60.0)
+    text = sync_text(alignment, 45, alignment.b_frame(45), 0, 30.0, 60.0)
+    assert "B is +0.00 s from A here" in text and "B takes 1.00× A's time" in text
+    assert "frames from A" not in text
+    later = sync_text(align.by_offset(30, rate=2.0), 0, 30, 0, 30.0, 60.0)
+    assert "B is +0.50 s from A here" in later
+    count = SegmentCount(0, 250, 25.0, total=8, rep_times=tuple(range(1, 9)),
+                         rep_starts=tuple(range(0, 8)), reps_per_min=52.0, period_s=1.0)
+    assert tempo_text(count) == "52 reps/min · 1.15 s per rep"
+
+
+def test_the_export_map_is_the_frames_on_screen(compare):
+    choose_mode(compare, "reps")
+    compare.nudge("B", 3)
+    count = compare.side("A").frame_count()
+    try:
+        assert compare.b_frames(count).tolist() == [compare.b_frame(i) for i in range(count)]
+    finally:
+        compare.nudge("B", -3)
+
+
+def test_quitting_stops_the_open_comparisons(qapp, tmp_path, drills):
+    from PySide6.QtCore import QSettings
+    window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    kept, closed = window.open_comparison(), window.open_comparison()
+    kept.open_video("A", drills[0])
+    wait_until(lambda: kept.side("A").player.source_info() is not None, 30)
+    closed.view.close()
+    assert window._comparisons == {kept}  # a closed one is let go
+    gone: list[object] = []
+    kept.destroyed.connect(lambda *_: gone.append(True))
+    thread = kept.service._thread
+    assert thread.isRunning()
+    window.close()  # quitting: the comparison's threads stop with the window's
+    assert not thread.isRunning()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    wait_until(lambda: bool(gone), 10)

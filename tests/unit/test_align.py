@@ -49,6 +49,17 @@ def test_by_offset_moves_b_by_the_frames_and_a_nudge_adds_to_them():
     assert alignment.a_of(112) == pytest.approx(100)
 
 
+def test_the_time_ratio_is_in_seconds_whatever_the_frame_rates():
+    """The same repetitions filmed at 30 and at 60 fps: B takes twice the frames, the same
+    time; the tempo ratio is in frames, the time ratio in seconds."""
+    reps = [(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)]
+    same = align.by_reps(reps, reps, 30.0, 60.0)
+    assert same.tempo_ratio == pytest.approx(2.0) and same.time_ratio == pytest.approx(1.0)
+    slower = align.by_reps(reps, [(a * TEMPO, b * TEMPO) for a, b in reps], 30.0, 60.0)
+    assert slower.time_ratio == pytest.approx(TEMPO)
+    assert align.by_offset(5, rate=2.0).time_ratio == pytest.approx(1.0)
+
+
 def test_by_action_start_pairs_the_first_frames_of_the_longest_shared_action(pair):
     _, seg_a, _, seg_b = pair
     segments_a = [(s.drill, s.start_frame, s.end_frame) for s in seg_a]
