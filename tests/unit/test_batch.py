@@ -274,3 +274,32 @@ def test_a_note_that_looks_like_a_formula_stays_text_in_the_session_table(analys
                  "--note", f"{name}==1+1"]) == 0
     lines = (out / "session.csv").read_text(encoding="utf-8").splitlines()
     assert any(line.endswith(",'=1+1") for line in lines)
+
+
+def test_a_video_whose_analysis_crashes_is_named_and_the_others_are_analysed(
+        session, tmp_path, monkeypatch):
+    """A RuntimeError (e.g. out of memory) in one video fails that video only, with a
+    one-line reason naming it (`stmanet predict` then exits 1 naming it)."""
+    import stmanet.engine.batch as batch
+
+    videos = _videos(session)[:3]
+    crashing = videos[1]
+    real = batch.analyse_video
+
+    def analyse(predictor, path, *args, **kwargs):
+        if Path(path) == crashing:
+            raise RuntimeError("out of memory\nwhile running the network on 64 clips")
+        return real(predictor, path, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "analyse_video", analyse)
+    out = tmp_path / "results"
+    seen: list[BatchEvent] = []
+    summary = run_batch(videos, out, DEMO_MODEL, workers=1, on_event=seen.append)
+    assert summary.done == [str(videos[0]), str(videos[2])]
+    [(video, why)] = summary.failed
+    assert video == str(crashing)
+    assert str(crashing) in why and "out of memory" in why and "\n" not in why
+    assert [e.video for e in seen if e.kind == "failed"] == [str(crashing)]
+    assert sorted(p.name for p in out.glob("*.result.json")) == [
+        f"{videos[0].name}.result.json", f"{videos[2].name}.result.json"]
+
