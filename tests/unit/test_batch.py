@@ -303,3 +303,37 @@ def test_a_video_whose_analysis_crashes_is_named_and_the_others_are_analysed(
     assert sorted(p.name for p in out.glob("*.result.json")) == [
         f"{videos[0].name}.result.json", f"{videos[2].name}.result.json"]
 
+
+
+def test_the_window_shows_the_counts_a_result_file_holds(analysed):
+    """A video analysed in a batch, opened in the app: each drill's repetitions, rate and pace
+    come from its result file (app.services.batch.stored_reps)."""
+    from app.services.batch import NO_RHYTHM, stored_reps
+    from app.widgets.reps_panel import row_texts
+
+    counted = 0
+    for path in sorted(analysed.glob("*.result.json")):
+        result = read_result(path)
+        assert result is not None
+        fps = result["fps"]
+        drills = [s for s in result["segments"] if s["action"] is not None]
+        counts = stored_reps(result["segments"], fps)
+        assert counts is not None and counts.no_rhythm == NO_RHYTHM
+        assert [s.label for s in counts.segments] == [s["action"] for s in drills]
+        for shown, stored in zip(counts.segments, drills, strict=True):
+            assert (shown.start_frame, shown.end_frame) == (stored["start_frame"],
+                                                            stored["end_frame"])
+            total = stored["reps"]["reps"] if stored["reps"] else None
+            assert shown.total == total
+            if total:
+                counted += 1
+                assert len(shown.rep_frames) == total
+                assert list(shown.rep_frames) == [round(t * fps)
+                                                  for t in stored["reps"]["rep_times"]]
+                assert row_texts(shown)[1] == str(total)
+                assert shown.reps_per_min == stored["reps"]["reps_per_min"]
+            else:
+                assert row_texts(shown)[3] == "not counted" and shown.reason
+        assert sum(int(s.total or 0) for s in counts.segments) == sum(
+            int(s["reps"]["reps"] or 0) for s in drills if s["reps"])
+    assert counted  # the demo model's drills are counted
