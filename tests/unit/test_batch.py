@@ -277,7 +277,7 @@ def test_a_note_that_looks_like_a_formula_stays_text_in_the_session_table(analys
 
 
 def test_a_video_whose_analysis_crashes_is_named_and_the_others_are_analysed(
-        session, tmp_path, monkeypatch):
+        session, tmp_path, capsys, monkeypatch):
     """A RuntimeError (e.g. out of memory) in one video fails that video only, with a
     one-line reason naming it (`stmanet predict` then exits 1 naming it)."""
     import stmanet.engine.batch as batch
@@ -302,6 +302,15 @@ def test_a_video_whose_analysis_crashes_is_named_and_the_others_are_analysed(
     assert [e.video for e in seen if e.kind == "failed"] == [str(crashing)]
     assert sorted(p.name for p in out.glob("*.result.json")) == [
         f"{videos[0].name}.result.json", f"{videos[2].name}.result.json"]
+
+    # the command line: the others are kept, the crashing one named, exit status 1
+    assert main(["predict", *map(str, videos), "--output-dir", str(out), "--workers", "1",
+                 "--progress", "none"]) == 1
+    captured = capsys.readouterr()
+    assert "0 analysed, 2 kept from an earlier run, 1 failed" in captured.out
+    lines = captured.err.strip().splitlines()
+    assert any(str(crashing) in line and "out of memory" in line for line in lines)
+    assert str(crashing) in lines[-1] and "could not be analysed" in lines[-1]
 
 
 
