@@ -5,7 +5,9 @@ progress bar over all the videos, the video in progress in the status bar, Cance
 is app/services/batch.py over the engine's resumable batch analysis, so that a cancelled or
 interrupted analysis, started again, redoes only the videos without a current result.
 Results are cached beside each video (`stmanet-results/`); opening an analysed video (or
-loading the model it was analysed with) shows its timeline at once. Report… writes the
+loading the model it was analysed with) shows its timeline and repetitions: the result file
+is read on a thread of its own (a BackgroundJob without a dialog), and a result that comes
+after another video or model was chosen is dropped. Report… writes the
 HTML and PDF reports and the session table of the videos analysed last (or of a folder of
 results); notes.json or notes.csv in the results' folder or the videos' folder are the notes
 per student.
@@ -74,6 +76,8 @@ class BatchController(QObject):
         self._present_error = present_error
         self._last_results: list[Path] = []
         self._state = service.BatchState()
+        self._load_serial = 0  # which request to show a cached result is the latest
+        self._loading: BackgroundJob | None = None
         self.jobs = JobRunner(window.dialog_parent, present_error, window.show_message,
                               busy_text="Wait for the analysis or report under way to end, "
                                         "or cancel it.",
@@ -140,21 +144,47 @@ class BatchController(QObject):
         return self.jobs.run(work, title="Report", text="Writing the reports…",
                              failure_title="Report failed", done=done)
 
-    def show_cached(self) -> bool:
-        """Show the cached result of the open video by the model in use, if there is one."""
+    def show_cached(self) -> BackgroundJob | None:
+        """Read the cached result of the open video by the model in use in the background,
+        and show it when it has come, if there is one, unless another video or model was
+        chosen meanwhile (a result arriving late is dropped). The job reading it, or None
+        when there is nothing to read."""
+        self._load_serial += 1
+        serial = self._load_serial
         info = self._window.player.source_info()
         model = self._recognition.service.model
         if info is None or model is None or getattr(info, "is_live", True):
-            return False
-        result = service.cached_analysis(Path(info.location), Path(model.path))
-        if result is None:
-            return False
-        self._recognition.show_analysis(result)
-        self._window.show_message(f"{Path(info.location).name}: analysed earlier; its "
-                                  "timeline is shown", 4000)
-        return True
+            return None
+        video, checkpoint = Path(info.location), Path(model.path)
+
+        def work(_progress, _cancelled):
+            return service.cached_analysis(video, checkpoint)
+
+        job = BackgroundJob(work, name="cached result", parent=self)
+
+        def loaded(result: Any) -> None:
+            if serial != self._load_serial or result is None:
+                return  # another video or model since, or nothing on file
+            self._recognition.show_analysis(result)
+            self._window.show_message(f"{video.name}: analysed earlier; its timeline is "
+                                      "shown", 4000)
+
+        def ended(*_: object) -> None:
+            if self._loading is job:
+                self._loading = None
+            job.deleteLater()
+
+        job.finished.connect(loaded)
+        for outcome in (job.finished, job.failed, job.cancelled):
+            outcome.connect(ended)
+        self._loading = job
+        job.start()
+        return job
 
     def shutdown(self) -> None:
+        self._load_serial += 1  # a result still being read is not shown
+        if self._loading is not None:
+            self._loading.wait(5.0)
         self.jobs.shutdown()
 
     @property

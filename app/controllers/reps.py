@@ -5,6 +5,8 @@ drills and the Rhythm dock.
 the per-frame result with its repetitions, repetitions per minute and evenness of pace
 (app/widgets/reps_panel.py), and shows the self-similarity picture (app/widgets/
 rhythm_view.py) of the drill at the playhead or of the whole video, with the playhead marked.
+Counts read from a batch analysis's result file have no pictures: the Rhythm dock says so
+(`RepCounts.no_rhythm`).
 The counting itself ran on the recognition worker's thread (app/services/counting.py); the
 badge's running count and the timeline's ticks are drawn by `LiveResults`.
 """
@@ -22,6 +24,7 @@ from app.names import display_name
 from app.services.counts import RepCounts, Rhythm
 from app.widgets.player import PlayerWidget, format_time
 from app.widgets.reps_panel import PLACEHOLDER, RepsTable
+from app.widgets.rhythm_view import PLACEHOLDER as RHYTHM_PLACEHOLDER
 from app.widgets.rhythm_view import RhythmView
 
 
@@ -101,6 +104,10 @@ class RepsViews(QObject):
         if counts is None:
             self._show(None, None, "")
             return
+        if counts.no_rhythm:  # counts without pictures (a result file's)
+            self._show(("none", id(counts)), None, counts.no_rhythm,
+                       placeholder=counts.no_rhythm)
+            return
         if self.rhythm.whole_video():
             self._show(("whole", id(counts)), counts.whole, "The whole video",
                        counts.rep_frames())
@@ -117,8 +124,8 @@ class RepsViews(QObject):
                    f"{display_name(segment.label)} · {span} · {told}", segment.rep_frames)
 
     def _show(self, key: tuple[object, ...] | None, picture: Rhythm | None, caption: str,
-              rep_frames: Sequence[int] = ()) -> None:
+              rep_frames: Sequence[int] = (), placeholder: str = RHYTHM_PLACEHOLDER) -> None:
         if key == self._shown and key is not None:
             return
         self._shown = key
-        self.rhythm.set_rhythm(picture, caption, rep_frames)
+        self.rhythm.set_rhythm(picture, caption, rep_frames, placeholder)

@@ -4,7 +4,8 @@ door to stmanet/engine/batch.py and stmanet/report/.
 Results are cached beside each video, in a folder `stmanet-results` next to it (one result
 file per video, as `stmanet predict VIDEOS --output-dir FOLDER/stmanet-results` writes them),
 so that the command line and the app share them: an analysis resumes where either stopped,
-and opening an analysed video shows its timeline at once (`cached_analysis`).
+and opening an analysed video shows its timeline and the repetitions of each drill
+(`cached_analysis`, read off the GUI thread by app/controllers/batch.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
+from app.services.counts import RepCounts, SegmentReps, segment_reps
 from app.services.jobs import CancelCheck, JobError, Progress
 from app.services.results import AnalysisResult, WindowResult
 
@@ -146,11 +150,40 @@ def cached_analysis(video: Path | str, checkpoint: Path | str) -> AnalysisResult
             smoothing=settings["smoothing"], switch_penalty=settings["switch_penalty"],
             median_frames=settings["median_frames"],
             weighting=settings.get("weighting", "uniform")) if windows else None
+        reps = stored_reps(data["segments"], fps)
     except (KeyError, TypeError, ValueError, IndexError, OSError):
         return None
     return AnalysisResult(video, fps, int(data["num_frames"]), int(w["hop"]),
                           int(w["window"]), names, windows, True,
-                          scores=scores.mean(0) if len(scores) else None, timeline=timeline)
+                          scores=scores.mean(0) if len(scores) else None, timeline=timeline,
+                          reps=reps)
+
+
+NO_RHYTHM = ("No rhythm picture: this video was analysed with File ▸ Analyse videos, whose "
+             "result keeps the counts but not the pictures. Analyse whole video draws them.")
+
+
+def stored_reps(segments: Sequence[dict[str, Any]], fps: float) -> RepCounts | None:
+    """The repetitions a result file holds for each segment of a known action, as the window
+    shows them (RepCounts without rhythm pictures: `no_rhythm` says why); None when it holds
+    none. Raises KeyError/TypeError/ValueError on a malformed segment."""
+    out: list[SegmentReps] = []
+    for s in segments:
+        if s["action"] is None:  # "not a known action": not a drill
+            continue
+        stored = s.get("reps")
+        count = SimpleNamespace(
+            start_frame=int(s["start_frame"]), end_frame=int(s["end_frame"]),
+            total=None if stored is None or stored["reps"] is None else int(stored["reps"]),
+            rep_times=[] if stored is None else [float(t) for t in stored["rep_times"]],
+            reps_per_min=None if stored is None else stored.get("reps_per_min"),
+            pace_cv=None if stored is None else stored.get("pace_cv"),
+            reason=("its frames could not be read" if stored is None
+                    else stored.get("reason") or ""))
+        out.append(segment_reps(str(s["action"]), count, fps))
+    if not out:
+        return None
+    return RepCounts(out, rhythms=[None] * len(out), no_rhythm=NO_RHYTHM)
 
 
 # ------------------------------------------------------------------------------ reports

@@ -109,12 +109,15 @@ class Rhythm:
 class RepCounts:
     """The counted segments of one video, in order, what counting them took, and the
     self-similarity pictures of each segment (`rhythms`, in the same order) and of the
-    whole video (`whole`)."""
+    whole video (`whole`), or why there are none (`no_rhythm`)."""
 
     segments: list[SegmentReps] = field(default_factory=list)
     seconds: float = 0.0  # embedding every frame and counting, on the worker thread
     rhythms: list[Rhythm | None] = field(default_factory=list)
     whole: Rhythm | None = None
+    no_rhythm: str = ""
+    """Why there are no self-similarity pictures at all, when so (counts read from a
+    result file keep none): what the Rhythm dock says instead."""
 
     def __bool__(self) -> bool:
         return bool(self.segments)

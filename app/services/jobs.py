@@ -27,6 +27,16 @@ class JobError(Exception):
     """A job that could not be done; the message says why, for the user."""
 
 
+def unexpected_message(exc: BaseException) -> str:
+    """One line for the user about an exception no job expects: its kind and first line."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if len(detail) > 200:
+        detail = detail[:199] + "…"
+    return f"An unexpected error stopped it ({detail}); the log has the details."
+
+
 class BackgroundJob(QObject):
     """Runs `work(progress, cancelled)` in a Python thread.
 
@@ -34,7 +44,9 @@ class BackgroundJob(QObject):
     finished(result), failed(message), cancelled(). `work` calls `progress(done, total)` as it
     goes and checks `cancelled()`; raising Cancelled ends it as cancelled. The errors a user
     can act on (STMANetError, JobError, OSError, OpenCV's, ValueError) end it as failed, with
-    their message.
+    their message; any other exception (a RuntimeError such as running out of memory, a bug)
+    also ends it as failed, with a one-line message naming its kind (`unexpected_message`),
+    its traceback in the log, so that a progress dialog never waits forever.
     """
 
     progressed = Signal(int, int)
@@ -83,5 +95,8 @@ class BackgroundJob(QObject):
         except (STMANetError, JobError, OSError, cv2.error, ValueError) as exc:
             log.exception("%s failed", self._thread.name)
             self._failed.emit(str(exc))
+        except Exception as exc:  # a job must always end with an outcome
+            log.exception("%s failed unexpectedly", self._thread.name)
+            self._failed.emit(unexpected_message(exc))
         else:
             self._finished.emit(result)

@@ -52,6 +52,7 @@ class RhythmPicture(QWidget):
         self._image: QImage | None = None
         self._frame = -1
         self._reps: list[int] = []
+        self.placeholder = PLACEHOLDER  # what is said where there is no picture
         self.setMinimumSize(96, 96)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -98,7 +99,7 @@ class RhythmPicture(QWidget):
         if self._image is None or self._rhythm is None:
             painter.setPen(QColor(theme.TEXT_MUTED))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter
-                             | Qt.TextFlag.TextWordWrap, PLACEHOLDER)
+                             | Qt.TextFlag.TextWordWrap, self.placeholder)
             painter.end()
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
@@ -164,7 +165,9 @@ class RhythmView(QWidget):
         return self.whole_button.isChecked()
 
     def set_rhythm(self, rhythm: Rhythm | None, caption: str,
-                   rep_frames: Sequence[int] = ()) -> None:
+                   rep_frames: Sequence[int] = (), placeholder: str = PLACEHOLDER) -> None:
+        """Show `rhythm` under `caption`; `placeholder` is said where there is none."""
+        self.picture.placeholder = placeholder
         self.picture.set_rhythm(rhythm, rep_frames)
         self.caption.setText(caption)
 

@@ -11,13 +11,16 @@ way therefore loses at most the videos in progress.
 `workers` > 1 runs that many worker processes (spawned, each loading the model once and
 using cores / workers torch threads); 1 runs in this process. Progress comes as
 `BatchEvent`s: a video started, its windows done, finished (with its result), failed, or kept
-from an earlier run.
+from an earlier run. Any error while analysing one video (an unreadable file, OpenCV's, a
+RuntimeError such as running out of memory) fails that video only, with a one-line reason
+naming it; the others are analysed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import queue
@@ -31,6 +34,8 @@ from stmanet.engine.video_result import AnalysisSettings, analyse_video, is_curr
 from stmanet.errors import Cancelled, STMANetError, printable_path
 
 RESULT_SUFFIX = ".result.json"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -148,8 +153,17 @@ def _analyse_to_file(video: str, result_file: str) -> tuple[str, str]:
     except STMANetError as exc:
         return "failed", str(exc)
     except (OSError, ValueError) as exc:
-        return "failed", f"{printable_path(Path(video))}: {exc}"
+        return "failed", f"{printable_path(Path(video))}: {_first_line(exc)}"
+    except Exception as exc:  # one video's failure must not stop the others
+        log.exception("analysing %s failed", printable_path(Path(video)))
+        return "failed", (f"{printable_path(Path(video))}: could not be analysed "
+                          f"({type(exc).__name__}: {_first_line(exc)})")
     return "done", ""
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip()[:200] if lines else "no message"
 
 
 # --------------------------------------------------------------------------- the batch

@@ -4,10 +4,17 @@ opened, and the reports written."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import threading
 from pathlib import Path
 
-from app.services.batch import RESULTS_FOLDER
+from PySide6.QtWidgets import QProgressDialog
+
+from app.names import display_name
+from app.services import batch as service
+from app.services.batch import NO_RHYTHM, RESULTS_FOLDER
+from app.widgets.reps_panel import PLACEHOLDER as REPS_PLACEHOLDER
 
 JOB_S = 240_000  # ms: a loaded 2-core machine
 
@@ -19,7 +26,7 @@ def _load(qtbot, window, model: Path) -> None:
 
 def test_analysed_videos_are_cached_shown_when_opened_and_reported(qtbot, window, dialogs,
                                                                    tiny_model, clip, other_clip,
-                                                                   tmp_path):
+                                                                   tmp_path, monkeypatch):
     lesson = tmp_path / "lesson"
     lesson.mkdir()
     videos = [Path(shutil.copy(clip, lesson / "anna.mp4")),
@@ -55,6 +62,51 @@ def test_analysed_videos_are_cached_shown_when_opened_and_reported(qtbot, window
     assert analysis.timeline is not None and analysis.timeline.segments
     assert any("analysed earlier" in m for m in messages)
 
+    # ... with the repetitions of each drill the result file holds, and the Rhythm dock
+    # saying plainly why it has no picture
+    stored = json.loads(results[0].read_text(encoding="utf-8"))
+    drills = [s for s in stored["segments"] if s["action"] is not None]
+    assert drills
+    reps = window.recognition.reps
+    assert reps.table.isVisibleTo(window)
+    expected = []
+    for s in drills:
+        count = s["reps"]["reps"] if s["reps"] else None
+        expected.append((display_name(s["action"]), "—" if count is None else str(count)))
+    assert [row[:2] for row in reps.table.rows()] == expected
+    assert reps.note.text() != REPS_PLACEHOLDER
+    assert reps.heading.text().startswith("Repetitions · ")
+    for segment, s in zip(analysis.reps.segments, drills, strict=True):
+        times = s["reps"]["rep_times"] if s["reps"] and s["reps"]["reps"] else []
+        assert list(segment.rep_frames) == [round(t * analysis.fps) for t in times]
+    assert reps.rhythm.caption.text() == NO_RHYTHM
+    assert reps.rhythm.picture.placeholder == NO_RHYTHM
+
+    # a cached result still being read when another video is opened is dropped
+    release, read = threading.Event(), threading.Event()
+    real = service.cached_analysis
+
+    def slow_for_anna(video, checkpoint):
+        if Path(video).name == "anna.mp4":
+            release.wait(30)
+            try:
+                return real(video, checkpoint)
+            finally:
+                read.set()
+        return real(video, checkpoint)
+
+    monkeypatch.setattr(service, "cached_analysis", slow_for_anna)
+    window.open_path(videos[0])
+    qtbot.waitUntil(lambda: batch._loading is not None, timeout=30_000)
+    window.open_path(videos[1])
+    qtbot.waitUntil(lambda: window.recognition.analysis is not None
+                    and window.recognition.analysis.path == videos[1], timeout=30_000)
+    release.set()
+    assert read.wait(30)
+    qtbot.wait(300)  # the late result's signal is delivered, and dropped
+    assert window.recognition.analysis.path == videos[1]
+    monkeypatch.setattr(service, "cached_analysis", real)
+
     out = tmp_path / "reports"
     batch.report(batch.last_results, out, batch._notes_for(batch.last_results))
     qtbot.waitUntil(lambda: not batch.jobs.is_busy(), timeout=JOB_S)
@@ -82,3 +134,25 @@ def test_the_file_menu_holds_analyse_videos_and_report(window):
     assert [a.text() for a in batch.menu.actions()] == [
         "A &folder of videos…", "&Videos…", "The label &project's videos"]
     assert not batch.project_action.isEnabled()  # an untitled project has no videos on file
+
+
+def test_an_analysis_stopped_by_an_unexpected_error_is_reported_and_ends(qtbot, window,
+                                                                         dialogs, tiny_model,
+                                                                         clip, monkeypatch):
+    """A RuntimeError (e.g. out of memory) in the job: the progress dialog closes, the error
+    is shown in one line, and the menus work again."""
+    _load(qtbot, window, tiny_model)
+
+    def out_of_memory(*_args, **_kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore details")
+
+    monkeypatch.setattr(service, "analyse_videos", out_of_memory)
+    batch = window.batch
+    assert batch.analyse([clip]) is not None
+    qtbot.waitUntil(lambda: not batch.jobs.is_busy(), timeout=30_000)
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=10_000)
+    shown = dialogs[-1]
+    assert shown.title == "Analysis failed"
+    assert "RuntimeError: CUDA out of memory" in shown.text and "\n" not in shown.text
+    assert not [d for d in window.findChildren(QProgressDialog) if d.isVisible()]
+    assert batch.folder_action.isEnabled()

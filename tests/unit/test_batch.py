@@ -274,3 +274,75 @@ def test_a_note_that_looks_like_a_formula_stays_text_in_the_session_table(analys
                  "--note", f"{name}==1+1"]) == 0
     lines = (out / "session.csv").read_text(encoding="utf-8").splitlines()
     assert any(line.endswith(",'=1+1") for line in lines)
+
+
+def test_a_video_whose_analysis_crashes_is_named_and_the_others_are_analysed(
+        session, tmp_path, capsys, monkeypatch):
+    """A RuntimeError (e.g. out of memory) in one video fails that video only, with a
+    one-line reason naming it (`stmanet predict` then exits 1 naming it)."""
+    import stmanet.engine.batch as batch
+
+    videos = _videos(session)[:3]
+    crashing = videos[1]
+    real = batch.analyse_video
+
+    def analyse(predictor, path, *args, **kwargs):
+        if Path(path) == crashing:
+            raise RuntimeError("out of memory\nwhile running the network on 64 clips")
+        return real(predictor, path, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "analyse_video", analyse)
+    out = tmp_path / "results"
+    seen: list[BatchEvent] = []
+    summary = run_batch(videos, out, DEMO_MODEL, workers=1, on_event=seen.append)
+    assert summary.done == [str(videos[0]), str(videos[2])]
+    [(video, why)] = summary.failed
+    assert video == str(crashing)
+    assert str(crashing) in why and "out of memory" in why and "\n" not in why
+    assert [e.video for e in seen if e.kind == "failed"] == [str(crashing)]
+    assert sorted(p.name for p in out.glob("*.result.json")) == [
+        f"{videos[0].name}.result.json", f"{videos[2].name}.result.json"]
+
+    # the command line: the others are kept, the crashing one named, exit status 1
+    assert main(["predict", *map(str, videos), "--output-dir", str(out), "--workers", "1",
+                 "--progress", "none"]) == 1
+    captured = capsys.readouterr()
+    assert "0 analysed, 2 kept from an earlier run, 1 failed" in captured.out
+    lines = captured.err.strip().splitlines()
+    assert any(str(crashing) in line and "out of memory" in line for line in lines)
+    assert str(crashing) in lines[-1] and "could not be analysed" in lines[-1]
+
+
+
+def test_the_window_shows_the_counts_a_result_file_holds(analysed):
+    """A video analysed in a batch, opened in the app: each drill's repetitions, rate and pace
+    come from its result file (app.services.batch.stored_reps)."""
+    from app.services.batch import NO_RHYTHM, stored_reps
+    from app.widgets.reps_panel import row_texts
+
+    counted = 0
+    for path in sorted(analysed.glob("*.result.json")):
+        result = read_result(path)
+        assert result is not None
+        fps = result["fps"]
+        drills = [s for s in result["segments"] if s["action"] is not None]
+        counts = stored_reps(result["segments"], fps)
+        assert counts is not None and counts.no_rhythm == NO_RHYTHM
+        assert [s.label for s in counts.segments] == [s["action"] for s in drills]
+        for shown, stored in zip(counts.segments, drills, strict=True):
+            assert (shown.start_frame, shown.end_frame) == (stored["start_frame"],
+                                                            stored["end_frame"])
+            total = stored["reps"]["reps"] if stored["reps"] else None
+            assert shown.total == total
+            if total:
+                counted += 1
+                assert len(shown.rep_frames) == total
+                assert list(shown.rep_frames) == [round(t * fps)
+                                                  for t in stored["reps"]["rep_times"]]
+                assert row_texts(shown)[1] == str(total)
+                assert shown.reps_per_min == stored["reps"]["reps_per_min"]
+            else:
+                assert row_texts(shown)[3] == "not counted" and shown.reason
+        assert sum(int(s.total or 0) for s in counts.segments) == sum(
+            int(s["reps"]["reps"] or 0) for s in drills if s["reps"])
+    assert counted  # the demo model's drills are counted
