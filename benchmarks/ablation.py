@@ -26,7 +26,7 @@ a clip).
     python benchmarks/ablation.py --out runs/ablation                          # plain drills
     python benchmarks/ablation.py --out runs/ablation-hard --suite hard --seeds 3 --jobs 6 \
         --device cuda                                                          # a GPU
-    python benchmarks/ablation.py --out /tmp/abl --suite hard --classes squats_slow,squats_fast \
+    python benchmarks/ablation.py --out runs/smoke --suite hard --classes squats_slow,squats_fast \
         --train-clips 4 --test-clips 2 --epochs 1 --model stmanet_r18_lite --size 32 \
         --rows baseline,full --seeds 1                                          # a smoke run
 """
