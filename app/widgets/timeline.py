@@ -33,6 +33,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
     QPolygonF,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
@@ -408,6 +409,7 @@ class TimelineLegend(QWidget):
         super().__init__(parent)
         self._timeline = timeline
         timeline.trackChanged.connect(self.update)
+        timeline.trackChanged.connect(self._say_all)
         self.setFixedHeight(LEGEND_HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
@@ -415,6 +417,23 @@ class TimelineLegend(QWidget):
         """What the legend shows: (class name as displayed, class index, frames)."""
         return [(display_name(label), index, frames)
                 for label, index, frames in self._timeline.legend()]
+
+    def layout(self) -> tuple[list[tuple[str, int, float, float]], int]:
+        """The entries that fit the width, as (label, class index, x, width), and how many
+        are left out (said as "+N more" at the end)."""
+        metrics = QFontMetricsF(self.font())
+        entries = self.entries()
+        placed: list[tuple[str, int, float, float]] = []
+        x = float(MARGIN_X)
+        for n, (label, index, _) in enumerate(entries):
+            width = metrics.horizontalAdvance(label) + 14 + 16
+            rest = len(entries) - n - 1
+            room = self.width() - 4 - (metrics.horizontalAdvance(f"+{rest} more") if rest else 0)
+            if x + width > room:
+                return placed, len(entries) - n
+            placed.append((label, index, x, width))
+            x += width
+        return placed, 0
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -431,10 +450,8 @@ class TimelineLegend(QWidget):
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
             painter.end()
             return
-        for label, index, _ in entries:
-            width = metrics.horizontalAdvance(label) + 14 + 16
-            if x + width > self.width() - 4:
-                break
+        placed, hidden = self.layout()
+        for label, index, x, width in placed:
             chip = QRectF(x, LEGEND_HEIGHT / 2 - 5, 10, 10)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(class_color(index))
@@ -442,5 +459,19 @@ class TimelineLegend(QWidget):
             painter.setPen(QColor(theme.TEXT_MUTED))
             painter.drawText(QRectF(x + 14, 0, width, LEGEND_HEIGHT),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
-            x += width
+        if hidden:
+            x = placed[-1][2] + placed[-1][3] if placed else float(MARGIN_X)
+            painter.setPen(QColor(theme.TEXT_MUTED))
+            painter.drawText(QRectF(x, 0, self.width() - x, LEGEND_HEIGHT),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             f"+{hidden} more")
         painter.end()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._say_all()
+
+    def _say_all(self) -> None:
+        """Where some actions do not fit, the tooltip names them all."""
+        hidden = self.layout()[1]
+        self.setToolTip(", ".join(label for label, _, _ in self.entries()) if hidden else "")

@@ -110,6 +110,14 @@ def test_the_timeline_shows_the_ten_drills_in_order_the_last_reaching_the_last_f
     legend = window.findChild(TimelineLegend)
     assert {label for label, _, _ in legend.entries()} == {
         e["label"].replace("_", " ") for e in expected}
+    placed, hidden = legend.layout()  # what does not fit is said, and named in the tooltip
+    assert len(placed) + hidden == len(expected)
+    assert all(x + width <= legend.width() for _, _, x, width in placed)
+    if hidden:
+        assert all(e["label"].replace("_", " ") in legend.toolTip() for e in expected)
+    legend.resize(120, legend.height())
+    placed, hidden = legend.layout()
+    assert hidden >= len(expected) - 1 and "side bends" in legend.toolTip()
 
 
 def test_the_summary_gives_each_drill_its_five_seconds_and_no_drill_it_lacks(demo, expected):
