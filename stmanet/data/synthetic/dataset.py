@@ -235,6 +235,48 @@ def _write_clip(out: Path, drill: str, seed: int, index: int, frames: int, fps: 
     return path
 
 
+def write_class_clips(out_dir: Path | str, classes: Sequence[str], clips_per_class: int,
+                      workers: int, progress: Callable[[int, int], None] | None,
+                      writer: Callable[..., Any], seed: int, *extra: Any) -> Path:
+    """Clip i of every class, `writer(out, name, seed, i, *extra)` (a module-level function:
+    `workers` > 1 runs it in spawned processes), then out_dir/classes.txt; returns out_dir.
+    The same clips for any number of workers."""
+    if len(set(classes)) != len(classes):
+        raise ConfigError(f"classes listed twice: {', '.join(classes)}")
+    if clips_per_class < 1:
+        raise ConfigError(f"clips per class must be at least 1, got {clips_per_class}")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(name, i) for name in classes for i in range(clips_per_class)]
+    total = len(jobs)
+    if workers == 1:
+        for done, (name, i) in enumerate(jobs, 1):
+            writer(out, name, seed, i, *extra)
+            if progress is not None:
+                progress(done, total)
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        # spawn: a fresh interpreter per worker, safe in a process that holds threads (the app)
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(writer, out, name, seed, i, *extra) for name, i in jobs]
+            try:
+                for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                    future.result()
+                    if progress is not None:
+                        progress(done, total)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    atomic_write_text(out / "classes.txt", "".join(f"{c}\n" for c in classes))
+    return out
+
+
 def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, frames: int = 96,
                      fps: float = 25.0, size: tuple[int, int] = (160, 120),
                      drills: Sequence[str] = DRILLS,
@@ -258,38 +300,7 @@ def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, fr
             _check_drill(drill)
     if len(set(drills)) != len(drills):
         raise ConfigError(f"drills listed twice: {', '.join(drills)}")
-    if clips_per_class < 1:
-        raise ConfigError(f"clips per class must be at least 1, got {clips_per_class}")
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = [(drill, i) for drill in drills for i in range(clips_per_class)]
-    total = len(jobs)
-    if workers == 1:
-        for done, (drill, i) in enumerate(jobs, 1):
-            _write_clip(out, drill, seed, i, frames, fps, size, tempo, reps)
-            if progress is not None:
-                progress(done, total)
-    else:
-        import concurrent.futures
-        import multiprocessing
-
-        # spawn: a fresh interpreter per worker, safe in a process that holds threads (the app)
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_write_clip, out, drill, seed, i, frames, fps, size, tempo,
-                                   reps)
-                       for drill, i in jobs]
-            try:
-                for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                    future.result()
-                    if progress is not None:
-                        progress(done, total)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-    atomic_write_text(out / "classes.txt", "".join(f"{d}\n" for d in drills))
+    out = write_class_clips(out_dir, drills, clips_per_class, workers, progress, _write_clip,
+                            seed, frames, fps, size, tempo, reps)
     log.info("synthetic data set: %d drills x %d clips in %s", len(drills), clips_per_class, out)
     return out

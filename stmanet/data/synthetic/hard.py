@@ -44,12 +44,12 @@ import cv2
 import numpy as np
 
 from stmanet.data.synthetic.body import _CONTACT, _hsv, _sample_body, _sample_look, _stack_joints
+from stmanet.data.synthetic.dataset import write_class_clips
 from stmanet.data.synthetic.drills import _SPECS, _sample_motion, _sample_yaw
 from stmanet.data.synthetic.render import _check_size, _draw_figure, _render_timed, _yaw
 from stmanet.data.synthetic.scene import _Camera
 from stmanet.data.synthetic.tempo import _Tempo, _warp
 from stmanet.errors import ConfigError
-from stmanet.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -317,38 +317,8 @@ def generate_hard_dataset(out_dir: Path | str, *, clips_per_class: int, seed: in
         raise ConfigError("no classes to generate")
     for name in classes:
         check_hard_class(name)
-    if len(set(classes)) != len(classes):
-        raise ConfigError(f"classes listed twice: {', '.join(classes)}")
-    if clips_per_class < 1:
-        raise ConfigError(f"clips per class must be at least 1, got {clips_per_class}")
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = [(name, i) for name in classes for i in range(clips_per_class)]
-    if workers == 1:
-        for done, (name, i) in enumerate(jobs, 1):
-            _write_hard_clip(out, name, seed, i, frames, fps, size)
-            if progress is not None:
-                progress(done, len(jobs))
-    else:
-        import concurrent.futures
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_write_hard_clip, out, name, seed, i, frames, fps, size)
-                       for name, i in jobs]
-            try:
-                for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                    future.result()
-                    if progress is not None:
-                        progress(done, len(jobs))
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-    atomic_write_text(out / "classes.txt", "".join(f"{c}\n" for c in classes))
+    out = write_class_clips(out_dir, classes, clips_per_class, workers, progress,
+                            _write_hard_clip, seed, frames, fps, size)
     log.info("hard suite: %d classes x %d clips in %s", len(classes), clips_per_class, out)
     return out
 
