@@ -15,7 +15,9 @@ Each row is trained once per training seed (`--seeds N`: seeds 0..N-1) and score
 training. After each network, a linear classifier (the probe, Fig. 4's study) is fitted on the
 pooled features of each stage (2-5) and of all four side by side ("fusion") of the training
 clips, and scored on the test clips. The table gives each row's mean and spread (sample
-standard deviation, and min-max) over the seeds, and is written to OUT/ablation.json.
+standard deviation, and min-max) over the seeds, and is written to OUT/ablation.json. Rows
+are trained seed by seed; each one's result is kept in OUT/<row>/seed<N>/result.json, so the
+same command run again after a stop trains only what is missing.
 
 `--suite drills`: the plain drills (walking, jogging and running, which differ mainly in
 rhythm, are reported apart). `--suite hard`: `stmanet synth --suite hard` (distractors,
@@ -158,10 +160,20 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
 
 
 PROBES = ("stage 2", "stage 3", "stage 4", "stage 5", "fusion")
+# what a row's result depends on besides its row and seed: a result kept from an earlier run
+# (OUT/<row>/seed<N>/result.json) is used again only when these are the same
+SETTINGS = ("suite", "classes", "train_clips", "test_clips", "epochs", "model", "size", "frames",
+            "frame_stride", "probes")
 
 
 def run_row(name: str, seed: int, args: argparse.Namespace, train: Path, test: Path) -> dict:
     folder = args.out / name.replace("+", "plus_") / f"seed{seed}"
+    done = folder / "result.json"
+    settings = {key: getattr(args, key) for key in SETTINGS}
+    if done.is_file():  # finished by an earlier, interrupted run: kept if made the same way
+        kept = json.loads(done.read_text())
+        if kept.get("settings") == settings:
+            return kept
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     stmanet("train", "--data", f"folder:{train}", *recipe(args), *ROWS[name],
@@ -175,7 +187,7 @@ def run_row(name: str, seed: int, args: argparse.Namespace, train: Path, test: P
             "--device", args.device, "--progress", "none", log=folder / "evaluate.log")
     report = json.loads((folder / "evaluation" / "report.json").read_text())
     result = {"row": name, "seed": seed, "top1": report["top1"], "train_s": round(train_s, 1),
-              "per_class": report["per_class"]}
+              "per_class": report["per_class"], "settings": settings}
     if args.probes:
         device = "cpu" if args.device == "auto" else args.device
         if args.device == "auto":
@@ -187,6 +199,7 @@ def run_row(name: str, seed: int, args: argparse.Namespace, train: Path, test: P
         classes = int(max(train_y.max(), test_y.max())) + 1
         result["probes"] = {p: probe_accuracy(a, train_y, b, test_y, classes, seed)
                             for p, a, b in zip(PROBES, train_f, test_f, strict=True)}
+    done.write_text(json.dumps(result))
     return result
 
 
@@ -282,7 +295,8 @@ def main() -> int:
           flush=True)
 
     runs: list[dict] = []
-    jobs = [(name, seed) for name in rows for seed in range(args.seeds)]
+    # seed by seed, so that a run stopped early has every row of its first seeds
+    jobs = [(name, seed) for seed in range(args.seeds) for name in rows]
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         futures = {pool.submit(run_row, name, seed, args, train, test): (name, seed)
                    for name, seed in jobs}

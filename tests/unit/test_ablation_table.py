@@ -1,6 +1,7 @@
 """benchmarks/ablation.py's table and probes (the training runs themselves are not run here)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,25 @@ def test_the_hard_suite_recipe_sees_a_whole_clip_in_one_window():
     assert "width=0.25" in flags
     args.model = "stmanet_r18_lite"
     assert "width=0.25" not in ablation.recipe(args)
+
+
+def test_a_stopped_run_keeps_finished_rows_made_the_same_way(tmp_path, monkeypatch):
+    args = type("Args", (), {"out": tmp_path, "suite": "hard", "classes": None,
+                             "train_clips": 40, "test_clips": 20, "epochs": 20,
+                             "model": "stmanet_r10", "size": 64, "frames": 16,
+                             "frame_stride": 0, "probes": True, "workers": 0,
+                             "device": "cpu"})()
+    folder = tmp_path / "plus_TDA" / "seed1"
+    folder.mkdir(parents=True)
+    settings = {key: getattr(args, key) for key in ablation.SETTINGS}
+    kept = {"row": "+TDA", "seed": 1, "top1": 0.8, "train_s": 1.0, "per_class": {},
+            "settings": settings}
+    (folder / "result.json").write_text(json.dumps(kept))
+    trained = []
+    monkeypatch.setattr(ablation, "stmanet", lambda *a, log: trained.append(a[0]) or 1 / 0)
+    assert ablation.run_row("+TDA", 1, args, tmp_path, tmp_path) == kept
+    assert trained == []
+    args.epochs = 30  # made another way: trained again
+    with pytest.raises(ZeroDivisionError):
+        ablation.run_row("+TDA", 1, args, tmp_path, tmp_path)
+    assert trained == ["train"]
