@@ -4,7 +4,10 @@ For one trained model, every test-protocol window of its training clips, validat
 known test clips and one or more sets of unknown footage goes through the network once; then
 each candidate score is fitted (no training) and measured:
 
-    mahalanobis         stages 2-5 concatenated, one shared covariance (the default)
+    mahalanobis+softmax log(mahalanobis) + log(1 - max softmax), each standardised on the
+                        validation windows (the default where there are some)
+    mahalanobis         stages 2-5 concatenated, one shared covariance (the default without
+                        validation data)
     mahalanobis/stage   stages 2-5, one covariance per stage (the distances summed)
     mahalanobis/s5      stage 5 only
     energy              -logsumexp of the logits
@@ -38,6 +41,7 @@ from stmanet.engine.openset_eval import open_set_report
 from stmanet.engine.openset_windows import WindowOutputs, collect_windows
 
 VARIANTS = {
+    "mahalanobis+softmax": {"score": "mahalanobis+softmax"},
     "mahalanobis": {"score": "mahalanobis"},
     "mahalanobis/stage": {"score": "mahalanobis", "covariance": "stage"},
     "mahalanobis/s5": {"score": "mahalanobis", "stages": (5,)},
@@ -96,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
           "(closed set) |")
     print("|---|---|---|---|---|---|")
     for variant, options in VARIANTS.items():
+        if options["score"] == "mahalanobis+softmax" and val is None:
+            continue  # it is calibrated on validation windows
         stats = fit_openset(loaded.model, train, val, class_names=names, **options)
         for name, data in unknown.items():
             r = open_set_report(stats, loaded.model, known, data, names)

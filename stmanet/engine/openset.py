@@ -7,8 +7,13 @@ threshold: a window whose novelty is above it is "not a known action".
 The score, chosen by measurement (docs/model.md, "Telling footage of no known action"): the
 Mahalanobis distance of the window's pooled features (stages 2-5 of `STMANetOutput.stage_features`,
 concatenated) to the nearest class mean, under one covariance shared by all classes, divided
-by the number of feature dimensions (about 1 for a typical training window). The other
-scores measured (energy, max-logit, max-softmax) are kept as options of `fit_openset`.
+by the number of feature dimensions (about 1 for a typical training window). It tells footage
+far from all training (an empty room, a street) best. With validation windows to calibrate
+on, the default adds how unsure the classifier is ("mahalanobis+softmax": the logarithms of
+the distance and of 1 - the top softmax score, each standardised on the validation windows,
+summed), which also tells actions near the trained ones (a drill the model was not taught).
+The other scores measured (energy, max-logit, max-softmax alone) are kept as options of
+`fit_openset`.
 
 Fitting costs no training: the class means and the shared covariance come from every
 test-protocol window of the model's training clips (`openset_windows.collect_windows`); the
@@ -41,17 +46,28 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from stmanet.engine.novelty import (
+    STAGES,
+    combined_novelty,
+    fit_gaussians,
+    fit_scale,
+    logit_novelty,
+    mahalanobis_novelty,
+    pooled_features,
+    scale_ok,
+)
 from stmanet.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
-SCORES = ("mahalanobis", "energy", "max_logit", "max_softmax")
+SCORES = ("mahalanobis", "mahalanobis+softmax", "energy", "max_logit", "max_softmax")
+FEATURE_SCORES = ("mahalanobis", "mahalanobis+softmax")  # the scores with class means
+COMBINED = "mahalanobis+softmax"
 COVARIANCES = ("full", "stage")  # one covariance over all stages, or one per stage
 PREFIX = "openset."
 HEADER_KEY = "stmanet.openset"
 FORMAT = 1
 DEFAULT_KNOWN_RATE = 0.95
-STAGES = (2, 3, 4, 5)
 SENSITIVITIES = {"low": 0.99, "normal": DEFAULT_KNOWN_RATE, "high": 0.90}
 """Sensitivity levels: the share of the calibration windows that stay known. Low calls fewer
 windows unknown (only the most unlike the training footage), high calls more."""
@@ -114,35 +130,6 @@ class WindowOutputs:
                    list(skipped or []))
 
 
-def pooled_features(output: Any, stages: Sequence[int] = STAGES) -> Tensor:
-    """(B, D) float32: the pooled features of `stages` of an STMANetOutput, concatenated."""
-    return torch.cat([output.stage_features[s - 2].float() for s in stages], dim=1)
-
-
-def logit_novelty(logits: Tensor, score: str) -> Tensor:
-    """(B,) novelty from logits alone: energy (-logsumexp), -max logit, or 1 - max softmax."""
-    logits = logits.float()
-    if score == "energy":
-        return -torch.logsumexp(logits, dim=1)
-    if score == "max_logit":
-        return -logits.max(dim=1).values
-    if score == "max_softmax":
-        return 1.0 - torch.softmax(logits, dim=1).max(dim=1).values
-    raise ConfigError(f"unknown novelty score {score!r}; known: {', '.join(SCORES)}")
-
-
-def mahalanobis_novelty(features: Tensor, means: Tensor, factor: Tensor, dims: int,
-                        chunk: int = 256) -> Tensor:
-    """(B,) min over classes of (f - mu_k)^T P (f - mu_k) / dims, P = L L^T; `means` are the
-    whitened class means mu_k L."""
-    out = []
-    for part in torch.split(features.float(), chunk):
-        z = part @ factor  # (b, D)
-        distances = torch.cdist(z.double(), means.double()).pow(2)  # (b, K)
-        out.append((distances.min(dim=1).values / max(dims, 1)).float())
-    return torch.cat(out) if out else torch.zeros(0)
-
-
 # ------------------------------------------------------------------------------ statistics
 
 @dataclass
@@ -160,6 +147,9 @@ class OpenSetStats:
     dims: int = 0  # feature dimensions the distance is divided by
     means: Tensor | None = None  # (K, D) whitened class means (mahalanobis)
     factor: Tensor | None = None  # (D, D) whitening factor L (mahalanobis)
+    # mahalanobis+softmax: [mean, standard deviation] of log(distance) and of
+    # log(1 - top softmax score) over the calibration windows
+    scale: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -170,19 +160,25 @@ class OpenSetStats:
     # ---------------------------------------------------------------- scoring
     def novelty(self, output: Any) -> Tensor:
         """(B,) novelty of every clip of a forward pass (an STMANetOutput), on the CPU."""
-        if self.score != "mahalanobis":
-            return logit_novelty(output.logits.detach().cpu(), self.score)
-        return self.novelty_of(pooled_features(output, self.stages).detach().cpu(), None)
+        logits = output.logits.detach().cpu()
+        if self.score not in FEATURE_SCORES:
+            return logit_novelty(logits, self.score)
+        return self.novelty_of(pooled_features(output, self.stages).detach().cpu(), logits)
 
     def novelty_of(self, features: Tensor | None, logits: Tensor | None) -> Tensor:
-        """(B,) novelty from stored pooled features (stages `self.stages`) or logits."""
-        if self.score != "mahalanobis":
+        """(B,) novelty from stored pooled features (stages `self.stages`) and logits."""
+        if self.score not in FEATURE_SCORES:
             if logits is None:
                 raise ValueError(f"the {self.score} score needs the logits")
             return logit_novelty(logits, self.score)
         if features is None or self.means is None or self.factor is None:
             raise ValueError("the Mahalanobis score needs features, class means and a factor")
-        return mahalanobis_novelty(features, self.means, self.factor, self.dims)
+        distance = mahalanobis_novelty(features, self.means, self.factor, self.dims)
+        if self.score == "mahalanobis":
+            return distance
+        if logits is None:
+            raise ValueError(f"the {self.score} score needs the logits")
+        return combined_novelty(distance, logits, self.scale)
 
     def is_known(self, novelty: Tensor | np.ndarray, threshold: float | None = None,
                  ) -> np.ndarray:
@@ -227,7 +223,8 @@ class OpenSetStats:
             "format": FORMAT, "score": self.score, "threshold": self.threshold,
             "known_rate": self.known_rate, "quantiles": self.quantiles,
             "calibration": self.calibration, "fit": self.fit, "stages": list(self.stages),
-            "covariance": self.covariance, "dims": self.dims})
+            "covariance": self.covariance, "dims": self.dims,
+            **({"scale": self.scale} if self.scale else {})})
 
     def to_tensors(self) -> dict[str, Tensor]:
         if self.means is None or self.factor is None:
@@ -257,7 +254,9 @@ class OpenSetStats:
                         covariance=str(data.get("covariance", "full")),
                         dims=int(data.get("dims", 0)),
                         means=tensors.get(PREFIX + "means"),
-                        factor=tensors.get(PREFIX + "factor"))
+                        factor=tensors.get(PREFIX + "factor"),
+                        scale={str(k): [float(m), float(d)]
+                               for k, (m, d) in (data.get("scale") or {}).items()})
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(path, f"its open-set statistics are unreadable ({exc})"
                                   ) from exc
@@ -265,7 +264,10 @@ class OpenSetStats:
         if not stats.quantiles or not all(math.isfinite(v) for v in values):
             raise CheckpointError(path, "its open-set statistics are damaged (no finite "
                                   "threshold)")
-        if stats.score == "mahalanobis":
+        if stats.score == COMBINED and not scale_ok(stats.scale):
+            raise CheckpointError(path, "its open-set statistics lack the scale of the "
+                                  "combined score")
+        if stats.score in FEATURE_SCORES:
             if stats.means is None or stats.factor is None:
                 raise CheckpointError(path, "its open-set statistics lack the class means or "
                                       "the covariance factor (openset.means, openset.factor)")
@@ -277,7 +279,7 @@ class OpenSetStats:
 
     def check_fits(self, path: Path, model: nn.Module) -> None:
         """CheckpointError when the statistics were made for another network shape."""
-        if self.score != "mahalanobis":
+        if self.score not in FEATURE_SCORES:
             return
         if not set(self.stages) <= set(STAGES):
             raise CheckpointError(path, f"its open-set statistics name stages {self.stages}")
@@ -313,66 +315,6 @@ def read_openset(path: Path | str, model: nn.Module | None = None) -> OpenSetSta
 
 # ------------------------------------------------------------------------------ fitting
 
-def fit_gaussians(features: Tensor, labels: Tensor, num_classes: int, *,
-                  blocks: Sequence[int] | None = None,
-                  class_names: Sequence[str] | None = None) -> tuple[Tensor, Tensor, int, list]:
-    """Class means and a shared covariance of (N, D) features: returns the whitened means
-    (K, D), the factor L (D, D), the dimensions used and the shrinkage of every block.
-
-    `blocks`: widths of diagonal blocks (one covariance per stage); None: one full
-    covariance. Features that never vary (dead channels) are left out.
-    """
-    x = features.double()
-    labels = labels.long()
-    n, width = x.shape
-    counts = torch.bincount(labels, minlength=num_classes).double()
-    if bool((counts == 0).any()):
-        missing = [i for i in range(num_classes) if counts[i] == 0]
-        names = [class_names[i] if class_names else str(i) for i in missing]
-        raise ConfigError(f"no windows of class(es) {', '.join(names[:5])} in the data the "
-                          "open-set statistics are fitted on: give the model's training data")
-    means = torch.zeros(num_classes, width, dtype=torch.float64).index_add_(0, labels, x)
-    means /= counts[:, None]
-    centred = x - means[labels]
-    dof = max(n - num_classes, 1)
-    factor = torch.zeros(width, width, dtype=torch.float64)
-    used = 0
-    shrinkages = []
-    start = 0
-    for size in (blocks or [width]):
-        part = slice(start, start + size)
-        start += size
-        cov = centred[:, part].T @ centred[:, part] / dof
-        std = cov.diagonal().clamp_min(0).sqrt()
-        active = torch.nonzero(std > 1e-6 * max(float(std.max()), 1e-30)).flatten()
-        if active.numel() == 0:
-            shrinkages.append(None)
-            continue
-        s = std[active]
-        corr = cov[active][:, active] / (s[:, None] * s[None, :])
-        shrink = _oas_shrinkage(corr, n)
-        shrinkages.append(round(shrink, 6))
-        p = corr.shape[0]
-        shrunk = (1 - shrink) * corr + shrink * torch.eye(p, dtype=torch.float64)
-        evals, evecs = torch.linalg.eigh(shrunk)
-        evals = evals.clamp_min(1e-6 * float(evals.max()))
-        local = (evecs / evals.sqrt()[None, :]) / s[:, None]  # diag(1/s) U diag(1/sqrt(lambda))
-        index = active + part.start
-        factor[index[:, None], index[None, :]] = local
-        used += int(active.numel())
-    return (means @ factor).float(), factor.float(), used, shrinkages
-
-
-def _oas_shrinkage(cov: Tensor, n: int) -> float:
-    """Oracle-Approximating-Shrinkage (Chen et al. 2010) towards tr(cov)/p times identity."""
-    p = cov.shape[0]
-    mu = float(cov.trace()) / p
-    alpha = float((cov ** 2).mean())
-    num = alpha + mu ** 2
-    den = (n + 1.0) * (alpha - mu ** 2 / p)
-    return 1.0 if den <= 0 else float(min(num / den, 1.0))
-
-
 def calibration_quantiles(novelty: np.ndarray) -> list[list[float]]:
     values = np.asarray(novelty, dtype=np.float64)
     values = values[np.isfinite(values)]
@@ -382,7 +324,7 @@ def calibration_quantiles(novelty: np.ndarray) -> list[list[float]]:
 
 
 def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutputs | None = None,
-                *, score: str = "mahalanobis", covariance: str = "full",
+                *, score: str = "auto", covariance: str = "full",
                 stages: Sequence[int] = STAGES, known_rate: float = DEFAULT_KNOWN_RATE,
                 class_names: Sequence[str] | None = None) -> OpenSetStats:
     """Statistics from the windows of the training clips (`train`), the threshold set so that
@@ -393,7 +335,15 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
     every fold's complement): scored by statistics fitted on themselves, training windows
     look more familiar than new footage of the same actions, and the threshold would be too
     low. A class with a single clip leaves no such folds: then the windows are scored in
-    sample (calibration "training, in sample")."""
+    sample (calibration "training, in sample").
+
+    `score` "auto" (the default): mahalanobis+softmax when there are calibration windows (its
+    two parts are standardised on them), else mahalanobis alone (the training windows' own
+    softmax scores, seen in training, say nothing about how unsure new footage makes it)."""
+    if score == "auto":
+        score = COMBINED if calibration is not None else "mahalanobis"
+    if score == COMBINED and calibration is None:
+        raise ConfigError(f"the {COMBINED} score needs validation data to calibrate on")
     if score not in SCORES:
         raise ConfigError(f"unknown novelty score {score!r}; known: {', '.join(SCORES)}")
     if covariance not in COVARIANCES:
@@ -408,7 +358,7 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
     stats = OpenSetStats(score, 0.0, known_rate, [], stages=stages, covariance=covariance)
     stats.fit = {"windows": len(mine.labels), "clips": mine.clip_count,
                  "data": train.description}
-    if score == "mahalanobis":
+    if score in FEATURE_SCORES:
         blocks = stage_channels(model, stages) if covariance == "stage" else None
         means, factor, dims, shrink = fit_gaussians(
             mine.features[:, select], mine.labels, model.config.num_classes, blocks=blocks,
@@ -422,6 +372,11 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
     else:
         if len(source.labels) == 0:
             raise ConfigError("the validation data holds no windows of the model's classes")
+        if score == COMBINED:
+            assert stats.means is not None and stats.factor is not None
+            stats.scale = fit_scale(mahalanobis_novelty(source.features[:, select], stats.means,
+                                                         stats.factor, stats.dims),
+                                     source.logits)
         novelty = stats.novelty_of(source.features[:, select], source.logits).numpy()
     stats.quantiles = calibration_quantiles(novelty)
     stats.threshold = float(np.quantile(novelty[np.isfinite(novelty)], known_rate))

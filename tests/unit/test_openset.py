@@ -84,8 +84,10 @@ def fitted(data):
 
 def test_statistics_travel_in_the_model_file_and_leave_the_weights_alone(fitted, tmp_path):
     stats = fitted.openset
-    assert stats.score == "mahalanobis" and stats.fit["windows"] == 18 * 3
+    # with validation windows to calibrate on, the distance and the classifier's doubt
+    assert stats.score == "mahalanobis+softmax" and stats.fit["windows"] == 18 * 3
     assert stats.calibration["subset"] == "validation" and stats.calibration["windows"] == 18
+    assert set(stats.scale) == {"log_distance", "log_doubt"}
     plain = save_checkpoint(tmp_path / "plain.safetensors", fitted.model, fitted.metadata)
     path = save_checkpoint(tmp_path / "open.safetensors", fitted.model, fitted.metadata,
                            openset=stats)
@@ -98,6 +100,7 @@ def test_statistics_travel_in_the_model_file_and_leave_the_weights_alone(fitted,
     loaded = load_checkpoint(path)
     assert loaded.openset.threshold == stats.threshold
     assert loaded.openset.quantiles == stats.quantiles
+    assert loaded.openset.scale == stats.scale
     torch.testing.assert_close(loaded.openset.factor, stats.factor)
     clip = torch.randn(2, 3, 4, 32, 32)
     with torch.no_grad():  # the network computes what it computed before
@@ -315,3 +318,63 @@ def test_attention_that_never_learnt_is_told_apart(tmp_path):
     info = Predictor(imported).model_info()
     assert info["attention"] == "untrained" and not info["attention_trained"]
     assert any("never trained" in note for note in info["notes"])
+
+
+def test_the_combined_score_adds_the_classifiers_doubt_to_the_distance():
+    """Near the trained actions (a drill the model was not taught) the features sit close to
+    a class and only the classifier's doubt tells; far from them the distance does. The
+    combined score standardises both on the validation windows and adds them."""
+    model = tiny_model().model
+    rng = np.random.default_rng(4)
+    width = 8 + 16 + 32 + 64
+    centres = torch.tensor(rng.normal(0, 6, (3, width)), dtype=torch.float32)
+
+    def windows(n, label, logits, spread=1.0, offset=0.0):
+        features = centres[label] + offset + spread * torch.tensor(
+            rng.normal(size=(n, width)), dtype=torch.float32)
+        return _windows([logits] * n, [label] * n, list(range(n)), ["red"] * n, features)
+
+    sure = [[9.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 9.0]]
+    train = [windows(40, c, sure[c]) for c in range(3)]
+    train = WindowOutputs(torch.cat([w.features for w in train]),
+                          torch.cat([w.logits for w in train]),
+                          torch.cat([w.labels for w in train]), torch.arange(120),
+                          ["red"] * 120)
+    calibration = WindowOutputs(train.features[::2] + 0.3 * torch.randn(60, width),
+                                train.logits[::2] + 0.5 * torch.randn(60, 3),
+                                train.labels[::2], torch.arange(60), ["red"] * 60)
+    combined = fit_openset(model, train, calibration)
+    assert combined.score == "mahalanobis+softmax"
+    distance = fit_openset(model, train, calibration, score="mahalanobis")
+    near_unsure = windows(20, 0, [2.0, 1.6, 0.0])  # on a class, the classifier torn
+    far_sure = windows(20, 1, sure[1], offset=25.0)  # far from every class, logits sure
+    for stats in (combined, distance):
+        novelty = stats.novelty_of(calibration.features, calibration.logits).numpy()
+        assert (novelty <= stats.threshold).mean() == pytest.approx(0.95, abs=0.02)
+    assert not distance.is_known(distance.novelty_of(far_sure.features, far_sure.logits)).any()
+    # the distance alone lets most of the torn windows through (as it does known ones)
+    assert distance.is_known(distance.novelty_of(near_unsure.features,
+                                                 near_unsure.logits)).mean() >= 0.85
+    for caught in (far_sure, near_unsure):  # the combined score calls both unknown
+        assert not combined.is_known(combined.novelty_of(caught.features, caught.logits)).any()
+    # on the calibration windows the two standardised parts average 0 each
+    assert float(combined.novelty_of(calibration.features, calibration.logits).mean()) == \
+        pytest.approx(0.0, abs=1e-3)
+
+
+def test_the_combined_score_needs_validation_windows_and_its_scale_in_the_file(fitted,
+                                                                                tmp_path):
+    model = fitted.model
+    train = _windows([[8.0, 0.0, 0.0]] * 6, [0, 0, 1, 1, 2, 2], list(range(6)), ["red"] * 6,
+                     torch.randn(6, 120))
+    assert fit_openset(model, train).score == "mahalanobis"  # no validation: the distance
+    with pytest.raises(ConfigError, match="needs validation data"):
+        fit_openset(model, train, score="mahalanobis+softmax")
+    good = save_checkpoint(tmp_path / "good.safetensors", fitted.model, fitted.metadata,
+                           openset=fitted.openset)
+    header = json.loads(fitted.openset.to_header())
+    del header["scale"]
+    bad = _rewrite(good, tmp_path / "noscale.safetensors",
+                   header={HEADER_KEY: json.dumps(header)})
+    with pytest.raises(CheckpointError, match="lack the scale"):
+        load_checkpoint(bad)

@@ -1,0 +1,143 @@
+"""The novelty scores of open-set recognition, and the class-conditional Gaussians behind
+the Mahalanobis one (`stmanet.engine.openset` holds the statistics, their fitting and their
+files; docs/model.md, "Telling footage of no known action", says which score and why)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from stmanet.errors import ConfigError
+
+STAGES = (2, 3, 4, 5)  # the stages whose pooled features the distance is measured on
+LOGIT_SCORES = ("energy", "max_logit", "max_softmax")
+SOFTMAX_FLOOR = 1e-6  # 1 - top softmax score is at least this before its logarithm
+
+
+def pooled_features(output: Any, stages: Sequence[int] = STAGES) -> Tensor:
+    """(B, D) float32: the pooled features of `stages` of an STMANetOutput, concatenated."""
+    return torch.cat([output.stage_features[s - 2].float() for s in stages], dim=1)
+
+
+def logit_novelty(logits: Tensor, score: str) -> Tensor:
+    """(B,) novelty from logits alone: energy (-logsumexp), -max logit, or 1 - max softmax."""
+    logits = logits.float()
+    if score == "energy":
+        return -torch.logsumexp(logits, dim=1)
+    if score == "max_logit":
+        return -logits.max(dim=1).values
+    if score == "max_softmax":
+        return 1.0 - torch.softmax(logits, dim=1).max(dim=1).values
+    raise ConfigError(f"unknown novelty score {score!r}; known: {', '.join(LOGIT_SCORES)}")
+
+
+def softmax_doubt(logits: Tensor) -> Tensor:
+    """(B,) log(1 - top softmax score), floored: how unsure the classifier is."""
+    top = torch.softmax(logits.double(), dim=1).max(dim=1).values
+    return torch.log((1.0 - top).clamp_min(SOFTMAX_FLOOR))
+
+
+def combined_novelty(distance: Tensor, logits: Tensor, scale: dict[str, list[float]]) -> Tensor:
+    """(B,) the mahalanobis+softmax score: log(distance) and log(1 - top softmax score), each
+    standardised by its calibration mean and deviation (`scale`), summed."""
+    (m1, s1), (m2, s2) = scale["log_distance"], scale["log_doubt"]
+    far = (torch.log(distance.double().clamp_min(1e-12)) - m1) / s1
+    unsure = (softmax_doubt(logits) - m2) / s2
+    return (far + unsure).float()
+
+
+def scale_ok(scale: dict[str, list[float]]) -> bool:
+    try:
+        return all(math.isfinite(scale[k][0]) and scale[k][1] > 0
+                   for k in ("log_distance", "log_doubt"))
+    except (KeyError, IndexError, TypeError):
+        return False
+
+
+def fit_scale(distance: Tensor, logits: Tensor) -> dict[str, list[float]]:
+    """Mean and deviation of the two parts of the combined score over calibration windows."""
+    parts = {"log_distance": torch.log(distance.double().clamp_min(1e-12)),
+             "log_doubt": softmax_doubt(logits)}
+    scale = {}
+    for name, values in parts.items():
+        values = values[torch.isfinite(values)]
+        if values.numel() < 2:
+            raise ConfigError("too few validation windows to calibrate the novelty score")
+        scale[name] = [float(values.mean()), max(float(values.std()), 1e-6)]
+    return scale
+
+
+def mahalanobis_novelty(features: Tensor, means: Tensor, factor: Tensor, dims: int,
+                        chunk: int = 256) -> Tensor:
+    """(B,) min over classes of (f - mu_k)^T P (f - mu_k) / dims, P = L L^T; `means` are the
+    whitened class means mu_k L."""
+    out = []
+    for part in torch.split(features.float(), chunk):
+        z = part @ factor  # (b, D)
+        distances = torch.cdist(z.double(), means.double()).pow(2)  # (b, K)
+        out.append((distances.min(dim=1).values / max(dims, 1)).float())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def fit_gaussians(features: Tensor, labels: Tensor, num_classes: int, *,
+                  blocks: Sequence[int] | None = None,
+                  class_names: Sequence[str] | None = None) -> tuple[Tensor, Tensor, int, list]:
+    """Class means and a shared covariance of (N, D) features: returns the whitened means
+    (K, D), the factor L (D, D), the dimensions used and the shrinkage of every block.
+
+    `blocks`: widths of diagonal blocks (one covariance per stage); None: one full
+    covariance. Features that never vary (dead channels) are left out.
+    """
+    x = features.double()
+    labels = labels.long()
+    n, width = x.shape
+    counts = torch.bincount(labels, minlength=num_classes).double()
+    if bool((counts == 0).any()):
+        missing = [i for i in range(num_classes) if counts[i] == 0]
+        names = [class_names[i] if class_names else str(i) for i in missing]
+        raise ConfigError(f"no windows of class(es) {', '.join(names[:5])} in the data the "
+                          "open-set statistics are fitted on: give the model's training data")
+    means = torch.zeros(num_classes, width, dtype=torch.float64).index_add_(0, labels, x)
+    means /= counts[:, None]
+    centred = x - means[labels]
+    dof = max(n - num_classes, 1)
+    factor = torch.zeros(width, width, dtype=torch.float64)
+    used = 0
+    shrinkages = []
+    start = 0
+    for size in (blocks or [width]):
+        part = slice(start, start + size)
+        start += size
+        cov = centred[:, part].T @ centred[:, part] / dof
+        std = cov.diagonal().clamp_min(0).sqrt()
+        active = torch.nonzero(std > 1e-6 * max(float(std.max()), 1e-30)).flatten()
+        if active.numel() == 0:
+            shrinkages.append(None)
+            continue
+        s = std[active]
+        corr = cov[active][:, active] / (s[:, None] * s[None, :])
+        shrink = _oas_shrinkage(corr, n)
+        shrinkages.append(round(shrink, 6))
+        p = corr.shape[0]
+        shrunk = (1 - shrink) * corr + shrink * torch.eye(p, dtype=torch.float64)
+        evals, evecs = torch.linalg.eigh(shrunk)
+        evals = evals.clamp_min(1e-6 * float(evals.max()))
+        local = (evecs / evals.sqrt()[None, :]) / s[:, None]  # diag(1/s) U diag(1/sqrt(lambda))
+        index = active + part.start
+        factor[index[:, None], index[None, :]] = local
+        used += int(active.numel())
+    return (means @ factor).float(), factor.float(), used, shrinkages
+
+
+def _oas_shrinkage(cov: Tensor, n: int) -> float:
+    """Oracle-Approximating-Shrinkage (Chen et al. 2010) towards tr(cov)/p times identity."""
+    p = cov.shape[0]
+    mu = float(cov.trace()) / p
+    alpha = float((cov ** 2).mean())
+    num = alpha + mu ** 2
+    den = (n + 1.0) * (alpha - mu ** 2 / p)
+    return 1.0 if den <= 0 else float(min(num / den, 1.0))
