@@ -137,6 +137,14 @@ def _accuracy(report: dict[str, Any] | None) -> str:
     return text
 
 
+SCORE_WORDS = {
+    "mahalanobis+softmax": "how far from its training footage, and how unsure it is",
+    "mahalanobis": "how far from its training footage",
+    "energy": "energy of its scores", "max_logit": "its top raw score",
+    "max_softmax": "how unsure it is",
+}
+
+
 def _unknowns(info: ModelInfo) -> str:
     """Whether the model tells footage of actions it does not know, and its threshold."""
     if not info.can_tell_unknowns:
@@ -146,10 +154,12 @@ def _unknowns(info: ModelInfo) -> str:
     threshold, score = stats.get("threshold"), stats.get("score")
     told = f"yes: novelty over {threshold:.3g}" if isinstance(threshold, int | float) else "yes"
     if score:
-        told += f" ({score})"
+        told += f" ({SCORE_WORDS.get(score, score)})"
     rate = stats.get("known_rate")
     if isinstance(rate, int | float):
-        told += f", set so that {rate * 100:.0f}% of validation windows are known"
+        subset = str((stats.get("calibration") or {}).get("subset") or "validation")
+        windows = "validation" if subset == "validation" else "training"
+        told += f", set so that {rate * 100:.0f}% of its {windows} windows are known"
     return told + f"; sensitivity {info.sensitivity} (Recognition menu)"
 
 

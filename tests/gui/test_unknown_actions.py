@@ -68,7 +68,10 @@ def test_high_sensitivity_makes_windows_not_known_actions(qtbot, window, clip, o
                                                           monkeypatch):
     recognition = load(qtbot, window, open_model)
     assert recognition.model.can_tell_unknowns
-    assert "yes: novelty over 2" in model_info_html(recognition.model)
+    about = model_info_html(recognition.model)
+    assert "yes: novelty over 2" in about
+    assert "(how unsure it is)" in about  # its score, max-softmax, in words
+    assert "95% of its validation windows are known" in about
     assert recognition.sensitivity_menu.isEnabled()
     badges = badges_painted(monkeypatch)
 
