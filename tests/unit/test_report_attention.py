@@ -51,6 +51,22 @@ def fresh_results(tmp_path_factory) -> tuple[Path, str]:
     return result, err.getvalue()
 
 
+def test_predict_with_attention_maps_notes_that_they_mean_nothing(fresh_results, tmp_path,
+                                                                  capsys):
+    result, _ = fresh_results
+    folder = result.parent.parent
+    target = tmp_path / "windows.json"
+    assert main(["predict", str(folder / "student1.mp4"), "--checkpoint",
+                 str(folder / "fresh.safetensors"), "--device", "cpu", "--attention", "-o",
+                 str(target), "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "its attention maps mean nothing" in err
+    document = json.loads(target.read_text())
+    assert document["model"]["attention"] == "untrained"
+    assert not document["model"]["attention_trained"]
+    assert any("attention maps mean nothing" in n for n in document["model"]["notes"])
+
+
 def pdf_text(path: Path) -> str:
     """The words of a PDF that matplotlib wrote (its text is in deflated content streams, a
     TJ array of strings per line), one space between lines."""
