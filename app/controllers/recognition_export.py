@@ -1,6 +1,7 @@
 """What recognition writes out: the per-window predictions (CSV / JSON) and, after a
 whole-video analysis, its per-frame segments beside them (with each one's repetitions), the
-video with the overlay burnt in (H.264 MP4, the badge with the running count), and the
+video with the overlay burnt in (H.264 MP4, the badge with the running count; where the
+model's attention never learnt, the window's note in place of the heatmap), and the
 session summary (a dialog, and its CSV; with repetitions per action after an analysis).
 
 `RecognitionExports` runs the exports through a `JobRunner` (one at a time, with progress and

@@ -265,6 +265,20 @@ def _wrapped(metrics: QFontMetricsF, text: str, width: float, lines: int) -> lis
     return out
 
 
+def _balanced(metrics: QFontMetricsF, text: str, width: float, lines: int) -> list[str]:
+    """`_wrapped`, each line as short as the same number of lines allows (no lone last
+    word)."""
+    out = _wrapped(metrics, text, width, lines)
+    if len(out) > 1 and " ".join(out) == " ".join(text.split()):  # all of it, not elided
+        low, high = width / len(out), width
+        while high - low > 2:
+            middle = (low + high) / 2
+            fits = _wrapped(metrics, text, middle, lines + 1)
+            low, high = (low, middle) if len(fits) <= len(out) else (middle, high)
+        out = _wrapped(metrics, text, high, lines)
+    return out
+
+
 def paint_note(painter: QPainter, frame_rect: QRectF, text: str, *,
                base_font: QFont | None = None) -> QRectF:
     """A plain line of text in a translucent box along the bottom of the picture (what the
@@ -275,7 +289,7 @@ def paint_note(painter: QPainter, frame_rect: QRectF, text: str, *,
                         weight=QFont.Weight.Medium, pixel_size=round(px))
     metrics = QFontMetricsF(font)
     margin, pad = max(6.0, px * 0.6), px * 0.6
-    lines = _wrapped(metrics, text, max(px * 2, frame_rect.width() - 2 * (margin + pad)), 3)
+    lines = _balanced(metrics, text, max(px * 2, frame_rect.width() - 2 * (margin + pad)), 3)
     width = max(metrics.horizontalAdvance(line) for line in lines) + 2 * pad
     height = metrics.height() * len(lines) + pad
     rect = QRectF(frame_rect.left() + margin, frame_rect.bottom() - margin - height,
