@@ -39,7 +39,7 @@ from app.services.compare import (
 from app.services.compare_export import export_side_by_side
 from app.services.jobs import BackgroundJob
 from app.services.recognition_service import RecognitionService
-from app.services.results import AnalysisResult, PredictionTrack
+from app.services.results import AnalysisResult, PredictionTrack, attention_note
 from app.video_files import video_file_filter
 from app.widgets.compare_view import CompareView
 from app.widgets.overlay import OverlayOptions, heatmap_image, maps_for, paint_recognition
@@ -407,7 +407,8 @@ class CompareController(QObject):
         self._update_readout()
 
     def _paint_overlay(self, side: str, painter, rect, index: int) -> None:
-        paint_recognition(painter, rect, self._sides[side].track.at(index), self._options)
+        paint_recognition(painter, rect, self._sides[side].track.at(index), self._options,
+                          attention_note=attention_note(self.service.model))
 
     def _update_marks(self) -> None:
         marks = self._alignment.marks()
@@ -419,15 +420,17 @@ class CompareController(QObject):
 
     def _update_readout(self) -> None:
         readout = self.view.readout
+        note = attention_note(self.service.model)  # in place of heatmaps, as in the window
         for side, frame in (("A", self._position), ("B", self.b_frame())):
             state = self._sides[side]
             result = state.track.at(frame)
             count = None if state.study is None else state.study.count_at(
                 min(max(frame, 0), state.study.frames - 1))
-            heatmap = None if result is None else heatmap_image(
+            heatmap = None if result is None or note else heatmap_image(
                 maps_for(result, self._options), self._options.opacity)
             readout.show_side(side, action_text(result, analysed=state.analysis is not None),
-                              tempo_text(count), state.player.view.frame(), heatmap)
+                              tempo_text(count), state.player.view.frame(), heatmap,
+                              attention_note=note if result else "")
         readout.sync_label.setText(sync_text(
             self._alignment, self._position, self.b_frame(), self._nudge,
             self._sides["A"].fps(), self._sides["B"].fps()))
@@ -450,8 +453,9 @@ class CompareController(QObject):
             self._present_error("Nothing to export", "Open a video on each side first.")
             return None
         b_frames = self.b_frames(a.frame_count())
-        render_a = overlay_renderer(a.track.windows, self._options)
-        render_b = overlay_renderer(b.track.windows, self._options)
+        note = attention_note(self.service.model)
+        render_a = overlay_renderer(a.track.windows, self._options, attention_note=note)
+        render_b = overlay_renderer(b.track.windows, self._options, attention_note=note)
         source_a, source_b, target = a.path, b.path, Path(path)
 
         def finished(result: object) -> None:

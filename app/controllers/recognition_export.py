@@ -1,6 +1,7 @@
 """What recognition writes out: the per-window predictions (CSV / JSON) and, after a
 whole-video analysis, its per-frame segments beside them (with each one's repetitions), the
-video with the overlay burnt in (H.264 MP4, the badge with the running count), and the
+video with the overlay burnt in (H.264 MP4, the badge with the running count; where the
+model's attention never learnt, the window's note in place of the heatmap), and the
 session summary (a dialog, and its CSV; with repetitions per action after an analysis).
 
 `RecognitionExports` runs the exports through a `JobRunner` (one at a time, with progress and
@@ -59,10 +60,13 @@ def _qimage_to_rgb(image: QImage) -> np.ndarray:
 
 
 def overlay_renderer(
-    windows: list[WindowResult], options: OverlayOptions, counts: RepCounts | None = None
+    windows: list[WindowResult], options: OverlayOptions, counts: RepCounts | None = None,
+    *, attention_note: str = ""
 ) -> Callable[[np.ndarray, int], np.ndarray]:
     """A frame renderer for the video export: paints the overlay of `windows` on RGB frames
-    (and the running repetition count of `counts` in the badge).
+    (and the running repetition count of `counts` in the badge). With an `attention_note`
+    (the model's attention never learnt: `LiveResults.attention_note`) the heatmap gives way
+    to that note, as on screen.
 
     Uses only QImage and QPainter, so it may run on a worker thread."""
     track = PredictionTrack(w.without_rows() for w in windows)
@@ -78,9 +82,10 @@ def overlay_renderer(
         if key not in cache:
             cache.clear()
             cache[key] = (heatmap_image(maps_for(result, options), options.opacity)
-                          if options.show_heatmap else None)
+                          if options.show_heatmap and not attention_note else None)
         painter = QPainter(image)
         paint_recognition(painter, QRectF(image.rect()), result, options, heatmap=cache[key],
+                          attention_note=attention_note,
                           count=counts.badge_text(index) if counts else "")
         painter.end()
         return _qimage_to_rgb(image)
@@ -145,7 +150,8 @@ class RecognitionExports(QObject):
             return None
         analysis = self._live.analysis
         render = overlay_renderer(track.windows, self._live.options,
-                                  analysis.reps if analysis is not None else None)
+                                  analysis.reps if analysis is not None else None,
+                                  attention_note=self._live.attention_note())
         return self._run(
             lambda progress, cancelled: export_overlay_video(
                 source, target, render, progress=progress, cancelled=cancelled),

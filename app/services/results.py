@@ -31,6 +31,8 @@ SENSITIVITY_LEVELS = ("low", "normal", "high")
 """How readily footage is called "not a known action" (Predictor.set_sensitivity)."""
 UNTRAINED_ATTENTION_NOTE = ("This model's attention was never trained: the maps show "
                             "nothing yet")
+UNTRAINED_ATTENTION_SHORT = "Attention never trained: no heatmap"
+"""The same, where a heatmap would be drawn in a small square (the comparison's readout)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,12 @@ class ModelInfo:
     def window(self) -> int:
         """Source frames one prediction covers."""
         return self.frames * self.frame_stride
+
+
+def attention_note(model: ModelInfo | None) -> str:
+    """`UNTRAINED_ATTENTION_NOTE` for a model whose attention never learnt (the heatmaps
+    give way to it: the overlay, its video export, the comparison), else ""."""
+    return UNTRAINED_ATTENTION_NOTE if model is not None and not model.attention_trained else ""
 
 
 @dataclass

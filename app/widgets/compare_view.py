@@ -6,7 +6,7 @@ transport bar hidden: the shared one below moves both; its keys answer only insi
 pane) with the recognition overlay, and an `AlignedTimeline` (the prediction timeline with
 the aligned moments marked). Under them the shared `TransportBar`, and `CompareReadout`:
 each side's action and confidence at the aligned moment, its tempo, and its attention
-heatmap at that moment.
+heatmap at that moment (a model whose attention never learnt gets a note there instead).
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ from PySide6.QtWidgets import (
 )
 
 from app import theme
+from app.services.results import UNTRAINED_ATTENTION_SHORT
 from app.widgets.fonts import derived_font
 from app.widgets.icons import MediaIcon, media_icon
-from app.widgets.overlay import crop_rect, paint_heatmap
+from app.widgets.overlay import crop_rect, paint_heatmap, paint_note
 from app.widgets.player import SPEEDS, PlayerWidget
 from app.widgets.timeline import STRIP_HEIGHT, STRIP_TOP, PredictionTimeline
 from app.widgets.transport import TransportBar
@@ -186,18 +187,25 @@ class CompareReadout(QFrame):
         grid.setColumnStretch(3, 1)
 
     def show_side(self, side: str, action: str, tempo: str, picture: QImage | None,
-                  heatmap: QImage | None) -> None:
+                  heatmap: QImage | None, attention_note: str = "") -> None:
         """One side's readout: its action text (with confidence), tempo text, and the
-        network's crop of `picture` with `heatmap` over it (none: an empty square)."""
+        network's crop of `picture` with `heatmap` over it (none: an empty square). With an
+        `attention_note` (the model's attention never learnt) no heatmap: the square says
+        so briefly (UNTRAINED_ATTENTION_SHORT), its tooltip gives the note in full."""
         self.action[side].setText(action)
         self.tempo[side].setText(f"Tempo: {tempo}")
-        self.heatmap[side].setPixmap(_crop_with_heatmap(picture, heatmap))
+        self.heatmap[side].setPixmap(_crop_with_heatmap(
+            picture, None if attention_note else heatmap,
+            UNTRAINED_ATTENTION_SHORT if attention_note else ""))
+        self.heatmap[side].setToolTip(attention_note or
+                                      f"Where the network looks in {side} at this moment")
 
     def texts(self, side: str) -> tuple[str, str]:
         return self.action[side].text(), self.tempo[side].text()
 
 
-def _crop_with_heatmap(picture: QImage | None, heatmap: QImage | None) -> QPixmap:
+def _crop_with_heatmap(picture: QImage | None, heatmap: QImage | None,
+                       note: str = "") -> QPixmap:
     canvas = QPixmap(HEATMAP_SIDE, HEATMAP_SIDE)
     canvas.fill(QColor(theme.VIDEO_BACKGROUND))
     if picture is None or picture.isNull():
@@ -205,9 +213,12 @@ def _crop_with_heatmap(picture: QImage | None, heatmap: QImage | None) -> QPixma
     square = crop_rect(QRectF(picture.rect()))
     painter = QPainter(canvas)
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     target = QRectF(0, 0, HEATMAP_SIDE, HEATMAP_SIDE)
     painter.drawImage(target, picture, square)
-    if heatmap is not None:
+    if note:
+        paint_note(painter, target, note)
+    elif heatmap is not None:
         paint_heatmap(painter, target, heatmap)
     painter.end()
     return canvas

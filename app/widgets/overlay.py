@@ -250,28 +250,58 @@ def paint_badge(
     return rect
 
 
+def _wrapped(metrics: QFontMetricsF, text: str, width: float, lines: int) -> list[str]:
+    """`text` broken at spaces into at most `lines` lines of at most `width` pixels (the
+    last one elided when the rest does not fit)."""
+    out: list[str] = []
+    words = text.split()
+    while words and len(out) < lines - 1:
+        line = words.pop(0)
+        while words and metrics.horizontalAdvance(f"{line} {words[0]}") <= width:
+            line = f"{line} {words.pop(0)}"
+        out.append(line)
+    if words:
+        out.append(metrics.elidedText(" ".join(words), Qt.TextElideMode.ElideRight, width))
+    return out
+
+
+def _balanced(metrics: QFontMetricsF, text: str, width: float, lines: int) -> list[str]:
+    """`_wrapped`, each line as short as the same number of lines allows (no lone last
+    word)."""
+    out = _wrapped(metrics, text, width, lines)
+    if len(out) > 1 and " ".join(out) == " ".join(text.split()):  # all of it, not elided
+        low, high = width / len(out), width
+        while high - low > 2:
+            middle = (low + high) / 2
+            fits = _wrapped(metrics, text, middle, lines + 1)
+            low, high = (low, middle) if len(fits) <= len(out) else (middle, high)
+        out = _wrapped(metrics, text, high, lines)
+    return out
+
+
 def paint_note(painter: QPainter, frame_rect: QRectF, text: str, *,
                base_font: QFont | None = None) -> QRectF:
     """A plain line of text in a translucent box along the bottom of the picture (what the
-    heatmap shows instead of maps that mean nothing); returns the box."""
+    heatmap shows instead of maps that mean nothing), on up to three lines where the picture
+    is narrow; returns the box."""
     px = badge_font_px(frame_rect) * 0.8
     font = derived_font(base_font if base_font is not None else QFont(),
                         weight=QFont.Weight.Medium, pixel_size=round(px))
     metrics = QFontMetricsF(font)
     margin, pad = max(6.0, px * 0.6), px * 0.6
-    text = metrics.elidedText(text, Qt.TextElideMode.ElideRight,
-                              max(px * 2, frame_rect.width() - 2 * (margin + pad)))
-    width = metrics.horizontalAdvance(text) + 2 * pad
-    height = metrics.height() + pad
+    lines = _balanced(metrics, text, max(px * 2, frame_rect.width() - 2 * (margin + pad)), 3)
+    width = max(metrics.horizontalAdvance(line) for line in lines) + 2 * pad
+    height = metrics.height() * len(lines) + pad
     rect = QRectF(frame_rect.left() + margin, frame_rect.bottom() - margin - height,
                   width, height)
     painter.save()
     path = QPainterPath()
-    path.addRoundedRect(rect, height * 0.28, height * 0.28)
+    corner = (metrics.height() + pad) * 0.28
+    path.addRoundedRect(rect, corner, corner)
     painter.fillPath(path, QColor(12, 13, 15, 190))
     painter.setFont(font)
     painter.setPen(QColor("#ffffff"))
-    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "\n".join(lines))
     painter.restore()
     return rect
 

@@ -68,7 +68,7 @@ def predict_to_folder(args: argparse.Namespace) -> int:
         progress_mode,
         smoothing_options,
     )
-    from stmanet.engine.batch import available_cores, default_workers, run_batch
+    from stmanet.engine.batch import available_cores, default_workers, read_result, run_batch
     from stmanet.engine.video_result import AnalysisSettings
     from stmanet.errors import ConfigError, printable_path
     from stmanet.fileio import check_output_folder
@@ -101,6 +101,12 @@ def predict_to_folder(args: argparse.Namespace) -> int:
                             device=device, redo=args.redo, on_event=terminal)
     finally:
         terminal.close()
+    first = next(iter(summary.results.values()), None)  # every result is of this model
+    if first is not None and (read_result(first) or {}).get("attention") == "untrained":
+        from stmanet.engine.openset import UNTRAINED_ATTENTION
+
+        print(f"stmanet predict: note: {printable_path(checkpoint)}: {UNTRAINED_ATTENTION} "
+              "(reports show no heatmap)", file=sys.stderr)
     print(f"{len(summary.done)} analysed, {len(summary.kept)} kept from an earlier run, "
           f"{len(summary.failed)} failed in {time.perf_counter() - started:.1f} s; results "
           f"in {printable_path(Path(args.output_dir))}")

@@ -81,8 +81,7 @@ def _write_reports(results: Sequence[str | Path], out_dir: str | Path, *,
         if frames:
             pngs["frames"] = figures.png_bytes(figures.key_frames_figure(st, colours, frames))
         page = out / f"{stem}.html"
-        heatmap = figures.heatmap_segment(st.result) is not None
-        atomic_write_text(page, html.student_page(st, colours, pngs, heatmap=heatmap,
+        atomic_write_text(page, html.student_page(st, colours, pngs,
                                                   session_link="session.html", made=made))
         pages.append(page)
         if pdf:

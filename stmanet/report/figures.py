@@ -117,12 +117,33 @@ def _key_segments(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def heatmap_segment(result: dict[str, Any]) -> dict[str, Any] | None:
     """The segment whose key frame carries the attention heatmap: the surest known one with
-    a map (None when the model has no spatial attention, or never learnt it)."""
+    a map (None when the model has no spatial attention, or never learnt it; a result of
+    an older version that does not say is taken as trained)."""
     if result.get("attention") not in ("trained", None):
         return None
     candidates = [s for s in _key_segments(result)
                   if s["action"] is not None and s.get("attention") is not None]
     return max(candidates, key=lambda s: s["mean_score"] or 0.0, default=None)
+
+
+HEATMAP_SHOWN = ('The frame marked "attention" shows where the network looked (red: most) '
+                 "inside the square it sees.")
+UNTRAINED_ATTENTION_NOTE = ("No attention heatmap: this model's attention was never trained "
+                            "(a new model, or one made from Kinetics weights without training "
+                            "its attention), so its maps would show nothing.")
+
+
+def heatmap_note(result: dict[str, Any]) -> str:
+    """What a report says under its key frames about the attention heatmap: where it is, or
+    why there is none (the model's attention never learnt, it has none, no segment of a
+    known action has a map)."""
+    if heatmap_segment(result) is not None:
+        return HEATMAP_SHOWN
+    if result.get("attention") == "untrained":
+        return UNTRAINED_ATTENTION_NOTE
+    if result.get("attention") == "absent":
+        return "No attention heatmap: this model has no spatial attention."
+    return "No attention heatmap: no segment of a known action carries an attention map."
 
 
 def read_key_frames(result: dict[str, Any]) -> dict[int, np.ndarray] | None:

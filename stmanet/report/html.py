@@ -10,6 +10,7 @@ from html import escape
 from string import Template
 from typing import Any
 
+from stmanet.report.figures import heatmap_note
 from stmanet.report.session import (
     UNKNOWN_LABEL,
     Student,
@@ -81,9 +82,10 @@ def _reps_cells(segment: dict[str, Any]) -> str:
 
 
 def student_page(student: Student, colours: dict[str, Any], figures: dict[str, bytes], *,
-                 heatmap: bool, session_link: str | None, made: str) -> str:
+                 session_link: str | None, made: str) -> str:
     """One student's report; `figures`: PNGs "timeline", "seconds" and, when the video
-    could be read, "frames" (with an attention heatmap over one when `heatmap`)."""
+    could be read, "frames" (with an attention heatmap over one, or, where there is none,
+    why: a result of a model whose attention never learnt says so above the frames)."""
     r = student.result
     parts = [f"<h1>{escape(student.name)}</h1>",
              f'<p class="meta">Video {escape(student.video)} · {fmt_seconds(r["duration_s"])}'
@@ -125,12 +127,14 @@ def student_page(student: Student, colours: dict[str, Any], figures: dict[str, b
               "time of one repetition varies (0% is a perfectly even pace).</p>"]
     parts.append("<h2>Key frames</h2>")
     if "frames" in figures:
+        # said before the frames when the attention never learnt: nothing on them is a map
+        note = escape(heatmap_note(r), quote=False)
+        untrained = r.get("attention") == "untrained"
+        if untrained:
+            parts.append(f'<p class="note">{note}</p>')
         parts.append(_img(figures["frames"], "a key frame of each segment"))
-        parts.append('<p class="muted">The frame marked "attention" shows where the '
-                     "network looked (red: most) inside the square it sees.</p>"
-                     if heatmap else
-                     '<p class="muted">No attention heatmap: this model has no spatial '
-                     "attention, or its attention never learnt anything.</p>")
+        if not untrained:
+            parts.append(f'<p class="muted">{note}</p>')
     else:
         parts.append(f'<p class="muted">The video {escape(r["video"]["path"])} could not '
                      "be read, so no key frames are shown.</p>")

@@ -103,14 +103,22 @@ def student_pdf(path: Path, student: Student, colours: dict[str, Any],
         if frames:
             page = Figure(figsize=A4, layout="constrained")
             grid_height = figures.key_frames_height(student, frames, A4[0])
+            # a model whose attention never learnt: said in a box under the title, first
+            untrained = r.get("attention") == "untrained"
+            head = 1.1 if untrained else 0.6
             top, grid, _ = page.subfigures(3, 1, height_ratios=[
-                0.6, grid_height, max(0.1, A4[1] - 0.6 - grid_height)])
-            top.text(0.02, 0.5, f"{student.name}: key frames", fontsize=14,
-                     fontweight="bold", va="center")
-            top.text(0.98, 0.5, 'the frame marked "attention": where the network looked '
-                     "(red: most)" if figures.heatmap_segment(r) is not None else
-                     "no attention heatmap: the model has no spatial attention, or it never "
-                     "learnt", fontsize=8, color="#555", va="center", ha="right")
+                head, grid_height, max(0.1, A4[1] - head - grid_height)])
+            top.text(0.02, 0.75 if untrained else 0.5, f"{student.name}: key frames",
+                     fontsize=14, fontweight="bold", va="center")
+            if untrained:
+                top.text(0.02, 0.42, figures.heatmap_note(r), fontsize=9, va="top",
+                         wrap=True, bbox={"facecolor": "#fff8dc", "edgecolor": "#e0b400",
+                                          "pad": 4})
+            else:
+                top.text(0.98, 0.5, 'the frame marked "attention": where the network looked '
+                         "(red: most)" if figures.heatmap_segment(r) is not None else
+                         figures.heatmap_note(r), fontsize=8, color="#555", va="center",
+                         ha="right")
             figures.key_frames_figure(student, colours, frames, fig=grid)
             pdf.savefig(page)
     return path

@@ -187,7 +187,8 @@ def session_csv(students: Sequence[Student]) -> str:
 
 
 def model_line(result: dict[str, Any]) -> str:
-    """"stmanet_r10 (demo.safetensors), top-1 99.2% on 400 test videos" or less."""
+    """"stmanet_r10 (demo.safetensors), top-1 99.2% on 400 test videos" or less; "; its
+    attention was never trained" after it when so (its heatmaps would mean nothing)."""
     model = result["model"]
     text = f"{model['name']} ({model['file']})"
     acc = model.get("accuracy")
@@ -197,6 +198,8 @@ def model_line(result: dict[str, Any]) -> str:
             f" on {where} videos" if where else "")
     else:
         text += ", accuracy not recorded in the model file"
+    if result.get("attention") == "untrained":
+        text += "; its attention was never trained"
     return text
 
 
