@@ -1,6 +1,6 @@
 """Per-frame results: which action at every frame of a video, from overlapping windows.
 
-The network answers per window; a timeline needs an answer per frame. Three steps:
+The network answers per window; a timeline needs an answer per frame. Four steps:
 
 1. `frame_scores`: every frame gets the mean of the softmax scores of the windows that cover
    it, each weighted by how near the frame is to the window's middle (a triangle; or the
