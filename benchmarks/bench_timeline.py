@@ -5,11 +5,15 @@ smoothing side by side (the table in docs/training.md, "Timelines").
    never used for training clips, as `stmanet sequence OUT/seq.mp4 --random DRILLS --count
    COUNT --seed SEED` would (files already there are reused), timing each.
 2. Predicts every sequence, and resources/videos/demo.mp4, once with windows every 4 frames,
-   keeping every window's scores (OUT/windows/*.npz), timing each. Windows every 8, 16 or 32
+   keeping every window's scores and every frame's embedding (the counter's
+   `reps.frame_embedding`, which places the changes: engine.boundaries) in OUT/windows/*.npz,
+   timing each, and the embedding alone (a decoding of its own) as a share of the
+   prediction's time. Windows every 8, 16 or 32
    frames are a subset of those (window_starts: multiples of the hop, and one ending at the
    last frame), so every hop is scored from the one prediction.
 3. Scores the per-frame result of each (hop, smoothing, weighting of the windows covering a
-   frame: centred or uniform) against the expected timelines:
+   frame: centred or uniform; changes placed on the embeddings or where the windows put them)
+   against the expected timelines:
    frame accuracy, edit score, F1@10/25/50, the largest error of one drill's seconds in one
    video, and drills named that the video does not show. Prints a Markdown table per set
    and writes OUT/timeline.json.
@@ -40,10 +44,13 @@ VARIANTS: list[tuple[str, dict[str, float | str]]] = [
     ("viterbi", {"switch_penalty": 80, "weighting": "uniform"}),
     ("viterbi", {"switch_penalty": 10}),
     ("viterbi", {"switch_penalty": 40}),
+    ("viterbi", {"switch_penalty": 40, "refine": True}),
+    ("median", {"median_frames": 75, "refine": True}),
     ("viterbi", {"switch_penalty": 80}),
     ("viterbi", {"switch_penalty": 160}),
 ]
-"""(smoothing, options of timeline_from_windows); the weighting is "centre" unless given."""
+"""(smoothing, options of timeline_from_windows); the weighting is "centre" unless given, and
+the changes are left where the windows put them unless "refine" is given."""
 HOPS = (32, 16, 8, 4)
 
 
@@ -69,21 +76,26 @@ def predict(videos: list[Path], cache: Path, model: Path, hop: int) -> None:
 
     from stmanet.engine.checkpoint import load_checkpoint
     from stmanet.engine.inference import Predictor
+    from stmanet.engine.reps_video import embed_video
 
     torch.set_num_threads(1)
     predictor = Predictor(load_checkpoint(model), top_k=1)
     cache.mkdir(parents=True, exist_ok=True)
     for video in videos:
         out = cache / f"{video.stem}.npz"
-        if out.exists():
+        if out.exists() and "emb" in np.load(out):
             continue
         started = time.perf_counter()
         p = predictor.predict(video, hop=hop)
+        took = time.perf_counter() - started
+        emb, _ = embed_video(video)
+        embedding = time.perf_counter() - started - took
         np.savez(out, starts=[w.start_frame for w in p.windows],
                  ends=[w.end_frame for w in p.windows], scores=p.window_scores, fps=p.fps,
-                 frames=p.num_frames, names=np.array(p.class_names))
-        took = time.perf_counter() - started
-        print(f"predicted {video.name}: {len(p.windows)} windows in {took:.1f} s", flush=True)
+                 frames=p.num_frames, names=np.array(p.class_names),
+                 emb=emb.astype(np.float16), predict_s=took, embed_s=embedding)
+        print(f"predicted {video.name}: {len(p.windows)} windows in {took:.1f} s; embedding "
+              f"its frames {embedding:.1f} s ({embedding / took:.0%})", flush=True)
 
 
 def score(videos: list[Path], cache: Path, hop: int, smoothing: str,
@@ -99,10 +111,13 @@ def score(videos: list[Path], cache: Path, hop: int, smoothing: str,
         keep[-1] = True  # the window ending at the last frame
         names = [str(n) for n in d["names"]]
         window_scores = d["scores"][keep]
+        refine = bool(options.get("refine", False))
+        rest = {k: v for k, v in options.items() if k != "refine"}
         timeline = timeline_from_windows(d["starts"][keep], d["ends"][keep], window_scores,
                                          names, float(d["fps"]), int(d["frames"]),
-                                         smoothing=smoothing,
-                                         **options)  # type: ignore[arg-type]
+                                         smoothing=smoothing, refine=refine,
+                                         embeddings=d["emb"].astype(np.float32) if refine
+                                         else None, **rest)  # type: ignore[arg-type]
         scores.append(score_timeline(
             timeline, ExpectedTimeline.load(video.with_suffix(".json")), video=str(video),
             window_labels=[names[i] for i in window_scores.argmax(1)]))
@@ -121,8 +136,9 @@ def table(name: str, videos: list[Path], cache: Path) -> list[dict[str, object]]
             absent = sorted({a for v in s.videos
                              for a in (*v.absent_in_segments, *v.absent_in_windows)})
             label = smoothing + "".join(f" {v:g}" for v in options.values()
-                                        if not isinstance(v, str))
+                                        if not isinstance(v, str | bool))
             label += f", {options.get('weighting', 'centre')} weighting"
+            label += ", refined" if options.get("refine") else ""
             f1 = s.f1
             print(f"| {hop} | {label} | {s.frame_accuracy:.4f} | {s.edit:.3f} | "
                   f"{f1[10]:.3f} | {f1[25]:.3f} | {f1[50]:.3f} | "
@@ -157,6 +173,12 @@ def main() -> int:
                "sequences": table(f"generated sequences (seed {args.seed})", videos, cache)}
     results["seconds"] = {"render": round(rendered - started, 1),
                           "predict": round(predicted - rendered, 1)}
+    timings = [np.load(cache / f"{v.stem}.npz") for v in [demo, *videos]]
+    timings = [(float(t["predict_s"]), float(t["embed_s"])) for t in timings if "embed_s" in t]
+    if timings:
+        share = sum(e for _, e in timings) / sum(p for p, _ in timings)
+        results["seconds"]["embedding_share_of_predict"] = round(share, 3)
+        print(f"\nembedding every frame (decoded again): {share:.0%} of predicting's time")
     (args.out / "timeline.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"\nrendering {rendered - started:.0f} s, predicting {predicted - rendered:.0f} s; "
           f"results in {args.out / 'timeline.json'}")

@@ -150,6 +150,9 @@ def cached_analysis(video: Path | str, checkpoint: Path | str) -> AnalysisResult
             smoothing=settings["smoothing"], switch_penalty=settings["switch_penalty"],
             median_frames=settings["median_frames"],
             weighting=settings.get("weighting", "uniform")) if windows else None
+        if timeline is not None and settings.get("refine"):  # the changes as placed then
+            timeline = timeline.with_segments([(s["action"], int(s["start_frame"]),
+                                                int(s["end_frame"])) for s in data["segments"]])
         reps = stored_reps(data["segments"], fps)
     except (KeyError, TypeError, ValueError, IndexError, OSError):
         return None

@@ -410,7 +410,8 @@ class RecognitionWorker(QObject):
                 prediction.scores if prediction is not None
                 else np.mean(stacked, axis=0) if stacked else None
             )  # fmt: skip
-            timeline = self._per_frame(prediction, done, fps_box[0], loaded)
+            embeddings = tap.array()
+            timeline = self._per_frame(prediction, done, fps_box[0], loaded, embeddings)
             return AnalysisResult(
                 path=request.path,
                 fps=fps_box[0],
@@ -423,7 +424,7 @@ class RecognitionWorker(QObject):
                 scores=mean,
                 engine_result=prediction,
                 timeline=timeline,
-                reps=count_segments(tap.array(), fps_box[0], timeline, tap.seconds),
+                reps=count_segments(embeddings, fps_box[0], timeline, tap.seconds),
             )
 
         frame_count = 0
@@ -460,18 +461,24 @@ class RecognitionWorker(QObject):
 
     @staticmethod
     def _per_frame(prediction: VideoPrediction | None, done: list[WindowResult], fps: float,
-                   loaded: LoadedModel) -> FrameTimeline | None:
+                   loaded: LoadedModel, embeddings: np.ndarray | None = None
+                   ) -> FrameTimeline | None:
         """The per-frame result of a finished analysis (`prediction`), or of the windows
-        `done` before a cancel (up to the last one's end); None without windows."""
+        `done` before a cancel (up to the last one's end); None without windows. The frames'
+        `embeddings` (the counter's) place its changes of action."""
+        if embeddings is not None and len(embeddings) == 0:
+            embeddings = None
         try:
             if prediction is not None:
-                return frame_timeline(prediction) if prediction.windows else None
+                return (frame_timeline(prediction, embeddings=embeddings)
+                        if prediction.windows else None)
             scored = [w for w in done if w.all_scores is not None]
             if not scored:
                 return None
             return timeline_from_windows(
                 [w.start_frame for w in scored], [w.end_frame for w in scored],
-                np.stack([w.all_scores for w in scored]), loaded.metadata.class_names, fps)
+                np.stack([w.all_scores for w in scored]), loaded.metadata.class_names, fps,
+                embeddings=embeddings)
         except ValueError:
             log.exception("no per-frame result could be made")
             return None

@@ -79,7 +79,8 @@ def smoothing_options(args: argparse.Namespace) -> dict[str, object]:
 
     check_smoothing(args.smoothing, args.switch_penalty, args.median_frames, args.weighting)
     return {"smoothing": args.smoothing, "switch_penalty": args.switch_penalty,
-            "median_frames": args.median_frames, "weighting": args.weighting}
+            "median_frames": args.median_frames, "weighting": args.weighting,
+            "refine": not args.no_refine}
 
 
 def expand_videos(given: Sequence[str]) -> list[str]:
@@ -148,6 +149,9 @@ def add_smoothing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weighting", choices=seg.WEIGHTINGS, default=seg.DEFAULT_WEIGHTING,
                    help="how the windows covering a frame are averaged: centre (each by "
                         "how near the frame is to its middle; the default) or uniform")
+    p.add_argument("--no-refine", action="store_true",
+                   help="leave each change of action where the windows put it, instead of "
+                        "placing it on the frames' pictures (see docs/training.md)")
 
 
 def predictor_from_args(args: argparse.Namespace):  # -> Predictor

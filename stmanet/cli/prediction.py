@@ -70,6 +70,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     hop = args.hop or (default_hop(predictor.spec.window) if args.segments else None)
     show_bar = progress_mode(args.progress) == "bar"
     results = []
+    embeddings: list = []  # each video's frame embeddings where the changes are refined
+    refine = bool(args.segments and smoothing["refine"])
+    if refine:
+        from stmanet.engine.boundaries import predict_embedded
+        from stmanet.engine.reps_video import embed_video
     failed: list[VideoError] = []
     for video in videos:
         bar = ProgressBar(sys.stderr) if show_bar else None
@@ -86,8 +91,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                                         on_progress=progress)
                 results.append(prediction)
                 counts.append(counted)
+                embeddings.append(embed_video(video)[0] if refine else None)
+            elif refine:  # the frames' embeddings place the changes (engine.boundaries)
+                prediction, emb = predict_embedded(predictor, video, hop=hop,
+                                                   on_progress=progress)
+                results.append(prediction)
+                embeddings.append(emb)
             else:
                 results.append(predictor.predict(video, hop=hop, on_progress=progress))
+                embeddings.append(None)
         except VideoError as exc:  # the other videos' results are kept
             if len(videos) == 1:
                 raise
@@ -96,8 +108,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
-    timelines = [(r.path, frame_timeline(r, **smoothing))  # type: ignore[arg-type]
-                 for r in results] if args.segments else []
+    timelines = [(r.path, frame_timeline(r, embeddings=e, **smoothing))  # type: ignore[arg-type]
+                 for r, e in zip(results, embeddings, strict=True)] if args.segments else []
     if args.output and results:
         write_predictions(args.output, results, attention=args.attention, model=info,
                           reps=[c.to_dict()["segments"] for c in counts] if args.reps else None)

@@ -1,6 +1,6 @@
 """Per-frame results: which action at every frame of a video, from overlapping windows.
 
-The network answers per window; a timeline needs an answer per frame. Three steps:
+The network answers per window; a timeline needs an answer per frame. Four steps:
 
 1. `frame_scores`: every frame gets the mean of the softmax scores of the windows that cover
    it, each weighted by how near the frame is to the window's middle (a triangle; or the
@@ -16,11 +16,15 @@ The network answers per window; a timeline needs an answer per frame. Three step
    - "median": each class's per-frame score curve through a running median of
      `median_frames` frames, then the best class per frame.
    - "none": the best class per frame.
-3. `segments_from_labels`: runs of one label as `FrameSegment`s (start frame, end frame
+3. Given every frame's embedding (the counter's small picture of the frame's edges), each
+   change of label is moved to where the frames stop resembling the action before it
+   (`stmanet.engine.boundaries.refine_changes`, within half a window of where the windows
+   put it; `refine=False` leaves it there). The windows alone place changes late.
+4. `segments_from_labels`: runs of one label as `FrameSegment`s (start frame, end frame
    exclusive, action, mean score: the mean over the run's frames of that action's per-frame
    score).
 
-`timeline_from_windows` does all three from plain arrays (window starts, ends and scores), the
+`timeline_from_windows` does all four from plain arrays (window starts, ends and scores), the
 form a caller that collected windows itself (the app's analysis) has at hand;
 `frame_timeline` does it for a `VideoPrediction`. Which smoothing, penalty and hop are the
 defaults, and why, is measured in docs/training.md ("Timelines").
@@ -110,6 +114,8 @@ class FrameTimeline:
     labels: np.ndarray
     segments: list[FrameSegment]
     smoothing: str = DEFAULT_SMOOTHING
+    refined: bool = False
+    """Whether the changes were placed on the frames' embeddings (step 3 of the module)."""
 
     @property
     def num_frames(self) -> int:
@@ -134,6 +140,19 @@ class FrameTimeline:
         lines.append("  seconds: " + ", ".join(f"{label} {seconds[label]:.2f}"
                                                for label in sorted(seconds)))
         return "\n".join(lines)
+
+    def with_segments(self, segments: Sequence[tuple[str | None, int, int]]) -> FrameTimeline:
+        """This result with the frames of `segments` (label, start, end) labelled as they say
+        (labels it does not know, and None, left as they are), marked refined: how a stored
+        result whose changes were placed on the frames is rebuilt from its windows."""
+        index = {name: i for i, name in enumerate(self.class_names)}
+        labels = self.labels.copy()
+        for label, start, end in segments:
+            if label in index:
+                labels[max(0, start):max(0, end)] = index[label]
+        return FrameTimeline(self.class_names, self.fps, self.scores, labels,
+                             segments_from_labels(labels, self.scores, self.class_names,
+                                                  self.fps), self.smoothing, True)
 
     def to_dict(self) -> dict[str, Any]:
         return {"fps": self.fps, "num_frames": self.num_frames, "smoothing": self.smoothing,
@@ -298,24 +317,39 @@ def timeline_from_windows(starts: Sequence[int] | np.ndarray, ends: Sequence[int
                           smoothing: str = DEFAULT_SMOOTHING,
                           switch_penalty: float = DEFAULT_SWITCH_PENALTY,
                           median_frames: int = DEFAULT_MEDIAN_FRAMES,
-                          weighting: str = DEFAULT_WEIGHTING) -> FrameTimeline:
+                          weighting: str = DEFAULT_WEIGHTING,
+                          embeddings: np.ndarray | None = None,
+                          refine: bool = True) -> FrameTimeline:
     """The per-frame result from windows: start and end frames (end exclusive), their softmax
     scores over all classes (W, K) in `class_names` order, the video's frame rate and length
-    (default: the last window's end)."""
+    (default: the last window's end). With `embeddings` (one `reps.frame_embedding` a frame,
+    at least num_frames of them) and `refine`, the changes are placed on them (step 3)."""
+    from stmanet.engine.boundaries import default_radius, reference_frames, refine_changes
+
     scores = frame_scores(starts, ends, window_scores, num_frames, weighting=weighting)
     if scores.shape[1] != len(class_names):
         raise ValueError(f"scores over {scores.shape[1]} classes, {len(class_names)} names")
     labels = smooth_labels(scores, smoothing, switch_penalty=switch_penalty,
                            median_frames=median_frames)
+    n = labels.shape[0]
+    refined = refine and embeddings is not None and len(embeddings) >= n
+    if refined:
+        window = int(np.median(np.asarray(ends) - np.asarray(starts)))
+        labels = refine_changes(labels, np.asarray(embeddings)[:n],
+                                radius=default_radius(window), reference=reference_frames(fps))
     return FrameTimeline(list(class_names), fps if fps > 0 else 25.0, scores, labels,
-                         segments_from_labels(labels, scores, class_names, fps), smoothing)
+                         segments_from_labels(labels, scores, class_names, fps), smoothing,
+                         refined)
 
 
 def frame_timeline(prediction: VideoPrediction, *, smoothing: str = DEFAULT_SMOOTHING,
                    switch_penalty: float = DEFAULT_SWITCH_PENALTY,
                    median_frames: int = DEFAULT_MEDIAN_FRAMES,
-                   weighting: str = DEFAULT_WEIGHTING) -> FrameTimeline:
-    """The per-frame result of a `Predictor.predict` answer."""
+                   weighting: str = DEFAULT_WEIGHTING,
+                   embeddings: np.ndarray | None = None,
+                   refine: bool = True) -> FrameTimeline:
+    """The per-frame result of a `Predictor.predict` answer (`embeddings`, `refine`: as for
+    `timeline_from_windows`)."""
     if prediction.window_scores is None or not prediction.windows:
         raise ValueError(f"{printable_path(prediction.path)}: no window scores to make a "
                          "per-frame result from")
@@ -323,7 +357,8 @@ def frame_timeline(prediction: VideoPrediction, *, smoothing: str = DEFAULT_SMOO
         [w.start_frame for w in prediction.windows], [w.end_frame for w in prediction.windows],
         prediction.window_scores, prediction.class_names, prediction.fps,
         prediction.num_frames, smoothing=smoothing, switch_penalty=switch_penalty,
-        median_frames=median_frames, weighting=weighting)
+        median_frames=median_frames, weighting=weighting, embeddings=embeddings,
+        refine=refine)
 
 
 # ------------------------------------------------------------------------------ files

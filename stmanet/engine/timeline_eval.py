@@ -306,12 +306,14 @@ def evaluate_timelines(predictor: Predictor, pairs: Sequence[tuple[Path, Path]],
                        hop: int | None = None, smoothing: str = DEFAULT_SMOOTHING,
                        switch_penalty: float = DEFAULT_SWITCH_PENALTY,
                        median_frames: int = DEFAULT_MEDIAN_FRAMES,
-                       weighting: str = DEFAULT_WEIGHTING,
+                       weighting: str = DEFAULT_WEIGHTING, refine: bool = True,
                        on_video: Callable[[int, int, VideoPrediction | None], None] | None
                        = None) -> TimelineSummary:
     """Predict every video (windows every `hop` frames; default a quarter window), make its
-    per-frame result and score it against its expected timeline. Expected timelines are all
+    per-frame result (its changes placed on the frames' embeddings unless `refine` is
+    false) and score it against its expected timeline. Expected timelines are all
     read (and their labels checked against the model) before any video is predicted."""
+    from stmanet.engine.boundaries import predict_embedded
     from stmanet.engine.segmentation import default_hop
 
     timelines = []
@@ -324,10 +326,13 @@ def evaluate_timelines(predictor: Predictor, pairs: Sequence[tuple[Path, Path]],
     for i, ((video, _), expected) in enumerate(zip(pairs, timelines, strict=True)):
         if on_video is not None:
             on_video(i, len(pairs), None)
-        prediction = predictor.predict(video, hop=hop)
+        if refine:
+            prediction, embeddings = predict_embedded(predictor, video, hop=hop)
+        else:
+            prediction, embeddings = predictor.predict(video, hop=hop), None
         timeline = frame_timeline(prediction, smoothing=smoothing,
                                   switch_penalty=switch_penalty, median_frames=median_frames,
-                                  weighting=weighting)
+                                  weighting=weighting, embeddings=embeddings, refine=refine)
         scores.append(score_timeline(timeline, expected, video=str(video),
                                      window_labels=[w.label for w in prediction.windows]))
         if on_video is not None:

@@ -50,6 +50,7 @@ class AnalysisSettings:
     switch_penalty: float = seg.DEFAULT_SWITCH_PENALTY
     median_frames: int = seg.DEFAULT_MEDIAN_FRAMES
     weighting: str = seg.DEFAULT_WEIGHTING
+    refine: bool = True  # changes placed on the frames' embeddings (engine.boundaries)
     novelty_threshold: float | None = None
     sensitivity: str | None = None
     batch_size: int | None = None  # None: 1 on a CPU, 8 on a GPU (inference.default_batch_size)
@@ -179,7 +180,9 @@ def analyse_video(predictor: Any, path: Path | str, settings: AnalysisSettings, 
     timeline = seg.frame_timeline(prediction, smoothing=settings.smoothing,
                                   switch_penalty=settings.switch_penalty,
                                   median_frames=settings.median_frames,
-                                  weighting=settings.weighting)
+                                  weighting=settings.weighting,
+                                  embeddings=np.stack(embeddings) if embeddings else None,
+                                  refine=settings.refine)
     fps = timeline.fps
     n = timeline.num_frames
     windows = prediction.windows

@@ -67,6 +67,12 @@ def test_analysed_videos_are_cached_shown_when_opened_and_reported(qtbot, window
     stored = json.loads(results[0].read_text(encoding="utf-8"))
     drills = [s for s in stored["segments"] if s["action"] is not None]
     assert drills
+    # the timeline's changes are where the analysis placed them on the frames
+    names = analysis.timeline.class_names
+    assert analysis.timeline.refined
+    for s in drills:
+        labels = analysis.timeline.labels[s["start_frame"]:s["end_frame"]]
+        assert set(labels.tolist()) == {names.index(s["action"])}
     reps = window.recognition.reps
     assert reps.table.isVisibleTo(window)
     expected = []

@@ -243,6 +243,7 @@ def test_analysing_a_file_fills_the_timeline(qtbot, window, recognising, clip, d
     expected = window_starts(CLIP_FRAMES, 16, 4)
     analysis = recognising.analysis
     assert analysis is not None and analysis.complete
+    assert analysis.timeline.refined  # its changes placed on the frames (engine.boundaries)
     assert [w.start_frame for w in analysis.windows] == expected.tolist()
     assert analysis.windows[-1].end_frame == CLIP_FRAMES
     assert progress[-1] == (len(expected), len(expected))

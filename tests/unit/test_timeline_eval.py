@@ -179,6 +179,23 @@ def test_predict_writes_segments_beside_the_windows(short_sequence, tmp_path, ca
     assert 0.5 < float(segments[0]["mean_score"]) <= 1.0
 
 
+def test_changes_are_placed_on_the_frames_unless_told_not_to(short_sequence, tmp_path,
+                                                            capsys):
+    change = 75  # squats, then walking from frame 75 (3 s each)
+    found = {}
+    for flags in ([], ["--no-refine"]):
+        out = tmp_path / f"scores{len(flags)}.json"
+        assert main(["predict", str(short_sequence), "-o", str(out), "--segments",
+                     "--progress", "none", *flags]) == 0
+        written = json.loads(out.with_name(f"{out.stem}.segments.json").read_text())
+        segments = written["timelines"][0]["segments"]
+        assert [s["label"] for s in segments] == ["squats", "walking"]
+        found[bool(flags)] = segments[1]["start_frame"]
+    capsys.readouterr()
+    assert abs(found[False] - change) <= abs(found[True] - change)
+    assert abs(found[False] - change) <= 3
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--smoothing", "median", "--median-frames", "8"], "odd number of frames"),
     (["--switch-penalty", "-1"], "0 or more, not -1"),
