@@ -28,12 +28,12 @@ from app.services.results import (
     OTHER,
     OTHER_LABEL,
     STAGES,
-    UNTRAINED_ATTENTION_NOTE,
     ActionTime,
     AnalysisResult,
     PredictionTrack,
     WindowResult,
     action_seconds,
+    attention_note,
     split_runs,
     timeline_seconds,
     unknown_frames,
@@ -386,8 +386,7 @@ class LiveResults(QObject):
 
     def attention_note(self) -> str:
         """What the heatmap says instead of maps when the model's attention never learnt."""
-        model = self._service.model
-        return UNTRAINED_ATTENTION_NOTE if model is not None and not model.attention_trained else ""
+        return attention_note(self._service.model)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (watched is self._player.view and event.type() == QEvent.Type.MouseButtonPress
