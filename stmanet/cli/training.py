@@ -132,8 +132,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from stmanet.data.training_data import load_index
     from stmanet.engine.checkpoint import load_checkpoint
+    from stmanet.engine.evaluation import evaluate
     from stmanet.engine.events import ProgressBar
-    from stmanet.engine.inference import evaluate
     from stmanet.engine.metrics import plot_confusion, write_confusion_csv
     from stmanet.engine.openset import NO_STATISTICS
     from stmanet.engine.openset_eval import evaluate_open_set

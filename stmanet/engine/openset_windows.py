@@ -55,7 +55,8 @@ def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], ind
     what `fit_openset` and the open-set evaluation work on. Classes are matched to
     `class_names` (the model's) by name, others get label -1; unreadable videos are skipped
     and listed."""
-    from stmanet.engine.inference import default_batch_size, readable_clip_windows
+    from stmanet.engine.evaluation import readable_clip_windows
+    from stmanet.engine.inference import default_batch_size
     from stmanet.models.prepare import prepare_for_inference
 
     position = {n: i for i, n in enumerate(class_names)}

@@ -11,7 +11,8 @@ import torch
 
 from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import CheckpointMetadata, LoadedModel
-from stmanet.engine.inference import Predictor, WindowPrediction, evaluate
+from stmanet.engine.evaluation import evaluate
+from stmanet.engine.inference import Predictor, WindowPrediction
 from stmanet.engine.prediction_files import write_predictions
 from stmanet.errors import Cancelled, ConfigError
 from stmanet.models import create_model
