@@ -198,6 +198,17 @@ def check_project(project: Path, *,
             problems.append(f"“{name}” has only {_plural(n, 'segment')}{left_out}: label at "
                             f"least {min_segments}, so that some can be kept aside to check "
                             "the model.")
+    videos: dict[int, set[str]] = {}
+    for record in index.records:
+        videos.setdefault(int(record.label), set()).add(str(record.path))
+    single = [classes[c] for c, seen in sorted(videos.items())
+              if len(seen) == 1 and counts[classes[c]] >= min_segments]
+    if single and len(used) >= 2:
+        names = ", ".join(f"“{name}”" for name in single[:3]) + (" …" if len(single) > 3 else "")
+        notes.append(f"All the segments of {names} come from one video, so none of "
+                     f"{'it' if len(single) == 1 else 'them'} can be kept aside to check the "
+                     "model (a video's segments stay together): label "
+                     f"{'it' if len(single) == 1 else 'them'} in a second video as well.")
     if not problems:
         fewest = min(counts[name] for name in used)
         if fewest < FEW_SEGMENTS_PER_CLASS:

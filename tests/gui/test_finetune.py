@@ -273,6 +273,17 @@ def test_too_little_data_is_explained_and_training_cannot_start(qtbot, window, t
     assert "will be rough" not in dialog.notes_text()  # 12 per class
     check = check_project(enough)
     assert check.ok and check.counts == {"red_wall": 12, "green_wall": 12}
+    assert "come from one video" not in dialog.notes_text()
+
+    first_video = str(scenes["green_wall"][0])
+    green_once = [s for s in labelled(scenes, per_clip=4)
+                  if s["label"] == "green_wall" and s["video"] == first_video]
+    one_video = write_project(folder / "one-video.json", red + green_once,
+                              ["red_wall", "green_wall"])
+    training.set_project(one_video)
+    assert dialog.problems_text() == "" and dialog.train_button.isEnabled()
+    assert ("All the segments of “green_wall” come from one video, so none of it can be kept "
+            "aside") in dialog.notes_text()
 
 
 def test_the_train_menu_follows_the_label_project(qtbot, window, tmp_path, dialogs):
