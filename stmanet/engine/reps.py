@@ -16,7 +16,9 @@ measures):
    counts as movement nor breaks the rhythm on either side of it; a slow trend (zoom, light)
    is taken off.
 3. The temporal self-similarity of the remaining frames (cosine similarity of the centred
-   pictures, as in RepNet's TSM) gives, for every frame, the period of the movement around it:
+   pictures, as in RepNet's TSM; for walking, jogging and running with the pixels that move
+   with a scrolling background weighted down, stmanet.engine.reps_figure.figure_only) gives,
+   for every frame, the period of the movement around it:
    the shortest lag at which the movement comes back (periodicity.local_periods). How alike
    consecutive cycles are decides whether anything repeats.
 4. A reference cycle is taken where one cycle best matches the next, and every frame is
@@ -53,6 +55,7 @@ from stmanet.engine.periodicity import (
     similarity_band,
     unit_rows,
 )
+from stmanet.engine.reps_figure import figure_only
 from stmanet.errors import ConfigError
 
 EMBED_SIDE = 48
@@ -344,7 +347,9 @@ def _analyse(emb: np.ndarray, fps: float, label: str | None,
     if max_lag < 3:
         result.reason = "too short to see a repetition"
         return result
-    unit = unit_rows(_detrended(moving))
+    # the self-similarity of the figure, not of a background a tracking camera scrolls past
+    seen = figure_only(emb, EMBED_SIDE)[~still] if label in GAITS else moving
+    unit = unit_rows(_detrended(seen))
     band = similarity_band(unit, max_lag)
     autocorr = local_autocorrelation(band, max(3, round(settings.min_window_s * fps)))
     near_best = settings.near_best_steps if label in STEPPED else settings.near_best
