@@ -74,7 +74,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     refine = bool(args.segments and smoothing["refine"])
     if refine:
         from stmanet.engine.boundaries import predict_embedded
-        from stmanet.engine.reps_video import embed_video
     failed: list[VideoError] = []
     for video in videos:
         bar = ProgressBar(sys.stderr) if show_bar else None
@@ -87,11 +86,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             if args.reps:
                 from stmanet.engine.reps_video import predict_and_count
 
-                prediction, counted = predict_and_count(predictor, video, hop=hop,
-                                                        on_progress=progress)
+                prediction, counted, emb = predict_and_count(
+                    predictor, video, hop=hop, timeline=smoothing, on_progress=progress)
                 results.append(prediction)
                 counts.append(counted)
-                embeddings.append(embed_video(video)[0] if refine else None)
+                embeddings.append(emb if refine else None)
             elif refine:  # the frames' embeddings place the changes (engine.boundaries)
                 prediction, emb = predict_embedded(predictor, video, hop=hop,
                                                    on_progress=progress)
@@ -200,8 +199,12 @@ def _cmd_count(args: argparse.Namespace) -> int:
         counted = reps_video.count_video(args.video, [(args.label, 0, 1 << 62)],
                                          source="whole video")
     else:
+        from stmanet.engine.segmentation import default_hop
+
         predictor = predictor_from_args(args)
-        counted = reps_video.predict_and_count(predictor, args.video, hop=args.hop)[1]
+        counted = reps_video.predict_and_count(
+            predictor, args.video, hop=args.hop or default_hop(predictor.spec.window),
+            timeline=smoothing_options(args))[1]
     print(reps_video.counts_text(counted))
     if args.output:
         reps_video.write_counts(args.output, [counted])
@@ -298,8 +301,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description="Count the repetitions of each segment of a video: how "
                                    "many, when each ended, reps per minute and how even the "
                                    "pace was (docs/reps.md). Segments come from the model's "
-                                   "predictions (default: the bundled demo model), from a "
-                                   "file, or are the whole video.")
+                                   "per-frame result, as in the app (default: the bundled "
+                                   "demo model), from a file, or are the whole video.")
     p.add_argument("video", metavar="VIDEO")
     p.add_argument("--segments", metavar="FILE",
                    help="segments from an expected timeline (VIDEO.json of `stmanet "
@@ -311,7 +314,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="model that finds the segments (default: the bundled "
                                         "demo model)")
     p.add_argument("--hop", type=positive_int,
-                   help="source frames between the model's windows (default: a window)")
+                   help="source frames between the model's windows (default: a quarter "
+                        "window)")
+    add_smoothing_flags(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("-o", "--output", help="write the counts to FILE.csv or FILE.json")
     p.set_defaults(func=_cmd_count)

@@ -140,10 +140,19 @@ def count_video(path: Path | str, segments: Sequence[tuple[str | None, int, int]
 
 def predict_and_count(predictor: Any, path: Path | str, *, hop: int | None = None,
                       settings: CountSettings | None = None,
-                      on_progress: Progress | None = None) -> tuple[Any, VideoCounts]:
-    """A model's predictions on a video and the repetitions of each predicted segment, from
-    one decoding of the video (the embeddings are taken as the frames go by)."""
+                      timeline: dict[str, Any] | None = None,
+                      on_progress: Progress | None = None,
+                      ) -> tuple[Any, VideoCounts, np.ndarray]:
+    """A model's predictions on a video, the repetitions of each segment of its per-frame
+    result, and every frame's embedding (T, D), from one decoding of the video.
+
+    The segments are those the app and `stmanet predict --output-dir` count: the per-frame
+    result (`segmentation.frame_timeline`, with `timeline`'s options: smoothing, switch
+    penalty, weighting, refine ...; its changes placed on the frames), less the frames that
+    are not a known action."""
     from stmanet.data.decode import iter_frames, probe
+    from stmanet.engine.segmentation import frame_timeline
+    from stmanet.engine.video_result import label_runs, unknown_mask
 
     info = probe(path)
     store: list[np.ndarray] = []
@@ -152,11 +161,25 @@ def predict_and_count(predictor: Any, path: Path | str, *, hop: int | None = Non
                                           hop=hop, on_progress=on_progress)
     for _ in frames:  # the frames after the last window
         pass
+    if not store:
+        raise VideoError(path, "no frame could be decoded")
     emb = np.stack(store)
-    segments = _fit(_window_segments(prediction.windows), len(emb), printable_path(path))
+    result = frame_timeline(prediction, embeddings=emb, **(timeline or {}))
+    labels = result.labels.copy()
+    windows = prediction.windows
+    other = unknown_mask(np.asarray([w.start_frame for w in windows], dtype=np.int64),
+                         np.asarray([w.end_frame for w in windows], dtype=np.int64),
+                         [w.known for w in windows], result.num_frames)
+    if other is not None:
+        labels[other] = -1
+    runs = [(result.class_names[v], a, b) for a, b, v in label_runs(labels) if v >= 0]
+    if not runs:
+        return prediction, VideoCounts(Path(path), info.fps, len(emb), [],
+                                       "model predictions"), emb
+    segments = _fit(runs, len(emb), printable_path(path))
     counts = count_reps(emb, info.fps, segments, settings=settings)
     return prediction, VideoCounts(Path(path), info.fps, len(emb), counts,
-                                   "model predictions")
+                                   "model predictions"), emb
 
 
 CSV_FIELDS = ("video", "label", "start_frame", "end_frame", "start_s", "end_s", "reps",

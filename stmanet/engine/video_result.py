@@ -113,7 +113,7 @@ def unknown_mask(starts: np.ndarray, ends: np.ndarray, known: list[bool | None],
     return np.cumsum(balance[:-1]) > 0
 
 
-def _runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
+def label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
     """(start, end, value) of the runs of equal values."""
     if labels.size == 0:
         return []
@@ -196,7 +196,7 @@ def analyse_video(predictor: Any, path: Path | str, settings: AnalysisSettings, 
     if other is not None:
         labels[other] = -1
     segments: list[dict[str, Any]] = []
-    for a, b, value in _runs(labels):
+    for a, b, value in label_runs(labels):
         action = None if value < 0 else timeline.class_names[value]
         key = _key_window(starts, ends, scores, novelty, a, b, None if value < 0 else value)
         w = windows[key]
