@@ -175,7 +175,7 @@ def speed(args: argparse.Namespace) -> None:
 def clip_windows(folder: str, loaded):
     """(label in the model's classes, windows (N, 3, T, S, S)) of every clip in `folder`."""
     from stmanet.data.training_data import load_index
-    from stmanet.engine.inference import readable_clip_windows
+    from stmanet.engine.evaluation import readable_clip_windows
 
     index = load_index(f"folder:{folder}", annotations=None, split=1, subset="test")
     position = {n: i for i, n in enumerate(loaded.metadata.class_names)}
