@@ -16,6 +16,21 @@ from stmanet.errors import ConfigError
 STAGES = (2, 3, 4, 5)  # the stages whose pooled features the distance is measured on
 LOGIT_SCORES = ("energy", "max_logit", "max_softmax")
 SOFTMAX_FLOOR = 1e-6  # 1 - top softmax score is at least this before its logarithm
+MIN_DOUBT_DEVIATION = 1.0
+"""The least deviation of log(1 - top softmax score) the combined score divides by: a factor
+of e in how unsure the classifier is, so that validation windows all nearly as sure as can be
+do not make a window at 99% a thousand deviations out."""
+MIN_CALIBRATION = 10
+"""The fewest validation windows the combined score is calibrated on."""
+
+
+def doubt_tells(logits: Tensor) -> bool:
+    """Whether the classifier's doubt on these calibration windows says anything: enough of
+    them, and at most half as sure as a softmax can be told apart from (at the floor)."""
+    if logits.shape[0] < MIN_CALIBRATION:
+        return False
+    top = torch.softmax(logits.double(), dim=1).max(dim=1).values
+    return bool(((1.0 - top) <= SOFTMAX_FLOOR).double().mean() <= 0.5)
 
 
 def pooled_features(output: Any, stages: Sequence[int] = STAGES) -> Tensor:
@@ -67,7 +82,8 @@ def fit_scale(distance: Tensor, logits: Tensor) -> dict[str, list[float]]:
         values = values[torch.isfinite(values)]
         if values.numel() < 2:
             raise ConfigError("too few validation windows to calibrate the novelty score")
-        scale[name] = [float(values.mean()), max(float(values.std()), 1e-6)]
+        least = MIN_DOUBT_DEVIATION if name == "log_doubt" else 1e-6
+        scale[name] = [float(values.mean()), max(float(values.std()), least)]
     return scale
 
 

@@ -49,6 +49,7 @@ from torch import Tensor, nn
 from stmanet.engine.novelty import (
     STAGES,
     combined_novelty,
+    doubt_tells,
     fit_gaussians,
     fit_scale,
     logit_novelty,
@@ -339,9 +340,13 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
 
     `score` "auto" (the default): mahalanobis+softmax when there are calibration windows (its
     two parts are standardised on them), else mahalanobis alone (the training windows' own
-    softmax scores, seen in training, say nothing about how unsure new footage makes it)."""
+    softmax scores, seen in training, say nothing about how unsure new footage makes it);
+    also the distance alone where the validation windows are too few (MIN_CALIBRATION) or
+    mostly as sure as a softmax can be told apart from (`doubt_tells`)."""
     if score == "auto":
-        score = COMBINED if calibration is not None else "mahalanobis"
+        known = calibration.known() if calibration is not None else None
+        score = (COMBINED if known is not None and doubt_tells(known.logits)
+                 else "mahalanobis")
     if score == COMBINED and calibration is None:
         raise ConfigError(f"the {COMBINED} score needs validation data to calibrate on")
     if score not in SCORES:

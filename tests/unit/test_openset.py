@@ -378,3 +378,25 @@ def test_the_combined_score_needs_validation_windows_and_its_scale_in_the_file(f
                    header={HEADER_KEY: json.dumps(header)})
     with pytest.raises(CheckpointError, match="lack the scale"):
         load_checkpoint(bad)
+
+
+def test_with_sure_or_few_validation_windows_the_distance_alone_is_used():
+    """Validation windows all as sure as a softmax can be (a well-trained model on clean
+    clips), or too few of them, say nothing of the classifier's doubt: the default falls back
+    to the distance, and an explicitly combined score is not thrown by them."""
+    model = tiny_model().model
+    rng = np.random.default_rng(5)
+    features = torch.tensor(rng.normal(size=(60, 120)), dtype=torch.float32)
+    labels = [i % 3 for i in range(60)]
+    sure = [[30.0 if c == i % 3 else 0.0 for c in range(3)] for i in range(60)]
+    train = _windows(sure, labels, list(range(60)), ["red"] * 60, features)
+    saturated = _windows(sure[:40], labels[:40], list(range(40)), ["red"] * 40,
+                         features[:40] + 0.1)
+    assert fit_openset(model, train, saturated).score == "mahalanobis"
+    few = _windows([[4.0, 0.0, 0.0]] * 5, [0] * 5, list(range(5)), ["red"] * 5, features[:5])
+    assert fit_openset(model, train, few).score == "mahalanobis"
+    combined = fit_openset(model, train, saturated, score="mahalanobis+softmax")
+    assert combined.scale["log_doubt"][1] >= 1.0  # a floor under the deviation
+    fairly_sure = torch.tensor([[6.0, 0.0, 0.0]])  # top softmax 0.995
+    novelty = combined.novelty_of(features[:1], fairly_sure)
+    assert float(novelty) < 20.0  # some deviations out, not millions
