@@ -67,7 +67,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if args.attention or "attention" not in note:
             print(f"stmanet predict: note: {printable_path(checkpoint)}: {note}",
                   file=sys.stderr)
-    hop = args.hop or (default_hop(predictor.spec.window) if args.segments else None)
+    hop = args.hop or (default_hop(predictor.spec.window) if args.segments or args.reps
+                       else None)
     show_bar = progress_mode(args.progress) == "bar"
     results = []
     embeddings: list = []  # each video's frame embeddings where the changes are refined
@@ -247,7 +248,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="write the predictions to FILE.csv or FILE.json "
                                           "(default: a table on the terminal)")
     p.add_argument("--hop", type=positive_int,
-                   help="source frames between window starts (default: the window length)")
+                   help="source frames between window starts (default: the window length; "
+                        "a quarter window with --segments or --reps)")
     p.add_argument("--top-k", type=positive_int, default=5,
                    help="labels per window (default 5)")
     p.add_argument("--batch-size", type=positive_int,
