@@ -88,8 +88,9 @@ def refine_changes(labels: np.ndarray, embeddings: np.ndarray, *, radius: int,
     with single_blas_thread():
         for j in range(1, len(cuts) - 1):
             before, change, after = cuts[j - 1], cuts[j], cuts[j + 1]
-            lo = max(change - radius, before + (change - before) // 2)
-            hi = min(change + radius, change + (after - change) // 2)
+            # never past the middle of a neighbouring segment, so that each keeps a frame
+            lo = max(change - radius, before + (change - before + 1) // 2)
+            hi = min(change + radius, change + (after - change - 1) // 2)
             first = max(before, lo - reference)
             if lo - first < MIN_REFERENCE or hi - lo < 2:
                 continue

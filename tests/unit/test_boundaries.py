@@ -140,3 +140,24 @@ def test_a_stored_result_gets_its_placed_changes_back_from_its_segments():
     assert [(s.label, s.start_frame) for s in restored.segments] == [
         ("squats", 0), ("lunges", 300), ("walking", plain.segments[2].start_frame)]
     np.testing.assert_array_equal(restored.labels[:620], truth[:620])
+
+
+@pytest.mark.parametrize("short", [15, 16, 17, 20])
+def test_a_short_segment_pulled_from_both_sides_keeps_a_frame(short):
+    """Both changes of a short segment may move towards its middle; they never meet there, so
+    the segment (and the order of actions) stays."""
+    rng = np.random.default_rng(short)
+    a, b, c = rng.normal(size=(3, 64))
+
+    def held(pose, n):
+        return pose + 0.05 * rng.normal(size=(n, 64))
+
+    labels = truth_of([100, 100 + short], 200 + short, [0, 1, 0])
+    middle = 100 + short // 2
+    for pictures in (np.concatenate([held(a, middle), held(c, 100 + short - middle),
+                                     held(a, 100)]),
+                     np.concatenate([held(a, middle), held(b, 100 + short - middle),
+                                     held(a, 100)])):
+        out = refine_changes(labels, pictures, radius=short // 2, reference=150)
+        assert len(change_frames(out)) == 2, short
+        assert [int(out[0]), int(out[-1])] == [0, 0] and 1 in out
