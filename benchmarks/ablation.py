@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stmanet.fileio import atomic_write_text
+
 
 def row_flags(tda: bool, sda: bool, mf: bool, diversity: bool) -> list[str]:
     """`stmanet train` flags of one row: the three switches and the diversity-loss weights."""
@@ -171,7 +173,10 @@ def run_row(name: str, seed: int, args: argparse.Namespace, train: Path, test: P
     done = folder / "result.json"
     settings = {key: getattr(args, key) for key in SETTINGS}
     if done.is_file():  # finished by an earlier, interrupted run: kept if made the same way
-        kept = json.loads(done.read_text())
+        try:
+            kept = json.loads(done.read_text())
+        except ValueError:
+            kept = {}
         if kept.get("settings") == settings:
             return kept
     folder.mkdir(parents=True, exist_ok=True)
@@ -199,7 +204,7 @@ def run_row(name: str, seed: int, args: argparse.Namespace, train: Path, test: P
         classes = int(max(train_y.max(), test_y.max())) + 1
         result["probes"] = {p: probe_accuracy(a, train_y, b, test_y, classes, seed)
                             for p, a, b in zip(PROBES, train_f, test_f, strict=True)}
-    done.write_text(json.dumps(result))
+    atomic_write_text(done, json.dumps(result))  # a stop mid-write leaves no half file
     return result
 
 

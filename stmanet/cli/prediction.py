@@ -71,7 +71,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                        else None)
     show_bar = progress_mode(args.progress) == "bar"
     results = []
-    embeddings: list = []  # each video's frame embeddings where the changes are refined
+    timelines = []  # (path, per-frame result) with --segments, made as each video is done
     refine = bool(args.segments and smoothing["refine"])
     if refine:
         from stmanet.engine.boundaries import predict_embedded
@@ -89,17 +89,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
                 prediction, counted, emb = predict_and_count(
                     predictor, video, hop=hop, timeline=smoothing, on_progress=progress)
-                results.append(prediction)
                 counts.append(counted)
-                embeddings.append(emb if refine else None)
             elif refine:  # the frames' embeddings place the changes (engine.boundaries)
                 prediction, emb = predict_embedded(predictor, video, hop=hop,
                                                    on_progress=progress)
-                results.append(prediction)
-                embeddings.append(emb)
             else:
-                results.append(predictor.predict(video, hop=hop, on_progress=progress))
-                embeddings.append(None)
+                prediction, emb = predictor.predict(video, hop=hop, on_progress=progress), None
+            results.append(prediction)
+            if args.segments:  # the embeddings (kilobytes a frame) are not kept past here
+                timelines.append((prediction.path, frame_timeline(
+                    prediction, embeddings=emb if refine else None, **smoothing)))
         except VideoError as exc:  # the other videos' results are kept
             if len(videos) == 1:
                 raise
@@ -108,8 +107,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
-    timelines = [(r.path, frame_timeline(r, embeddings=e, **smoothing))  # type: ignore[arg-type]
-                 for r, e in zip(results, embeddings, strict=True)] if args.segments else []
     if args.output and results:
         write_predictions(args.output, results, attention=args.attention, model=info,
                           reps=[c.to_dict()["segments"] for c in counts] if args.reps else None)
