@@ -83,15 +83,35 @@ class FrameEmbeddings:
         return np.stack(rows)
 
 
+def known_stretches(segments: list[tuple[str, int, int]], unknown: np.ndarray | None,
+                    ) -> list[tuple[str, int, int]]:
+    """(label, start, end) segments split around the frames in `unknown` (True: not a known
+    action), empty stretches dropped."""
+    out = []
+    for label, start, end in segments:
+        if end <= start:
+            continue
+        if unknown is None or not unknown[start:end].any():
+            out.append((label, start, end))
+            continue
+        known = ~np.asarray(unknown[start:end], dtype=bool)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], known.astype(np.int8), [0]])))
+        out += [(label, start + int(a), start + int(b)) for a, b in zip(edges[::2], edges[1::2],
+                                                                        strict=True)]
+    return out
+
+
 def count_segments(embeddings: np.ndarray, fps: float, timeline: Any,
-                   spent: float = 0.0) -> RepCounts:
+                   spent: float = 0.0, unknown: np.ndarray | None = None) -> RepCounts:
     """The repetitions of every segment of a per-frame result (the engine's FrameTimeline,
     or anything with `segments` of label, start_frame, end_frame), cut to the frames
-    embedded. `spent`: seconds already spent embedding, added to the time reported."""
+    embedded, less the frames that are not a known action (`unknown`, per frame: the
+    stretches the timeline greys, as `stmanet predict --output-dir` and `stmanet count`
+    leave them out). `spent`: seconds already spent embedding, added to the time reported."""
     started = time.perf_counter()
-    segments = [] if timeline is None else [
-        (s.label, s.start_frame, min(s.end_frame, len(embeddings)))
-        for s in timeline.segments if s.start_frame < min(s.end_frame, len(embeddings))]
+    segments = [] if timeline is None else known_stretches(
+        [(s.label, s.start_frame, min(s.end_frame, len(embeddings))) for s in timeline.segments],
+        unknown)
     if not segments or fps <= 0:
         return RepCounts([], spent)
     try:

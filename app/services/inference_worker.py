@@ -39,7 +39,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app.services.counting import FrameEmbeddings, count_segments
 from app.services.devices import device_name, every_core
-from app.services.results import AnalysisResult, ModelInfo, WindowResult
+from app.services.results import AnalysisResult, ModelInfo, WindowResult, unknown_frames
 from stmanet.data.decode import iter_frames, probe, read_frames
 from stmanet.data.sampling import window_indices
 from stmanet.engine.checkpoint import LoadedModel, load_checkpoint
@@ -424,7 +424,8 @@ class RecognitionWorker(QObject):
                 scores=mean,
                 engine_result=prediction,
                 timeline=timeline,
-                reps=count_segments(embeddings, fps_box[0], timeline, tap.seconds),
+                reps=count_segments(embeddings, fps_box[0], timeline, tap.seconds,
+                                    unknown_frames(done, len(embeddings))),
             )
 
         frame_count = 0

@@ -61,3 +61,16 @@ def test_the_segments_file_leaves_the_count_empty_where_the_counter_abstained(tm
     assert [(r["label"], r["reps"], r["pace"], r["not_counted"]) for r in rows] == [
         ("squats", "3", "fairly even", ""), ("lunges", "", "", "hardly anything moves")]
     assert rows[0]["rep_times"] == "0.80 2.00 3.20" and rows[0]["reps_per_min"] == "60.0"
+
+
+def test_stretches_that_are_not_a_known_action_are_not_counted():
+    from app.services.counting import known_stretches
+
+    unknown = np.zeros(300, dtype=bool)
+    unknown[40:60] = True  # inside the first segment
+    unknown[100:200] = True  # the whole second segment
+    segments = [("squats", 0, 100), ("running", 100, 200), ("lunges", 200, 300)]
+    assert known_stretches(segments, unknown) == [("squats", 0, 40), ("squats", 60, 100),
+                                                  ("lunges", 200, 300)]
+    assert known_stretches(segments, None) == segments
+    assert known_stretches([("squats", 5, 5)], None) == []
