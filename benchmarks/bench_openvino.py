@@ -138,7 +138,7 @@ def speed(args: argparse.Namespace) -> None:
         ov_fp32 = to_openvino(model, clip)
         converted = time.perf_counter() - start
         start = time.perf_counter()
-        ov_int8 = quantized(ov_fp32, calib)
+        ov_int8 = quantized(ov_fp32, calib, also_fp32=args.also_fp32)
         ov_int8_all = quantized(ov_fp32, calib, keep_attention=False) if args.all_int8 else None
         quantised = time.perf_counter() - start
         prepared = prepare_for_inference(model, "cpu")
@@ -268,7 +268,7 @@ def main() -> None:
                         help="leave out the fully quantised row")
     parser.add_argument("--also-fp32", type=lambda s: s.split(","), default=[],
                         metavar="REGEXES", help="more node-name patterns to keep in fp32 "
-                        r"in the INT8 model (with --accuracy), e.g. '.*\.backbone\.conv1[./].*'")
+                        r"in the INT8 model (speed and accuracy), e.g. '.*\.backbone\.conv1[./].*'")
     parser.add_argument("--accuracy", metavar="TEST_DIR", help="measure INT8's accuracy on "
                         "this generated test set instead of speed")
     parser.add_argument("--calibration", metavar="CALIB_DIR",
