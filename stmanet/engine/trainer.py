@@ -200,21 +200,6 @@ class TrainResult:
     selection: dict[str, Any] | None = None  # Selection.to_dict(): epoch, reason, noisy, ...
 
 
-def cpu_threads(device: torch.device, workers: int, world_size: int = 1) -> int | None:
-    """On a CPU, the network's threads: the cores the loading processes leave (at least one),
-    unless OMP_NUM_THREADS says otherwise. More threads than free cores slow training down
-    many times over while the loaders decode (benchmarks/bench_train_threads.py); the number
-    set, or None where nothing was changed."""
-    if device.type != "cpu" or world_size > 1 or os.environ.get("OMP_NUM_THREADS"):
-        return None
-    from stmanet.engine.batch import available_cores
-
-    threads = max(1, available_cores() - max(0, int(workers)))
-    torch.set_num_threads(threads)
-    log.info("training on %d CPU thread(s), %d loading process(es)", threads, workers)
-    return threads
-
-
 def autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     if mode == "off":
         return None
@@ -329,7 +314,6 @@ class Trainer:
                               f"--resume {self.run_dir}, or choose another --output")
 
         seed_everything(cfg.seed)
-        cpu_threads(device, cfg.workers, ctx.world_size)
         model, origin = build_model(cfg, class_names)
         frozen = apply_freeze(model, cfg.freeze)
         model.to(device)
