@@ -24,6 +24,7 @@ import numpy as np
 
 from app.services.counts import RepCounts, Rhythm, segment_reps
 from stmanet.engine.reps import count_reps, frame_embedding, self_similarity
+from stmanet.engine.video_result import action_runs
 from stmanet.errors import STMANetError
 
 log = logging.getLogger(__name__)
@@ -83,35 +84,17 @@ class FrameEmbeddings:
         return np.stack(rows)
 
 
-def known_stretches(segments: list[tuple[str, int, int]], unknown: np.ndarray | None,
-                    ) -> list[tuple[str, int, int]]:
-    """(label, start, end) segments split around the frames in `unknown` (True: not a known
-    action), empty stretches dropped."""
-    out = []
-    for label, start, end in segments:
-        if end <= start:
-            continue
-        if unknown is None or not unknown[start:end].any():
-            out.append((label, start, end))
-            continue
-        known = ~np.asarray(unknown[start:end], dtype=bool)
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], known.astype(np.int8), [0]])))
-        out += [(label, start + int(a), start + int(b)) for a, b in zip(edges[::2], edges[1::2],
-                                                                        strict=True)]
-    return out
-
-
 def count_segments(embeddings: np.ndarray, fps: float, timeline: Any,
                    spent: float = 0.0, unknown: np.ndarray | None = None) -> RepCounts:
-    """The repetitions of every segment of a per-frame result (the engine's FrameTimeline,
-    or anything with `segments` of label, start_frame, end_frame), cut to the frames
-    embedded, less the frames that are not a known action (`unknown`, per frame: the
-    stretches the timeline greys, as `stmanet predict --output-dir` and `stmanet count`
-    leave them out). `spent`: seconds already spent embedding, added to the time reported."""
+    """The repetitions of every segment of a per-frame result (the engine's FrameTimeline:
+    `labels` and `class_names`), cut to the frames embedded, less the frames that are not a
+    known action (`unknown`, per frame: the stretches the timeline greys, left out as
+    `stmanet predict --output-dir` and `stmanet count` leave them, engine.video_result
+    `action_runs`). `spent`: seconds already spent embedding, added to the time reported."""
     started = time.perf_counter()
-    segments = [] if timeline is None else known_stretches(
-        [(s.label, s.start_frame, min(s.end_frame, len(embeddings))) for s in timeline.segments],
-        unknown)
+    segments = [] if timeline is None else [
+        (timeline.class_names[v], a, b)
+        for v, a, b in action_runs(timeline.labels[:len(embeddings)], unknown) if v is not None]
     if not segments or fps <= 0:
         return RepCounts([], spent)
     try:

@@ -152,7 +152,7 @@ def predict_and_count(predictor: Any, path: Path | str, *, hop: int | None = Non
     are not a known action."""
     from stmanet.data.decode import iter_frames, probe
     from stmanet.engine.segmentation import frame_timeline
-    from stmanet.engine.video_result import label_runs, unknown_mask
+    from stmanet.engine.video_result import action_runs, unknown_mask
 
     info = probe(path)
     store: list[np.ndarray] = []
@@ -165,14 +165,12 @@ def predict_and_count(predictor: Any, path: Path | str, *, hop: int | None = Non
         raise VideoError(path, "no frame could be decoded")
     emb = np.stack(store)
     result = frame_timeline(prediction, embeddings=emb, **(timeline or {}))
-    labels = result.labels.copy()
     windows = prediction.windows
     other = unknown_mask(np.asarray([w.start_frame for w in windows], dtype=np.int64),
                          np.asarray([w.end_frame for w in windows], dtype=np.int64),
                          [w.known for w in windows], result.num_frames)
-    if other is not None:
-        labels[other] = -1
-    runs = [(result.class_names[v], a, b) for a, b, v in label_runs(labels) if v >= 0]
+    runs = [(result.class_names[v], a, b) for v, a, b in action_runs(result.labels, other)
+            if v is not None]
     if not runs:
         return prediction, VideoCounts(Path(path), info.fps, len(emb), [],
                                        "model predictions"), emb

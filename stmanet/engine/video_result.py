@@ -113,13 +113,27 @@ def unknown_mask(starts: np.ndarray, ends: np.ndarray, known: list[bool | None],
     return np.cumsum(balance[:-1]) > 0
 
 
-def label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
-    """(start, end, value) of the runs of equal values."""
+def action_runs(labels: np.ndarray, unknown: np.ndarray | None
+                ) -> list[tuple[int | None, int, int]]:
+    """The segments of a per-frame result: (class index, start, end exclusive) of each run
+    of one action in `labels`, in order, covering every frame. The frames set in `unknown`
+    (`unknown_mask`: not a known action; frames past its end count as known; None: the model
+    cannot tell) are left out of the actions: a stretch of them cuts an action's run in two
+    and is a run of its own, index None, however many actions it spans.
+
+    The one rule for the batch results (`analyse_video`), `stmanet count --model`
+    (reps_video) and the app's repetition counts (app/services/counting.py); the last two
+    count only the runs with an index."""
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    if unknown is not None:
+        part = np.asarray(unknown, dtype=bool)[: labels.size]
+        labels[: part.size][part] = -1
     if labels.size == 0:
         return []
     cuts = np.flatnonzero(np.diff(labels)) + 1
     bounds = [0, *cuts.tolist(), int(labels.size)]
-    return [(a, b, int(labels[a])) for a, b in itertools.pairwise(bounds)]
+    return [(None if labels[a] < 0 else int(labels[a]), a, b)
+            for a, b in itertools.pairwise(bounds)]
 
 
 def _key_window(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray,
@@ -192,13 +206,10 @@ def analyse_video(predictor: Any, path: Path | str, settings: AnalysisSettings, 
     known = [w.known for w in windows]
     novelty = [w.novelty for w in windows]
     other = unknown_mask(starts, ends, known, n)
-    labels = timeline.labels.copy()
-    if other is not None:
-        labels[other] = -1
     segments: list[dict[str, Any]] = []
-    for a, b, value in label_runs(labels):
-        action = None if value < 0 else timeline.class_names[value]
-        key = _key_window(starts, ends, scores, novelty, a, b, None if value < 0 else value)
+    for value, a, b in action_runs(timeline.labels, other):
+        action = None if value is None else timeline.class_names[value]
+        key = _key_window(starts, ends, scores, novelty, a, b, value)
         w = windows[key]
         attention = _stage_map(w.spatial_attention)
         segments.append({
@@ -206,7 +217,7 @@ def analyse_video(predictor: Any, path: Path | str, settings: AnalysisSettings, 
             "start_s": round(a / fps, 4), "end_s": round(b / fps, 4),
             "seconds": round((b - a) / fps, 4),
             "mean_score": (round(float(np.mean(timeline.scores[a:b, value])), 6)
-                           if value >= 0 else None),
+                           if value is not None else None),
             "key_frame": int(min(b - 1, max(a, (w.start_frame + w.end_frame) // 2))),
             "key_window": [w.start_frame, w.end_frame],
             "attention": (None if attention is None else

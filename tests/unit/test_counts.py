@@ -64,13 +64,23 @@ def test_the_segments_file_leaves_the_count_empty_where_the_counter_abstained(tm
 
 
 def test_stretches_that_are_not_a_known_action_are_not_counted():
-    from app.services.counting import known_stretches
+    from app.services.counting import count_segments
+    from stmanet.engine.segmentation import FrameTimeline, segments_from_labels
 
-    unknown = np.zeros(300, dtype=bool)
+    names = ["squats", "running", "lunges"]
+    labels = np.repeat([0, 1, 2], 100)
+    scores = np.ones((300, 3), dtype=np.float32)
+    timeline = FrameTimeline(names, 25.0, scores, labels,
+                             segments_from_labels(labels, scores, names, 25.0))
+    unknown = np.zeros(280, dtype=bool)  # 280 frames embedded: the last 20 are not counted
     unknown[40:60] = True  # inside the first segment
     unknown[100:200] = True  # the whole second segment
-    segments = [("squats", 0, 100), ("running", 100, 200), ("lunges", 200, 300)]
-    assert known_stretches(segments, unknown) == [("squats", 0, 40), ("squats", 60, 100),
-                                                  ("lunges", 200, 300)]
-    assert known_stretches(segments, None) == segments
-    assert known_stretches([("squats", 5, 5)], None) == []
+    embeddings = np.random.default_rng(0).random((280, 16), dtype=np.float32)
+
+    def counted(mask):
+        reps = count_segments(embeddings, 25.0, timeline, unknown=mask)
+        return [(s.label, s.start_frame, s.end_frame) for s in reps.segments]
+
+    assert counted(unknown) == [("squats", 0, 40), ("squats", 60, 100), ("lunges", 200, 280)]
+    assert counted(None) == [("squats", 0, 100), ("running", 100, 200), ("lunges", 200, 280)]
+    assert count_segments(embeddings, 25.0, None).segments == []
