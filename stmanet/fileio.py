@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import re
@@ -197,6 +198,15 @@ def check_regular_file(path: Path) -> None:
         raise DatasetError("is a folder, not a file", file=path)
     if not stat.S_ISREG(mode):
         raise DatasetError("not a regular file (a pipe or a device?): give a file", file=path)
+
+
+def file_sha256(path: Path | str) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_text_file(path: Path) -> str:

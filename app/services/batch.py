@@ -108,7 +108,7 @@ _model_hashes: dict[tuple[str, int, int], str] = {}
 
 
 def _model_sha(path: Path) -> str:
-    from stmanet.engine.video_result import file_sha256
+    from stmanet.fileio import file_sha256
 
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)

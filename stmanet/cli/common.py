@@ -154,6 +154,21 @@ def add_smoothing_flags(p: argparse.ArgumentParser) -> None:
                         "placing it on the frames' pictures (see docs/training.md)")
 
 
+def add_backend_flags(p: argparse.ArgumentParser) -> None:
+    """--backend and --ir: what runs the network (engine/inference.py, inference_network)."""
+    p.add_argument("--backend", choices=("torch", "openvino"), default="torch",
+                   help="what runs the network: torch (default) or openvino (CPU only; pip "
+                        "install 'stmanet-coach[openvino]')")
+    p.add_argument("--ir", metavar="FILE.xml",
+                   help="an OpenVINO model made from this model file by `stmanet export "
+                        "--format openvino` (e.g. --int8); implies --backend openvino")
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, object]:
+    """Predictor's backend keywords from add_backend_flags' flags."""
+    return {"backend": args.backend, "ir": args.ir}
+
+
 def predictor_from_args(args: argparse.Namespace):  # -> Predictor
     from pathlib import Path
 
@@ -166,7 +181,8 @@ def predictor_from_args(args: argparse.Namespace):  # -> Predictor
         raise ConfigError("no --checkpoint given and no demo model is installed: pass "
                           "--checkpoint MODEL.safetensors, --segments FILE or --whole")
     device = device_arg(args.device)
-    return Predictor(load_checkpoint(checkpoint, device=device), device)
+    return Predictor(load_checkpoint(checkpoint, device=device), device,
+                     **backend_options(args))
 
 
 def parse_seconds(text: str) -> tuple[float, float]:

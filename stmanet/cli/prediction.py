@@ -8,7 +8,9 @@ import sys
 
 from stmanet.cli.batch import add_batch_flags
 from stmanet.cli.common import (
+    add_backend_flags,
     add_smoothing_flags,
+    backend_options,
     device_arg,
     expand_videos,
     model_file,
@@ -40,6 +42,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.output_dir:
         from stmanet.cli.batch import predict_to_folder
 
+        if args.backend != "torch" or args.ir:
+            raise ConfigError("--backend openvino and --ir do not go with --output-dir: the "
+                              "folder analysis runs the network in PyTorch")
         return predict_to_folder(args)
     if args.workers or args.redo:
         raise ConfigError("--workers and --redo go with --output-dir")
@@ -59,7 +64,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     device = device_arg(args.device)
     predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
                           batch_size=args.batch_size, top_k=args.top_k,
-                          attention=args.attention, novelty_threshold=args.novelty_threshold)
+                          attention=args.attention, novelty_threshold=args.novelty_threshold,
+                          **backend_options(args))
     if args.sensitivity:
         predictor.set_sensitivity(args.sensitivity)
     info = predictor.model_info()
@@ -164,7 +170,7 @@ def _cmd_evaluate_timeline(args: argparse.Namespace) -> int:
     pairs = find_pairs(args.items)
     device = device_arg(args.device)
     predictor = Predictor(load_checkpoint(model_file(args.checkpoint), device=device), device,
-                          batch_size=args.batch_size, top_k=1)
+                          batch_size=args.batch_size, top_k=1, **backend_options(args))
     show = progress_mode(args.progress) == "bar"
 
     def progress(done: int, total: int, _prediction: object) -> None:
@@ -272,6 +278,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "terminal, or in JSON output); see `stmanet count`")
     add_batch_flags(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    add_backend_flags(p)
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.set_defaults(func=_cmd_predict)
 
@@ -293,6 +300,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="windows per forward pass (default: 1 on a CPU, where batches are "
                         "slower per window, 8 on a GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    add_backend_flags(p)
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.set_defaults(func=_cmd_evaluate_timeline)
 
@@ -317,6 +325,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "window)")
     add_smoothing_flags(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    add_backend_flags(p)
     p.add_argument("-o", "--output", help="write the counts to FILE.csv or FILE.json")
     p.set_defaults(func=_cmd_count)
 

@@ -9,7 +9,10 @@ import logging
 import sys
 
 from stmanet.cli.common import (
+    add_backend_flags,
+    backend_options,
     device_arg,
+    expand_videos,
     parse_override,
     positive_int,
     progress_mode,
@@ -168,7 +171,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     collector = WindowCollector() if args.open_set else None
     try:
         result = evaluate(loaded, index, device=device, batch_size=args.batch_size,
-                          workers=args.workers, on_progress=progress, on_windows=collector)
+                          workers=args.workers, on_progress=progress, on_windows=collector,
+                          **backend_options(args))
         open_set = None if collector is None else evaluate_open_set(
             loaded, collector.result(index, args.data), args.open_set, subset=args.subset,
             threshold=args.novelty_threshold, on_progress=progress, **data_options)
@@ -260,26 +264,66 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     from stmanet.engine.checkpoint import load_checkpoint
     from stmanet.engine.export import SUFFIXES, check_export, export_model, export_target
+    from stmanet.errors import ConfigError
     from stmanet.fileio import check_output_file
 
     fmt = args.format
     output = Path(args.output) if args.output else Path(args.model).with_suffix(SUFFIXES[fmt])
     output, fmt = export_target(check_output_file(output), fmt)
+    if args.int8 and fmt != "openvino":
+        raise ConfigError(f"{output}: --int8 writes the OpenVINO format (--format openvino)")
+    if args.int8 and not args.calibration:
+        raise ConfigError("--int8 needs --calibration VIDEO_OR_FOLDER: footage like what the "
+                          "model will see, to set INT8's ranges on")
+    if args.calibration and not args.int8:
+        raise ConfigError("--calibration goes with --int8")
+    calibration = [Path(v) for v in expand_videos(args.calibration)] if args.int8 else None
     loaded = load_checkpoint(args.model)
-    print(f"exporting {args.model} as {fmt} ...", file=sys.stderr)
-    export_model(loaded, output, fmt)
+    what = "INT8 OpenVINO" if args.int8 else fmt
+    print(f"exporting {args.model} as {what} ...", file=sys.stderr)
+    export_model(loaded, output, fmt, calibration=calibration)
+    if args.int8:
+        return _report_int8(loaded, output, calibration or [])
     difference = check_export(loaded, output, fmt)
     if difference is None:
         check = "not checked: onnxruntime is not installed"
     elif difference > 1e-3:
         output.unlink(missing_ok=True)
+        if fmt == "openvino":
+            output.with_suffix(".bin").unlink(missing_ok=True)
         print(f"stmanet export: error: {output}: the exported model's outputs differ from the "
               f"model's by {difference:.1e} (relative); the file was removed", file=sys.stderr)
         return 1
     else:
         check = f"outputs within {difference:.1e} of the model's"
-    print(f"{output}: {fmt}, {output.stat().st_size / 1e6:.1f} MB; {check}")
+    size = output.stat().st_size
+    if fmt == "openvino":
+        size += output.with_suffix(".bin").stat().st_size
+    print(f"{output}: {fmt}, {size / 1e6:.1f} MB{' with its .bin' if fmt == 'openvino' else ''}"
+          f"; {check}")
     return 0
+
+
+def _report_int8(loaded, output, calibration) -> int:
+    """What `stmanet export --int8` prints: the file, and how often it agrees with the
+    model on the calibration windows (INT8_BAR: the share below which it warns)."""
+    from stmanet.engine.openvino_backend import agreement, video_windows
+
+    shares = agreement(loaded, output, video_windows(calibration, loaded, limit=100))
+    size = (output.stat().st_size + output.with_suffix(".bin").stat().st_size) / 1e6
+    print(f"{output}: INT8 OpenVINO, {size:.1f} MB with its .bin; against the model on up to "
+          "100 calibration windows:")
+    for name, share in shares.items():
+        print(f"  {name:22s} {100 * share:5.1f}% "
+              f"{'the same' if name == 'top class' else 'peak in the same place or next to it'}")
+    worst = min(shares.values())
+    if worst < INT8_BAR:
+        print(f"warning: {output}: below {100 * INT8_BAR:.0f}% agreement; check it on your own "
+              "footage before using it (or use the fp32 backend)", file=sys.stderr)
+    return 0
+
+
+INT8_BAR = 0.95
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -363,6 +407,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "slower per window, 8 on a GPU)")
     p.add_argument("--workers", type=int, default=2, help="video-decoding processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    add_backend_flags(p)
     p.add_argument("--progress", choices=("auto", "bar", "none"), default="auto")
     p.add_argument("--save-model", metavar="FILE", help="also write the model with this "
                    "evaluation report in its metadata to FILE (.safetensors), with its "
@@ -422,13 +467,23 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_import_hara)
 
     p = sub.add_parser(
-        "export", help="write a model for other runtimes (ONNX, or a PyTorch .pt2 program)",
+        "export", help="write a model for other runtimes (ONNX, a PyTorch .pt2 program, or "
+                       "OpenVINO fp32/INT8)",
         description="Export a model file's network with its logits and every attention map "
                     "as outputs (docs/model.md, Export). ONNX needs the onnx and onnxscript "
-                    "packages (pip install 'stmanet-coach[export]').")
+                    "packages (pip install 'stmanet-coach[export]'), OpenVINO the openvino "
+                    "package ('stmanet-coach[openvino]'), INT8 also nncf "
+                    "('stmanet-coach[int8]').")
     p.add_argument("model", help="model file (.safetensors)")
-    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx",
-                   help="onnx (default) or pt2 (torch.export)")
+    p.add_argument("--format", choices=("onnx", "pt2", "openvino"), default="onnx",
+                   help="onnx (default), pt2 (torch.export) or openvino (.xml and .bin, for "
+                        "--backend openvino --ir)")
+    p.add_argument("--int8", action="store_true",
+                   help="with --format openvino: quantise to INT8 (NNCF; attention, fusion "
+                        "head, stem and stage 2 kept in fp32); needs --calibration")
+    p.add_argument("--calibration", nargs="+", metavar="VIDEO",
+                   help="videos or folders of videos to set INT8's ranges on (up to 300 "
+                        "windows, spread over them)")
     p.add_argument("-o", "--output", help="file to write (default: beside the model, with the "
                                           "format's suffix)")
     p.set_defaults(func=_cmd_export)

@@ -18,11 +18,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import LoadedModel
-from stmanet.engine.inference import CancelCheck, ProgressCallback, default_batch_size
+from stmanet.engine.inference import (
+    CancelCheck,
+    ProgressCallback,
+    default_batch_size,
+    inference_network,
+)
 from stmanet.engine.metrics import ClassificationReport
 from stmanet.errors import Cancelled, ConfigError, VideoError, printable_path
 from stmanet.models import STMANetOutput
-from stmanet.models.prepare import prepare_for_inference
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,7 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
              on_progress: ProgressCallback | None = None,
              should_cancel: CancelCheck | None = None,
              on_windows: Callable[[int, int, STMANetOutput], None] | None = None,
+             backend: str = "torch", ir: Path | str | None = None,
              ) -> EvaluationResult:
     """The test protocol on every record of `index`: all consecutive windows, centre crop,
     softmax scores averaged per video; top-1/top-5, per-class accuracy, confusion matrix.
@@ -105,7 +110,8 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
     The index's classes are matched to the model's by name. Unreadable videos are skipped,
     logged and listed in the result. `on_windows(record, label, output)` receives the
     network's output for every batch of a record's windows (the open-set evaluation keeps
-    their features: engine/openset.py, WindowCollector).
+    their features: engine/openset.py, WindowCollector). `backend` and `ir` choose what runs
+    the network (engine/inference.py, inference_network).
     """
     names = list(loaded.metadata.class_names)
     position = {n: i for i, n in enumerate(names)}
@@ -116,7 +122,8 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
                           f"{', ...' if len(names) > 8 else ''})")
     if not index.records:
         raise ConfigError("the test data holds no videos")
-    model = prepare_for_inference(loaded.model, device)
+    batch = batch_size or default_batch_size(device)
+    model, _, _ = inference_network(loaded, device, backend=backend, ir=ir, batch_size=batch)
     spec = loaded.metadata.input
     scores_out: list[np.ndarray] = []
     labels_out: list[int] = []
@@ -129,7 +136,7 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
                                       what="evaluation")
         for i, label, windows in clips:
             probs = []
-            for chunk in torch.split(windows, batch_size or default_batch_size(device)):
+            for chunk in torch.split(windows, batch):
                 output = model(chunk.to(device))
                 if on_windows is not None:
                     on_windows(int(i), position[index.class_names[label]], output)

@@ -9,7 +9,9 @@ the output names and the model's configuration as JSON strings; `stmanet export`
 file against PyTorch's outputs on a random clip before it reports success.
 
 ONNX needs the `onnx` and `onnxscript` packages (the `export` extra); checking it needs
-`onnxruntime`. The .pt2 format needs nothing beyond PyTorch.
+`onnxruntime`. The .pt2 format needs nothing beyond PyTorch. The OpenVINO format (.xml with
+its .bin, fp32 or INT8; also the pooled stage features as outputs, for the open-set score)
+needs the `openvino` extra, INT8 the `int8` extra: engine/openvino_backend.py.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from stmanet.engine.checkpoint import LoadedModel
 from stmanet.errors import ConfigError, printable_path
 from stmanet.models.prepare import prepare_for_inference
 
-FORMATS = ("onnx", "pt2")
-SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2"}
+FORMATS = ("onnx", "pt2", "openvino")
+SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2", "openvino": ".xml"}
 
 
 class ExportedOutputs(nn.Module):
@@ -86,16 +88,27 @@ def export_target(path: Path | str, fmt: str | None = None) -> tuple[Path, str]:
     fmt = fmt or {v: k for k, v in SUFFIXES.items()}.get(path.suffix.lower())
     if fmt not in FORMATS:
         raise ConfigError(f"{printable_path(path)}: say the format (--format "
-                          f"{' or '.join(FORMATS)}) or use the suffix .onnx or .pt2")
+                          f"{', '.join(FORMATS)}) or use the suffix .onnx, .pt2 or .xml")
     if not path.parent.is_dir():
         raise ConfigError(f"{printable_path(path)}: its folder does not exist")
     return path, fmt
 
 
-def export_model(loaded: LoadedModel, path: Path | str, fmt: str | None = None) -> Path:
-    """Write `loaded`'s network to `path` as `fmt` ("onnx" or "pt2"; default: from the
-    suffix); returns the path. The file is written whole or not at all."""
+def export_model(loaded: LoadedModel, path: Path | str, fmt: str | None = None, *,
+                 calibration: list[Path] | None = None) -> Path:
+    """Write `loaded`'s network to `path` as `fmt` ("onnx", "pt2" or "openvino"; default:
+    from the suffix); returns the path. The file is written whole or not at all. With
+    `calibration` videos (OpenVINO only) the network is quantised to INT8 on their windows
+    (engine/openvino_backend.py)."""
     path, fmt = export_target(path, fmt)
+    if calibration and fmt != "openvino":
+        raise ConfigError(f"{printable_path(path)}: INT8 is written in the OpenVINO format "
+                          "(--format openvino)")
+    if fmt == "openvino":
+        from stmanet.engine.openvino_backend import export
+
+        export(loaded, path, calibration=calibration)
+        return path
     wrapped = ExportedOutputs(prepare_for_inference(loaded.model, "cpu", portable=True)).eval()
     names = output_names(loaded.model)
     clip = example_clip(loaded, batch=2)  # batch 1 would fix the batch size at 1
@@ -174,6 +187,12 @@ def check_export(loaded: LoadedModel, path: Path | str, fmt: str, *, batch: int 
         except ImportError:
             return None
         got = run_onnx(path, clip)
+    elif fmt == "openvino":
+        from stmanet.engine.openvino_backend import OpenVINONetwork
+
+        out = OpenVINONetwork(loaded, ir=path, batch_size=batch)(clip)
+        maps = [m for m in out.temporal_attention + out.spatial_attention if m is not None]
+        got = [t.numpy() for t in (out.logits, *maps)]
     else:
         got = run_pt2(path, clip)
     return largest_difference(got, reference_outputs(loaded, clip))

@@ -180,6 +180,29 @@ def default_batch_size(device: str | torch.device) -> int:
     return 1 if torch.device(device).type == "cpu" else 8
 
 
+def inference_network(loaded: LoadedModel, device: str | torch.device, *,
+                      backend: str = "torch", ir: Path | str | None = None,
+                      batch_size: int = 1
+                      ) -> tuple[Callable[[Tensor], STMANetOutput], str, str]:
+    """What runs the network for inference, its backend and precision: the prepared PyTorch
+    model (norms folded and, on a CPU, the faster forms of stmanet.models.fast: the same
+    numbers; loaded.model itself is left as it was), or with backend "openvino" (or an `ir`
+    file) OpenVINO on the CPU (engine/openvino_backend.py)."""
+    if ir is not None:
+        backend = "openvino"
+    if backend == "torch":
+        return prepare_for_inference(loaded.model, device), "torch", "fp32"
+    if backend != "openvino":
+        raise ConfigError(f"no backend {backend!r}: torch or openvino")
+    if torch.device(device).type != "cpu":
+        raise ConfigError(f"the OpenVINO backend runs on the CPU, not on {device}: "
+                          "add --device cpu")
+    from stmanet.engine.openvino_backend import OpenVINONetwork
+
+    network = OpenVINONetwork(loaded, ir=ir, batch_size=batch_size)
+    return network, "openvino", network.precision
+
+
 class Predictor:
     """Per-window predictions of a loaded model on videos.
 
@@ -193,20 +216,24 @@ class Predictor:
     a known/unknown verdict at `novelty_threshold` (default: the model's own threshold).
     `attention_status` says whether the attention maps mean anything ("untrained": the
     model's attention modules never learnt, as in a fresh or Kinetics-imported model).
+
+    backend: "torch" (the prepared PyTorch model) or "openvino" (CPU only; engine/
+    openvino_backend.py); `ir`: an OpenVINO model file made by `stmanet export --format
+    openvino` from this model file (e.g. INT8), which implies the OpenVINO backend.
     """
 
     def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu", *,
                  batch_size: int | None = None, top_k: int = 5, attention: bool = False,
-                 novelty_threshold: float | None = None) -> None:
+                 novelty_threshold: float | None = None, backend: str = "torch",
+                 ir: Path | str | None = None) -> None:
         from stmanet.engine.openset import attention_status
 
-        # norms folded and, on a CPU, the faster forms of stmanet.models.fast (the same
-        # numbers); loaded.model itself is left as it was
-        self.model = prepare_for_inference(loaded.model, device)
         self.device = torch.device(device)
+        self.batch_size = max(1, batch_size or default_batch_size(device))
+        self.model, self.backend, self.precision = inference_network(
+            loaded, device, backend=backend, ir=ir, batch_size=self.batch_size)
         self.spec = loaded.metadata.input
         self.class_names = list(loaded.metadata.class_names)
-        self.batch_size = max(1, batch_size or default_batch_size(device))
         self.top_k = min(top_k, len(self.class_names))
         self.attention = attention
         self.path = loaded.path

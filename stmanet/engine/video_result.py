@@ -21,7 +21,6 @@ The file format is described in docs/reports.md; `RESULT_VERSION` changes when i
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from stmanet.engine import segmentation as seg
+from stmanet.fileio import file_sha256
 
 RESULT_FORMAT = "stmanet-video-result"
 RESULT_VERSION = 1
@@ -59,14 +59,6 @@ class AnalysisSettings:
         data = asdict(self)
         data.pop("batch_size")  # does not change the numbers
         return data
-
-
-def file_sha256(path: Path | str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_identity(path: Path | str) -> dict[str, Any]:

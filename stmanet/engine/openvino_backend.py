@@ -1,0 +1,327 @@
+"""The optional OpenVINO backend: the network run by OpenVINO's CPU runtime, fp32 or INT8.
+
+`Predictor(..., backend="openvino")` hands its clips to an `OpenVINONetwork` instead of the
+prepared PyTorch model; everything else (windows, open-set scores, attention maps, results)
+is the same code. The network is converted on the fly from the portable prepared form
+(`prepare_for_inference(..., portable=True)`), with the logits, every attention map and the
+pooled stage features as outputs, and compiled with fp32 inference precision (OpenVINO
+would otherwise choose bf16 on CPUs that have it, which changes the numbers).
+
+INT8 is a file: `stmanet export MODEL --format openvino --int8 --calibration VIDEOS` writes
+an OpenVINO model (.xml and .bin) quantised by NNCF after training, with the attention
+branches, the fusion head, the stem and stage 2 kept in fp32 (INT8_KEEP_FP32: measured in
+docs/model.md, "INT8"; with the attention alone kept, stage 2's spatial attention peak moved
+on 11% of windows). `Predictor(..., backend="openvino", ir=FILE.xml)` runs it; the file
+names the model file it was made from (its SHA-256), and is refused for any other.
+
+Needs the `openvino` package (pip install 'stmanet-coach[openvino]'); INT8 export also needs
+`nncf` ('stmanet-coach[int8]'). Only on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from stmanet.engine.checkpoint import LoadedModel
+from stmanet.errors import ConfigError, printable_path
+from stmanet.models.prepare import prepare_for_inference
+from stmanet.models.stmanet import STMANetOutput
+
+BACKENDS = ("torch", "openvino")
+
+#: node-name patterns kept in fp32 in the INT8 model: the attention branches (TDA, SDA),
+#: the multi-level fusion head with their softmaxes and products, and the stem and stage 2
+#: (whose small spatial maps are where INT8 moved the attention peaks)
+INT8_KEEP_FP32 = (r".*\.temporal_stem[./].*", r".*\.temporal\.\d.*", r".*\.spatial\.\d.*",
+                  r".*\.head\..*", r".*\.backbone\.(conv1|bn1|layer1)[./].*")
+
+#: how many calibration windows NNCF gets at most (its own default subset size)
+CALIBRATION_WINDOWS = 300
+
+_META = "stmanet"  # the rt_info section of an exported OpenVINO model
+
+
+def need(module: str, what: str = "the OpenVINO backend") -> Any:
+    """Import `module`, or a ConfigError saying which extra installs it."""
+    extra = "int8" if module == "nncf" else "openvino"
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise ConfigError(f"{what} needs the '{module}' package "
+                          f"(pip install 'stmanet-coach[{extra}]')") from exc
+
+
+def available() -> bool:
+    """Whether the openvino package imports."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class FlatOutputs(nn.Module):
+    """The network's outputs as a flat tuple: logits, the attention maps it has (temporal
+    stages 2-5, then spatial), the pooled features of stages 2-5."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, clips: Tensor) -> tuple[Tensor, ...]:
+        out = self.model(clips)
+        maps = [m for m in out.temporal_attention + out.spatial_attention if m is not None]
+        return (out.logits, *maps, *out.stage_features)
+
+
+def convert(loaded: LoadedModel) -> Any:
+    """`loaded`'s network as an OpenVINO model (openvino.Model) whose batch size is free."""
+    ov = need("openvino")
+    spec = loaded.metadata.input
+    wrapped = FlatOutputs(prepare_for_inference(loaded.model, "cpu", portable=True)).eval()
+    clip = torch.zeros(1, 3, spec.frames, spec.size, spec.size)
+    with torch.no_grad(), warnings.catch_warnings():
+        # the attention's scale comes from a channel count, which tracing fixes correctly
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # OpenVINO's use of jit.trace
+        model = ov.convert_model(wrapped, example_input=clip)
+    model.reshape([-1, 3, spec.frames, spec.size, spec.size])
+    return model
+
+
+def source_identity(loaded: LoadedModel) -> dict[str, str]:
+    """What an exported file records of the model it was made from, and is checked against."""
+    from stmanet.fileio import file_sha256
+
+    meta = loaded.metadata
+    return {"class_names": json.dumps(list(meta.class_names)),
+            "input_spec": json.dumps(meta.input.to_dict()),
+            "model_config": json.dumps(meta.model.to_dict()),
+            "source_sha256": file_sha256(loaded.path) if loaded.path else "",
+            "source_model": printable_path(loaded.path) if loaded.path else ""}
+
+
+def quantize(loaded: LoadedModel, windows: Iterable[Tensor], *,
+             keep_fp32: Iterable[str] = INT8_KEEP_FP32) -> Any:
+    """`loaded`'s network quantised to INT8 by NNCF, calibrated on `windows` (normalised
+    clips (3, T, S, S)); the nodes matching `keep_fp32` stay in fp32. Returns the
+    openvino.Model."""
+    nncf = need("nncf", "INT8 export")
+    _quiet(nncf)
+    spec = loaded.metadata.input
+    clips = [w[None].numpy() for w in windows]
+    if not clips:
+        raise ConfigError("INT8 export: no calibration windows (give videos with --calibration)")
+    model = convert(loaded)
+    model.reshape([1, 3, spec.frames, spec.size, spec.size])
+    scope = nncf.IgnoredScope(patterns=list(keep_fp32), validate=False)
+    quantised = nncf.quantize(model, nncf.Dataset(clips), subset_size=len(clips),
+                              ignored_scope=scope)
+    quantised.reshape([-1, 3, spec.frames, spec.size, spec.size])
+    return quantised
+
+
+def save(model: Any, loaded: LoadedModel, path: Path | str, precision: str) -> Path:
+    """Write `model` to `path` (.xml, with its .bin beside it) with the source model's
+    identity in its metadata."""
+    ov = need("openvino")
+    path = Path(path)
+    for key, value in {**source_identity(loaded), "precision": precision}.items():
+        model.set_rt_info(value, [_META, key])
+    ov.save_model(model, str(path), compress_to_fp16=False)
+    return path
+
+
+def read_ir(path: Path | str, loaded: LoadedModel) -> tuple[Any, str]:
+    """An exported OpenVINO model and its precision, checked against `loaded`: a file made
+    from another model file, or not by `stmanet export`, is refused (ConfigError)."""
+    ov = need("openvino")
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{printable_path(path)}: no such OpenVINO model file")
+    try:
+        model = ov.Core().read_model(str(path))
+    except RuntimeError as exc:
+        raise ConfigError(f"{printable_path(path)}: not a readable OpenVINO model "
+                          f"({str(exc).splitlines()[0]})") from exc
+
+    def meta(key: str) -> str | None:
+        if not model.has_rt_info([_META, key]):
+            return None
+        return str(model.get_rt_info([_META, key]).astype(str))
+
+    if meta("source_sha256") is None:
+        raise ConfigError(f"{printable_path(path)}: not written by `stmanet export` (it names "
+                          "no model file it was made from)")
+    want = source_identity(loaded)
+    if meta("source_sha256") != want["source_sha256"]:
+        raise ConfigError(f"{printable_path(path)}: made from another model file "
+                          f"({meta('source_model')}), not {want['source_model']}; export it "
+                          "again from this one")
+    return model, meta("precision") or "fp32"
+
+
+class OpenVINONetwork:
+    """Called like the prepared PyTorch model: clips (B, 3, T, S, S) -> STMANetOutput.
+
+    Compiled once for batches of `batch_size` clips; a smaller batch (a video's last) is
+    padded to that size and the padding's outputs dropped.
+    """
+
+    def __init__(self, loaded: LoadedModel, *, ir: Path | str | None = None,
+                 batch_size: int = 1, threads: int | None = None) -> None:
+        ov = need("openvino")
+        if ir is not None:
+            model, self.precision = read_ir(ir, loaded)
+        else:
+            model, self.precision = convert(loaded), "fp32"
+        spec = loaded.metadata.input
+        self.batch_size = batch_size
+        self.shape = (batch_size, 3, spec.frames, spec.size, spec.size)
+        model.reshape(list(self.shape))
+        config = {"INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
+                  "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        self.request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
+        config_model = loaded.model.config
+        self.tda, self.sda = bool(config_model.tda), bool(config_model.sda)
+        self.stage_sizes = _stage_sizes(loaded)
+        expected = 1 + 4 * (self.tda + self.sda) + 4
+        if len(model.outputs) != expected:
+            where = printable_path(ir) if ir is not None else "the converted model"
+            raise ConfigError(f"{where}: {len(model.outputs)} outputs, not the {expected} "
+                              "this model has")
+
+    def __call__(self, clips: Tensor) -> STMANetOutput:
+        count = clips.shape[0]
+        if count > self.batch_size:
+            parts = [self(clips[i:i + self.batch_size])
+                     for i in range(0, count, self.batch_size)]
+            return _joined(parts)
+        x = clips.detach().float().cpu().numpy()
+        if count < self.batch_size:
+            x = np.concatenate([x, np.zeros((self.batch_size - count, *x.shape[1:]),
+                                            dtype=np.float32)])
+        result = self.request.infer({0: np.ascontiguousarray(x)})
+        outs = [torch.from_numpy(np.array(result[i][:count])) for i in range(len(result))]
+        logits, rest = outs[0], outs[1:]
+        temporal: list[Tensor | None] = [None] * 4
+        spatial: list[Tensor | None] = [None] * 4
+        if self.tda:
+            temporal, rest = list(rest[:4]), rest[4:]
+        if self.sda:
+            spatial, rest = list(rest[:4]), rest[4:]
+        return STMANetOutput(logits=logits, spatial_attention=spatial,
+                             temporal_attention=temporal, stage_features=list(rest),
+                             stage_sizes=list(self.stage_sizes))
+
+
+def _stage_sizes(loaded: LoadedModel) -> list[tuple[int, int, int]]:
+    """(T_i, H_i, W_i) of stages 2-5 at the model's input size (one PyTorch pass)."""
+    spec = loaded.metadata.input
+    model = loaded.model
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, 3, spec.frames, spec.size, spec.size,
+                                    device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+    return list(out.stage_sizes)
+
+
+def _joined(parts: list[STMANetOutput]) -> STMANetOutput:
+    def cat(maps: list[list[Tensor | None]]) -> list[Tensor | None]:
+        return [None if group[0] is None else torch.cat(group)  # type: ignore[arg-type]
+                for group in zip(*maps, strict=True)]
+
+    return STMANetOutput(logits=torch.cat([p.logits for p in parts]),
+                         spatial_attention=cat([p.spatial_attention for p in parts]),
+                         temporal_attention=cat([p.temporal_attention for p in parts]),
+                         stage_features=cat([p.stage_features for p in parts]),  # type: ignore[arg-type]
+                         stage_sizes=parts[0].stage_sizes)
+
+
+def video_windows(paths: list[Path], loaded: LoadedModel, *,
+                  limit: int = CALIBRATION_WINDOWS) -> Iterator[Tensor]:
+    """Consecutive windows (3, T, S, S) of the videos, preprocessed as Predictor does, at
+    most `limit` in all, spread evenly over each video (for calibration)."""
+    from stmanet.data.clips import ClipRecord, test_windows
+
+    share = max(1, limit // max(1, len(paths)))
+    for path in paths:
+        windows = test_windows(ClipRecord(Path(path), 0), loaded.metadata.input)
+        if len(windows) > share:
+            windows = windows[np.linspace(0, len(windows) - 1, share).round().astype(int)]
+        yield from windows
+
+
+def _quiet(nncf: Any) -> None:
+    """NNCF's progress bars and per-node messages off (the command reports its own)."""
+    import logging
+
+    logging.getLogger("nncf").setLevel(logging.ERROR)
+
+
+def export(loaded: LoadedModel, path: Path, *, calibration: list[Path] | None = None) -> str:
+    """Write `loaded`'s network to `path` (.xml and .bin), whole or not at all: fp32, or INT8
+    calibrated on the windows of the `calibration` videos. Returns the precision."""
+    import os
+    import tempfile
+
+    precision = "int8" if calibration else "fp32"
+    model = quantize(loaded, video_windows(calibration, loaded)) if calibration else convert(loaded)
+    fd, tmp_name = tempfile.mkstemp(prefix=path.stem + ".", suffix=".part.xml", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        save(model, loaded, tmp, precision)
+        os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".bin").unlink(missing_ok=True)
+    return precision
+
+
+def peak(maps: Tensor) -> Tensor:
+    """(B,) where each attention map (B, N, N), averaged over its query positions, peaks:
+    the place the app draws brightest."""
+    return maps.float().mean(dim=1).argmax(dim=1)
+
+
+def agreement(loaded: LoadedModel, path: Path, windows: Iterable[Tensor]) -> dict[str, float]:
+    """How often the exported file agrees with the PyTorch model on `windows`: the share of
+    windows with the same top class ("top class"), and per attention map (named as
+    stmanet.engine.export.output_names names them) the share whose peak is in the same place
+    or a neighbouring one (next frame; next cell on the grid, diagonals included)."""
+    network = OpenVINONetwork(loaded, ir=path)
+    reference = prepare_for_inference(loaded.model, "cpu")
+    same: dict[str, float] = {"top class": 0.0}
+    count = 0
+    for window in windows:
+        with torch.no_grad():
+            want = reference(window[None])
+        got = network(window[None])
+        same["top class"] += int(got.logits.argmax()) == int(want.logits.argmax())
+        for kind in ("temporal", "spatial"):
+            pairs = zip(getattr(got, f"{kind}_attention"), getattr(want, f"{kind}_attention"),
+                        strict=True)
+            for stage, (g, w) in enumerate(pairs, start=2):
+                if w is None:
+                    continue
+                a, b = int(peak(g)[0]), int(peak(w)[0])
+                side = round(w.shape[-1] ** 0.5) if kind == "spatial" else w.shape[-1]
+                near = abs(a // side - b // side) <= 1 and abs(a % side - b % side) <= 1
+                name = f"{kind}_attention_{stage}"
+                same[name] = same.get(name, 0.0) + near
+        count += 1
+    return {name: value / max(1, count) for name, value in same.items()}

@@ -1,0 +1,106 @@
+"""The optional OpenVINO backend: the same predictions as PyTorch in fp32, an INT8 file that
+agrees with the model, and clear refusals (docs/model.md, "OpenVINO and INT8")."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from stmanet.bundled import bundled_demo_model
+from stmanet.cli import main
+from stmanet.engine.checkpoint import load_checkpoint, save_checkpoint
+from stmanet.engine.inference import Predictor
+from stmanet.errors import ConfigError
+
+pytest.importorskip("openvino")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+DEMO_VIDEO = bundled_demo_model().parents[1] / "videos" / "demo.mp4"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_checkpoint(bundled_demo_model())
+
+
+@pytest.fixture(scope="module")
+def torch_result(demo):
+    return Predictor(demo, "cpu", attention=True).predict(DEMO_VIDEO)
+
+
+def test_fp32_openvino_predicts_what_pytorch_predicts(demo, torch_result):
+    """Every window: the same label, scores and novelty to 1e-4, the same attention maps."""
+    predictor = Predictor(demo, "cpu", attention=True, backend="openvino", batch_size=3)
+    assert (predictor.backend, predictor.precision) == ("openvino", "fp32")
+    got = predictor.predict(DEMO_VIDEO)  # 40 windows in batches of 3: the last one padded
+    assert len(got.windows) == len(torch_result.windows) == 40
+    for a, b in zip(got.windows, torch_result.windows, strict=True):
+        assert a.label == b.label and a.known == b.known
+        assert a.score == pytest.approx(b.score, abs=1e-4)
+        assert a.novelty == pytest.approx(b.novelty, abs=1e-4)
+        for x, y in zip(a.temporal_attention + a.spatial_attention,
+                        b.temporal_attention + b.spatial_attention, strict=True):
+            np.testing.assert_allclose(x, y, atol=1e-4)
+    np.testing.assert_allclose(got.window_scores, torch_result.window_scores, atol=1e-4)
+
+
+def test_an_int8_export_agrees_with_the_model_and_predicts_the_demo(demo, torch_result,
+                                                                     tmp_path, capsys):
+    out = tmp_path / "demo_int8.xml"
+    assert main(["export", str(bundled_demo_model()), "--format", "openvino", "--int8",
+                 "--calibration", str(DEMO_VIDEO), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "INT8 OpenVINO" in printed and "top class" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo_int8.bin", "demo_int8.xml"]
+    predictor = Predictor(demo, "cpu", ir=out)
+    assert (predictor.backend, predictor.precision) == ("openvino", "int8")
+    got = predictor.predict(DEMO_VIDEO)
+    same = sum(a.label == b.label for a, b in zip(got.windows, torch_result.windows,
+                                                  strict=True))
+    assert same >= 0.95 * len(got.windows)
+
+
+def test_the_command_line_runs_an_exported_fp32_file(tmp_path, capsys):
+    out = tmp_path / "demo.xml"
+    assert main(["export", str(bundled_demo_model()), "--format", "openvino",
+                 "-o", str(out)]) == 0
+    assert "outputs within" in capsys.readouterr().out
+    output = tmp_path / "predictions.json"
+    assert main(["predict", str(DEMO_VIDEO), "--ir", str(out), "-o", str(output),
+                 "--progress", "none"]) == 0
+    assert output.is_file()
+
+
+def test_a_file_made_from_another_model_is_refused(demo, tmp_path):
+    out = tmp_path / "demo.xml"
+    assert main(["export", str(bundled_demo_model()), "--format", "openvino",
+                 "-o", str(out)]) == 0
+    other = load_checkpoint(bundled_demo_model())
+    with torch.no_grad():
+        next(other.model.parameters()).add_(0.01)
+    path = tmp_path / "fine_tuned.safetensors"
+    save_checkpoint(path, other.model, other.metadata)
+    with pytest.raises(ConfigError, match="made from another model file"):
+        Predictor(load_checkpoint(path), "cpu", ir=out)
+
+
+def test_bad_requests_are_refused_with_one_line(demo, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="runs on the CPU"):
+        Predictor(demo, "cuda", backend="openvino")
+    with pytest.raises(ConfigError, match="no such OpenVINO model file"):
+        Predictor(demo, "cpu", ir=tmp_path / "missing.xml")
+    not_ir = tmp_path / "notes.xml"
+    not_ir.write_text("<notes/>")
+    with pytest.raises(ConfigError, match=r"notes\.xml"):
+        Predictor(demo, "cpu", ir=not_ir)
+    model = tmp_path / "demo.safetensors"
+    shutil.copy(bundled_demo_model(), model)
+    assert main(["export", str(model), "--format", "openvino", "--int8"]) == 2
+    assert "--calibration" in capsys.readouterr().err
+    assert main(["export", str(model), "--format", "onnx", "--int8",
+                 "--calibration", str(DEMO_VIDEO)]) == 2
+    assert "--format openvino" in capsys.readouterr().err
+    assert main(["predict", str(DEMO_VIDEO), "--backend", "openvino", "--output-dir",
+                 str(tmp_path / "out")]) == 2
+    assert "--output-dir" in capsys.readouterr().err
