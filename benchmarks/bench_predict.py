@@ -3,7 +3,7 @@ it, as a multiple of real time; the inference preparation against the fast forms
 batch 1 against batch 8, timed round-robin in one run.
 
     python benchmarks/bench_predict.py [--model stmanet_r50] [--video resources/videos/demo.mp4]
-                                       [--rounds 3] [--hop 64]
+                                       [--rounds 3] [--hop 64] [--openvino]
 
 A model of the named variant with random weights (speed does not depend on the weights) and
 the default input spec (32 of a 64-frame window, 112 x 112) predicts every window of the
@@ -13,6 +13,9 @@ video with no overlap (`stmanet predict`'s default hop). Rows:
   prepared, batch 8   the former batch default
   fast forms, batch 1 the model with only `use_cpu_fast_paths` (no norms folded, PyTorch's
                       max-pool): the path before the inference preparation
+  openvino fp32 / int8 with --openvino (needs the int8 extra): `--backend openvino`, and
+                      `--ir` of an INT8 export calibrated on the video's own windows
+                      (engine/openvino_backend.py, INT8_KEEP_FP32 in fp32)
 
 Printed: seconds per video (median over rounds), x real time, and the ratio to the first row
 within each round. Nothing is asserted.
@@ -43,6 +46,8 @@ def main() -> None:
     parser.add_argument("--video", default=str(bundled_demo_video()))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hop", type=int, default=None)
+    parser.add_argument("--openvino", action="store_true",
+                        help="also the OpenVINO backend, fp32 and INT8")
     args = parser.parse_args()
 
     info = probe(args.video)
@@ -59,6 +64,14 @@ def main() -> None:
         fast = Predictor(loaded, batch_size=1, top_k=1)
         fast.model = use_cpu_fast_paths(load_checkpoint(path).model.eval())
         predictors["fast forms, batch 1"] = fast
+        if args.openvino:
+            from stmanet.engine.openvino_backend import export
+
+            predictors["openvino fp32, batch 1"] = Predictor(loaded, top_k=1,
+                                                             backend="openvino")
+            ir = Path(tmp) / "int8.xml"
+            export(loaded, ir, calibration=[Path(args.video)])
+            predictors["openvino int8, batch 1"] = Predictor(loaded, top_k=1, ir=ir)
         isa = torch.backends.cpu.get_cpu_capability()
         print(f"{args.model} on {args.video}: {duration:.1f} s of video, "
               f"{torch.get_num_threads()} threads, CPU ISA {isa}")
