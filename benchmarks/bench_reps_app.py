@@ -8,16 +8,22 @@ after round (interleaved, so that the shared machine's load falls on each alike)
 analysis as the app's recognition worker runs it (windows a quarter window apart, attention
 summaries, the per-frame result):
 
-    analysis            Predictor.predict and frame_timeline (the worker without counting)
-    analysis + counts   the worker's pass: every frame embedded as it is decoded
-                        (app.services.counting.FrameEmbeddings), Predictor.predict_frames,
-                        frame_timeline, then count_segments (each segment counted, and the
-                        rhythm pictures made)
+    windows only        Predictor.predict and frame_timeline with the changes where the
+                        windows put them (the analysis before the changes were placed on
+                        the frames)
+    analysis            what the worker needs without counting: every frame embedded as it
+                        is decoded (app.services.counting.FrameEmbeddings),
+                        Predictor.predict_frames, and frame_timeline with its changes placed
+                        on those embeddings (engine/boundaries.py)
+    analysis + counts   the worker's whole pass: the analysis, then count_segments (each
+                        segment counted, and the rhythm pictures made)
 
-and prints the median of each, and the extra time as a share of the analysis (median over
-rounds of the difference within a round), in wall-clock time and in the process's CPU time
-(which other work on a shared machine disturbs far less; with --threads 1 it is the work
-done). Nothing is asserted.
+and prints the median of each, and the extra time of each row over "analysis" as a share of
+it (median over rounds of the difference within a round), in wall-clock time and in the
+process's CPU time (which other work on a shared machine disturbs far less; with --threads 1
+it is the work done). What counting adds is the last row against "analysis": the frames'
+embeddings are made for the placed changes whether or not anything is counted. Nothing is
+asserted.
 """
 
 from __future__ import annotations
@@ -54,18 +60,23 @@ def main() -> None:
     hop = max(1, loaded.metadata.input.window // 4)
     info = probe(args.video)
 
-    def plain() -> None:
+    def windows_only() -> None:
         frame_timeline(predictor.predict(args.video, hop=hop))
 
-    def counted() -> None:
+    def analysed() -> tuple[FrameEmbeddings, object]:
         tap = FrameEmbeddings()
         frames = tap.tap(iter_frames(args.video))
         prediction = predictor.predict_frames(frames, info.frame_count, info.fps,
                                               path=args.video, hop=hop)
         all(True for _ in frames)
-        count_segments(tap.array(), info.fps, frame_timeline(prediction), tap.seconds)
+        embeddings = tap.array()
+        return tap, frame_timeline(prediction, embeddings=embeddings)
 
-    fns = {"analysis": plain, "analysis + counts": counted}
+    def counted() -> None:
+        tap, timeline = analysed()
+        count_segments(tap.array(), info.fps, timeline, tap.seconds)
+
+    fns = {"windows only": windows_only, "analysis": analysed, "analysis + counts": counted}
     clocks = {"wall": time.perf_counter, "CPU": time.process_time}
     times = {(name, clock): [] for name in fns for clock in clocks}
     counted()  # warm-up
@@ -78,11 +89,13 @@ def main() -> None:
     print(f"{args.video}: {info.frame_count} frames, hop {hop}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.repeats} rounds")
     for clock in clocks:
-        base, more = times["analysis", clock], times["analysis + counts", clock]
-        extra = statistics.median(m - b for m, b in zip(more, base, strict=True))
-        print(f"{clock:4s}  analysis {statistics.median(base):7.2f} s   analysis + counts "
-              f"{statistics.median(more):7.2f} s   (+{extra:.2f} s, "
-              f"{100 * extra / statistics.median(base):.1f}% more)")
+        base = times["analysis", clock]
+        for name in fns:
+            more = times[name, clock]
+            extra = statistics.median(m - b for m, b in zip(more, base, strict=True))
+            print(f"{clock:4s}  {name:18s} {statistics.median(more):7.2f} s   "
+                  f"({extra:+.2f} s, {100 * extra / statistics.median(base):+.1f}% against "
+                  "analysis)")
 
 
 if __name__ == "__main__":

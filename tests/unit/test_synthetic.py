@@ -265,8 +265,18 @@ def test_synth_writes_footage_that_is_no_drill(tmp_path, capsys):
 
 # ------------------------------------------------------------ repetitions and varied tempo
 
+def coded_frames(path):
+    """Every coded frame of a video's first video stream, as bytes (the container around them
+    names the muxer's version, which changes with FFmpeg releases)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+
+
 def test_the_plain_pace_still_renders_the_committed_demo_video_byte_for_byte(tmp_path):
-    """The recipe of docs/training.md gives resources/videos/demo.mp4 and demo.json exactly."""
+    """The recipe of docs/training.md gives resources/videos/demo.mp4's coded frames and
+    demo.json exactly."""
     from stmanet.bundled import bundled_demo_video
 
     demo = bundled_demo_video()
@@ -275,7 +285,7 @@ def test_the_plain_pace_still_renders_the_committed_demo_video_byte_for_byte(tmp
     plan = ("jumping_jacks:5,squats:5,arm_circles:5,high_knees:5,lunges:5,walking:5,"
             "jogging:5,running:5,push_ups:5,side_bends:5")
     assert main(["sequence", str(out), "--seed", "7", "--drills", plan]) == 0
-    assert out.read_bytes() == demo.read_bytes()
+    assert coded_frames(out) == coded_frames(demo)
     assert json.loads(out.with_suffix(".json").read_text()) == json.loads(
         demo.with_suffix(".json").read_text())
 
