@@ -12,7 +12,9 @@ an OpenVINO model (.xml and .bin) quantised by NNCF after training, with the att
 branches, the fusion head, the stem and stage 2 kept in fp32 (INT8_KEEP_FP32: measured in
 docs/model.md, "INT8"; with the attention alone kept, stage 2's spatial attention peak moved
 on 11% of windows). `Predictor(..., backend="openvino", ir=FILE.xml)` runs it; the file
-names the model file it was made from (its SHA-256), and is refused for any other.
+names the model file it was made from (its SHA-256), and is refused for any other. The fp32
+conversion is kept in the user's cache folder under that SHA-256 (`cache_folder`), so only
+a model file's first run pays for it.
 
 Needs the `openvino` package (pip install 'stmanet-coach[openvino]'); INT8 export also needs
 `nncf` ('stmanet-coach[int8]'). Only on the CPU.
@@ -21,6 +23,7 @@ Needs the `openvino` package (pip install 'stmanet-coach[openvino]'); INT8 expor
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -47,6 +50,7 @@ INT8_KEEP_FP32 = (r".*\.temporal_stem[./].*", r".*\.temporal\.\d.*", r".*\.spati
 CALIBRATION_WINDOWS = 300
 
 _META = "stmanet"  # the rt_info section of an exported OpenVINO model
+log = logging.getLogger(__name__)
 
 
 def need(module: str, what: str = "the OpenVINO backend") -> Any:
@@ -94,6 +98,46 @@ def convert(loaded: LoadedModel) -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)  # OpenVINO's use of jit.trace
         model = ov.convert_model(wrapped, example_input=clip)
     model.reshape([-1, 3, spec.frames, spec.size, spec.size])
+    return model
+
+
+def cache_folder() -> Path:
+    """Where converted models are kept between runs: $STMANET_CACHE_DIR, else the user's
+    cache folder (LOCALAPPDATA on Windows, ~/Library/Caches on macOS, $XDG_CACHE_HOME or
+    ~/.cache elsewhere), in stmanet/openvino."""
+    import os
+    import sys
+
+    if os.environ.get("STMANET_CACHE_DIR"):
+        return Path(os.environ["STMANET_CACHE_DIR"]) / "openvino"
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"])
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "stmanet" / "openvino"
+
+
+def converted(loaded: LoadedModel) -> Any:
+    """`convert(loaded)`, kept in cache_folder() under the model file's SHA-256, so that only
+    the first run with a model file pays for the conversion (7 s for stmanet_r50 on 2 cores).
+    A cache that cannot be written or read is passed over (logged)."""
+    if not loaded.path:
+        return convert(loaded)
+    sha = source_identity(loaded)["source_sha256"]
+    cached = cache_folder() / f"{sha}.xml"
+    if cached.is_file():
+        try:
+            return read_ir(cached, loaded)[0]
+        except ConfigError as exc:
+            log.warning("converting again: %s", exc)
+    model = convert(loaded)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        _save_whole(model, loaded, cached, "fp32")
+    except OSError as exc:
+        log.warning("the converted model could not be kept in %s: %s", cached.parent, exc)
     return model
 
 
@@ -182,7 +226,7 @@ class OpenVINONetwork:
         if ir is not None:
             model, self.precision = read_ir(ir, loaded)
         else:
-            model, self.precision = convert(loaded), "fp32"
+            model, self.precision = converted(loaded), "fp32"
         spec = loaded.metadata.input
         self.batch_size = batch_size
         self.shape = (batch_size, 3, spec.frames, spec.size, spec.size)
@@ -274,11 +318,18 @@ def _quiet(nncf: Any) -> None:
 def export(loaded: LoadedModel, path: Path, *, calibration: list[Path] | None = None) -> str:
     """Write `loaded`'s network to `path` (.xml and .bin), whole or not at all: fp32, or INT8
     calibrated on the windows of the `calibration` videos. Returns the precision."""
+    precision = "int8" if calibration else "fp32"
+    model = quantize(loaded, video_windows(calibration, loaded)) if calibration else convert(loaded)
+    _save_whole(model, loaded, path, precision)
+    return precision
+
+
+def _save_whole(model: Any, loaded: LoadedModel, path: Path, precision: str) -> None:
+    """`save` through temporary files beside `path`: both files are written whole or not at
+    all (the .bin goes first, so a .xml is never without its weights)."""
     import os
     import tempfile
 
-    precision = "int8" if calibration else "fp32"
-    model = quantize(loaded, video_windows(calibration, loaded)) if calibration else convert(loaded)
     fd, tmp_name = tempfile.mkstemp(prefix=path.stem + ".", suffix=".part.xml", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -289,7 +340,6 @@ def export(loaded: LoadedModel, path: Path, *, calibration: list[Path] | None = 
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_suffix(".bin").unlink(missing_ok=True)
-    return precision
 
 
 def peak(maps: Tensor) -> Tensor:

@@ -19,6 +19,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 DEMO_VIDEO = bundled_demo_model().parents[1] / "videos" / "demo.mp4"
 
 
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    """Converted models go to a folder of the test run's, not the user's cache."""
+    monkeypatch.setenv("STMANET_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture(scope="module")
 def demo():
     return load_checkpoint(bundled_demo_model())
@@ -43,6 +49,23 @@ def test_fp32_openvino_predicts_what_pytorch_predicts(demo, torch_result):
                         b.temporal_attention + b.spatial_attention, strict=True):
             np.testing.assert_allclose(x, y, atol=1e-4)
     np.testing.assert_allclose(got.window_scores, torch_result.window_scores, atol=1e-4)
+
+
+def test_a_model_is_converted_once_and_then_read_from_the_cache(demo, monkeypatch):
+    from stmanet.engine import openvino_backend
+
+    first = Predictor(demo, "cpu", backend="openvino")
+    kept = list(openvino_backend.cache_folder().glob("*.xml"))
+    assert len(kept) == 1 and kept[0].with_suffix(".bin").is_file()
+
+    def no_conversion(_loaded):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(openvino_backend, "convert", no_conversion)
+    again = Predictor(demo, "cpu", backend="openvino")
+    clip = torch.randn(1, 3, demo.metadata.input.frames, demo.metadata.input.size,
+                       demo.metadata.input.size)
+    torch.testing.assert_close(again.run_batch(clip)[0], first.run_batch(clip)[0])
 
 
 def test_an_int8_export_agrees_with_the_model_and_predicts_the_demo(demo, torch_result,
