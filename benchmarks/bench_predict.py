@@ -65,7 +65,11 @@ def main() -> None:
         fast.model = use_cpu_fast_paths(load_checkpoint(path).model.eval())
         predictors["fast forms, batch 1"] = fast
         if args.openvino:
+            import os
+
             from stmanet.engine.openvino_backend import export
+
+            os.environ["STMANET_CACHE_DIR"] = tmp  # a random-weight model: never kept
 
             predictors["openvino fp32, batch 1"] = Predictor(loaded, top_k=1,
                                                              backend="openvino")

@@ -164,6 +164,14 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
                         "--format openvino` (e.g. --int8); implies --backend openvino")
 
 
+def inference_device(args: argparse.Namespace):  # -> torch.device
+    """--device, where `auto` is the CPU when OpenVINO runs the network (it runs nowhere
+    else)."""
+    if args.device == "auto" and (args.backend == "openvino" or args.ir):
+        return device_arg("cpu")
+    return device_arg(args.device)
+
+
 def backend_options(args: argparse.Namespace) -> dict[str, object]:
     """Predictor's backend keywords from add_backend_flags' flags."""
     return {"backend": args.backend, "ir": args.ir}
@@ -180,7 +188,7 @@ def predictor_from_args(args: argparse.Namespace):  # -> Predictor
     if checkpoint is None:
         raise ConfigError("no --checkpoint given and no demo model is installed: pass "
                           "--checkpoint MODEL.safetensors, --segments FILE or --whole")
-    device = device_arg(args.device)
+    device = inference_device(args)
     return Predictor(load_checkpoint(checkpoint, device=device), device,
                      **backend_options(args))
 

@@ -11,8 +11,8 @@ from stmanet.cli.common import (
     add_backend_flags,
     add_smoothing_flags,
     backend_options,
-    device_arg,
     expand_videos,
+    inference_device,
     model_file,
     parse_frame_size,
     parse_seconds,
@@ -61,7 +61,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             check_output_file(segments_path(args.output))
     videos = expand_videos(args.videos)
     counts: list = []
-    device = device_arg(args.device)
+    device = inference_device(args)
     predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
                           batch_size=args.batch_size, top_k=args.top_k,
                           attention=args.attention, novelty_threshold=args.novelty_threshold,
@@ -168,7 +168,7 @@ def _cmd_evaluate_timeline(args: argparse.Namespace) -> int:
         check_output_file(args.output)
     smoothing = smoothing_options(args)
     pairs = find_pairs(args.items)
-    device = device_arg(args.device)
+    device = inference_device(args)
     predictor = Predictor(load_checkpoint(model_file(args.checkpoint), device=device), device,
                           batch_size=args.batch_size, top_k=1, **backend_options(args))
     show = progress_mode(args.progress) == "bar"

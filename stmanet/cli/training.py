@@ -13,6 +13,7 @@ from stmanet.cli.common import (
     backend_options,
     device_arg,
     expand_videos,
+    inference_device,
     parse_override,
     positive_int,
     progress_mode,
@@ -141,15 +142,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from stmanet.engine.openset import NO_STATISTICS
     from stmanet.engine.openset_eval import evaluate_open_set
     from stmanet.engine.openset_windows import WindowCollector, fit_from_specs
-    from stmanet.errors import CheckpointError
+    from stmanet.errors import CheckpointError, ConfigError
     from stmanet.fileio import atomic_write_text, check_output_file, check_output_folder
 
     checkpoint = Path(args.checkpoint)
+    if args.backend != "torch" or args.ir:
+        given = [flag for flag, value in (("--save-model", args.save_model),
+                                          ("--open-set", args.open_set),
+                                          ("--openset-data", args.openset_data)) if value]
+        if given:
+            raise ConfigError(f"{' and '.join(given)} go with the model's own network: leave "
+                              "out --backend openvino and --ir (the accuracy of an OpenVINO "
+                              "run is not the model file's)")
     out_dir = Path(args.output_dir) if args.output_dir else checkpoint.parent / "evaluation"
     check_output_folder(out_dir)
     if args.save_model:
         check_output_file(args.save_model)
-    device = device_arg(args.device)
+    device = inference_device(args)
     loaded = load_checkpoint(checkpoint, device=device)
     index = load_index(args.data, annotations=args.annotations, split=args.split,
                        subset=args.subset)
@@ -267,8 +276,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from stmanet.errors import ConfigError
     from stmanet.fileio import check_output_file
 
-    fmt = args.format
-    output = Path(args.output) if args.output else Path(args.model).with_suffix(SUFFIXES[fmt])
+    fmt = args.format or ("openvino" if args.int8 else None)
+    if args.output:  # the format follows from the suffix unless given
+        output = Path(args.output)
+    else:
+        fmt = fmt or "onnx"
+        output = Path(args.model).with_suffix(SUFFIXES[fmt])
     output, fmt = export_target(check_output_file(output), fmt)
     if args.int8 and fmt != "openvino":
         raise ConfigError(f"{output}: --int8 writes the OpenVINO format (--format openvino)")
@@ -475,12 +488,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     "package ('stmanet-coach[openvino]'), INT8 also nncf "
                     "('stmanet-coach[int8]').")
     p.add_argument("model", help="model file (.safetensors)")
-    p.add_argument("--format", choices=("onnx", "pt2", "openvino"), default="onnx",
-                   help="onnx (default), pt2 (torch.export) or openvino (.xml and .bin, for "
-                        "--backend openvino --ir)")
+    p.add_argument("--format", choices=("onnx", "pt2", "openvino"),
+                   help="onnx, pt2 (torch.export) or openvino (.xml and .bin, for --ir); "
+                        "default: from the suffix of --output (.onnx, .pt2, .xml), else onnx "
+                        "(openvino with --int8)")
     p.add_argument("--int8", action="store_true",
-                   help="with --format openvino: quantise to INT8 (NNCF; attention, fusion "
-                        "head, stem and stage 2 kept in fp32); needs --calibration")
+                   help="write an OpenVINO model quantised to INT8 (NNCF; the attention, the "
+                        "fusion head, the stem and stage 2's blocks kept in fp32); needs "
+                        "--calibration")
     p.add_argument("--calibration", nargs="+", metavar="VIDEO",
                    help="videos or folders of videos to set INT8's ranges on (up to 300 "
                         "windows, spread over them)")

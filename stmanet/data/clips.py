@@ -399,10 +399,12 @@ class ClipDataset(Dataset):
 
 
 def test_windows(
-    record: ClipRecord, spec: InputSpec, *, frame_count: int | None = None
+    record: ClipRecord, spec: InputSpec, *, frame_count: int | None = None,
+    most: int | None = None,
 ) -> torch.Tensor:
     """The test protocol for one record: all its consecutive spec.window-frame windows,
-    centre-cropped; float32 (N, 3, spec.frames, spec.size, spec.size).
+    centre-cropped; float32 (N, 3, spec.frames, spec.size, spec.size). With `most`, at most
+    that many of them, evenly spread, and only their frames decoded.
 
     Each source frame is decoded and transformed once however many windows use it. Raises
     VideoError if the video cannot be read.
@@ -411,6 +413,8 @@ def test_windows(
         frame_count = probe(record.path).frame_count
     start, length = _segment(record, frame_count)
     idx = test_indices(length, spec)  # (N, T)
+    if most is not None and len(idx) > most:
+        idx = idx[np.linspace(0, len(idx) - 1, max(1, most)).round().astype(int)]
     unique, inverse = np.unique(idx, return_inverse=True)
     frames = read_frames(record.path, unique + start)
     clip = test_transform(frames, spec)  # (3, U, S, S)

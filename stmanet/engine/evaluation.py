@@ -123,7 +123,8 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
     if not index.records:
         raise ConfigError("the test data holds no videos")
     batch = batch_size or default_batch_size(device)
-    model, _, _ = inference_network(loaded, device, backend=backend, ir=ir, batch_size=batch)
+    model, used, precision = inference_network(loaded, device, backend=backend, ir=ir,
+                                               batch_size=batch)
     spec = loaded.metadata.input
     scores_out: list[np.ndarray] = []
     labels_out: list[int] = []
@@ -154,4 +155,7 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
         scores, labels, names, windows=windows_total, skipped=len(skipped),
         protocol=f"all consecutive {spec.window}-frame windows, every {spec.frame_stride}. "
                  f"frame, centre crop {spec.size}, mean of softmax scores")
+    if used != "torch":  # what ran the network, where it was not the model itself
+        report.extra.update(backend=used, precision=precision,
+                            **({"ir": printable_path(ir)} if ir is not None else {}))
     return EvaluationResult(report, scores, labels, paths, skipped)

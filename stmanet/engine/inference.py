@@ -272,11 +272,15 @@ class Predictor:
 
     def model_info(self) -> dict[str, Any]:
         """What a prediction file says about the model: its classes, whether and how it tells
-        unknown footage, whether its attention maps mean anything, and notes for a user."""
+        unknown footage, whether its attention maps mean anything, and notes for a user;
+        with OpenVINO, which backend and precision ran the network."""
         from stmanet.engine.openset import model_info
 
-        return model_info(self.path, self.class_names, self.openset, self.novelty_threshold,
+        info = model_info(self.path, self.class_names, self.openset, self.novelty_threshold,
                           self.attention_status)
+        if self.backend != "torch":
+            info.update(backend=self.backend, precision=self.precision)
+        return info
 
     # ------------------------------------------------------------------ clips
     def preprocess(self, frames: np.ndarray) -> Tensor:

@@ -22,6 +22,7 @@ Needs the `openvino` package (pip install 'stmanet-coach[openvino]'); INT8 expor
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import warnings
@@ -50,6 +51,8 @@ INT8_KEEP_FP32 = (r".*\.temporal_stem[./].*", r".*\.temporal\.\d.*", r".*\.spati
 CALIBRATION_WINDOWS = 300
 
 _META = "stmanet"  # the rt_info section of an exported OpenVINO model
+#: the order of the outputs (FlatOutputs); a file of another layout is refused
+LAYOUT = "logits, temporal maps 2-5, spatial maps 2-5, stage features 2-5"
 log = logging.getLogger(__name__)
 
 
@@ -122,34 +125,70 @@ def cache_folder() -> Path:
 def converted(loaded: LoadedModel) -> Any:
     """`convert(loaded)`, kept in cache_folder() under the model file's SHA-256, so that only
     the first run with a model file pays for the conversion (7 s for stmanet_r50 on 2 cores).
-    A cache that cannot be written or read is passed over (logged)."""
+    A kept conversion made by another version of stmanet or OpenVINO is made again; a cache
+    that cannot be written or read is passed over (logged)."""
     if not loaded.path:
         return convert(loaded)
-    sha = source_identity(loaded)["source_sha256"]
-    cached = cache_folder() / f"{sha}.xml"
+    identity = source_identity(loaded)
+    cached = cache_folder() / f"{identity['source_sha256']}.xml"
     if cached.is_file():
         try:
-            return read_ir(cached, loaded)[0]
+            model, _ = read_ir(cached, loaded)
+            if _meta(model, "made_by") == _made_by() and len(model.outputs) == \
+                    expected_outputs(loaded):
+                return model
+            log.info("converting %s again: %s was made by another version", loaded.path,
+                     cached)
         except ConfigError as exc:
             log.warning("converting again: %s", exc)
     model = convert(loaded)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         _save_whole(model, loaded, cached, "fp32")
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:
         log.warning("the converted model could not be kept in %s: %s", cached.parent, exc)
     return model
 
 
-def source_identity(loaded: LoadedModel) -> dict[str, str]:
-    """What an exported file records of the model it was made from, and is checked against."""
+def _made_by() -> str:
+    """The versions a kept conversion depends on: stmanet (the outputs' layout) and OpenVINO."""
+    import openvino
+
+    import stmanet
+
+    return f"stmanet {stmanet.__version__}, layout {LAYOUT}, openvino {openvino.__version__}"
+
+
+def expected_outputs(loaded: LoadedModel) -> int:
+    """How many outputs FlatOutputs gives for `loaded`: logits, 4 maps per attention kind
+    the model has, 4 stage features."""
+    config = loaded.model.config
+    return 1 + 4 * (bool(config.tda) + bool(config.sda)) + 4
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
     from stmanet.fileio import file_sha256
 
+    return file_sha256(path)
+
+
+def source_identity(loaded: LoadedModel) -> dict[str, str]:
+    """What an exported file records of the model it was made from, and is checked against
+    (the file's SHA-256 is computed once per version of the file)."""
     meta = loaded.metadata
+    sha = ""
+    if loaded.path:
+        try:
+            stat = Path(loaded.path).stat()
+        except OSError as exc:
+            raise ConfigError(f"{printable_path(loaded.path)}: the model file cannot be read "
+                              f"any more ({exc.strerror})") from exc
+        sha = _sha256(str(loaded.path), stat.st_mtime_ns, stat.st_size)
     return {"class_names": json.dumps(list(meta.class_names)),
             "input_spec": json.dumps(meta.input.to_dict()),
             "model_config": json.dumps(meta.model.to_dict()),
-            "source_sha256": file_sha256(loaded.path) if loaded.path else "",
+            "source_sha256": sha,
             "source_model": printable_path(loaded.path) if loaded.path else ""}
 
 
@@ -178,9 +217,15 @@ def save(model: Any, loaded: LoadedModel, path: Path | str, precision: str) -> P
     identity in its metadata."""
     ov = need("openvino")
     path = Path(path)
-    for key, value in {**source_identity(loaded), "precision": precision}.items():
+    values = {**source_identity(loaded), "precision": precision, "layout": LAYOUT,
+              "made_by": _made_by()}
+    for key, value in values.items():
         model.set_rt_info(value, [_META, key])
-    ov.save_model(model, str(path), compress_to_fp16=False)
+    try:
+        ov.save_model(model, str(path), compress_to_fp16=False)
+    except RuntimeError as exc:
+        raise ConfigError(f"{printable_path(path)}: could not be written "
+                          f"({_reason(exc)})") from exc
     return path
 
 
@@ -189,28 +234,46 @@ def read_ir(path: Path | str, loaded: LoadedModel) -> tuple[Any, str]:
     from another model file, or not by `stmanet export`, is refused (ConfigError)."""
     ov = need("openvino")
     path = Path(path)
+    name = printable_path(path)
     if not path.is_file():
-        raise ConfigError(f"{printable_path(path)}: no such OpenVINO model file")
+        raise ConfigError(f"{name}: no such OpenVINO model file")
+    if not path.with_suffix(".bin").is_file():
+        raise ConfigError(f"{name}: its weights, {path.with_suffix('.bin').name}, are missing "
+                          "(an OpenVINO model is the .xml and the .bin beside it)")
     try:
-        model = ov.Core().read_model(str(path))
+        model = ov.Core().read_model(str(path), str(path.with_suffix(".bin")))
     except RuntimeError as exc:
-        raise ConfigError(f"{printable_path(path)}: not a readable OpenVINO model "
-                          f"({str(exc).splitlines()[0]})") from exc
+        raise ConfigError(f"{name}: not a readable OpenVINO model ({_reason(exc)})") from exc
 
     def meta(key: str) -> str | None:
-        if not model.has_rt_info([_META, key]):
-            return None
-        return str(model.get_rt_info([_META, key]).astype(str))
+        return _meta(model, key)
 
     if meta("source_sha256") is None:
-        raise ConfigError(f"{printable_path(path)}: not written by `stmanet export` (it names "
-                          "no model file it was made from)")
+        raise ConfigError(f"{name}: not written by `stmanet export` (it names no model file "
+                          "it was made from)")
     want = source_identity(loaded)
-    if meta("source_sha256") != want["source_sha256"]:
-        raise ConfigError(f"{printable_path(path)}: made from another model file "
-                          f"({meta('source_model')}), not {want['source_model']}; export it "
-                          "again from this one")
+    if not want["source_sha256"] or meta("source_sha256") != want["source_sha256"]:
+        raise ConfigError(f"{name}: made from another model file ({meta('source_model')}), "
+                          f"not {want['source_model'] or 'this one'}; export it again from "
+                          "this one")
+    if meta("layout") != LAYOUT or len(model.outputs) != expected_outputs(loaded):
+        raise ConfigError(f"{name}: written by another version of `stmanet export` (its "
+                          "outputs differ); export it again")
     return model, meta("precision") or "fp32"
+
+
+def _meta(model: Any, key: str) -> str | None:
+    if not model.has_rt_info([_META, key]):
+        return None
+    return str(model.get_rt_info([_META, key]).astype(str))
+
+
+def _reason(exc: Exception) -> str:
+    """OpenVINO's own reason in one of its multi-line errors (not its source location)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines
+              if not line.startswith(("Exception from", "Check ", "Traceback"))]
+    return (useful or lines or ["unknown error"])[-1][:200]
 
 
 class OpenVINONetwork:
@@ -237,7 +300,7 @@ class OpenVINONetwork:
         config_model = loaded.model.config
         self.tda, self.sda = bool(config_model.tda), bool(config_model.sda)
         self.stage_sizes = _stage_sizes(loaded)
-        expected = 1 + 4 * (self.tda + self.sda) + 4
+        expected = expected_outputs(loaded)
         if len(model.outputs) != expected:
             where = printable_path(ir) if ir is not None else "the converted model"
             raise ConfigError(f"{where}: {len(model.outputs)} outputs, not the {expected} "
@@ -297,14 +360,21 @@ def _joined(parts: list[STMANetOutput]) -> STMANetOutput:
 def video_windows(paths: list[Path], loaded: LoadedModel, *,
                   limit: int = CALIBRATION_WINDOWS) -> Iterator[Tensor]:
     """Consecutive windows (3, T, S, S) of the videos, preprocessed as Predictor does, at
-    most `limit` in all, spread evenly over each video (for calibration)."""
+    most `limit` in all: spread evenly over each video, and over the videos when there are
+    more than `limit` (for calibration). Only the chosen windows' frames are decoded; a video
+    that cannot be read is passed over with a warning."""
     from stmanet.data.clips import ClipRecord, test_windows
+    from stmanet.errors import VideoError
 
+    if len(paths) > limit:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
     share = max(1, limit // max(1, len(paths)))
     for path in paths:
-        windows = test_windows(ClipRecord(Path(path), 0), loaded.metadata.input)
-        if len(windows) > share:
-            windows = windows[np.linspace(0, len(windows) - 1, share).round().astype(int)]
+        try:
+            windows = test_windows(ClipRecord(Path(path), 0), loaded.metadata.input, most=share)
+        except VideoError as exc:
+            log.warning("calibration passes over %s: %s", path, exc)
+            continue
         yield from windows
 
 

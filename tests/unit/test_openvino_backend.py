@@ -20,9 +20,9 @@ DEMO_VIDEO = bundled_demo_model().parents[1] / "videos" / "demo.mp4"
 
 
 @pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    """Converted models go to a folder of the test run's, not the user's cache."""
-    monkeypatch.setenv("STMANET_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+def _cache(tmp_path, monkeypatch):
+    """Converted models go to a folder of the test's, not the user's cache."""
+    monkeypatch.setenv("STMANET_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +61,36 @@ def test_a_model_is_converted_once_and_then_read_from_the_cache(demo, monkeypatc
     def no_conversion(_loaded):
         raise AssertionError("converted again")
 
+    real_conversion = openvino_backend.convert
     monkeypatch.setattr(openvino_backend, "convert", no_conversion)
     again = Predictor(demo, "cpu", backend="openvino")
     clip = torch.randn(1, 3, demo.metadata.input.frames, demo.metadata.input.size,
                        demo.metadata.input.size)
     torch.testing.assert_close(again.run_batch(clip)[0], first.run_batch(clip)[0])
+
+    # a conversion kept by another version of OpenVINO or stmanet is made again
+    converted = []
+    monkeypatch.setattr(openvino_backend, "convert",
+                        lambda loaded: converted.append(1) or real_conversion(loaded))
+    monkeypatch.setattr(openvino_backend, "_made_by", lambda: "another version")
+    Predictor(demo, "cpu", backend="openvino")
+    assert converted == [1]
+
+
+def test_a_cache_that_cannot_be_written_is_passed_over(demo, tmp_path, monkeypatch):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("STMANET_CACHE_DIR", str(blocked))
+    predictor = Predictor(demo, "cpu", backend="openvino")
+    assert predictor.precision == "fp32"
+
+
+def test_calibration_takes_at_most_its_share_of_windows(demo):
+    from stmanet.engine.openvino_backend import video_windows
+
+    windows = list(video_windows([DEMO_VIDEO] * 5, demo, limit=3))
+    assert len(windows) == 3
+    assert len(list(video_windows([DEMO_VIDEO], demo, limit=7))) == 7
 
 
 def test_an_int8_export_agrees_with_the_model_and_predicts_the_demo(demo, torch_result,
@@ -108,6 +133,24 @@ def test_a_file_made_from_another_model_is_refused(demo, tmp_path):
         Predictor(load_checkpoint(path), "cpu", ir=out)
 
 
+def test_the_suffix_xml_chooses_the_openvino_format(tmp_path, capsys):
+    out = tmp_path / "demo.xml"
+    assert main(["export", str(bundled_demo_model()), "-o", str(out)]) == 0
+    assert "openvino" in capsys.readouterr().out and out.with_suffix(".bin").is_file()
+    out.with_suffix(".bin").unlink()
+    with pytest.raises(ConfigError, match=r"demo\.bin, are missing"):
+        Predictor(load_checkpoint(bundled_demo_model()), "cpu", ir=out)
+
+
+def test_auto_device_is_the_cpu_for_openvino():
+    import argparse
+
+    from stmanet.cli.common import inference_device
+
+    args = argparse.Namespace(device="auto", backend="openvino", ir=None)
+    assert str(inference_device(args)) == "cpu"
+
+
 def test_bad_requests_are_refused_with_one_line(demo, tmp_path, capsys):
     with pytest.raises(ConfigError, match="runs on the CPU"):
         Predictor(demo, "cuda", backend="openvino")
@@ -127,3 +170,6 @@ def test_bad_requests_are_refused_with_one_line(demo, tmp_path, capsys):
     assert main(["predict", str(DEMO_VIDEO), "--backend", "openvino", "--output-dir",
                  str(tmp_path / "out")]) == 2
     assert "--output-dir" in capsys.readouterr().err
+    assert main(["evaluate", str(model), "--data", f"folder:{tmp_path}", "--backend",
+                 "openvino", "--save-model", str(tmp_path / "m.safetensors")]) == 2
+    assert "--save-model go with the model's own network" in capsys.readouterr().err

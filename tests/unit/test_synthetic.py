@@ -271,10 +271,11 @@ def coded_frames(path):
     import av
 
     with av.open(str(path)) as container:
-        return [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+        return [(bytes(p), p.pts, p.dts)
+                for p in container.demux(container.streams.video[0]) if p.size]
 
 
-def test_the_plain_pace_still_renders_the_committed_demo_video_byte_for_byte(tmp_path):
+def test_the_plain_pace_still_renders_the_committed_demo_video_frame_for_frame(tmp_path):
     """The recipe of docs/training.md gives resources/videos/demo.mp4's coded frames and
     demo.json exactly."""
     from stmanet.bundled import bundled_demo_video
