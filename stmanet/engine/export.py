@@ -28,23 +28,14 @@ from torch import Tensor, nn
 
 from stmanet.engine.checkpoint import LoadedModel
 from stmanet.errors import ConfigError, printable_path
-from stmanet.models.prepare import prepare_for_inference
+from stmanet.models.prepare import FlatOutputs, prepare_for_inference
 
 FORMATS = ("onnx", "pt2", "openvino")
 SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2", "openvino": ".xml"}
 
 
-class ExportedOutputs(nn.Module):
-    """The network's outputs as a flat tuple of tensors, which exporters need."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, clips: Tensor) -> tuple[Tensor, ...]:
-        out = self.model(clips)
-        maps = [m for m in out.temporal_attention + out.spatial_attention if m is not None]
-        return (out.logits, *maps)
+#: the network's outputs as the exported files give them: logits and attention maps
+ExportedOutputs = FlatOutputs
 
 
 def output_names(model: nn.Module) -> list[str]:

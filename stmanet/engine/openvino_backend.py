@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from stmanet.engine.checkpoint import LoadedModel
 from stmanet.errors import ConfigError, printable_path
-from stmanet.models.prepare import prepare_for_inference
+from stmanet.models.prepare import FlatOutputs, prepare_for_inference
 from stmanet.models.stmanet import STMANetOutput
 
 BACKENDS = ("torch", "openvino")
@@ -75,25 +75,12 @@ def available() -> bool:
     return True
 
 
-class FlatOutputs(nn.Module):
-    """The network's outputs as a flat tuple: logits, the attention maps it has (temporal
-    stages 2-5, then spatial), the pooled features of stages 2-5."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, clips: Tensor) -> tuple[Tensor, ...]:
-        out = self.model(clips)
-        maps = [m for m in out.temporal_attention + out.spatial_attention if m is not None]
-        return (out.logits, *maps, *out.stage_features)
-
-
 def convert(loaded: LoadedModel) -> Any:
     """`loaded`'s network as an OpenVINO model (openvino.Model) whose batch size is free."""
     ov = need("openvino")
     spec = loaded.metadata.input
-    wrapped = FlatOutputs(prepare_for_inference(loaded.model, "cpu", portable=True)).eval()
+    wrapped = FlatOutputs(prepare_for_inference(loaded.model, "cpu", portable=True),
+                          features=True).eval()
     clip = torch.zeros(1, 3, spec.frames, spec.size, spec.size)
     with torch.no_grad(), warnings.catch_warnings():
         # the attention's scale comes from a channel count, which tracing fixes correctly

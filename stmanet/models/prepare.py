@@ -103,6 +103,22 @@ class PortableTemporalAggregation(TemporalAggregation):
         return pool_half_portable(g)
 
 
+class FlatOutputs(nn.Module):
+    """The network's outputs as a flat tuple of tensors, which exporters need: the logits,
+    the attention maps it has (temporal stages 2-5, then spatial 2-5) and, with `features`,
+    the pooled features of stages 2-5 (what the open-set score needs)."""
+
+    def __init__(self, model: nn.Module, *, features: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.features = features
+
+    def forward(self, clips: Tensor) -> tuple[Tensor, ...]:
+        out = self.model(clips)
+        maps = [m for m in out.temporal_attention + out.spatial_attention if m is not None]
+        return (out.logits, *maps, *(out.stage_features if self.features else ()))
+
+
 def prepare_for_inference(model: nn.Module, device: str | torch.device = "cpu", *,
                           portable: bool = False) -> nn.Module:
     """A copy of `model` on `device`, ready for inference (see the module's docstring)."""
