@@ -1,0 +1,110 @@
+"""Novelty scores the program does not use, against its own, on windows openset_scores.py kept.
+
+    python benchmarks/openset_scores.py MODEL ... --cache CACHE     # first, to keep the windows
+    python benchmarks/openset_candidates.py CACHE --train k-train --val k-val --known k-test \\
+        --unknown held-out --unknown non-drills
+
+Each name picks the one cached file whose name contains it. Scores (higher: less like the
+training windows), fitted without training on the cached outputs:
+
+    mahalanobis                  the program's distance: nearest class mean, shared covariance
+    max_softmax                  log(1 - top softmax score)
+    mahalanobis+softmax          the program's default: the two standardised on validation
+    relative mahalanobis         the distance minus the distance to one Gaussian of all the
+                                 training windows (Ren et al. 2021, for near-distribution
+                                 footage), and + softmax as above
+    knnK                         cosine distance to the K-th nearest training window (Sun et
+                                 al. 2022), and + softmax as above (log distance)
+
+Thresholds as the program sets them (95% of the validation windows known: "q95") and the
+finite-sample conformal one (the ceil(0.95 (n+1))-th smallest validation score). Printed per
+score: AUROC against each unknown set, the share of each caught and of the known test
+windows kept known. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stmanet.engine.novelty import fit_gaussians, mahalanobis_novelty, softmax_doubt
+from stmanet.engine.openset_eval import auroc
+
+
+def load(cache: Path, part: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    found = [p for p in sorted(cache.glob("*.pt")) if part in p.name]
+    if len(found) != 1:
+        sys.exit(f"{cache}: {len(found)} cached files name {part!r}; need one")
+    data = torch.load(found[0], weights_only=True)
+    return data["features"].float(), data["logits"].float(), data["labels"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cache", type=Path)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--val", required=True)
+    parser.add_argument("--known", required=True)
+    parser.add_argument("--unknown", action="append", required=True)
+    args = parser.parse_args()
+    train, val, known = (load(args.cache, p) for p in (args.train, args.val, args.known))
+    unknown = {name: load(args.cache, name) for name in args.unknown}
+    classes = int(train[2].max()) + 1
+    means, factor, dims, _ = fit_gaussians(train[0], train[2], classes)
+    one_mean, one_factor, one_dims, _ = fit_gaussians(train[0], torch.zeros_like(train[2]), 1)
+    unit_train = torch.nn.functional.normalize(train[0], dim=1)
+
+    def distance(f, _l):
+        return mahalanobis_novelty(f, means, factor, dims).double().numpy()
+
+    def relative(f, _l):
+        return distance(f, _l) - mahalanobis_novelty(f, one_mean, one_factor,
+                                                     one_dims).double().numpy()
+
+    def doubt(_f, logits):
+        return softmax_doubt(logits).numpy()
+
+    def nearest(k):
+        def score(f, _l):
+            d = 1 - torch.nn.functional.normalize(f, dim=1) @ unit_train.T
+            return d.topk(k, dim=1, largest=False).values[:, -1].double().numpy()
+        return score
+
+    def log_of(fn):
+        return lambda f, logits: np.log(np.maximum(fn(f, logits), 1e-12))
+
+    def with_doubt(fn):
+        a, b = fn(*val[:2]), doubt(*val[:2])
+        return lambda f, logits: ((fn(f, logits) - a.mean()) / a.std()
+                                  + (doubt(f, logits) - b.mean()) / max(b.std(), 1.0))
+
+    scores = {"mahalanobis": distance, "max_softmax": doubt,
+              "mahalanobis+softmax": with_doubt(log_of(distance)),
+              "relative mahalanobis": relative,
+              "relative mahalanobis+softmax": with_doubt(relative)}
+    for k in (1, 5, 20):
+        scores[f"knn{k}"] = nearest(k)
+        scores[f"knn{k}+softmax"] = with_doubt(log_of(nearest(k)))
+    names = list(unknown)
+    print(f"| score | threshold | {' | '.join(f'AUROC {n}' for n in names)} | "
+          f"{' | '.join(f'caught {n}' for n in names)} | known kept |")
+    print("|---" * (3 + 2 * len(names)) + "|")
+    for name, fn in scores.items():
+        v, k = fn(*val[:2]), fn(*known[:2])
+        u = {n: fn(*d[:2]) for n, d in unknown.items()}
+        order = np.sort(v)
+        thresholds = {"q95": float(np.quantile(v, 0.95)),
+                      "conformal": float(order[min(len(v), math.ceil(0.95 * (len(v) + 1))) - 1])}
+        for label, t in thresholds.items():
+            aurocs = " | ".join(f"{auroc(k, u[n]):.3f}" for n in names)
+            caught = " | ".join(f"{np.mean(u[n] > t):.3f}" for n in names)
+            print(f"| {name} | {label} | {aurocs} | {caught} | {np.mean(k <= t):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
