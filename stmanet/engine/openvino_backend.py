@@ -9,9 +9,9 @@ would otherwise choose bf16 on CPUs that have it, which changes the numbers).
 
 INT8 is a file: `stmanet export MODEL --format openvino --int8 --calibration VIDEOS` writes
 an OpenVINO model (.xml and .bin) quantised by NNCF after training, with the attention
-branches, the fusion head, the stem and stage 2 kept in fp32 (INT8_KEEP_FP32: measured in
-docs/model.md, "INT8"; with the attention alone kept, stage 2's spatial attention peak moved
-on 11% of windows). `Predictor(..., backend="openvino", ir=FILE.xml)` runs it; the file
+branches, the fusion head, the stem and stage 2's blocks kept in fp32 (INT8_KEEP_FP32:
+measured in docs/model.md, "OpenVINO and INT8"; with the attention alone kept, stage 2's
+spatial attention peak moved on 11% of windows). `Predictor(..., backend="openvino", ir=FILE.xml)` runs it; the file
 names the model file it was made from (its SHA-256), and is refused for any other. The fp32
 conversion is kept in the user's cache folder under that SHA-256 (`cache_folder`), so only
 a model file's first run pays for it.
@@ -39,8 +39,6 @@ from stmanet.errors import ConfigError, printable_path
 from stmanet.models.prepare import FlatOutputs, prepare_for_inference
 from stmanet.models.stmanet import STMANetOutput
 
-BACKENDS = ("torch", "openvino")
-
 #: node-name patterns kept in fp32 in the INT8 model: the attention branches (TDA, SDA),
 #: the multi-level fusion head with their softmaxes and products, and the stem and stage 2
 #: (whose small spatial maps are where INT8 moved the attention peaks)
@@ -64,15 +62,6 @@ def need(module: str, what: str = "the OpenVINO backend") -> Any:
     except ImportError as exc:
         raise ConfigError(f"{what} needs the '{module}' package "
                           f"(pip install 'stmanet-coach[{extra}]')") from exc
-
-
-def available() -> bool:
-    """Whether the openvino package imports."""
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def convert(loaded: LoadedModel) -> Any:
