@@ -11,8 +11,8 @@ INT8 is a file: `stmanet export MODEL --format openvino --int8 --calibration VID
 an OpenVINO model (.xml and .bin) quantised by NNCF after training, with the attention
 branches, the fusion head, the stem and stage 2's blocks kept in fp32 (INT8_KEEP_FP32:
 measured in docs/model.md, "OpenVINO and INT8"; with the attention alone kept, stage 2's
-spatial attention peak moved on 11% of windows). `Predictor(..., backend="openvino", ir=FILE.xml)` runs it; the file
-names the model file it was made from (its SHA-256), and is refused for any other. The fp32
+spatial attention peak moved on 11% of windows). `Predictor(..., ir=FILE.xml)` runs it; the
+file names the model file it was made from (its SHA-256), and is refused for any other. The fp32
 conversion is kept in the user's cache folder under that SHA-256 (`cache_folder`), so only
 a model file's first run pays for it.
 
