@@ -62,8 +62,8 @@ class _Terminal:
 def predict_to_folder(args: argparse.Namespace) -> int:
     """`stmanet predict VIDEOS --output-dir OUT [--workers N] [--redo]`."""
     from stmanet.cli.common import (
-        device_arg,
         expand_videos,
+        inference_device,
         model_file,
         progress_mode,
         smoothing_options,
@@ -87,9 +87,17 @@ def predict_to_folder(args: argparse.Namespace) -> int:
     smoothing = smoothing_options(args)
     settings = AnalysisSettings(hop=args.hop, novelty_threshold=args.novelty_threshold,
                                 sensitivity=args.sensitivity, batch_size=args.batch_size,
+                                backend="openvino" if args.ir else args.backend,
+                                ir=str(Path(args.ir).resolve()) if args.ir else None,
                                 **smoothing)  # type: ignore[arg-type]
     workers = args.workers or default_workers(len(videos))
-    device = str(device_arg(args.device))
+    device = str(inference_device(args))
+    if settings.backend != "torch":  # checked (and converted, once) before the workers start
+        from stmanet.engine.checkpoint import load_checkpoint
+        from stmanet.engine.inference import Predictor
+
+        Predictor(load_checkpoint(checkpoint), device, backend=settings.backend,
+                  ir=settings.ir)
     if device != "cpu":  # one process feeds the GPU
         workers = 1
     print(f"{len(videos)} video(s), up to {workers} worker process(es) on {available_cores()} "

@@ -42,9 +42,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.output_dir:
         from stmanet.cli.batch import predict_to_folder
 
-        if args.backend != "torch" or args.ir:
-            raise ConfigError("--backend openvino and --ir do not go with --output-dir: the "
-                              "folder analysis runs the network in PyTorch")
         return predict_to_folder(args)
     if args.workers or args.redo:
         raise ConfigError("--workers and --redo go with --output-dir")

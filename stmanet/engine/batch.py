@@ -120,7 +120,8 @@ def _make_predictor(checkpoint: str, settings: AnalysisSettings, device: str) ->
 
     predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
                           batch_size=settings.batch_size, top_k=1, attention=True,
-                          novelty_threshold=settings.novelty_threshold)
+                          novelty_threshold=settings.novelty_threshold,
+                          backend=settings.backend, ir=settings.ir)
     if settings.sensitivity:
         predictor.set_sensitivity(settings.sensitivity)
     return predictor

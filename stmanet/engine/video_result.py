@@ -54,10 +54,14 @@ class AnalysisSettings:
     novelty_threshold: float | None = None
     sensitivity: str | None = None
     batch_size: int | None = None  # None: 1 on a CPU, 8 on a GPU (inference.default_batch_size)
+    backend: str = "torch"  # or "openvino" (engine/openvino_backend.py)
+    ir: str | None = None  # an OpenVINO file of the model (`stmanet export --format openvino`)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("batch_size")  # does not change the numbers
+        if data["backend"] == "torch" and data["ir"] is None:
+            del data["backend"], data["ir"]  # results of the model itself, as before
         return data
 
 

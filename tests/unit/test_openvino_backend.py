@@ -167,9 +167,19 @@ def test_bad_requests_are_refused_with_one_line(demo, tmp_path, capsys):
     assert main(["export", str(model), "--format", "onnx", "--int8",
                  "--calibration", str(DEMO_VIDEO)]) == 2
     assert "--format openvino" in capsys.readouterr().err
-    assert main(["predict", str(DEMO_VIDEO), "--backend", "openvino", "--output-dir",
-                 str(tmp_path / "out")]) == 2
-    assert "--output-dir" in capsys.readouterr().err
     assert main(["evaluate", str(model), "--data", f"folder:{tmp_path}", "--backend",
                  "openvino", "--save-model", str(tmp_path / "m.safetensors")]) == 2
     assert "--save-model go with the model's own network" in capsys.readouterr().err
+
+
+def test_a_folder_is_analysed_with_openvino_and_says_so(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "results"
+    assert main(["predict", str(DEMO_VIDEO), "--backend", "openvino", "--output-dir",
+                 str(out), "--progress", "none"]) == 0
+    capsys.readouterr()
+    (result,) = out.glob("*.json")
+    data = json.loads(result.read_text())
+    assert data["settings"]["backend"] == "openvino"
+    assert len(data["segments"]) >= 9  # the demo's ten drills, as PyTorch finds them
