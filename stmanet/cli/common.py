@@ -167,7 +167,12 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
 def inference_device(args: argparse.Namespace):  # -> torch.device
     """--device, where `auto` is the CPU when OpenVINO runs the network (it runs nowhere
     else)."""
-    if args.device == "auto" and (args.backend == "openvino" or args.ir):
+    if args.backend == "openvino" or args.ir:
+        if args.device not in ("auto", "cpu"):
+            from stmanet.errors import ConfigError
+
+            raise ConfigError(f"the OpenVINO backend runs on the CPU, not on {args.device}: "
+                              "leave out --device or use --device cpu")
         return device_arg("cpu")
     return device_arg(args.device)
 

@@ -65,6 +65,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                           **backend_options(args))
     if args.sensitivity:
         predictor.set_sensitivity(args.sensitivity)
+    if predictor.backend != "torch":
+        print(f"the network runs in OpenVINO ({predictor.precision}"
+              f"{', ' + args.ir if args.ir else ''})", file=sys.stderr)
     info = predictor.model_info()
     for note in info["notes"]:
         if args.attention or "attention" not in note:

@@ -76,10 +76,16 @@ def export_target(path: Path | str, fmt: str | None = None) -> tuple[Path, str]:
     """The file and format to export to, checked before any work: the format is given or
     follows from the suffix, and the folder exists. ConfigError names the file."""
     path = Path(path)
-    fmt = fmt or {v: k for k, v in SUFFIXES.items()}.get(path.suffix.lower())
+    by_suffix = {v: k for k, v in SUFFIXES.items()}.get(path.suffix.lower())
+    fmt = fmt or by_suffix
     if fmt not in FORMATS:
         raise ConfigError(f"{printable_path(path)}: say the format (--format "
                           f"{', '.join(FORMATS)}) or use the suffix .onnx, .pt2 or .xml")
+    if by_suffix not in (None, fmt) or (fmt == "openvino" and by_suffix != fmt):
+        raise ConfigError(f"{printable_path(path)}: the {fmt} format is written to a "
+                          f"{SUFFIXES[fmt]} file"
+                          + (" (with its weights in a .bin beside it)" if fmt == "openvino"
+                             else ""))
     if not path.parent.is_dir():
         raise ConfigError(f"{printable_path(path)}: its folder does not exist")
     return path, fmt

@@ -117,6 +117,8 @@ def converted(loaded: LoadedModel) -> Any:
                      cached)
         except ConfigError as exc:
             log.warning("converting again: %s", exc)
+    log.info("converting %s for OpenVINO (once per model file: kept in %s)",
+             printable_path(loaded.path), printable_path(cache_folder()))
     model = convert(loaded)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -374,11 +376,10 @@ def _save_whole(model: Any, loaded: LoadedModel, path: Path, precision: str) -> 
     """`save` through temporary files beside `path`: both files are written whole or not at
     all (the .bin goes first, so a .xml is never without its weights)."""
     import os
-    import tempfile
+    import uuid
 
-    fd, tmp_name = tempfile.mkstemp(prefix=path.stem + ".", suffix=".part.xml", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # a name no other writer uses; created by OpenVINO with the usual permissions
+    tmp = path.parent / f"{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part.xml"
     try:
         save(model, loaded, tmp, precision)
         os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))

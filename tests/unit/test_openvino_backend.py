@@ -167,6 +167,12 @@ def test_bad_requests_are_refused_with_one_line(demo, tmp_path, capsys):
     assert main(["export", str(model), "--format", "onnx", "--int8",
                  "--calibration", str(DEMO_VIDEO)]) == 2
     assert "--format openvino" in capsys.readouterr().err
+    assert main(["export", str(model), "--format", "openvino", "-o",
+                 str(tmp_path / "demo.onnx")]) == 2
+    assert "written to a .xml file" in capsys.readouterr().err
+    assert main(["predict", str(DEMO_VIDEO), "--backend", "openvino", "--device",
+                 "cuda"]) == 2
+    assert "runs on the CPU" in capsys.readouterr().err
     assert main(["evaluate", str(model), "--data", f"folder:{tmp_path}", "--backend",
                  "openvino", "--save-model", str(tmp_path / "m.safetensors")]) == 2
     assert "--save-model go with the model's own network" in capsys.readouterr().err
