@@ -317,6 +317,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+INT8_BAR = 0.95  # the agreement below which `stmanet export --int8` warns
+
+
 def _report_int8(loaded, output, calibration) -> int:
     """What `stmanet export --int8` prints: the file, and how often it agrees with the
     model on the calibration windows (INT8_BAR: the share below which it warns)."""
@@ -334,9 +337,6 @@ def _report_int8(loaded, output, calibration) -> int:
         print(f"warning: {output}: below {100 * INT8_BAR:.0f}% agreement; check it on your own "
               "footage before using it (or use the fp32 backend)", file=sys.stderr)
     return 0
-
-
-INT8_BAR = 0.95
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
