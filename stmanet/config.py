@@ -196,6 +196,9 @@ class TrainConfig:
     lambda_spatial: float = _option(0.01, "weight of the spatial diversity loss (lambda_1)")
     lambda_temporal: float = _option(0.001, "weight of the temporal diversity loss (lambda_2)")
     label_smoothing: float = _option(0.0, "label smoothing of the cross-entropy")
+    mixup: float = _option(0.0, "mixup: blend every training batch with itself shuffled, "
+                           "clips and labels alike, by a weight drawn from Beta(a, a) per step "
+                           "(0: off; 0.2-0.4 usual)")
     min_crop: float = _option(0.5, "smallest training crop side as a share of the frame's "
                               "shorter side (the paper: 0.5; raise it where the subject is "
                               "small in the frame)")
@@ -253,6 +256,8 @@ class TrainConfig:
             raise ConfigError(f"min_crop must be in (0, 1], not {self.min_crop}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
+        if not 0.0 <= self.mixup <= 10.0:  # NaN too
+            raise ConfigError(f"mixup must be in [0, 10], not {self.mixup}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, not {self.lr}")
         self.input_spec  # noqa: B018 - refuses frames, frame_stride, size, mean, std out of range

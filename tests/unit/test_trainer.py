@@ -20,6 +20,7 @@ from stmanet.engine.trainer import (
     TrainingCancelled,
     build_model,
     frozen_modules,
+    mix_batch,
     parse_source,
     resolve_input,
     seed_everything,
@@ -339,6 +340,34 @@ def test_adamw_with_a_cosine_schedule_also_resumes_exactly(tmp_path):
     whole = Trainer(config(tmp_path, "whole", epochs=3, optimizer="adamw", schedule="cosine",
                            lr=0.003), data(train=18)).run()
     assert [round(r["lr"], 6) for r in whole.history] == [0.003, 0.00225, 0.00075]
+    with pytest.raises(TrainingCancelled):
+        Trainer(cfg, data(train=18), stop_after_epoch=1).run()
+    Trainer(cfg, data(train=18), resume=True).run()
+    assert same(final_weights(tmp_path / "run"), final_weights(whole.run_dir))
+
+
+def test_mixup_blends_clips_and_labels_alike_and_a_seeded_run_repeats():
+    # clip i is all i and of class i: a blend's value is then its target's mean class
+    clips = torch.stack([torch.full((3, 2, 4, 4), float(i)) for i in range(4)])
+    labels = torch.arange(4)
+    torch.manual_seed(3)
+    mixed, target, major = mix_batch(clips, labels, 4, 0.4)
+    assert torch.allclose(target.sum(1), torch.ones(4))
+    assert torch.allclose(mixed[:, 0, 0, 0, 0], target @ torch.arange(4.0))
+    assert torch.allclose(mixed.amin(dim=(1, 2, 3, 4)), mixed.amax(dim=(1, 2, 3, 4)))
+    assert torch.equal(major, target.argmax(1)) or bool((target.max(1).values == 0.5).any())
+    assert not torch.equal(mixed, clips)  # Beta(0.4, 0.4) drew a blend, not 0 or 1
+    torch.manual_seed(3)
+    again = mix_batch(clips, labels, 4, 0.4)
+    assert torch.equal(again[0], mixed) and torch.equal(again[1], target)
+    with pytest.raises(ConfigError, match="mixup"):
+        TrainConfig(mixup=-0.1)
+
+
+def test_a_mixup_run_learns_and_resumes_exactly(tmp_path):
+    whole = Trainer(config(tmp_path, "whole", epochs=3, mixup=0.4), data(train=18)).run()
+    assert whole.history[-1]["train_loss"] < whole.history[0]["train_loss"]
+    cfg = config(tmp_path, epochs=3, mixup=0.4)
     with pytest.raises(TrainingCancelled):
         Trainer(cfg, data(train=18), stop_after_epoch=1).run()
     Trainer(cfg, data(train=18), resume=True).run()
