@@ -174,6 +174,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         loaded.openset = fit_from_specs(loaded, args.openset_data, args.openset_val_data,
                                         on_progress=progress, **data_options)
         print(loaded.openset.summary())
+        if note := loaded.openset.calibration_note():
+            print(f"warning: {note}", file=sys.stderr)
     if args.open_set and loaded.openset is None:  # refused before the work, not after
         raise CheckpointError(checkpoint, f"{NO_STATISTICS}: fit them with --openset-data "
                               "TRAINING_DATA for the open-set evaluation")
@@ -248,6 +250,8 @@ def _cmd_openset(args: argparse.Namespace) -> int:
     save_checkpoint(output, loaded.model.cpu(), loaded.metadata, openset=stats)
     print(f"{stats.summary()}\n{output}: the model with these statistics (its weights and "
           "metadata unchanged)")
+    if note := stats.calibration_note():
+        print(f"warning: {note}", file=sys.stderr)
     return 0
 
 

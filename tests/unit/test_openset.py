@@ -2,6 +2,7 @@
 open-set evaluation, and the untrained-attention check."""
 
 import csv
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -101,6 +102,7 @@ def test_statistics_travel_in_the_model_file_and_leave_the_weights_alone(fitted,
     assert loaded.openset.threshold == stats.threshold
     assert loaded.openset.quantiles == stats.quantiles
     assert loaded.openset.scale == stats.scale
+    assert loaded.openset.calibration_note() == stats.calibration_note()
     torch.testing.assert_close(loaded.openset.factor, stats.factor)
     clip = torch.randn(2, 3, 4, 32, 32)
     with torch.no_grad():  # the network computes what it computed before
@@ -115,6 +117,19 @@ def test_the_threshold_keeps_95_percent_of_the_validation_windows_known(fitted, 
     novelty = fitted.openset.novelty_of(windows.features, windows.logits).numpy()
     assert len(novelty) == 18
     assert (novelty <= fitted.openset.threshold).mean() == pytest.approx(17 / 18)
+
+
+def test_a_threshold_set_on_few_validation_clips_of_a_class_is_said_to_be_rough(fitted):
+    stats = fitted.openset
+    assert stats.calibration["clips"] == 6 and stats.calibration["fewest_clips"] == 2
+    note = stats.calibration_note()
+    assert "6 validation clips, 2 of the class with fewest" in note and "30 or more" in note
+    stats_many = dataclasses.replace(stats, calibration={**stats.calibration, "fewest_clips": 30})
+    assert stats_many.calibration_note() == ""
+    older = dataclasses.replace(stats, calibration={"subset": "validation", "windows": 18})
+    assert older.calibration_note() == ""  # a file from before says nothing it cannot know
+    in_sample = dataclasses.replace(stats, calibration={"subset": "training, out of fold"})
+    assert in_sample.calibration_note() == ""
 
 
 def test_every_window_gets_a_novelty_and_the_threshold_is_honoured(fitted, data):
