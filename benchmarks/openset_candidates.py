@@ -2,10 +2,11 @@
 
     python benchmarks/openset_scores.py MODEL ... --cache CACHE     # first, to keep the windows
     python benchmarks/openset_candidates.py CACHE --train k-train --val k-val --known k-test \\
-        --unknown held-out --unknown non-drills
+        --unknown held-out --unknown non-drills [--val k-val2 ...]
 
-Each name picks the one cached file whose name contains it. Scores (higher: less like the
-training windows), fitted without training on the cached outputs:
+Each name picks the one cached file whose name ends with it (openset_scores.py names the
+file after the data set); several `--val` are pooled. Scores (higher: less like the training
+windows), fitted without training on the cached outputs:
 
     mahalanobis                  the program's distance: nearest class mean, shared covariance
     max_softmax                  log(1 - top softmax score)
@@ -15,11 +16,17 @@ training windows), fitted without training on the cached outputs:
                                  footage), and + softmax as above
     knnK                         cosine distance to the K-th nearest training window (Sun et
                                  al. 2022), and + softmax as above (log distance)
+    ... entropy, ... margin      the default with the softmax's entropy, or 1 - (top minus
+                                 second softmax score), for its doubt
+    clip mean                    the default averaged over each clip's windows (the test
+                                 protocol's windows of one clip: footage a few seconds long)
 
 Thresholds as the program sets them (95% of the validation windows known: "q95") and the
 finite-sample conformal one (the ceil(0.95 (n+1))-th smallest validation score). Printed per
 score: AUROC against each unknown set, the share of each caught and of the known test
-windows kept known. Nothing is asserted.
+windows kept known, and the share of the first unknown set caught at the threshold that keeps
+95% of the known test windows (what the score could catch with a perfectly set threshold).
+Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -36,23 +43,33 @@ from stmanet.engine.novelty import fit_gaussians, mahalanobis_novelty, softmax_d
 from stmanet.engine.openset_eval import auroc
 
 
-def load(cache: Path, part: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    found = [p for p in sorted(cache.glob("*.pt")) if part in p.name]
+def load(cache: Path, part: str) -> tuple[torch.Tensor, ...]:
+    found = [p for p in sorted(cache.glob("*.pt")) if p.stem.endswith(part)]
     if len(found) != 1:
-        sys.exit(f"{cache}: {len(found)} cached files name {part!r}; need one")
+        sys.exit(f"{cache}: {len(found)} cached files end with {part!r}; need one")
     data = torch.load(found[0], weights_only=True)
-    return data["features"].float(), data["logits"].float(), data["labels"]
+    return data["features"].float(), data["logits"].float(), data["labels"], data["clips"]
+
+
+def pooled(parts: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """Several cached sets as one; clip numbers kept apart."""
+    offset, clips = 0, []
+    for part in parts:
+        clips.append(part[3] + offset)
+        offset += int(part[3].max()) + 1 if len(part[3]) else 0
+    return (*(torch.cat([p[i] for p in parts]) for i in range(3)), torch.cat(clips))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache", type=Path)
     parser.add_argument("--train", required=True)
-    parser.add_argument("--val", required=True)
+    parser.add_argument("--val", action="append", required=True)
     parser.add_argument("--known", required=True)
     parser.add_argument("--unknown", action="append", required=True)
     args = parser.parse_args()
-    train, val, known = (load(args.cache, p) for p in (args.train, args.val, args.known))
+    train, known = (load(args.cache, p) for p in (args.train, args.known))
+    val = pooled([load(args.cache, p) for p in args.val])
     unknown = {name: load(args.cache, name) for name in args.unknown}
     classes = int(train[2].max()) + 1
     means, factor, dims, _ = fit_gaussians(train[0], train[2], classes)
@@ -75,35 +92,58 @@ def main() -> None:
             return d.topk(k, dim=1, largest=False).values[:, -1].double().numpy()
         return score
 
+    def entropy(_f, logits):
+        p = torch.softmax(logits.double(), dim=1)
+        return torch.log(-(p * p.clamp_min(1e-300).log()).sum(1)).clamp_min(-14).numpy()
+
+    def margin(_f, logits):
+        top2 = torch.softmax(logits.double(), dim=1).topk(2, dim=1).values
+        return torch.log((1 - top2[:, 0] + top2[:, 1]).clamp_min(1e-6)).numpy()
+
     def log_of(fn):
         return lambda f, logits: np.log(np.maximum(fn(f, logits), 1e-12))
 
-    def with_doubt(fn):
-        a, b = fn(*val[:2]), doubt(*val[:2])
+    def with_doubt(fn, unsure=doubt):
+        a, b = fn(*val[:2]), unsure(*val[:2])
         return lambda f, logits: ((fn(f, logits) - a.mean()) / a.std()
-                                  + (doubt(f, logits) - b.mean()) / max(b.std(), 1.0))
+                                  + (unsure(f, logits) - b.mean()) / max(b.std(), 1.0))
 
     scores = {"mahalanobis": distance, "max_softmax": doubt,
               "mahalanobis+softmax": with_doubt(log_of(distance)),
               "relative mahalanobis": relative,
               "relative mahalanobis+softmax": with_doubt(relative)}
+    scores["mahalanobis+softmax entropy"] = with_doubt(log_of(distance), entropy)
+    scores["mahalanobis+softmax margin"] = with_doubt(log_of(distance), margin)
+    scores["mahalanobis+softmax, clip mean"] = scores["mahalanobis+softmax"]
     for k in (1, 5, 20):
         scores[f"knn{k}"] = nearest(k)
         scores[f"knn{k}+softmax"] = with_doubt(log_of(nearest(k)))
     names = list(unknown)
+
+    def clip_mean(values, clips):
+        sums = np.bincount(clips.numpy(), weights=values)
+        return (sums / np.bincount(clips.numpy()))[clips.numpy()]
+
+    def run(name, fn, data):
+        values = fn(*data[:2])
+        return clip_mean(values, data[3]) if name.endswith("clip mean") else values
+
     print(f"| score | threshold | {' | '.join(f'AUROC {n}' for n in names)} | "
-          f"{' | '.join(f'caught {n}' for n in names)} | known kept |")
-    print("|---" * (3 + 2 * len(names)) + "|")
+          f"{' | '.join(f'caught {n}' for n in names)} | known kept | "
+          f"caught {names[0]} at 95% of the test kept |")
+    print("|---" * (4 + 2 * len(names)) + "|")
     for name, fn in scores.items():
-        v, k = fn(*val[:2]), fn(*known[:2])
-        u = {n: fn(*d[:2]) for n, d in unknown.items()}
+        v, k = run(name, fn, val), run(name, fn, known)
+        u = {n: run(name, fn, d) for n, d in unknown.items()}
+        best = float(np.mean(u[names[0]] > np.quantile(k, 0.95)))
         order = np.sort(v)
         thresholds = {"q95": float(np.quantile(v, 0.95)),
                       "conformal": float(order[min(len(v), math.ceil(0.95 * (len(v) + 1))) - 1])}
         for label, t in thresholds.items():
             aurocs = " | ".join(f"{auroc(k, u[n]):.3f}" for n in names)
             caught = " | ".join(f"{np.mean(u[n] > t):.3f}" for n in names)
-            print(f"| {name} | {label} | {aurocs} | {caught} | {np.mean(k <= t):.3f} |")
+            print(f"| {name} | {label} | {aurocs} | {caught} | {np.mean(k <= t):.3f} | "
+                  f"{best:.3f} |")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ known, and top-1 of the known test windows kept known and right.
     python benchmarks/openset_scores.py runs/x/best.safetensors --train folder:data/train \\
         --val folder:data/val --known folder:data/test-known \\
         --unknown held-out=folder:data/test-unknown --unknown non-drills=folder:data/scenes
+
+With --cache the windows' outputs are kept (one file per data set) for
+benchmarks/openset_candidates.py; `--also KIND:PATH` runs more data sets into the cache
+only (e.g. more validation clips to set a threshold on there); a cached file is named
+after its data set (`folder_data_k-val2.pt`), and openset_candidates.py finds it by the end
+of that name.
 """
 
 from __future__ import annotations
@@ -80,10 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--known", required=True, help="test clips of the model's classes")
     parser.add_argument("--unknown", action="append", required=True, metavar="NAME=KIND:PATH",
                         help="unknown footage (repeatable)")
+    parser.add_argument("--also", action="append", default=[], metavar="KIND:PATH",
+                        help="more data sets for the cache only (repeatable; needs --cache)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--cache", type=Path, help="keep the windows' outputs here")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
+    if args.also and args.cache is None:
+        parser.error("--also keeps its windows in the cache: give --cache")
 
     loaded = load_checkpoint(args.model)
     names = loaded.metadata.class_names
@@ -94,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.unknown:
         name, _, spec = item.partition("=")
         unknown[name] = windows(loaded, spec, args.workers, args.cache)
+    for item in args.also:
+        windows(loaded, item, args.workers, args.cache)
 
     rows = []
     print("| score | unknown set | AUROC | unknown caught | known kept | top-1 kept and right "

@@ -135,8 +135,8 @@ class WindowOutputs:
 
 FEW_CALIBRATION_CLIPS = 30
 """Validation clips per class under which `OpenSetStats.calibration_note` warns: a threshold
-set on 10 clips per class kept 86-95% of new known windows where 95% was asked, on 40 per
-class 91-96% (docs/model.md, held-out drills)."""
+set on 10 clips per class kept 86-98% of new known windows where 95% was asked, on 40 per
+class 92-98% (docs/model.md, held-out drills, nine trainings)."""
 
 
 @dataclass
