@@ -114,7 +114,8 @@ def main() -> None:
               "relative mahalanobis+softmax": with_doubt(relative)}
     scores["mahalanobis+softmax entropy"] = with_doubt(log_of(distance), entropy)
     scores["mahalanobis+softmax margin"] = with_doubt(log_of(distance), margin)
-    scores["mahalanobis+softmax, clip mean"] = scores["mahalanobis+softmax"]
+    averaged = {"mahalanobis+softmax, clip mean": scores["mahalanobis+softmax"]}
+    scores.update(averaged)
     for k in (1, 5, 20):
         scores[f"knn{k}"] = nearest(k)
         scores[f"knn{k}+softmax"] = with_doubt(log_of(nearest(k)))
@@ -126,7 +127,7 @@ def main() -> None:
 
     def run(name, fn, data):
         values = fn(*data[:2])
-        return clip_mean(values, data[3]) if name.endswith("clip mean") else values
+        return clip_mean(values, data[3]) if name in averaged else values
 
     print(f"| score | threshold | {' | '.join(f'AUROC {n}' for n in names)} | "
           f"{' | '.join(f'caught {n}' for n in names)} | known kept | "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from stmanet.cli.common import (
     add_backend_flags,
@@ -19,6 +20,9 @@ from stmanet.cli.common import (
     progress_mode,
     read_class_names,
 )
+
+if TYPE_CHECKING:
+    from stmanet.engine.openset import OpenSetStats
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -173,9 +177,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.openset_data:
         loaded.openset = fit_from_specs(loaded, args.openset_data, args.openset_val_data,
                                         on_progress=progress, **data_options)
-        print(loaded.openset.summary())
-        if note := loaded.openset.calibration_note():
-            print(f"warning: {note}", file=sys.stderr)
+        _say_fitted(loaded.openset)
     if args.open_set and loaded.openset is None:  # refused before the work, not after
         raise CheckpointError(checkpoint, f"{NO_STATISTICS}: fit them with --openset-data "
                               "TRAINING_DATA for the open-set evaluation")
@@ -248,11 +250,16 @@ def _cmd_openset(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     save_checkpoint(output, loaded.model.cpu(), loaded.metadata, openset=stats)
-    print(f"{stats.summary()}\n{output}: the model with these statistics (its weights and "
-          "metadata unchanged)")
+    _say_fitted(stats)
+    print(f"{output}: the model with these statistics (its weights and metadata unchanged)")
+    return 0
+
+
+def _say_fitted(stats: OpenSetStats) -> None:
+    """What fitted open-set statistics are (stdout) and, set on few clips, the warning."""
+    print(stats.summary())
     if note := stats.calibration_note():
         print(f"warning: {note}", file=sys.stderr)
-    return 0
 
 
 def _cmd_import_hara(args: argparse.Namespace) -> int:
