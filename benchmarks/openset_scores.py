@@ -4,8 +4,12 @@ For one trained model, every test-protocol window of its training clips, validat
 known test clips and one or more sets of unknown footage goes through the network once; then
 each candidate score is fitted (no training) and measured:
 
+    mahalanobis+relative+softmax
+                        log(1 - max softmax) plus the larger of log(mahalanobis) and the
+                        relative distance, each standardised on the validation windows
+                        (the default where there are some)
     mahalanobis+softmax log(mahalanobis) + log(1 - max softmax), each standardised on the
-                        validation windows (the default where there are some)
+                        validation windows (the default before the relative distance)
     mahalanobis         stages 2-5 concatenated, one shared covariance (the default without
                         validation data)
     mahalanobis/stage   stages 2-5, one covariance per stage (the distances summed)
@@ -47,6 +51,7 @@ from stmanet.engine.openset_eval import open_set_report
 from stmanet.engine.openset_windows import WindowOutputs, collect_windows
 
 VARIANTS = {
+    "mahalanobis+relative+softmax": {"score": "mahalanobis+relative+softmax"},
     "mahalanobis+softmax": {"score": "mahalanobis+softmax"},
     "mahalanobis": {"score": "mahalanobis"},
     "mahalanobis/stage": {"score": "mahalanobis", "covariance": "stage"},

@@ -138,6 +138,8 @@ def _accuracy(report: dict[str, Any] | None) -> str:
 
 
 SCORE_WORDS = {
+    "mahalanobis+relative+softmax": "how far from its training footage or between its "
+                                    "actions, and how unsure it is",
     "mahalanobis+softmax": "how far from its training footage, and how unsure it is",
     "mahalanobis": "how far from its training footage",
     "energy": "energy of its scores", "max_logit": "its top raw score",

@@ -455,7 +455,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                        "call footage of none of its actions unknown)",
                        description="Fit the class means and shared covariance of the model's "
                                    "features on every window of its training data, set the "
-                                   "novelty threshold so that 95%% of the validation windows "
+                                   "novelty threshold so that 95% of the validation windows "
                                    "(without --val-data: of the training windows, each scored "
                                    "without its own clip) stay known, and write them into the "
                                    "model file; weights and metadata stay as they are.")

@@ -56,27 +56,36 @@ def softmax_doubt(logits: Tensor) -> Tensor:
     return torch.log((1.0 - top).clamp_min(SOFTMAX_FLOOR))
 
 
-def combined_novelty(distance: Tensor, logits: Tensor, scale: dict[str, list[float]]) -> Tensor:
-    """(B,) the mahalanobis+softmax score: log(distance) and log(1 - top softmax score), each
-    standardised by its calibration mean and deviation (`scale`), summed."""
+def combined_novelty(distance: Tensor, logits: Tensor, scale: dict[str, list[float]],
+                     relative: Tensor | None = None) -> Tensor:
+    """(B,) a combined score: log(distance) and log(1 - top softmax score), each standardised
+    by its calibration mean and deviation (`scale`), summed. With `relative` (the relative
+    distance, `whitened_distances`) the larger of the standardised log distance and the
+    standardised relative distance stands for how far the window is."""
     (m1, s1), (m2, s2) = scale["log_distance"], scale["log_doubt"]
     far = (torch.log(distance.double().clamp_min(1e-12)) - m1) / s1
+    if relative is not None:
+        m3, s3 = scale["relative_distance"]
+        far = torch.maximum(far, (relative.double() - m3) / s3)
     unsure = (softmax_doubt(logits) - m2) / s2
     return (far + unsure).float()
 
 
-def scale_ok(scale: dict[str, list[float]]) -> bool:
+def scale_ok(scale: dict[str, list[float]], relative: bool = False) -> bool:
+    keys = ("log_distance", "log_doubt") + (("relative_distance",) if relative else ())
     try:
-        return all(math.isfinite(scale[k][0]) and scale[k][1] > 0
-                   for k in ("log_distance", "log_doubt"))
+        return all(math.isfinite(scale[k][0]) and scale[k][1] > 0 for k in keys)
     except (KeyError, IndexError, TypeError):
         return False
 
 
-def fit_scale(distance: Tensor, logits: Tensor) -> dict[str, list[float]]:
-    """Mean and deviation of the two parts of the combined score over calibration windows."""
+def fit_scale(distance: Tensor, logits: Tensor, relative: Tensor | None = None,
+              ) -> dict[str, list[float]]:
+    """Mean and deviation of the parts of a combined score over calibration windows."""
     parts = {"log_distance": torch.log(distance.double().clamp_min(1e-12)),
              "log_doubt": softmax_doubt(logits)}
+    if relative is not None:
+        parts["relative_distance"] = relative.double()
     scale = {}
     for name, values in parts.items():
         values = values[torch.isfinite(values)]
@@ -97,6 +106,50 @@ def mahalanobis_novelty(features: Tensor, means: Tensor, factor: Tensor, dims: i
         distances = torch.cdist(z.double(), means.double()).pow(2)  # (b, K)
         out.append((distances.min(dim=1).values / max(dims, 1)).float())
     return torch.cat(out) if out else torch.zeros(0)
+
+
+Background = tuple[Tensor, Tensor, Tensor]
+
+
+def background_gaussian(means: Tensor, weights: Sequence[float]) -> Background:
+    """The Gaussian of all the training windows in whitened coordinates (z = f L), made of
+    the class statistics: centred on the class means' mean (each class weighted by
+    `weights`, its share of the training windows), its covariance the shared one (the
+    identity there) plus the class means' spread C = U diag(lambda) U^T, of rank K - 1 at
+    most. Returns the centre (D,), U^T (r, D) and lambda / (1 + lambda) (r,), so that
+    (z - m)^T (I + C)^-1 (z - m) = |z - m|^2 - sum_j lambda_j / (1 + lambda_j) (u_j . (z - m))^2.
+    """
+    mu = means.double()
+    prior = torch.as_tensor(list(weights), dtype=torch.float64)
+    prior = prior / prior.sum()
+    centre = (prior[:, None] * mu).sum(0)
+    _, spread, basis = torch.linalg.svd(prior.sqrt()[:, None] * (mu - centre),
+                                        full_matrices=False)
+    lam = spread ** 2
+    return centre, basis, lam / (1.0 + lam)
+
+
+def whitened_distances(features: Tensor, means: Tensor, factor: Tensor, dims: int,
+                       background: Background, chunk: int = 256) -> tuple[Tensor, Tensor]:
+    """(B,) distance to the nearest class (`mahalanobis_novelty`) and (B,) relative distance:
+    that less the distance to the Gaussian of all the training windows (`background`, from
+    `background_gaussian`; Ren et al. 2021, "A simple fix to Mahalanobis distance"), both
+    divided by `dims`. A window near the training footage as a whole but between its classes
+    (an action like the trained ones, not one of them) gets a high relative distance; made
+    of the class statistics, it costs the file nothing beyond the class weights."""
+    mu = means.double()
+    centre, basis, keep = background
+    nearest, relative = [], []
+    for part in torch.split(features.float(), chunk):
+        z = (part @ factor).double()
+        near = torch.cdist(z, mu).pow(2).min(dim=1).values
+        off = z - centre
+        whole = off.pow(2).sum(1) - ((off @ basis.T).pow(2) * keep).sum(1)
+        nearest.append((near / max(dims, 1)).float())
+        relative.append(((near - whole) / max(dims, 1)).float())
+    if not nearest:
+        return torch.zeros(0), torch.zeros(0)
+    return torch.cat(nearest), torch.cat(relative)
 
 
 def fit_gaussians(features: Tensor, labels: Tensor, num_classes: int, *,

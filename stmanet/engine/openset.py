@@ -9,11 +9,14 @@ Mahalanobis distance of the window's pooled features (stages 2-5 of `STMANetOutp
 concatenated) to the nearest class mean, under one covariance shared by all classes, divided
 by the number of feature dimensions (about 1 for a typical training window). It tells footage
 far from all training (an empty room, a street) best. With validation windows to calibrate
-on, the default adds how unsure the classifier is ("mahalanobis+softmax": the logarithms of
-the distance and of 1 - the top softmax score, each standardised on the validation windows,
-summed), which also tells actions near the trained ones (a drill the model was not taught).
-The other scores measured (energy, max-logit, max-softmax alone) are kept as options of
-`fit_openset`.
+on, the default ("mahalanobis+relative+softmax") adds how unsure the classifier is (log of 1
+- the top softmax score) to the larger of the log distance and the relative distance (the
+distance less that to one Gaussian of all the training windows, made of the same
+statistics: `novelty.whitened_distances`), each standardised on the validation windows; the
+doubt and the relative distance tell actions near the trained ones (a drill the model was
+not taught). "mahalanobis+softmax" (the log distance and the doubt, summed: the default
+before) and the other scores measured (energy, max-logit, max-softmax alone) are kept as
+options of `fit_openset`.
 
 Fitting costs no training: the class means and the shared covariance come from every
 test-protocol window of the model's training clips (`openset_windows.collect_windows`); the
@@ -48,6 +51,8 @@ from torch import Tensor, nn
 
 from stmanet.engine.novelty import (
     STAGES,
+    Background,
+    background_gaussian,
     combined_novelty,
     doubt_tells,
     fit_gaussians,
@@ -56,14 +61,17 @@ from stmanet.engine.novelty import (
     mahalanobis_novelty,
     pooled_features,
     scale_ok,
+    whitened_distances,
 )
 from stmanet.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
-SCORES = ("mahalanobis", "mahalanobis+softmax", "energy", "max_logit", "max_softmax")
-FEATURE_SCORES = ("mahalanobis", "mahalanobis+softmax")  # the scores with class means
+RELATIVE = "mahalanobis+relative+softmax"
 COMBINED = "mahalanobis+softmax"
+SCORES = ("mahalanobis", COMBINED, RELATIVE, "energy", "max_logit", "max_softmax")
+FEATURE_SCORES = ("mahalanobis", COMBINED, RELATIVE)  # the scores with class means
+CALIBRATED = (COMBINED, RELATIVE)  # the scores whose parts are standardised on validation
 COVARIANCES = ("full", "stage")  # one covariance over all stages, or one per stage
 PREFIX = "openset."
 HEADER_KEY = "stmanet.openset"
@@ -154,9 +162,14 @@ class OpenSetStats:
     dims: int = 0  # feature dimensions the distance is divided by
     means: Tensor | None = None  # (K, D) whitened class means (mahalanobis)
     factor: Tensor | None = None  # (D, D) whitening factor L (mahalanobis)
-    # mahalanobis+softmax: [mean, standard deviation] of log(distance) and of
-    # log(1 - top softmax score) over the calibration windows
+    # the combined scores: [mean, standard deviation] of log(distance), of log(1 - top
+    # softmax score) and (mahalanobis+relative+softmax) of the relative distance over the
+    # calibration windows
     scale: dict[str, list[float]] = field(default_factory=dict)
+    # mahalanobis+relative+softmax: training windows per class (the weights of the Gaussian
+    # of all the training windows)
+    class_windows: list[int] = field(default_factory=list)
+    _background: Background | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -180,12 +193,23 @@ class OpenSetStats:
             return logit_novelty(logits, self.score)
         if features is None or self.means is None or self.factor is None:
             raise ValueError("the Mahalanobis score needs features, class means and a factor")
+        if self.score != "mahalanobis" and logits is None:
+            raise ValueError(f"the {self.score} score needs the logits")
+        if self.score == RELATIVE:
+            distance, relative = whitened_distances(features, self.means, self.factor,
+                                                    self.dims, self.background())
+            return combined_novelty(distance, logits, self.scale, relative)
         distance = mahalanobis_novelty(features, self.means, self.factor, self.dims)
         if self.score == "mahalanobis":
             return distance
-        if logits is None:
-            raise ValueError(f"the {self.score} score needs the logits")
         return combined_novelty(distance, logits, self.scale)
+
+    def background(self) -> Background:
+        """The Gaussian of all the training windows (`background_gaussian`), made once."""
+        if self._background is None:
+            assert self.means is not None
+            self._background = background_gaussian(self.means, self.class_windows)
+        return self._background
 
     def is_known(self, novelty: Tensor | np.ndarray, threshold: float | None = None,
                  ) -> np.ndarray:
@@ -244,7 +268,8 @@ class OpenSetStats:
             "known_rate": self.known_rate, "quantiles": self.quantiles,
             "calibration": self.calibration, "fit": self.fit, "stages": list(self.stages),
             "covariance": self.covariance, "dims": self.dims,
-            **({"scale": self.scale} if self.scale else {})})
+            **({"scale": self.scale} if self.scale else {}),
+            **({"class_windows": self.class_windows} if self.class_windows else {})})
 
     def to_tensors(self) -> dict[str, Tensor]:
         if self.means is None or self.factor is None:
@@ -276,7 +301,8 @@ class OpenSetStats:
                         means=tensors.get(PREFIX + "means"),
                         factor=tensors.get(PREFIX + "factor"),
                         scale={str(k): [float(m), float(d)]
-                               for k, (m, d) in (data.get("scale") or {}).items()})
+                               for k, (m, d) in (data.get("scale") or {}).items()},
+                        class_windows=[int(n) for n in data.get("class_windows") or []])
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(path, f"its open-set statistics are unreadable ({exc})"
                                   ) from exc
@@ -284,9 +310,13 @@ class OpenSetStats:
         if not stats.quantiles or not all(math.isfinite(v) for v in values):
             raise CheckpointError(path, "its open-set statistics are damaged (no finite "
                                   "threshold)")
-        if stats.score == COMBINED and not scale_ok(stats.scale):
+        if stats.score in CALIBRATED and not scale_ok(stats.scale, stats.score == RELATIVE):
             raise CheckpointError(path, "its open-set statistics lack the scale of the "
                                   "combined score")
+        if stats.score == RELATIVE and (not stats.class_windows
+                                        or min(stats.class_windows) <= 0):
+            raise CheckpointError(path, "its open-set statistics lack the training windows "
+                                  "per class (class_windows) of the relative distance")
         if stats.score in FEATURE_SCORES:
             if stats.means is None or stats.factor is None:
                 raise CheckpointError(path, "its open-set statistics lack the class means or "
@@ -311,6 +341,9 @@ class OpenSetStats:
                                   f"{tuple(self.means.shape)}, factor "
                                   f"{tuple(self.factor.shape)}) do not fit the model "
                                   f"({k} classes, {width} features)")
+        if self.score == RELATIVE and len(self.class_windows) != k:
+            raise CheckpointError(path, f"its open-set statistics weigh "
+                                  f"{len(self.class_windows)} classes, the model has {k}")
 
 
 def read_openset(path: Path | str, model: nn.Module | None = None) -> OpenSetStats | None:
@@ -357,17 +390,17 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
     low. A class with a single clip leaves no such folds: then the windows are scored in
     sample (calibration "training, in sample").
 
-    `score` "auto" (the default): mahalanobis+softmax when there are calibration windows (its
-    two parts are standardised on them), else mahalanobis alone (the training windows' own
-    softmax scores, seen in training, say nothing about how unsure new footage makes it);
-    also the distance alone where the validation windows are too few (MIN_CALIBRATION) or
-    mostly as sure as a softmax can be told apart from (`doubt_tells`)."""
+    `score` "auto" (the default): mahalanobis+relative+softmax when there are calibration
+    windows (its parts are standardised on them), else mahalanobis alone (the training
+    windows' own softmax scores, seen in training, say nothing about how unsure new footage
+    makes it); also the distance alone where the validation windows are too few
+    (MIN_CALIBRATION) or mostly as sure as a softmax can be told apart from (`doubt_tells`)."""
     if score == "auto":
         known = calibration.known() if calibration is not None else None
-        score = (COMBINED if known is not None and doubt_tells(known.logits)
+        score = (RELATIVE if known is not None and doubt_tells(known.logits)
                  else "mahalanobis")
-    if score == COMBINED and calibration is None:
-        raise ConfigError(f"the {COMBINED} score needs validation data to calibrate on")
+    if score in CALIBRATED and calibration is None:
+        raise ConfigError(f"the {score} score needs validation data to calibrate on")
     if score not in SCORES:
         raise ConfigError(f"unknown novelty score {score!r}; known: {', '.join(SCORES)}")
     if covariance not in COVARIANCES:
@@ -389,6 +422,9 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
             class_names=class_names)
         stats.means, stats.factor, stats.dims = means, factor, dims
         stats.fit["shrinkage"] = shrink
+        if score == RELATIVE:
+            stats.class_windows = torch.bincount(
+                mine.labels, minlength=model.config.num_classes).tolist()
     source = calibration.known() if calibration is not None else mine
     subset = "validation"
     if calibration is None:
@@ -396,11 +432,16 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
     else:
         if len(source.labels) == 0:
             raise ConfigError("the validation data holds no windows of the model's classes")
-        if score == COMBINED:
+        if score in CALIBRATED:
             assert stats.means is not None and stats.factor is not None
-            stats.scale = fit_scale(mahalanobis_novelty(source.features[:, select], stats.means,
-                                                         stats.factor, stats.dims),
-                                     source.logits)
+            features = source.features[:, select]
+            if score == RELATIVE:
+                distance, relative = whitened_distances(features, stats.means, stats.factor,
+                                                        stats.dims, stats.background())
+                stats.scale = fit_scale(distance, source.logits, relative)
+            else:
+                stats.scale = fit_scale(mahalanobis_novelty(features, stats.means, stats.factor,
+                                                             stats.dims), source.logits)
         novelty = stats.novelty_of(source.features[:, select], source.logits).numpy()
     stats.quantiles = calibration_quantiles(novelty)
     stats.threshold = float(np.quantile(novelty[np.isfinite(novelty)], known_rate))

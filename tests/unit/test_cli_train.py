@@ -121,7 +121,7 @@ def test_predict_writes_csv_and_json_by_suffix(trained, drills, tmp_path):
 def test_trained_models_carry_open_set_statistics(trained):
     run, events = trained
     report = events[-1]["report"]["openset"]
-    assert report["score"] == "mahalanobis+softmax" and report["known_rate"] == 0.95
+    assert report["score"] == "mahalanobis+relative+softmax" and report["known_rate"] == 0.95
     assert report["calibration"]["subset"] == "validation"
     assert report["calibration"]["windows"] == 9 * 3  # 24-frame clips, 8-frame windows
     assert any(e["type"] == "TaskProgress" and e["task"] == "open-set statistics"

@@ -26,6 +26,7 @@ from stmanet.engine.checkpoint import (
     save_hara_format,
 )
 from stmanet.engine.inference import Predictor
+from stmanet.engine.novelty import background_gaussian, whitened_distances
 from stmanet.engine.openset import (
     HEADER_KEY,
     NO_STATISTICS,
@@ -85,10 +86,11 @@ def fitted(data):
 
 def test_statistics_travel_in_the_model_file_and_leave_the_weights_alone(fitted, tmp_path):
     stats = fitted.openset
-    # with validation windows to calibrate on, the distance and the classifier's doubt
-    assert stats.score == "mahalanobis+softmax" and stats.fit["windows"] == 18 * 3
+    # with validation windows to calibrate on: the distances and the classifier's doubt
+    assert stats.score == "mahalanobis+relative+softmax" and stats.fit["windows"] == 18 * 3
     assert stats.calibration["subset"] == "validation" and stats.calibration["windows"] == 18
-    assert set(stats.scale) == {"log_distance", "log_doubt"}
+    assert set(stats.scale) == {"log_distance", "relative_distance", "log_doubt"}
+    assert stats.class_windows == [18, 18, 18]
     plain = save_checkpoint(tmp_path / "plain.safetensors", fitted.model, fitted.metadata)
     path = save_checkpoint(tmp_path / "open.safetensors", fitted.model, fitted.metadata,
                            openset=stats)
@@ -102,6 +104,7 @@ def test_statistics_travel_in_the_model_file_and_leave_the_weights_alone(fitted,
     assert loaded.openset.threshold == stats.threshold
     assert loaded.openset.quantiles == stats.quantiles
     assert loaded.openset.scale == stats.scale
+    assert loaded.openset.class_windows == stats.class_windows
     assert loaded.openset.calibration_note() == stats.calibration_note()
     torch.testing.assert_close(loaded.openset.factor, stats.factor)
     clip = torch.randn(2, 3, 4, 32, 32)
@@ -213,6 +216,9 @@ def test_damaged_or_mismatched_statistics_are_refused_naming_the_file(fitted, tm
         ({"tensors": {"openset.means": torch.zeros(4, 120)}}, "do not fit the model"),
         ({"tensors": {"openset.factor": torch.full((120, 120), float("nan"))}}, "NaN"),
         ({"header": {HEADER_KEY: "{not json"}}, "open-set statistics are unreadable"),
+        ({"header": {HEADER_KEY: json.dumps({**json.loads(fitted.openset.to_header()),
+                                             "class_windows": [18, 18]})}},
+         "weigh 2 classes, the model has 3"),
     ]
     for n, (change, message) in enumerate(cases):
         bad = _rewrite(good, tmp_path / f"bad{n}.safetensors", **change)
@@ -358,20 +364,22 @@ def test_the_combined_score_adds_the_classifiers_doubt_to_the_distance():
     calibration = WindowOutputs(train.features[::2] + 0.3 * torch.randn(60, width),
                                 train.logits[::2] + 0.5 * torch.randn(60, 3),
                                 train.labels[::2], torch.arange(60), ["red"] * 60)
-    combined = fit_openset(model, train, calibration)
-    assert combined.score == "mahalanobis+softmax"
+    relative = fit_openset(model, train, calibration)
+    assert relative.score == "mahalanobis+relative+softmax"
+    combined = fit_openset(model, train, calibration, score="mahalanobis+softmax")
     distance = fit_openset(model, train, calibration, score="mahalanobis")
     near_unsure = windows(20, 0, [2.0, 1.6, 0.0])  # on a class, the classifier torn
     far_sure = windows(20, 1, sure[1], offset=25.0)  # far from every class, logits sure
-    for stats in (combined, distance):
+    for stats in (relative, combined, distance):
         novelty = stats.novelty_of(calibration.features, calibration.logits).numpy()
         assert (novelty <= stats.threshold).mean() == pytest.approx(0.95, abs=0.02)
     assert not distance.is_known(distance.novelty_of(far_sure.features, far_sure.logits)).any()
     # the distance alone lets most of the torn windows through (as it does known ones)
     assert distance.is_known(distance.novelty_of(near_unsure.features,
                                                  near_unsure.logits)).mean() >= 0.85
-    for caught in (far_sure, near_unsure):  # the combined score calls both unknown
-        assert not combined.is_known(combined.novelty_of(caught.features, caught.logits)).any()
+    for caught in (far_sure, near_unsure):  # the combined scores call both unknown
+        for stats in (relative, combined):
+            assert not stats.is_known(stats.novelty_of(caught.features, caught.logits)).any()
     # on the calibration windows the two standardised parts average 0 each
     assert float(combined.novelty_of(calibration.features, calibration.logits).mean()) == \
         pytest.approx(0.0, abs=1e-3)
@@ -383,16 +391,68 @@ def test_the_combined_score_needs_validation_windows_and_its_scale_in_the_file(f
     train = _windows([[8.0, 0.0, 0.0]] * 6, [0, 0, 1, 1, 2, 2], list(range(6)), ["red"] * 6,
                      torch.randn(6, 120))
     assert fit_openset(model, train).score == "mahalanobis"  # no validation: the distance
-    with pytest.raises(ConfigError, match="needs validation data"):
-        fit_openset(model, train, score="mahalanobis+softmax")
+    for score in ("mahalanobis+softmax", "mahalanobis+relative+softmax"):
+        with pytest.raises(ConfigError, match="needs validation data"):
+            fit_openset(model, train, score=score)
     good = save_checkpoint(tmp_path / "good.safetensors", fitted.model, fitted.metadata,
                            openset=fitted.openset)
+    for key, message in (("scale", "lack the scale"), ("class_windows", "per class")):
+        header = json.loads(fitted.openset.to_header())
+        del header[key]
+        bad = _rewrite(good, tmp_path / f"no-{key}.safetensors",
+                       header={HEADER_KEY: json.dumps(header)})
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(bad)
     header = json.loads(fitted.openset.to_header())
-    del header["scale"]
-    bad = _rewrite(good, tmp_path / "noscale.safetensors",
+    del header["scale"]["relative_distance"]
+    bad = _rewrite(good, tmp_path / "half-scale.safetensors",
                    header={HEADER_KEY: json.dumps(header)})
     with pytest.raises(CheckpointError, match="lack the scale"):
         load_checkpoint(bad)
+
+
+def test_a_file_with_the_earlier_combined_score_loads_and_scores_as_it_did(fitted, data,
+                                                                           tmp_path):
+    """Model files from before the relative distance (mahalanobis+softmax) keep working."""
+    train, val = (collect_windows(fitted.model, SPEC, CLASSES, load_source("folder", data[p]))
+                  for p in ("train", "val"))
+    earlier = fit_openset(fitted.model, train, val, score="mahalanobis+softmax")
+    assert not earlier.class_windows and "class_windows" not in json.loads(earlier.to_header())
+    path = save_checkpoint(tmp_path / "earlier.safetensors", fitted.model, fitted.metadata,
+                           openset=earlier)
+    loaded = load_checkpoint(path).openset
+    assert loaded.score == "mahalanobis+softmax" and loaded.threshold == earlier.threshold
+    torch.testing.assert_close(loaded.novelty_of(val.features, val.logits),
+                               earlier.novelty_of(val.features, val.logits))
+
+
+def test_the_relative_distance_is_the_nearest_class_less_one_gaussian_of_all_windows():
+    """In whitened coordinates the Gaussian of all the training windows has the class means'
+    weighted mean and covariance I + C, C the weighted spread of the class means."""
+    rng = np.random.default_rng(7)
+    d, k = 5, 3
+    means = torch.tensor(rng.normal(0, 3, (k, d)), dtype=torch.float32)  # whitened
+    factor = torch.tensor(np.linalg.qr(rng.normal(size=(d, d)))[0] * 0.5, dtype=torch.float32)
+    weights = [10, 30, 60]
+    features = torch.tensor(rng.normal(0, 4, (7, d)), dtype=torch.float32)
+    background = background_gaussian(means, weights)
+    nearest, relative = whitened_distances(features, means, factor, d, background)
+    torch.testing.assert_close(nearest, mahalanobis_novelty(features, means, factor, d))
+    z = features.double().numpy() @ factor.double().numpy()
+    mu = means.double().numpy()
+    prior = np.array(weights, dtype=np.float64) / sum(weights)
+    centre = prior @ mu
+    spread = sum(p * np.outer(m - centre, m - centre) for p, m in zip(prior, mu, strict=True))
+    inverse = np.linalg.inv(np.eye(d) + spread)
+    whole = np.einsum("nd,de,ne->n", z - centre, inverse, z - centre) / d
+    np.testing.assert_allclose(relative.numpy(), nearest.numpy() - whole, rtol=1e-4, atol=1e-4)
+    # between two classes, as near the training footage as on one of them: the relative
+    # distance rises more than the distance to the nearest class
+    on = means[:1] @ torch.linalg.inv(factor)
+    between = (0.5 * (means[0] + means[1]))[None] @ torch.linalg.inv(factor)
+    near_on, rel_on = whitened_distances(on, means, factor, d, background)
+    near_between, rel_between = whitened_distances(between, means, factor, d, background)
+    assert float(rel_between - rel_on) > float(near_between - near_on) > 0
 
 
 def test_with_sure_or_few_validation_windows_the_distance_alone_is_used():
@@ -410,8 +470,9 @@ def test_with_sure_or_few_validation_windows_the_distance_alone_is_used():
     assert fit_openset(model, train, saturated).score == "mahalanobis"
     few = _windows([[4.0, 0.0, 0.0]] * 5, [0] * 5, list(range(5)), ["red"] * 5, features[:5])
     assert fit_openset(model, train, few).score == "mahalanobis"
-    combined = fit_openset(model, train, saturated, score="mahalanobis+softmax")
-    assert combined.scale["log_doubt"][1] >= 1.0  # a floor under the deviation
-    fairly_sure = torch.tensor([[6.0, 0.0, 0.0]])  # top softmax 0.995
-    novelty = combined.novelty_of(features[:1], fairly_sure)
-    assert float(novelty) < 20.0  # some deviations out, not millions
+    for score in ("mahalanobis+softmax", "mahalanobis+relative+softmax"):
+        combined = fit_openset(model, train, saturated, score=score)
+        assert combined.scale["log_doubt"][1] >= 1.0  # a floor under the deviation
+        fairly_sure = torch.tensor([[6.0, 0.0, 0.0]])  # top softmax 0.995
+        novelty = combined.novelty_of(features[:1], fairly_sure)
+        assert float(novelty) < 20.0  # some deviations out, not millions
