@@ -58,7 +58,7 @@ def test_the_demo_video_gives_its_expected_timeline(demo):
 
 def test_the_demo_model_tells_its_drills_from_an_empty_room(demo):
     stats = demo.openset  # fitted on its training clips (docs/training.md)
-    assert stats is not None and stats.score == "mahalanobis+relative+softmax"
+    assert stats is not None and stats.score == "mahalanobis+softmax"
     assert stats.fit["clips"] == 400 and stats.calibration["subset"] == "validation"
     predictor = Predictor(demo)
     assert predictor.model_info()["attention"] == "trained"
