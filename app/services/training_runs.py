@@ -45,6 +45,9 @@ class RunResults:
     """Which epoch the run kept and why, as the trainer wrote it (Selection.to_dict(): epoch,
     reason, val_windows, noisy, best_epoch, last_epoch, ...); None from a trainer that did
     not say."""
+    openset: dict[str, Any] | None = None
+    """The model file's open-set statistics (their JSON part: score, threshold, calibration);
+    None when the model cannot tell footage of none of its actions."""
 
     @property
     def kept_epoch(self) -> int | None:
@@ -74,10 +77,13 @@ def read_run_results(run_dir: Path, model_path: Path | None = None) -> RunResult
     """The run folder's report.json (the kept model on the validation clips, and which epoch
     was kept and why) and metrics."""
     from stmanet.engine.metrics import ClassificationReport, MetricsLog
+    from stmanet.engine.openset import read_openset_header
     from stmanet.engine.selection import choose_epoch
 
     run_dir = Path(run_dir)
     results = RunResults(run_dir, model_path, history=MetricsLog(run_dir).read())
+    if model_path is not None:
+        results.openset = read_openset_header(model_path)
     path = run_dir / "report.json"
     try:
         report = ClassificationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))

@@ -53,6 +53,30 @@ from stmanet.engine.events import (
 PROGRESS_STEPS = 1000
 
 
+def unknowns_text(results: RunResults) -> str:
+    """A line on the model's "not a known action": that it cannot tell (its statistics
+    failed or were cancelled), or that its threshold was set on few kept-aside clips; ""
+    when there is nothing to warn of."""
+    from stmanet.engine.openset import FEW_CALIBRATION_CLIPS, few_clips
+
+    if results.model_path is None:
+        return ""
+    if results.openset is None:
+        return ("This model cannot tell footage of none of its actions: everything gets one "
+                "of its names.")
+    calibration = results.openset.get("calibration") or {}
+    fewest = few_clips(calibration) if isinstance(calibration, dict) else None
+    if fewest is None:
+        return ""
+    rate = results.openset.get("known_rate")
+    planned = f"the {rate:.0%} planned" if isinstance(rate, int | float) else "planned"
+    return (f"\u201cNot a known action\u201d is decided by a threshold set on "
+            f"{calibration.get('clips')} kept-aside clips ({fewest} of the action with "
+            f"fewest), so on new footage a few points more or fewer of your actions may be "
+            f"called unknown than {planned}. {FEW_CALIBRATION_CLIPS} or more kept-aside clips "
+            "per action set it closer.")
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value * 100:.0f}%"
 
@@ -91,6 +115,9 @@ class RunPage:
         self.noisy_label = QLabel()
         self.noisy_label.setWordWrap(True)
         self.noisy_label.setStyleSheet(f"color: {PROBLEM_COLOR};")
+        self.unknowns_label = QLabel()
+        self.unknowns_label.setObjectName("panelCaption")
+        self.unknowns_label.setWordWrap(True)
         self.per_class_table = QTableWidget(0, 3)
         self.per_class_table.setHorizontalHeaderLabels(["Action", "Clips", "Accuracy"])
         self.per_class_table.verticalHeader().setVisible(False)
@@ -114,6 +141,7 @@ class RunPage:
         results_layout.addWidget(self.result_label)
         results_layout.addWidget(self.kept_label)
         results_layout.addWidget(self.noisy_label)
+        results_layout.addWidget(self.unknowns_label)
         results_layout.addLayout(tables, 1)
         results_layout.addWidget(self.saved_label)
 
@@ -281,6 +309,8 @@ class RunPage:
                 f"Validation accuracy: {_percent(results.val_accuracy)}  "
                 f"({results.val_clips} kept-aside clips)")
         self._show_selection(results)
+        self.unknowns_label.setText(unknowns_text(results) if saved_as else "")
+        self.unknowns_label.setVisible(bool(self.unknowns_label.text()))
         clips = results.class_clips()
         self.per_class_table.setRowCount(len(results.class_names))
         for row, name in enumerate(results.class_names):
@@ -331,6 +361,11 @@ class RunPage:
         else:
             self.noisy_label.setText("")
         self.noisy_label.setVisible(bool(self.noisy_label.text()))
+
+    def unknowns_text(self) -> str:
+        """What the dialog says about telling footage of none of the model's actions."""
+        label = self.unknowns_label
+        return label.text() if label.isVisibleTo(self) else ""
 
     def kept_text(self) -> str:
         """What the dialog says about the kept epoch (and, with few windows, its warning)."""

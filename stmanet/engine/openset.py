@@ -245,14 +245,7 @@ class OpenSetStats:
         """A warning when the threshold was set on few validation clips of some class (its
         share kept known then transfers to new footage only to within several points:
         docs/model.md); "" otherwise."""
-        fewest = self.calibration.get("fewest_clips")
-        if self.calibration.get("subset") != "validation" or not isinstance(fewest, int) \
-                or fewest >= FEW_CALIBRATION_CLIPS:
-            return ""
-        return (f"the novelty threshold was set on {self.calibration.get('clips')} validation "
-                f"clips, {fewest} of the class with fewest: on new footage of the known actions "
-                f"it may keep several points more or fewer than {self.known_rate:.0%} known "
-                f"({FEW_CALIBRATION_CLIPS} or more validation clips per class set it closer)")
+        return few_clips_note(self.calibration, self.known_rate)
 
     def describe(self, threshold: float | None = None) -> dict[str, Any]:
         """What a prediction file says about the statistics."""
@@ -344,6 +337,41 @@ class OpenSetStats:
         if self.score == RELATIVE and len(self.class_windows) != k:
             raise CheckpointError(path, f"its open-set statistics weigh "
                                   f"{len(self.class_windows)} classes, the model has {k}")
+
+
+def few_clips(calibration: dict[str, Any]) -> int | None:
+    """Validation clips of the least-covered class when a threshold was set on fewer than
+    FEW_CALIBRATION_CLIPS of them; None otherwise (or from a file that does not say)."""
+    fewest = calibration.get("fewest_clips")
+    if calibration.get("subset") != "validation" or not isinstance(fewest, int) \
+            or fewest >= FEW_CALIBRATION_CLIPS:
+        return None
+    return fewest
+
+
+def few_clips_note(calibration: dict[str, Any], known_rate: float) -> str:
+    """`OpenSetStats.calibration_note` from the calibration record alone."""
+    fewest = few_clips(calibration)
+    if fewest is None:
+        return ""
+    return (f"the novelty threshold was set on {calibration.get('clips')} validation clips, "
+            f"{fewest} of the class with fewest: on new footage of the known actions it may "
+            f"keep several points more or fewer than {known_rate:.0%} known "
+            f"({FEW_CALIBRATION_CLIPS} or more validation clips per class set it closer)")
+
+
+def read_openset_header(path: Path | str) -> dict[str, Any] | None:
+    """The JSON part of a model file's open-set statistics (score, threshold, calibration,
+    ...; no tensors read), or None when it has none or it cannot be read."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = (f.metadata() or {}).get(HEADER_KEY)
+        data = json.loads(header) if header is not None else None
+    except (SafetensorError, OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def read_openset(path: Path | str, model: nn.Module | None = None) -> OpenSetStats | None:

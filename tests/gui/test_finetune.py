@@ -350,6 +350,9 @@ def test_a_fine_tune_from_the_dialog_gives_a_model_that_recognises_held_out_clip
     assert kept["val_windows"] == 24 and not kept["noisy"]
     assert dialog.kept_text() == f"Kept the model of epoch {kept['epoch']} of 8: {kept['reason']}."
     assert not dialog.noisy_label.isVisibleTo(dialog)
+    # the model tells footage of none of its actions, by a threshold set on few clips
+    assert ("threshold set on 12 kept-aside clips (4 of the action with fewest)"
+            in dialog.unknowns_text())
     assert (outcome.run_dir / "checkpoint.pt").exists()  # the run folder stays, resumable
     assert outcome.run_dir.parent == project.parent / "training-runs"
 
@@ -720,3 +723,23 @@ def test_a_bad_kinetics_file_fails_in_the_trainer_and_says_why(qtbot, window, tr
     assert failed.args[0].exit_code == 2
     assert bad.name in dialog.message_text()
     assert "stmanet train: error:" in dialog.details_text()
+
+
+def test_the_results_say_when_a_model_cannot_tell_unknown_footage_or_its_threshold_is_rough(
+        tmp_path):
+    from app.services.training_runs import RunResults
+    from app.widgets.finetune_run import unknowns_text
+
+    model = tmp_path / "m.safetensors"
+    assert unknowns_text(RunResults(tmp_path, None)) == ""  # no model: nothing to say
+    assert "cannot tell footage of none of its actions" in unknowns_text(
+        RunResults(tmp_path, model, openset=None))
+    rough = {"known_rate": 0.95, "calibration": {"subset": "validation", "clips": 20,
+                                                 "fewest_clips": 5}}
+    text = unknowns_text(RunResults(tmp_path, model, openset=rough))
+    assert "set on 20 kept-aside clips (5 of the action with fewest)" in text
+    assert "than the 95% planned" in text and "30 or more" in text
+    sure = {**rough, "calibration": {**rough["calibration"], "fewest_clips": 40}}
+    assert unknowns_text(RunResults(tmp_path, model, openset=sure)) == ""
+    from_training = {**rough, "calibration": {"subset": "training, out of fold"}}
+    assert unknowns_text(RunResults(tmp_path, model, openset=from_training)) == ""
