@@ -540,6 +540,8 @@ def model_info(path: Path, class_names: Sequence[str], stats: OpenSetStats | Non
     notes = []
     if stats is None:
         notes.append(NO_STATISTICS)
+    elif note := stats.calibration_note():
+        notes.append(note)
     if attention == "untrained":
         notes.append(UNTRAINED_ATTENTION)
     return {"path": printable_path(path), "classes": list(class_names),

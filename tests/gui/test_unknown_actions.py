@@ -2,6 +2,7 @@
 setting, and the note over attention that never learnt."""
 
 import csv
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -72,6 +73,12 @@ def test_high_sensitivity_makes_windows_not_known_actions(qtbot, window, clip, o
     assert "yes: novelty over 2" in about
     assert "(how unsure it is)" in about  # its score, max-softmax, in words
     assert "95% of its validation windows are known" in about
+    assert "on only" not in about  # a file that does not say how many clips: no warning
+    rough = dataclasses.replace(recognition.model, open_set={
+        **(recognition.model.open_set or {}),
+        "calibration": {"subset": "validation", "clips": 12, "fewest_clips": 4}})
+    assert ("95% of its validation windows are known (on only 12 clips, 4 of the action with "
+            "fewest: on new footage the share may be a few points off)") in model_info_html(rough)
     assert recognition.sensitivity_menu.isEnabled()
     badges = badges_painted(monkeypatch)
 

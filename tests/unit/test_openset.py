@@ -168,7 +168,10 @@ def test_prediction_files_carry_known_and_novelty(fitted, data, tmp_path):
         [w.novelty for w in result.windows], rel=1e-5)
     doc = json.loads(write_predictions(tmp_path / "p.json", [result],
                                        model=predictor.model_info()).read_text())
-    assert doc["model"]["can_tell_unknowns"] and doc["model"]["notes"] == []
+    # the threshold was set on 2 validation clips a class: the file says it is rough
+    assert doc["model"]["can_tell_unknowns"]
+    assert doc["model"]["notes"] == [fitted.openset.calibration_note()]
+    assert "6 validation clips, 2 of the class with fewest" in doc["model"]["notes"][0]
     assert doc["model"]["open_set"]["threshold"] == pytest.approx(fitted.openset.threshold)
     window = doc["predictions"][0]["windows"][0]
     assert window["known"] == result.windows[0].known
