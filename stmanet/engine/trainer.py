@@ -722,9 +722,11 @@ class Trainer:
             return {"error": str(exc)}
         for path in paths:
             self._emit(CheckpointSaved(str(path), cfg.epochs, "model"))
+        described = stats.describe()
         if note := stats.calibration_note():
             log.warning("%s", note)
-        return stats.describe()
+            described["note"] = note  # also on the JSON channel (the final report)
+        return described
 
     def _write_validation_report(self, epoch: int) -> None:
         """report.json and confusion.csv: the validation results of the best model."""

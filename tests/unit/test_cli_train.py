@@ -124,6 +124,9 @@ def test_trained_models_carry_open_set_statistics(trained):
     assert report["score"] == "mahalanobis+relative+softmax" and report["known_rate"] == 0.95
     assert report["calibration"]["subset"] == "validation"
     assert report["calibration"]["windows"] == 9 * 3  # 24-frame clips, 8-frame windows
+    # 3 validation clips a class: the report (and the log) say the threshold is rough
+    assert report["calibration"]["fewest_clips"] == 3
+    assert "set on 9 validation clips, 3 of the class with fewest" in report["note"]
     assert any(e["type"] == "TaskProgress" and e["task"] == "open-set statistics"
                for e in events)
     for name in ("best", "final"):
