@@ -10,10 +10,13 @@ windows), fitted without training on the cached outputs:
 
     mahalanobis                  the program's distance: nearest class mean, shared covariance
     max_softmax                  log(1 - top softmax score)
-    mahalanobis+softmax          the program's default: the two standardised on validation
+    mahalanobis+softmax          the two standardised on validation (the default before)
     relative mahalanobis         the distance minus the distance to one Gaussian of all the
-                                 training windows (Ren et al. 2021, for near-distribution
-                                 footage), and + softmax as above
+                                 training windows fitted apart (Ren et al. 2021, for
+                                 near-distribution footage), and + softmax as above
+    mahalanobis+relative+softmax the program's default: that Gaussian made of the class
+                                 statistics, the larger of the standardised log distance and
+                                 relative distance, plus the standardised doubt
     knnK                         cosine distance to the K-th nearest training window (Sun et
                                  al. 2022), and + softmax as above (log distance)
     ... entropy, ... margin      the default with the softmax's entropy, or 1 - (top minus
@@ -39,7 +42,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stmanet.engine.novelty import fit_gaussians, mahalanobis_novelty, softmax_doubt
+from stmanet.engine.novelty import (
+    background_gaussian,
+    fit_gaussians,
+    mahalanobis_novelty,
+    softmax_doubt,
+    whitened_distances,
+)
 from stmanet.engine.openset_eval import auroc
 
 
@@ -83,6 +92,11 @@ def main() -> None:
         return distance(f, _l) - mahalanobis_novelty(f, one_mean, one_factor,
                                                      one_dims).double().numpy()
 
+    background = background_gaussian(means, torch.bincount(train[2], minlength=classes).tolist())
+
+    def made_relative(f, _l):
+        return whitened_distances(f, means, factor, dims, background)[1].double().numpy()
+
     def doubt(_f, logits):
         return softmax_doubt(logits).numpy()
 
@@ -108,8 +122,17 @@ def main() -> None:
         return lambda f, logits: ((fn(f, logits) - a.mean()) / a.std()
                                   + (unsure(f, logits) - b.mean()) / max(b.std(), 1.0))
 
+    def larger_with_doubt(first, second):
+        parts = [(fn, fn(*val[:2])) for fn in (first, second)]
+        b = doubt(*val[:2])
+        return lambda f, logits: (np.maximum(*[(fn(f, logits) - a.mean()) / a.std()
+                                               for fn, a in parts])
+                                  + (doubt(f, logits) - b.mean()) / max(b.std(), 1.0))
+
     scores = {"mahalanobis": distance, "max_softmax": doubt,
               "mahalanobis+softmax": with_doubt(log_of(distance)),
+              "mahalanobis+relative+softmax": larger_with_doubt(log_of(distance),
+                                                                made_relative),
               "relative mahalanobis": relative,
               "relative mahalanobis+softmax": with_doubt(relative)}
     scores["mahalanobis+softmax entropy"] = with_doubt(log_of(distance), entropy)
