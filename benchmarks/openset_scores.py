@@ -46,7 +46,7 @@ import torch
 
 from stmanet.data.training_data import load_index
 from stmanet.engine.checkpoint import load_checkpoint
-from stmanet.engine.openset import fit_openset
+from stmanet.engine.openset import CALIBRATED, fit_openset
 from stmanet.engine.openset_eval import open_set_report
 from stmanet.engine.openset_windows import WindowOutputs, collect_windows
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
           "(closed set) |")
     print("|---|---|---|---|---|---|")
     for variant, options in VARIANTS.items():
-        if options["score"] == "mahalanobis+softmax" and val is None:
+        if options["score"] in CALIBRATED and val is None:
             continue  # it is calibrated on validation windows
         stats = fit_openset(loaded.model, train, val, class_names=names, **options)
         for name, data in unknown.items():

@@ -53,7 +53,7 @@ from stmanet.engine.events import (
 PROGRESS_STEPS = 1000
 
 
-def unknowns_text(results: RunResults) -> str:
+def unknowns_line(results: RunResults) -> str:
     """A line on the model's "not a known action": that it cannot tell (its statistics
     failed or were cancelled), or that its threshold was set on few kept-aside clips; ""
     when there is nothing to warn of."""
@@ -309,7 +309,7 @@ class RunPage:
                 f"Validation accuracy: {_percent(results.val_accuracy)}  "
                 f"({results.val_clips} kept-aside clips)")
         self._show_selection(results)
-        self.unknowns_label.setText(unknowns_text(results) if saved_as else "")
+        self.unknowns_label.setText(unknowns_line(results) if saved_as else "")
         self.unknowns_label.setVisible(bool(self.unknowns_label.text()))
         clips = results.class_clips()
         self.per_class_table.setRowCount(len(results.class_names))

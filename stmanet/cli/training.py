@@ -244,7 +244,8 @@ def _cmd_openset(args: argparse.Namespace) -> int:
     try:
         stats = fit_from_specs(loaded, args.data, args.val_data, annotations=args.annotations,
                                split=args.split, device=device, batch_size=args.batch_size,
-                               workers=args.workers, on_progress=None if bar is None else (
+                               workers=args.workers, score=args.score,
+                               on_progress=None if bar is None else (
                                    lambda done, total, what: bar.draw(done, total, what)))
     finally:
         if bar is not None:
@@ -253,6 +254,12 @@ def _cmd_openset(args: argparse.Namespace) -> int:
     _say_fitted(stats)
     print(f"{output}: the model with these statistics (its weights and metadata unchanged)")
     return 0
+
+
+OPENSET_SCORES = ("auto", "mahalanobis+relative+softmax", "mahalanobis+softmax", "mahalanobis",
+                  "energy", "max_logit", "max_softmax")
+"""`stmanet openset --score`: "auto" and `stmanet.engine.openset.SCORES` (not imported here,
+so that the parser is built without torch)."""
 
 
 def _say_fitted(stats: OpenSetStats) -> None:
@@ -465,6 +472,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-data", metavar="KIND:PATH",
                    help="clips of the model's classes it was not trained on (the threshold)")
     p.add_argument("-o", "--output", help="model file to write (default: the model itself)")
+    p.add_argument("--score", choices=OPENSET_SCORES, default="auto",
+                   help="the novelty score (default auto: mahalanobis+relative+softmax with "
+                        "--val-data, mahalanobis without; docs/model.md compares them)")
     p.add_argument("--annotations", help="folder of the official split files")
     p.add_argument("--split", type=int, default=1, help="official split (default 1)")
     p.add_argument("--batch-size", type=positive_int,

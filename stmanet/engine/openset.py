@@ -169,7 +169,9 @@ class OpenSetStats:
     # mahalanobis+relative+softmax: training windows per class (the weights of the Gaussian
     # of all the training windows)
     class_windows: list[int] = field(default_factory=list)
-    _background: Background | None = field(default=None, init=False, repr=False, compare=False)
+    # the Gaussian of all the training windows, made once, with what it was made of
+    _background: tuple[Any, Background] | None = field(default=None, init=False, repr=False,
+                                                       compare=False)
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -205,11 +207,14 @@ class OpenSetStats:
         return combined_novelty(distance, logits, self.scale)
 
     def background(self) -> Background:
-        """The Gaussian of all the training windows (`background_gaussian`), made once."""
-        if self._background is None:
-            assert self.means is not None
-            self._background = background_gaussian(self.means, self.class_windows)
-        return self._background
+        """The Gaussian of all the training windows (`background_gaussian`), made once (again
+        when the class means or weights are replaced)."""
+        if self.means is None or not self.class_windows:
+            raise ValueError("the relative distance needs class means and windows per class")
+        key = (id(self.means), tuple(self.class_windows))
+        if self._background is None or self._background[0] != key:
+            self._background = (key, background_gaussian(self.means, self.class_windows))
+        return self._background[1]
 
     def is_known(self, novelty: Tensor | np.ndarray, threshold: float | None = None,
                  ) -> np.ndarray:
@@ -310,6 +315,11 @@ class OpenSetStats:
                                         or min(stats.class_windows) <= 0):
             raise CheckpointError(path, "its open-set statistics lack the training windows "
                                   "per class (class_windows) of the relative distance")
+        if stats.score == RELATIVE and stats.means is not None \
+                and len(stats.class_windows) != stats.means.shape[0]:
+            raise CheckpointError(path, f"its open-set statistics weigh "
+                                  f"{len(stats.class_windows)} classes and hold "
+                                  f"{stats.means.shape[0]} class means")
         if stats.score in FEATURE_SCORES:
             if stats.means is None or stats.factor is None:
                 raise CheckpointError(path, "its open-set statistics lack the class means or "
@@ -334,9 +344,6 @@ class OpenSetStats:
                                   f"{tuple(self.means.shape)}, factor "
                                   f"{tuple(self.factor.shape)}) do not fit the model "
                                   f"({k} classes, {width} features)")
-        if self.score == RELATIVE and len(self.class_windows) != k:
-            raise CheckpointError(path, f"its open-set statistics weigh "
-                                  f"{len(self.class_windows)} classes, the model has {k}")
 
 
 def few_clips(calibration: dict[str, Any]) -> int | None:

@@ -78,12 +78,13 @@ def fit_from_data(model: nn.Module, spec: Any, class_names: Sequence[str], train
                   val: Any | None = None, *, device: str | torch.device = "cpu",
                   batch_size: int | None = None, workers: int = 0,
                   descriptions: Sequence[str] = ("", ""),
-                  known_rate: float = DEFAULT_KNOWN_RATE,
+                  known_rate: float = DEFAULT_KNOWN_RATE, score: str = "auto",
                   on_progress: Callable[[str, int, int], None] | None = None,
                   should_cancel: CancelCheck | None = None) -> OpenSetStats:
     """Open-set statistics of `model` from the clips of its training data (a ClipIndex), the
     threshold set on the validation data's windows (`val`) or, without, on the training
-    windows. `on_progress(what, done, total)` counts clips."""
+    windows; `score` as `fit_openset` takes it. `on_progress(what, done, total)` counts
+    clips."""
     def progress(what: str) -> ProgressCallback | None:
         if on_progress is None:
             return None
@@ -101,7 +102,7 @@ def fit_from_data(model: nn.Module, spec: Any, class_names: Sequence[str], train
                                   description=descriptions[1],
                                   on_progress=progress("validation clips"),
                                   should_cancel=should_cancel)
-    return fit_openset(model, fitted, checked, known_rate=known_rate,
+    return fit_openset(model, fitted, checked, score=score, known_rate=known_rate,
                        class_names=list(class_names))
 
 
@@ -136,11 +137,12 @@ def add_to_model_files(paths: Sequence[Path], train: Any, val: Any | None, *,
 def fit_from_specs(loaded: Any, train: str, val: str | None = None, *,
                    annotations: str | None = None, split: int = 1,
                    device: str | torch.device = "cpu", batch_size: int | None = None,
-                   workers: int = 0,
+                   workers: int = 0, score: str = "auto",
                    on_progress: Callable[[int, int, str], None] | None = None) -> OpenSetStats:
     """`stmanet evaluate --openset-data TRAIN [--openset-val-data VAL]`: a loaded model's
     statistics from its training data (and validation data, for the threshold), given as
-    KIND:PATH. `on_progress(done, total, what)` counts clips."""
+    KIND:PATH; `score` as `fit_openset` takes it. `on_progress(done, total, what)` counts
+    clips."""
     from stmanet.data.training_data import load_index
 
     train_index = load_index(train, annotations=annotations, split=split, subset="train")
@@ -148,6 +150,6 @@ def fit_from_specs(loaded: Any, train: str, val: str | None = None, *,
                  if val else None)
     return fit_from_data(loaded.model, loaded.metadata.input, loaded.metadata.class_names,
                          train_index, val_index, device=device, batch_size=batch_size,
-                         workers=workers, descriptions=(train, val or ""),
+                         workers=workers, descriptions=(train, val or ""), score=score,
                          on_progress=None if on_progress is None else (
                              lambda what, done, total: on_progress(done, total, what)))

@@ -728,18 +728,18 @@ def test_a_bad_kinetics_file_fails_in_the_trainer_and_says_why(qtbot, window, tr
 def test_the_results_say_when_a_model_cannot_tell_unknown_footage_or_its_threshold_is_rough(
         tmp_path):
     from app.services.training_runs import RunResults
-    from app.widgets.finetune_run import unknowns_text
+    from app.widgets.finetune_run import unknowns_line
 
     model = tmp_path / "m.safetensors"
-    assert unknowns_text(RunResults(tmp_path, None)) == ""  # no model: nothing to say
-    assert "cannot tell footage of none of its actions" in unknowns_text(
+    assert unknowns_line(RunResults(tmp_path, None)) == ""  # no model: nothing to say
+    assert "cannot tell footage of none of its actions" in unknowns_line(
         RunResults(tmp_path, model, openset=None))
     rough = {"known_rate": 0.95, "calibration": {"subset": "validation", "clips": 20,
                                                  "fewest_clips": 5}}
-    text = unknowns_text(RunResults(tmp_path, model, openset=rough))
+    text = unknowns_line(RunResults(tmp_path, model, openset=rough))
     assert "set on 20 kept-aside clips (5 of the action with fewest)" in text
     assert "than the 95% planned" in text and "30 or more" in text
     sure = {**rough, "calibration": {**rough["calibration"], "fewest_clips": 40}}
-    assert unknowns_text(RunResults(tmp_path, model, openset=sure)) == ""
+    assert unknowns_line(RunResults(tmp_path, model, openset=sure)) == ""
     from_training = {**rough, "calibration": {"subset": "training, out of fold"}}
-    assert unknowns_text(RunResults(tmp_path, model, openset=from_training)) == ""
+    assert unknowns_line(RunResults(tmp_path, model, openset=from_training)) == ""

@@ -225,6 +225,25 @@ def test_a_model_without_statistics_gets_them_from_evaluate(trained, drills, tmp
     assert read_metadata(old) == best.metadata
     assert load_checkpoint(old).openset.threshold == pytest.approx(best.openset.threshold,
                                                                    rel=1e-4)  # rounding
+    # --score picks another score (here the one before the relative distance), or refuses one
+    # that needs validation clips without them
+    earlier = tmp_path / "earlier.safetensors"
+    assert main(["openset", str(old), "--data", f"folder:{drills[0]}", "--val-data",
+                 f"folder:{drills[1]}", "--score", "mahalanobis+softmax", "-o", str(earlier),
+                 "--workers", "0", "--device", "cpu", "--progress", "none"]) == 0
+    assert load_checkpoint(earlier).openset.score == "mahalanobis+softmax"
+    capsys.readouterr()
+    assert main(["openset", str(old), "--data", f"folder:{drills[0]}", "--score",
+                 "mahalanobis+softmax", "-o", str(earlier), "--workers", "0",
+                 "--device", "cpu", "--progress", "none"]) == 2
+    assert "needs validation data" in capsys.readouterr().err
+
+
+def test_the_openset_commands_score_choices_are_the_programs():
+    from stmanet.cli.training import OPENSET_SCORES
+    from stmanet.engine.openset import SCORES
+
+    assert sorted(OPENSET_SCORES) == sorted(("auto", *SCORES))
 
 
 def test_predict_without_a_model_says_what_to_do(monkeypatch, tmp_path, capsys):

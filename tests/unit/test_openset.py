@@ -216,12 +216,17 @@ def test_damaged_or_mismatched_statistics_are_refused_naming_the_file(fitted, tm
     good = save_checkpoint(tmp_path / "good.safetensors", fitted.model, fitted.metadata,
                            openset=fitted.openset)
     cases = [
-        ({"tensors": {"openset.means": torch.zeros(4, 120)}}, "do not fit the model"),
+        ({"tensors": {"openset.means": torch.zeros(4, 120)},
+          "header": {HEADER_KEY: json.dumps({**json.loads(fitted.openset.to_header()),
+                                             "class_windows": [18, 18, 18, 18]})}},
+         "do not fit the model"),
+        ({"tensors": {"openset.means": torch.zeros(4, 120)}},
+         "weigh 3 classes and hold 4 class means"),
         ({"tensors": {"openset.factor": torch.full((120, 120), float("nan"))}}, "NaN"),
         ({"header": {HEADER_KEY: "{not json"}}, "open-set statistics are unreadable"),
         ({"header": {HEADER_KEY: json.dumps({**json.loads(fitted.openset.to_header()),
                                              "class_windows": [18, 18]})}},
-         "weigh 2 classes, the model has 3"),
+         "weigh 2 classes and hold 3 class means"),
     ]
     for n, (change, message) in enumerate(cases):
         bad = _rewrite(good, tmp_path / f"bad{n}.safetensors", **change)
@@ -454,6 +459,7 @@ def test_the_relative_distance_is_the_nearest_class_less_one_gaussian_of_all_win
     on = means[:1] @ torch.linalg.inv(factor)
     between = (0.5 * (means[0] + means[1]))[None] @ torch.linalg.inv(factor)
     near_on, rel_on = whitened_distances(on, means, factor, d, background)
+    assert rel_on.item() < 0  # on a class: nearer its mean than the Gaussian of all
     near_between, rel_between = whitened_distances(between, means, factor, d, background)
     assert float(rel_between - rel_on) > float(near_between - near_on) > 0
 
