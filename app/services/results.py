@@ -68,6 +68,36 @@ class ModelInfo:
         """Source frames one prediction covers."""
         return self.frames * self.frame_stride
 
+    @property
+    def rough_threshold(self) -> RoughThreshold | None:
+        """Its novelty threshold was set on few validation clips (`rough_threshold`)."""
+        return rough_threshold(self.open_set)
+
+
+@dataclass(frozen=True)
+class RoughThreshold:
+    """A novelty threshold set on few validation clips: how many, and of the class with
+    fewest (under `stmanet.engine.openset.FEW_CALIBRATION_CLIPS`, `enough` of them)."""
+
+    clips: int | None
+    fewest: int
+    enough: int
+
+
+def rough_threshold(open_set: dict[str, Any] | None) -> RoughThreshold | None:
+    """From a model's open-set statistics (their JSON part, as `OpenSetStats.describe` or the
+    file's header gives them): the few validation clips its threshold was set on, or None
+    when they were enough, were training clips, or the statistics do not say."""
+    from stmanet.engine.openset import FEW_CALIBRATION_CLIPS, few_clips
+
+    calibration = (open_set or {}).get("calibration")
+    fewest = few_clips(calibration) if isinstance(calibration, dict) else None
+    if fewest is None:
+        return None
+    clips = calibration.get("clips")
+    return RoughThreshold(clips if isinstance(clips, int) else None, fewest,
+                          FEW_CALIBRATION_CLIPS)
+
 
 def attention_note(model: ModelInfo | None) -> str:
     """`UNTRAINED_ATTENTION_NOTE` for a model whose attention never learnt (the heatmaps

@@ -162,13 +162,9 @@ def _unknowns(info: ModelInfo) -> str:
         subset = str((stats.get("calibration") or {}).get("subset") or "validation")
         windows = "validation" if subset == "validation" else "training"
         told += f", set so that {rate * 100:.0f}% of its {windows} windows are known"
-        from stmanet.engine.openset import few_clips
-
-        calibration = stats.get("calibration")
-        fewest = few_clips(calibration) if isinstance(calibration, dict) else None
-        if fewest is not None:
-            told += (f" (on only {calibration.get('clips')} clips, {fewest} of the action "
-                     "with fewest: on new footage the share may be a few points off)")
+        if (rough := info.rough_threshold) is not None:
+            told += (f" (on only {rough.clips} clips, {rough.fewest} of the action with "
+                     "fewest: on new footage the share may be a few points off)")
     return told + f"; sensitivity {info.sensitivity} (Recognition menu)"
 
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.names import display_name
+from app.services.results import rough_threshold
 from app.services.training_runs import RunResults
 from app.theme import ACCENT, RAISED, TEXT
 from app.widgets.finetune_settings import PROBLEM_COLOR
@@ -57,24 +58,21 @@ def unknowns_line(results: RunResults) -> str:
     """A line on the model's "not a known action": that it cannot tell (its statistics
     failed or were cancelled), or that its threshold was set on few kept-aside clips; ""
     when there is nothing to warn of."""
-    from stmanet.engine.openset import FEW_CALIBRATION_CLIPS, few_clips
-
     if results.model_path is None:
         return ""
     if results.openset is None:
         return ("This model cannot tell footage of none of its actions: everything gets one "
                 "of its names.")
-    calibration = results.openset.get("calibration") or {}
-    fewest = few_clips(calibration) if isinstance(calibration, dict) else None
-    if fewest is None:
+    rough = rough_threshold(results.openset)
+    if rough is None:
         return ""
     rate = results.openset.get("known_rate")
     planned = f"the {rate:.0%} planned" if isinstance(rate, int | float) else "planned"
     return (f"\u201cNot a known action\u201d is decided by a threshold set on "
-            f"{calibration.get('clips')} kept-aside clips ({fewest} of the action with "
-            f"fewest), so on new footage a few points more or fewer of your actions may be "
-            f"called unknown than {planned}. {FEW_CALIBRATION_CLIPS} or more kept-aside clips "
-            "per action set it closer.")
+            f"{rough.clips} kept-aside clips ({rough.fewest} of the action with fewest), so "
+            f"on new footage a few points more or fewer of your actions may be called unknown "
+            f"than {planned}. {rough.enough} or more kept-aside clips per action set it "
+            "closer.")
 
 
 def _percent(value: float | None) -> str:
