@@ -197,14 +197,19 @@ class OpenSetStats:
             raise ValueError("the Mahalanobis score needs features, class means and a factor")
         if self.score != "mahalanobis" and logits is None:
             raise ValueError(f"the {self.score} score needs the logits")
-        if self.score == RELATIVE:
-            distance, relative = whitened_distances(features, self.means, self.factor,
-                                                    self.dims, self.background())
-            return combined_novelty(distance, logits, self.scale, relative)
-        distance = mahalanobis_novelty(features, self.means, self.factor, self.dims)
+        distance, relative = self.distances(features)
         if self.score == "mahalanobis":
             return distance
-        return combined_novelty(distance, logits, self.scale)
+        return combined_novelty(distance, logits, self.scale, relative)
+
+    def distances(self, features: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(B,) distance to the nearest class mean and, for mahalanobis+relative+softmax,
+        (B,) relative distance (else None): the parts of a feature score before scaling."""
+        assert self.means is not None and self.factor is not None
+        if self.score == RELATIVE:
+            return whitened_distances(features, self.means, self.factor, self.dims,
+                                      self.background())
+        return mahalanobis_novelty(features, self.means, self.factor, self.dims), None
 
     def background(self) -> Background:
         """The Gaussian of all the training windows (`background_gaussian`), made once (again
@@ -467,17 +472,13 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
     else:
         if len(source.labels) == 0:
             raise ConfigError("the validation data holds no windows of the model's classes")
-        if score in CALIBRATED:
-            assert stats.means is not None and stats.factor is not None
-            features = source.features[:, select]
-            if score == RELATIVE:
-                distance, relative = whitened_distances(features, stats.means, stats.factor,
-                                                        stats.dims, stats.background())
-                stats.scale = fit_scale(distance, source.logits, relative)
-            else:
-                stats.scale = fit_scale(mahalanobis_novelty(features, stats.means, stats.factor,
-                                                             stats.dims), source.logits)
-        novelty = stats.novelty_of(source.features[:, select], source.logits).numpy()
+        features = source.features[:, select]
+        if score in CALIBRATED:  # the parts' scale, then the novelty from the same parts
+            distance, relative = stats.distances(features)
+            stats.scale = fit_scale(distance, source.logits, relative)
+            novelty = combined_novelty(distance, source.logits, stats.scale, relative).numpy()
+        else:
+            novelty = stats.novelty_of(features, source.logits).numpy()
     stats.quantiles = calibration_quantiles(novelty)
     stats.threshold = float(np.quantile(novelty[np.isfinite(novelty)], known_rate))
     stats.calibration = {"subset": subset, "windows": len(source.labels),
