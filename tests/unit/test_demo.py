@@ -65,5 +65,16 @@ def test_the_demo_model_tells_its_drills_from_an_empty_room(demo):
     rgb = np.ascontiguousarray(render_scene("empty_scene", seed=31337)[..., ::-1])
     empty = predictor.predict_frames(list(rgb), len(rgb), 25.0)
     assert not any(w.known for w in empty.windows)
-    windows = predictor.predict(bundled_demo_video()).windows
+    video = bundled_demo_video()
+    windows = predictor.predict(video).windows
     assert sum(w.known for w in windows) >= 0.95 * len(windows)
+    # what the issue asks of the shipped model: 95% of the demo video's windows known and
+    # named a drill they show (measured: 38 of 40; the two others straddle a change of drill)
+    segments = ExpectedTimeline.load(expected_timeline_path(video)).segments
+
+    def shown(w):
+        return {s.label for s in segments
+                if s.start_frame < w.end_frame and s.end_frame > w.start_frame}
+
+    right = [w for w in windows if w.known and w.labels[0] in shown(w)]
+    assert len(right) >= 0.95 * len(windows)
