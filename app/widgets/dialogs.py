@@ -157,6 +157,8 @@ def _unknowns(info: ModelInfo) -> str:
     told = f"yes: novelty over {threshold:.3g}" if isinstance(threshold, int | float) else "yes"
     if score:
         told += f" ({SCORE_WORDS.get(score, score)})"
+    if stats.get("mirror"):
+        told += ", each window judged with its mirror image (two passes of the network)"
     rate = stats.get("known_rate")
     if isinstance(rate, int | float):
         subset = str((stats.get("calibration") or {}).get("subset") or "validation")

@@ -144,7 +144,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from stmanet.engine.events import ProgressBar
     from stmanet.engine.metrics import plot_confusion, write_confusion_csv
     from stmanet.engine.openset import NO_STATISTICS
-    from stmanet.engine.openset_eval import evaluate_open_set
+    from stmanet.engine.openset_eval import evaluate_open_set, known_windows
     from stmanet.engine.openset_windows import WindowCollector, fit_from_specs
     from stmanet.errors import CheckpointError, ConfigError
     from stmanet.fileio import atomic_write_text, check_output_file, check_output_folder
@@ -181,14 +181,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.open_set and loaded.openset is None:  # refused before the work, not after
         raise CheckpointError(checkpoint, f"{NO_STATISTICS}: fit them with --openset-data "
                               "TRAINING_DATA for the open-set evaluation")
-    collector = WindowCollector() if args.open_set else None
+    mirror = loaded.openset is not None and loaded.openset.mirror
+    collector = WindowCollector() if args.open_set and not mirror else None
     try:
         result = evaluate(loaded, index, device=device, batch_size=args.batch_size,
                           workers=args.workers, on_progress=progress, on_windows=collector,
                           **backend_options(args))
-        open_set = None if collector is None else evaluate_open_set(
-            loaded, collector.result(index, args.data), args.open_set, subset=args.subset,
-            threshold=args.novelty_threshold, on_progress=progress, **data_options)
+        open_set = None
+        if args.open_set:
+            known = (collector.result(index, args.data) if collector is not None else
+                     known_windows(loaded, index, args.data, device=device,
+                                   batch_size=args.batch_size, workers=args.workers,
+                                   on_progress=progress))
+            open_set = evaluate_open_set(
+                loaded, known, args.open_set, subset=args.subset,
+                threshold=args.novelty_threshold, on_progress=progress, **data_options)
     finally:
         if bar is not None:
             bar.close()
@@ -244,7 +251,7 @@ def _cmd_openset(args: argparse.Namespace) -> int:
     try:
         stats = fit_from_specs(loaded, args.data, args.val_data, annotations=args.annotations,
                                split=args.split, device=device, batch_size=args.batch_size,
-                               workers=args.workers, score=args.score,
+                               workers=args.workers, score=args.score, mirror=args.mirror,
                                on_progress=None if bar is None else (
                                    lambda done, total, what: bar.draw(done, total, what)))
     finally:
@@ -475,6 +482,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--score", choices=OPENSET_SCORES, default="auto",
                    help="the novelty score (default auto: mahalanobis+relative+softmax with "
                         "--val-data, mahalanobis without; docs/model.md compares them)")
+    p.add_argument("--no-mirror", dest="mirror", action="store_false",
+                   help="score every window alone (default: averaged with its mirror image, "
+                        "which tells unknown actions better and runs the network twice per "
+                        "window wherever the model predicts)")
     p.add_argument("--annotations", help="folder of the official split files")
     p.add_argument("--split", type=int, default=1, help="official split (default 1)")
     p.add_argument("--batch-size", type=positive_int,

@@ -291,8 +291,13 @@ class Predictor:
 
     @torch.no_grad()
     def run_batch(self, clips: Tensor) -> tuple[Tensor, STMANetOutput]:
-        """(B, 3, T, S, S) -> softmax scores (B, K) on the CPU, and the raw output."""
-        output = self.model(clips.to(self.device))
+        """(B, 3, T, S, S) -> softmax scores (B, K) on the CPU, and the raw output. A model
+        whose open-set statistics were fitted on windows averaged with their mirror images
+        (`OpenSetStats.mirror`) runs each clip twice, so, and its scores are the average's."""
+        from stmanet.engine.novelty import run_views
+
+        mirror = self.openset is not None and self.openset.mirror
+        output = run_views(self.model, clips.to(self.device), mirror)
         return torch.softmax(output.logits.float(), dim=1).cpu(), output
 
     # ------------------------------------------------------------------ videos

@@ -4,6 +4,7 @@ files; docs/model.md, "Telling footage of no known action", says which score and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,26 @@ def doubt_tells(logits: Tensor) -> bool:
 def pooled_features(output: Any, stages: Sequence[int] = STAGES) -> Tensor:
     """(B, D) float32: the pooled features of `stages` of an STMANetOutput, concatenated."""
     return torch.cat([output.stage_features[s - 2].float() for s in stages], dim=1)
+
+
+def mirror_average(output: Any, mirrored: Any) -> Any:
+    """An STMANetOutput whose logits and pooled stage features are the means of `output`'s
+    and `mirrored`'s (the same clips with left and right swapped); its attention maps stay
+    `output`'s. A window and its mirror image are the same action, so their mean is less
+    swayed by where the person happens to stand or face: a known action's windows lie closer
+    to their class and the classifier is surer of them (docs/model.md, "Each window with its
+    mirror image")."""
+    pairs = zip(output.stage_features, mirrored.stage_features, strict=True)
+    return dataclasses.replace(
+        output, logits=(output.logits.float() + mirrored.logits.float()) / 2,
+        stage_features=[(a.float() + b.float()) / 2 for a, b in pairs])
+
+
+def run_views(model: Any, clips: Tensor, mirror: bool) -> Any:
+    """`model`'s output on (B, 3, T, H, W) `clips`; with `mirror`, averaged with its output
+    on their mirror images (`mirror_average`): two forward passes."""
+    output = model(clips)
+    return mirror_average(output, model(clips.flip(-1))) if mirror else output
 
 
 def logit_novelty(logits: Tensor, score: str) -> Tensor:

@@ -75,7 +75,7 @@ CALIBRATED = (COMBINED, RELATIVE)  # the scores whose parts are standardised on 
 COVARIANCES = ("full", "stage")  # one covariance over all stages, or one per stage
 PREFIX = "openset."
 HEADER_KEY = "stmanet.openset"
-FORMAT = 1
+FORMAT = 2  # 2: statistics of windows averaged with their mirror images ("mirror")
 DEFAULT_KNOWN_RATE = 0.95
 SENSITIVITIES = {"low": 0.99, "normal": DEFAULT_KNOWN_RATE, "high": 0.90}
 """Sensitivity levels: the share of the calibration windows that stay known. Low calls fewer
@@ -169,6 +169,9 @@ class OpenSetStats:
     # mahalanobis+relative+softmax: training windows per class (the weights of the Gaussian
     # of all the training windows)
     class_windows: list[int] = field(default_factory=list)
+    # fitted on, and scoring, every window averaged with its mirror image (novelty.run_views:
+    # two forward passes a window); the predictions of such a model are averaged so too
+    mirror: bool = False
     # the Gaussian of all the training windows, made once, with what it was made of
     _background: tuple[Any, Background] | None = field(default=None, init=False, repr=False,
                                                        compare=False)
@@ -246,7 +249,8 @@ class OpenSetStats:
         """One line for a terminal: what the statistics were fitted on and the threshold."""
         fitted = (f"{self.fit.get('windows')} windows of {self.fit.get('clips')} clips"
                   if self.fit else "unknown data")
-        return (f"open-set statistics ({self.score}): fitted on {fitted}; threshold "
+        views = ", each averaged with its mirror image" if self.mirror else ""
+        return (f"open-set statistics ({self.score}): fitted on {fitted}{views}; threshold "
                 f"{self.threshold:.4g} keeps {self.known_rate:.0%} of the calibration windows "
                 f"known ({self.calibration.get('windows')} {self.calibration.get('subset')} "
                 "windows)")
@@ -259,7 +263,7 @@ class OpenSetStats:
 
     def describe(self, threshold: float | None = None) -> dict[str, Any]:
         """What a prediction file says about the statistics."""
-        return {"score": self.score,
+        return {"score": self.score, "mirror": self.mirror,
                 "threshold": self.threshold if threshold is None else float(threshold),
                 "model_threshold": self.threshold, "known_rate": self.known_rate,
                 "calibration": dict(self.calibration)}
@@ -267,12 +271,14 @@ class OpenSetStats:
     # ---------------------------------------------------------------- files
     def to_header(self) -> str:
         return json.dumps({
-            "format": FORMAT, "score": self.score, "threshold": self.threshold,
-            "known_rate": self.known_rate, "quantiles": self.quantiles,
+            # format 1 where nothing of format 2 is used, so that older programs read it
+            "format": FORMAT if self.mirror else 1, "score": self.score,
+            "threshold": self.threshold, "known_rate": self.known_rate, "quantiles": self.quantiles,
             "calibration": self.calibration, "fit": self.fit, "stages": list(self.stages),
             "covariance": self.covariance, "dims": self.dims,
             **({"scale": self.scale} if self.scale else {}),
-            **({"class_windows": self.class_windows} if self.class_windows else {})})
+            **({"class_windows": self.class_windows} if self.class_windows else {}),
+            **({"mirror": True} if self.mirror else {})})
 
     def to_tensors(self) -> dict[str, Tensor]:
         if self.means is None or self.factor is None:
@@ -305,7 +311,8 @@ class OpenSetStats:
                         factor=tensors.get(PREFIX + "factor"),
                         scale={str(k): [float(m), float(d)]
                                for k, (m, d) in (data.get("scale") or {}).items()},
-                        class_windows=[int(n) for n in data.get("class_windows") or []])
+                        class_windows=[int(n) for n in data.get("class_windows") or []],
+                        mirror=bool(data.get("mirror", False)))
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(path, f"its open-set statistics are unreadable ({exc})"
                                   ) from exc

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from stmanet.engine.novelty import run_views
 from stmanet.engine.openset import (
     DEFAULT_KNOWN_RATE,
     CancelCheck,
@@ -48,13 +49,14 @@ class WindowCollector:
 
 def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], index: Any, *,
                     device: str | torch.device = "cpu", batch_size: int | None = None,
-                    workers: int = 0,
+                    workers: int = 0, mirror: bool = False,
                     description: str = "", on_progress: ProgressCallback | None = None,
                     should_cancel: CancelCheck | None = None) -> WindowOutputs:
     """Every test-protocol window (input `spec`) of every clip of `index` through `model`:
     what `fit_openset` and the open-set evaluation work on. Classes are matched to
     `class_names` (the model's) by name, others get label -1; unreadable videos are skipped
-    and listed."""
+    and listed. `mirror`: each window's outputs averaged with its mirror image's
+    (`novelty.run_views`), as statistics with `mirror` score them."""
     from stmanet.engine.evaluation import readable_clip_windows
     from stmanet.engine.inference import default_batch_size
     from stmanet.models.prepare import prepare_for_inference
@@ -70,7 +72,7 @@ def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], ind
         for i, label, windows in clips:
             mine = position.get(index.class_names[label], -1)
             for chunk in torch.split(windows, batch_size or default_batch_size(device)):
-                collector(i, mine, model(chunk.to(device)))
+                collector(i, mine, run_views(model, chunk.to(device), mirror))
     return collector.result(index, description, skipped)
 
 
@@ -79,31 +81,35 @@ def fit_from_data(model: nn.Module, spec: Any, class_names: Sequence[str], train
                   batch_size: int | None = None, workers: int = 0,
                   descriptions: Sequence[str] = ("", ""),
                   known_rate: float = DEFAULT_KNOWN_RATE, score: str = "auto",
+                  mirror: bool = True,
                   on_progress: Callable[[str, int, int], None] | None = None,
                   should_cancel: CancelCheck | None = None) -> OpenSetStats:
     """Open-set statistics of `model` from the clips of its training data (a ClipIndex), the
     threshold set on the validation data's windows (`val`) or, without, on the training
-    windows; `score` as `fit_openset` takes it. `on_progress(what, done, total)` counts
-    clips."""
+    windows; `score` as `fit_openset` takes it. `mirror` (the default): every window averaged
+    with its mirror image, here and wherever the statistics score a window (two forward
+    passes a window; docs/model.md). `on_progress(what, done, total)` counts clips."""
     def progress(what: str) -> ProgressCallback | None:
         if on_progress is None:
             return None
         return lambda done, total: on_progress(what, done, total)
 
     fitted = collect_windows(model, spec, class_names, train, device=device,
-                             batch_size=batch_size, workers=workers,
+                             batch_size=batch_size, workers=workers, mirror=mirror,
                              description=descriptions[0],
                              on_progress=progress("training clips"),
                              should_cancel=should_cancel)
     checked = None
     if val is not None and len(val.records):
         checked = collect_windows(model, spec, class_names, val, device=device,
-                                  batch_size=batch_size, workers=workers,
+                                  batch_size=batch_size, workers=workers, mirror=mirror,
                                   description=descriptions[1],
                                   on_progress=progress("validation clips"),
                                   should_cancel=should_cancel)
-    return fit_openset(model, fitted, checked, score=score, known_rate=known_rate,
-                       class_names=list(class_names))
+    stats = fit_openset(model, fitted, checked, score=score, known_rate=known_rate,
+                        class_names=list(class_names))
+    stats.mirror = mirror
+    return stats
 
 
 def add_to_model_files(paths: Sequence[Path], train: Any, val: Any | None, *,
@@ -137,7 +143,7 @@ def add_to_model_files(paths: Sequence[Path], train: Any, val: Any | None, *,
 def fit_from_specs(loaded: Any, train: str, val: str | None = None, *,
                    annotations: str | None = None, split: int = 1,
                    device: str | torch.device = "cpu", batch_size: int | None = None,
-                   workers: int = 0, score: str = "auto",
+                   workers: int = 0, score: str = "auto", mirror: bool = True,
                    on_progress: Callable[[int, int, str], None] | None = None) -> OpenSetStats:
     """`stmanet evaluate --openset-data TRAIN [--openset-val-data VAL]`: a loaded model's
     statistics from its training data (and validation data, for the threshold), given as
@@ -151,5 +157,6 @@ def fit_from_specs(loaded: Any, train: str, val: str | None = None, *,
     return fit_from_data(loaded.model, loaded.metadata.input, loaded.metadata.class_names,
                          train_index, val_index, device=device, batch_size=batch_size,
                          workers=workers, descriptions=(train, val or ""), score=score,
+                         mirror=mirror,
                          on_progress=None if on_progress is None else (
                              lambda what, done, total: on_progress(done, total, what)))

@@ -79,6 +79,11 @@ def test_high_sensitivity_makes_windows_not_known_actions(qtbot, window, clip, o
         "calibration": {"subset": "validation", "clips": 12, "fewest_clips": 4}})
     assert ("95% of its validation windows are known (on only 12 clips, 4 of the action with "
             "fewest: on new footage the share may be a few points off)") in model_info_html(rough)
+    assert "mirror image" not in about  # its statistics judge every window alone
+    mirrored = dataclasses.replace(recognition.model, open_set={
+        **(recognition.model.open_set or {}), "mirror": True})
+    assert "each window judged with its mirror image (two passes of the network)" in \
+        model_info_html(mirrored)
     assert recognition.sensitivity_menu.isEnabled()
     badges = badges_painted(monkeypatch)
 

@@ -153,6 +153,7 @@ def test_predict_says_which_windows_are_no_known_action(trained, drills, tmp_pat
     doc = json.loads((tmp_path / "p.json").read_text())
     assert doc["model"]["can_tell_unknowns"] and doc["model"]["attention"] == "trained"
     assert doc["model"]["open_set"]["model_threshold"] == threshold
+    assert doc["model"]["open_set"]["mirror"] is True  # train fits them with mirror images
     assert doc["model"]["open_set"]["threshold"] <= threshold  # high: readier to say unknown
     assert {"known", "novelty"} <= set(doc["predictions"][0]["windows"][0])
     assert main(["predict", str(video), "--checkpoint", model, "--device", "cpu"]) == 0

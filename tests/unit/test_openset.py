@@ -116,10 +116,43 @@ def test_statistics_travel_in_the_model_file_and_leave_the_weights_alone(fitted,
 
 
 def test_the_threshold_keeps_95_percent_of_the_validation_windows_known(fitted, data):
-    windows = collect_windows(fitted.model, SPEC, CLASSES, load_source("folder", data["val"]))
+    windows = collect_windows(fitted.model, SPEC, CLASSES, load_source("folder", data["val"]),
+                              mirror=fitted.openset.mirror)
     novelty = fitted.openset.novelty_of(windows.features, windows.logits).numpy()
     assert len(novelty) == 18
     assert (novelty <= fitted.openset.threshold).mean() == pytest.approx(17 / 18)
+
+
+def test_statistics_average_every_window_with_its_mirror_image_wherever_they_score(
+        fitted, tmp_path):
+    """Fitted by default on each window averaged with its mirror image, the statistics say so
+    in the file (a format older programs ignore), and a predictor runs every window twice so,
+    its scores the average's; --no-mirror statistics keep format 1 and one pass."""
+    assert fitted.openset.mirror
+    header = json.loads(fitted.openset.to_header())
+    assert header["mirror"] is True and header["format"] == 2
+    assert "each averaged with its mirror image" in fitted.openset.summary()
+    path = save_checkpoint(tmp_path / "mirror.safetensors", fitted.model, fitted.metadata,
+                           openset=fitted.openset)
+    loaded = load_checkpoint(path)
+    assert loaded.openset.mirror
+    predictor = Predictor(loaded)
+    clips = torch.randn(2, 3, 4, 32, 32)
+    scores, output = predictor.run_batch(clips)
+    model = predictor.model
+    with torch.no_grad():
+        one, other = model(clips), model(clips.flip(-1))
+    torch.testing.assert_close(scores, torch.softmax((one.logits + other.logits) / 2, dim=1))
+    torch.testing.assert_close(output.stage_features[0],
+                               (one.stage_features[0] + other.stage_features[0]) / 2)
+    torch.testing.assert_close(output.temporal_attention[0], one.temporal_attention[0])
+
+    single = dataclasses.replace(fitted.openset, mirror=False)
+    assert "mirror" not in json.loads(single.to_header())
+    assert json.loads(single.to_header())["format"] == 1
+    predictor.openset = single
+    scores, _ = predictor.run_batch(clips)
+    torch.testing.assert_close(scores, torch.softmax(one.logits, dim=1))
 
 
 def test_a_threshold_set_on_few_validation_clips_of_a_class_is_said_to_be_rough(fitted):
