@@ -32,6 +32,11 @@ benchmarks/openset_candidates.py; `--also KIND:PATH` runs more data sets into th
 only (e.g. more validation clips to set a threshold on there); a cached file is named
 after its data set (`folder_data_k-val2.pt`), and openset_candidates.py finds it by the end
 of that name.
+
+With --mirror every window is averaged with its mirror image (two forward passes), as the
+program fits and scores statistics by default (`stmanet openset`, without --no-mirror);
+without it, every window alone, as files fitted before. With --cache, windows so averaged are
+kept in CACHE/mirror.
 """
 
 from __future__ import annotations
@@ -62,9 +67,11 @@ VARIANTS = {
 }
 
 
-def windows(loaded, spec: str, workers: int, cache: Path | None) -> WindowOutputs:
+def windows(loaded, spec: str, workers: int, cache: Path | None, mirror: bool,
+            ) -> WindowOutputs:
     file = None
     if cache is not None:
+        cache = cache / "mirror" if mirror else cache
         file = cache / (spec.replace("/", "_").replace(":", "_") + ".pt")
         if file.exists():
             data = torch.load(file, weights_only=True)
@@ -73,7 +80,8 @@ def windows(loaded, spec: str, workers: int, cache: Path | None) -> WindowOutput
     started = time.perf_counter()
     index = load_index(spec, annotations=None, split=1, subset="test")
     out = collect_windows(loaded.model, loaded.metadata.input, loaded.metadata.class_names,
-                          index, workers=workers, batch_size=16, description=spec)
+                          index, workers=workers, batch_size=16, mirror=mirror,
+                          description=spec)
     print(f"  {spec}: {len(out.labels)} windows of {out.clip_count} clips in "
           f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
     if file is not None:
@@ -96,21 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--cache", type=Path, help="keep the windows' outputs here")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--mirror", action="store_true",
+                        help="average every window with its mirror image (the default fit)")
     args = parser.parse_args(argv)
     if args.also and args.cache is None:
         parser.error("--also keeps its windows in the cache: give --cache")
 
     loaded = load_checkpoint(args.model)
     names = loaded.metadata.class_names
-    train = windows(loaded, args.train, args.workers, args.cache)
-    val = windows(loaded, args.val, args.workers, args.cache) if args.val else None
-    known = windows(loaded, args.known, args.workers, args.cache)
+    train = windows(loaded, args.train, args.workers, args.cache, args.mirror)
+    val = windows(loaded, args.val, args.workers, args.cache, args.mirror) if args.val else None
+    known = windows(loaded, args.known, args.workers, args.cache, args.mirror)
     unknown = {}
     for item in args.unknown:
         name, _, spec = item.partition("=")
-        unknown[name] = windows(loaded, spec, args.workers, args.cache)
+        unknown[name] = windows(loaded, spec, args.workers, args.cache, args.mirror)
     for item in args.also:
-        windows(loaded, item, args.workers, args.cache)
+        windows(loaded, item, args.workers, args.cache, args.mirror)
 
     rows = []
     print("| score | unknown set | AUROC | unknown caught | known kept | top-1 kept and right "
