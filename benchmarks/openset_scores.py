@@ -76,7 +76,7 @@ def windows(loaded, spec: str, workers: int, cache: Path | None, mirror: bool,
         if file.exists():
             data = torch.load(file, weights_only=True)
             return WindowOutputs(data["features"], data["logits"], data["labels"],
-                                 data["clips"], data["classes"], spec)
+                                 data["clips"], data["classes"], spec, mirror=mirror)
     started = time.perf_counter()
     index = load_index(spec, annotations=None, split=1, subset="test")
     out = collect_windows(loaded.model, loaded.metadata.input, loaded.metadata.class_names,

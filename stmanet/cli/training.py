@@ -259,7 +259,10 @@ def _cmd_openset(args: argparse.Namespace) -> int:
             bar.close()
     save_checkpoint(output, loaded.model.cpu(), loaded.metadata, openset=stats)
     _say_fitted(stats)
-    print(f"{output}: the model with these statistics (its weights and metadata unchanged)")
+    views = ("; it now predicts every window averaged with its mirror image, two passes of "
+             "the network (--no-mirror: each window once)" if stats.mirror else "")
+    print(f"{output}: the model with these statistics (its weights and metadata "
+          f"unchanged{views})")
     return 0
 
 
@@ -453,7 +456,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--openset-data", metavar="KIND:PATH",
                    help="fit the model's open-set statistics on this data, the model's "
                         "training data (class means and covariance of every window's "
-                        "features); they replace those in the file")
+                        "features, averaged with its mirror image; stmanet openset "
+                        "--no-mirror fits them on each window alone); they replace those in "
+                        "the file")
     p.add_argument("--openset-val-data", metavar="KIND:PATH",
                    help="with --openset-data: set the novelty threshold so that 95%% of this "
                         "data's windows stay known (default: of the training windows)")
@@ -472,7 +477,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "novelty threshold so that 95% of the validation windows "
                                    "(without --val-data: of the training windows, each scored "
                                    "without its own clip) stay known, and write them into the "
-                                   "model file; weights and metadata stay as they are.")
+                                   "model file; weights and metadata stay as they are. Every "
+                                   "window is judged averaged with its mirror image (and "
+                                   "predicted so) unless --no-mirror.")
     p.add_argument("checkpoint", help="model file (.safetensors)")
     p.add_argument("--data", required=True, metavar="KIND:PATH",
                    help="the model's training data, e.g. folder:data/drills-train")

@@ -110,6 +110,7 @@ class WindowOutputs:
     class_of_clip: list[str] = field(default_factory=list)  # the data set's class per clip
     description: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    mirror: bool = False  # each window averaged with its mirror image (collect_windows)
 
     @property
     def clip_count(self) -> int:
@@ -120,7 +121,7 @@ class WindowOutputs:
         keep = self.labels >= 0
         return WindowOutputs(self.features[keep], self.logits[keep], self.labels[keep],
                              self.clips[keep], self.class_of_clip, self.description,
-                             self.skipped)
+                             self.skipped, self.mirror)
 
     @classmethod
     def gather(cls, parts: list[tuple[Tensor, Tensor, int, int]], class_of_clip: list[str],
@@ -459,7 +460,11 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
         raise ConfigError("no windows of the model's classes to fit open-set statistics on")
     stages = tuple(stages)
     select = _stage_columns(model, stages)
-    stats = OpenSetStats(score, 0.0, known_rate, [], stages=stages, covariance=covariance)
+    if calibration is not None and calibration.mirror != train.mirror:
+        raise ConfigError("the training and validation windows were made differently (one "
+                          "with mirror images, one without)")
+    stats = OpenSetStats(score, 0.0, known_rate, [], stages=stages, covariance=covariance,
+                         mirror=train.mirror)
     stats.fit = {"windows": len(mine.labels), "clips": mine.clip_count,
                  "data": train.description}
     if score in FEATURE_SCORES:

@@ -72,6 +72,9 @@ class OpenSetReport:
     unknown_clips_caught: float
     unknown_per_class: dict[str, float] = field(default_factory=dict)  # share caught
     known_per_class: dict[str, float] = field(default_factory=dict)  # share kept known
+    # every window averaged with its mirror image, the top-1 figures too (the statistics'
+    # `mirror`); the evaluation's own accuracy (report.json) is each window once
+    mirror: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,7 +83,8 @@ class OpenSetReport:
 
     def to_text(self) -> str:
         lines = [
-            f"open set: {self.score} novelty, threshold {self.threshold:.4g}",
+            f"open set: {self.score} novelty, threshold {self.threshold:.4g}"
+            + (" (each window averaged with its mirror image)" if self.mirror else ""),
             f"  windows: {self.known_windows} known, {self.unknown_windows} unknown",
             f"  AUROC                      {self.auroc:.4f}",
             f"  unknown windows caught     {self.unknown_caught:.4f}",
@@ -119,7 +123,11 @@ def novelty_of(stats: OpenSetStats, windows: WindowOutputs, model: Any) -> np.nd
 def open_set_report(stats: OpenSetStats, model: Any, known: WindowOutputs,
                     unknown: WindowOutputs, class_names: list[str], *,
                     threshold: float | None = None) -> OpenSetReport:
-    """Open-set figures of `known` windows (classes of the model) against `unknown` ones."""
+    """Open-set figures of `known` windows (classes of the model) against `unknown` ones,
+    both made as the statistics score windows (with or without mirror images)."""
+    if known.mirror != stats.mirror or unknown.mirror != stats.mirror:
+        raise ValueError("the windows were not made as the statistics score them: "
+                         f"mirror images {'averaged' if stats.mirror else 'left out'} there")
     known = known.known()
     if len(known.labels) == 0:
         raise ConfigError("the test data holds no windows of the model's classes")
@@ -144,7 +152,7 @@ def open_set_report(stats: OpenSetStats, model: Any, known: WindowOutputs,
     clip_right = np.array([v["label"] == v["predicted"] for v in clips_known])
     clip_known = np.array([v["known"] for v in clips_known])
     return OpenSetReport(
-        score=stats.score, threshold=limit, known_windows=int(nk.size),
+        score=stats.score, mirror=stats.mirror, threshold=limit, known_windows=int(nk.size),
         unknown_windows=int(nu.size), auroc=auroc(nk, nu),
         unknown_caught=float((~unknown_ok).mean()), known_kept=float(known_ok.mean()),
         top1_windows=float(right.mean()),
@@ -180,14 +188,16 @@ def known_windows(loaded: Any, index: Any, description: str, *,
                   device: str | torch.device = "cpu", batch_size: int | None = None,
                   workers: int = 0, on_progress: Callable[[int, int, str], None] | None = None,
                   ) -> WindowOutputs:
-    """The test data's windows for `evaluate_open_set` where the evaluation's own forward
-    passes do not give them: the model's statistics average every window with its mirror
-    image (`OpenSetStats.mirror`), the evaluation (the test protocol) does not."""
+    """The test data's windows for `evaluate_open_set`, made as the model's statistics score
+    them: where they average every window with its mirror image (`OpenSetStats.mirror`), the
+    evaluation's own forward passes (the test protocol: each window once) do not give
+    them."""
     from stmanet.engine.openset_windows import collect_windows
 
     return collect_windows(
         loaded.model, loaded.metadata.input, loaded.metadata.class_names, index, device=device,
-        batch_size=batch_size, workers=workers, mirror=True, description=description,
+        batch_size=batch_size, workers=workers, mirror=loaded.openset.mirror,
+        description=description,
         on_progress=None if on_progress is None else (
             lambda done, total: on_progress(done, total, "known, with mirror images")))
 

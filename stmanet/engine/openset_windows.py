@@ -73,7 +73,9 @@ def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], ind
             mine = position.get(index.class_names[label], -1)
             for chunk in torch.split(windows, batch_size or default_batch_size(device)):
                 collector(i, mine, run_views(model, chunk.to(device), mirror))
-    return collector.result(index, description, skipped)
+    result = collector.result(index, description, skipped)
+    result.mirror = mirror
+    return result
 
 
 def fit_from_data(model: nn.Module, spec: Any, class_names: Sequence[str], train: Any,
@@ -106,10 +108,8 @@ def fit_from_data(model: nn.Module, spec: Any, class_names: Sequence[str], train
                                   description=descriptions[1],
                                   on_progress=progress("validation clips"),
                                   should_cancel=should_cancel)
-    stats = fit_openset(model, fitted, checked, score=score, known_rate=known_rate,
-                        class_names=list(class_names))
-    stats.mirror = mirror
-    return stats
+    return fit_openset(model, fitted, checked, score=score, known_rate=known_rate,
+                       class_names=list(class_names))
 
 
 def add_to_model_files(paths: Sequence[Path], train: Any, val: Any | None, *,

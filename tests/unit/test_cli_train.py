@@ -174,7 +174,10 @@ def test_evaluate_scores_footage_of_unknown_actions(trained, drills, tmp_path, c
     assert (report["known_windows"], report["unknown_windows"]) == (27, 9)
     assert 0.0 <= report["auroc"] <= 1.0 and set(report["unknown_per_class"]) == {"yellow"}
     assert report["top1_windows_open"] <= report["top1_windows"]
-    assert "unknown windows caught" in capsys.readouterr().out
+    assert report["mirror"] is True  # the trained model's statistics: with mirror images
+    said = capsys.readouterr().out
+    assert "unknown windows caught" in said
+    assert "(each window averaged with its mirror image)" in said
     assert main(["evaluate", str(run / "best.safetensors"), "--data", f"folder:{drills[1]}",
                  "--open-set", f"folder:{drills[1]}", "--output-dir", str(out), "--workers",
                  "0", "--device", "cpu"]) == 2
@@ -219,6 +222,7 @@ def test_a_model_without_statistics_gets_them_from_evaluate(trained, drills, tmp
                  "--progress", "none"]) == 0
     said = capsys.readouterr()
     assert "threshold" in said.out
+    assert "it now predicts every window averaged with its mirror image" in said.out
     # three validation clips a class: the threshold is rough, and the command says so
     assert "warning: the novelty threshold was set on 9 validation clips, 3 of" in said.err
     after = load_file(str(old))
@@ -233,6 +237,14 @@ def test_a_model_without_statistics_gets_them_from_evaluate(trained, drills, tmp
                  f"folder:{drills[1]}", "--score", "mahalanobis+softmax", "-o", str(earlier),
                  "--workers", "0", "--device", "cpu", "--progress", "none"]) == 0
     assert load_checkpoint(earlier).openset.score == "mahalanobis+softmax"
+    # --no-mirror: every window judged alone, as in files fitted before
+    capsys.readouterr()
+    single = tmp_path / "single.safetensors"
+    assert main(["openset", str(old), "--data", f"folder:{drills[0]}", "--val-data",
+                 f"folder:{drills[1]}", "--no-mirror", "-o", str(single), "--workers", "0",
+                 "--device", "cpu", "--progress", "none"]) == 0
+    assert "mirror" not in capsys.readouterr().out
+    assert load_checkpoint(old).openset.mirror and not load_checkpoint(single).openset.mirror
     capsys.readouterr()
     assert main(["openset", str(old), "--data", f"folder:{drills[0]}", "--score",
                  "mahalanobis+softmax", "-o", str(earlier), "--workers", "0",

@@ -28,6 +28,7 @@ from stmanet.engine.checkpoint import (
 from stmanet.engine.inference import Predictor
 from stmanet.engine.novelty import background_gaussian, whitened_distances
 from stmanet.engine.openset import (
+    FORMAT,
     HEADER_KEY,
     NO_STATISTICS,
     attention_status,
@@ -282,6 +283,26 @@ def test_statistics_of_a_newer_kind_are_ignored_with_a_warning(fitted, tmp_path,
     with caplog.at_level(logging.WARNING):
         assert load_checkpoint(path).openset is None
     assert "update the program" in caplog.text
+    caplog.clear()
+    later = {**json.loads(fitted.openset.to_header()), "format": FORMAT + 1}  # a known score
+    path = _rewrite(good, tmp_path / "later.safetensors", header={HEADER_KEY: json.dumps(later)})
+    with caplog.at_level(logging.WARNING):
+        assert load_checkpoint(path).openset is None
+    assert "update the program" in caplog.text
+
+
+def test_windows_made_unlike_the_statistics_are_refused(fitted, data):
+    """Statistics and the windows they score (or are fitted on) are made alike: with mirror
+    images averaged, or without."""
+    val = load_source("folder", data["val"])
+    single = collect_windows(fitted.model, SPEC, CLASSES, val)
+    both = collect_windows(fitted.model, SPEC, CLASSES, val, mirror=True)
+    assert both.known().mirror and not single.known().mirror
+    with pytest.raises(ConfigError, match="made differently"):
+        fit_openset(fitted.model, both, single)
+    assert fit_openset(fitted.model, both, both).mirror
+    with pytest.raises(ValueError, match="not made as the statistics score them"):
+        open_set_report(fitted.openset, fitted.model, single, single, CLASSES)
 
 
 def test_mahalanobis_novelty_is_the_shared_covariance_distance_to_the_nearest_mean():
