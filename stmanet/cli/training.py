@@ -144,7 +144,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from stmanet.engine.events import ProgressBar
     from stmanet.engine.metrics import plot_confusion, write_confusion_csv
     from stmanet.engine.openset import NO_STATISTICS
-    from stmanet.engine.openset_eval import evaluate_open_set, known_windows
+    from stmanet.engine.openset_eval import evaluate_open_set
     from stmanet.engine.openset_windows import WindowCollector, fit_from_specs
     from stmanet.errors import CheckpointError, ConfigError
     from stmanet.fileio import atomic_write_text, check_output_file, check_output_folder
@@ -182,20 +182,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise CheckpointError(checkpoint, f"{NO_STATISTICS}: fit them with --openset-data "
                               "TRAINING_DATA for the open-set evaluation")
     mirror = loaded.openset is not None and loaded.openset.mirror
-    collector = WindowCollector() if args.open_set and not mirror else None
+    collector = WindowCollector(mirror) if args.open_set else None
     try:
         result = evaluate(loaded, index, device=device, batch_size=args.batch_size,
                           workers=args.workers, on_progress=progress, on_windows=collector,
-                          **backend_options(args))
-        open_set = None
-        if args.open_set:
-            known = (collector.result(index, args.data) if collector is not None else
-                     known_windows(loaded, index, args.data, device=device,
-                                   batch_size=args.batch_size, workers=args.workers,
-                                   on_progress=progress))
-            open_set = evaluate_open_set(
-                loaded, known, args.open_set, subset=args.subset,
-                threshold=args.novelty_threshold, on_progress=progress, **data_options)
+                          windows_mirror=mirror, **backend_options(args))
+        open_set = None if collector is None else evaluate_open_set(
+            loaded, collector.result(index, args.data), args.open_set, subset=args.subset,
+            threshold=args.novelty_threshold, on_progress=progress, **data_options)
     finally:
         if bar is not None:
             bar.close()

@@ -25,6 +25,7 @@ from stmanet.engine.inference import (
     inference_network,
 )
 from stmanet.engine.metrics import ClassificationReport
+from stmanet.engine.novelty import mirror_average
 from stmanet.errors import Cancelled, ConfigError, VideoError, printable_path
 from stmanet.models import STMANetOutput
 
@@ -102,6 +103,7 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
              on_progress: ProgressCallback | None = None,
              should_cancel: CancelCheck | None = None,
              on_windows: Callable[[int, int, STMANetOutput], None] | None = None,
+             windows_mirror: bool = False,
              backend: str = "torch", ir: Path | str | None = None,
              ) -> EvaluationResult:
     """The test protocol on every record of `index`: all consecutive windows, centre crop,
@@ -110,7 +112,10 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
     The index's classes are matched to the model's by name. Unreadable videos are skipped,
     logged and listed in the result. `on_windows(record, label, output)` receives the
     network's output for every batch of a record's windows (the open-set evaluation keeps
-    their features: engine/openset.py, WindowCollector). `backend` and `ir` choose what runs
+    their features: engine/openset.py, WindowCollector); with `windows_mirror`, averaged with
+    the output on the windows' mirror images, as open-set statistics with `mirror` score
+    windows (the accuracy stays the test protocol's: each window once). `backend` and `ir`
+    choose what runs
     the network (engine/inference.py, inference_network).
     """
     names = list(loaded.metadata.class_names)
@@ -140,7 +145,9 @@ def evaluate(loaded: LoadedModel, index: Any, *, device: str | torch.device = "c
             for chunk in torch.split(windows, batch):
                 output = model(chunk.to(device))
                 if on_windows is not None:
-                    on_windows(int(i), position[index.class_names[label]], output)
+                    seen = (mirror_average(output, model(chunk.flip(-1).to(device)))
+                            if windows_mirror else output)
+                    on_windows(int(i), position[index.class_names[label]], seen)
                 probs.append(torch.softmax(output.logits.float(), dim=1).cpu())
             video = torch.cat(probs).double().mean(0).numpy()
             windows_total += windows.shape[0]

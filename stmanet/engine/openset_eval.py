@@ -184,24 +184,6 @@ def _clip_verdicts(windows: WindowOutputs, known: np.ndarray) -> list[dict[str, 
     return out
 
 
-def known_windows(loaded: Any, index: Any, description: str, *,
-                  device: str | torch.device = "cpu", batch_size: int | None = None,
-                  workers: int = 0, on_progress: Callable[[int, int, str], None] | None = None,
-                  ) -> WindowOutputs:
-    """The test data's windows for `evaluate_open_set`, made as the model's statistics score
-    them: where they average every window with its mirror image (`OpenSetStats.mirror`), the
-    evaluation's own forward passes (the test protocol: each window once) do not give
-    them."""
-    from stmanet.engine.openset_windows import collect_windows
-
-    return collect_windows(
-        loaded.model, loaded.metadata.input, loaded.metadata.class_names, index, device=device,
-        batch_size=batch_size, workers=workers, mirror=loaded.openset.mirror,
-        description=description,
-        on_progress=None if on_progress is None else (
-            lambda done, total: on_progress(done, total, "known, with mirror images")))
-
-
 def evaluate_open_set(loaded: Any, known: WindowOutputs, unknown: str, *,
                       annotations: str | None = None, split: int = 1, subset: str = "test",
                       threshold: float | None = None, device: str | torch.device = "cpu",
@@ -209,8 +191,8 @@ def evaluate_open_set(loaded: Any, known: WindowOutputs, unknown: str, *,
                       on_progress: Callable[[int, int, str], None] | None = None,
                       ) -> OpenSetReport:
     """`stmanet evaluate --open-set KIND:PATH`: the windows of the test data (`known`, kept by
-    a WindowCollector during the evaluation, or `known_windows` for statistics that average
-    every window with its mirror image) against those of the unknown footage."""
+    a WindowCollector during the evaluation, with mirror images where the statistics have
+    them) against those of the unknown footage."""
     from stmanet.data.training_data import load_index
     from stmanet.engine.openset import NO_STATISTICS
     from stmanet.engine.openset_windows import collect_windows

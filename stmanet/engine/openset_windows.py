@@ -34,8 +34,9 @@ class WindowCollector:
     """Gathers the windows' outputs as `evaluate(..., on_windows=collector)` (or
     `collect_windows`) hands them over: (record number, the model's label, STMANetOutput)."""
 
-    def __init__(self) -> None:
+    def __init__(self, mirror: bool = False) -> None:
         self.parts: list[tuple[Tensor, Tensor, int, int]] = []
+        self.mirror = mirror  # the outputs handed over are averaged with mirror images
 
     def __call__(self, record: int, label: int, output: Any) -> None:
         self.parts.append((pooled_features(output).cpu(), output.logits.detach().float().cpu(),
@@ -44,7 +45,9 @@ class WindowCollector:
     def result(self, index: Any, description: str = "",
                skipped: list[tuple[str, str]] | None = None) -> WindowOutputs:
         classes = [index.class_names[r.label] for r in index.records]
-        return WindowOutputs.gather(self.parts, classes, description, skipped)
+        windows = WindowOutputs.gather(self.parts, classes, description, skipped)
+        windows.mirror = self.mirror
+        return windows
 
 
 def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], index: Any, *,
@@ -63,7 +66,7 @@ def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], ind
 
     position = {n: i for i, n in enumerate(class_names)}
     model = prepare_for_inference(model, device)
-    collector = WindowCollector()
+    collector = WindowCollector(mirror)
     skipped: list[tuple[str, str]] = []
     with torch.no_grad():
         clips = readable_clip_windows(index, spec, skipped, workers=workers,
@@ -73,9 +76,7 @@ def collect_windows(model: nn.Module, spec: Any, class_names: Sequence[str], ind
             mine = position.get(index.class_names[label], -1)
             for chunk in torch.split(windows, batch_size or default_batch_size(device)):
                 collector(i, mine, run_views(model, chunk.to(device), mirror))
-    result = collector.result(index, description, skipped)
-    result.mirror = mirror
-    return result
+    return collector.result(index, description, skipped)
 
 
 def fit_from_data(model: nn.Module, spec: Any, class_names: Sequence[str], train: Any,

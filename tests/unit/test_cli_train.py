@@ -175,6 +175,21 @@ def test_evaluate_scores_footage_of_unknown_actions(trained, drills, tmp_path, c
     assert 0.0 <= report["auroc"] <= 1.0 and set(report["unknown_per_class"]) == {"yellow"}
     assert report["top1_windows_open"] <= report["top1_windows"]
     assert report["mirror"] is True  # the trained model's statistics: with mirror images
+    # the known windows kept during the evaluation are those the statistics score: the same
+    # figures as from windows collected apart with their mirror images
+    from stmanet.data.sources import load_source
+    from stmanet.engine.openset_eval import open_set_report
+    from stmanet.engine.openset_windows import collect_windows
+
+    loaded = load_checkpoint(run / "best.safetensors")
+    parts = (loaded.model, loaded.metadata.input, loaded.metadata.class_names)
+    direct = open_set_report(
+        loaded.openset, loaded.model,
+        collect_windows(*parts, load_source("folder", drills[1]), mirror=True),
+        collect_windows(*parts, load_source("folder", unknown), mirror=True),
+        list(loaded.metadata.class_names))
+    assert (report["auroc"], report["known_kept"], report["unknown_caught"]) == pytest.approx(
+        (direct.auroc, direct.known_kept, direct.unknown_caught))
     said = capsys.readouterr().out
     assert "unknown windows caught" in said
     assert "(each window averaged with its mirror image)" in said
