@@ -223,6 +223,11 @@ class TrainConfig:
                             "models on the training clips (threshold from the validation "
                             "clips), so that they tell footage of none of their classes: one "
                             "pass over every window of those clips")
+    openset_mirror: bool = _option(True, "fit the open-set statistics on every window averaged "
+                                   "with its mirror image, so that the models predict every "
+                                   "window so: two passes of the network a window, fewer "
+                                   "unknowns missed (docs/model.md); off: each window once, "
+                                   "twice as fast where speed counts (a large model on a CPU)")
     preset: str | None = _option(None, "named set of defaults the run started from")
 
     def __post_init__(self) -> None:

@@ -158,6 +158,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"{' and '.join(given)} go with the model's own network: leave "
                               "out --backend openvino and --ir (the accuracy of an OpenVINO "
                               "run is not the model file's)")
+    if args.openset_mirror is not None and not args.openset_data:
+        flag = "--openset-mirror" if args.openset_mirror else "--no-openset-mirror"
+        raise ConfigError(f"{flag} goes with --openset-data: the statistics in the model file "
+                          "keep the way they were fitted")
     out_dir = Path(args.output_dir) if args.output_dir else checkpoint.parent / "evaluation"
     check_output_folder(out_dir)
     if args.save_model:
@@ -176,7 +180,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                     "batch_size": args.batch_size, "workers": args.workers}
     if args.openset_data:
         loaded.openset = fit_from_specs(loaded, args.openset_data, args.openset_val_data,
-                                        on_progress=progress, **data_options)
+                                        mirror=args.openset_mirror is not False,
+                                        on_progress=progress,
+                                        **data_options)
         _say_fitted(loaded.openset)
     if args.open_set and loaded.openset is None:  # refused before the work, not after
         raise CheckpointError(checkpoint, f"{NO_STATISTICS}: fit them with --openset-data "
@@ -450,9 +456,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--openset-data", metavar="KIND:PATH",
                    help="fit the model's open-set statistics on this data, the model's "
                         "training data (class means and covariance of every window's "
-                        "features, averaged with its mirror image; stmanet openset "
-                        "--no-mirror fits them on each window alone); they replace those in "
-                        "the file")
+                        "features, averaged with its mirror image unless "
+                        "--no-openset-mirror); they replace those in the file")
+    p.add_argument("--openset-mirror", action=argparse.BooleanOptionalAction,
+                   help="with --openset-data: every window averaged with its mirror image, "
+                        "in fitting and wherever the model predicts (two passes of the "
+                        "network a window); off: each window once (default: on)")
     p.add_argument("--openset-val-data", metavar="KIND:PATH",
                    help="with --openset-data: set the novelty threshold so that 95%% of this "
                         "data's windows stay known (default: of the training windows)")

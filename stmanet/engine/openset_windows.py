@@ -118,10 +118,10 @@ def add_to_model_files(paths: Sequence[Path], train: Any, val: Any | None, *,
                        workers: int = 0, descriptions: Sequence[str] = ("", ""),
                        on_progress: Callable[[str, int, int], None] | None = None,
                        should_cancel: CancelCheck | None = None,
-                       same_weights: bool = False) -> OpenSetStats:
+                       same_weights: bool = False, mirror: bool = True) -> OpenSetStats:
     """Fit the statistics of each model file in `paths` (made by one training run) on its
     training data and write them into the file. `same_weights`: every file holds the same
-    weights (fitted once)."""
+    weights (fitted once); `mirror` as `fit_from_data` takes it."""
     from stmanet.engine.checkpoint import load_checkpoint, save_checkpoint
 
     stats = None
@@ -131,7 +131,7 @@ def add_to_model_files(paths: Sequence[Path], train: Any, val: Any | None, *,
             stats = fit_from_data(loaded.model, loaded.metadata.input,
                                   loaded.metadata.class_names, train, val, device=device,
                                   batch_size=batch_size, workers=workers,
-                                  descriptions=descriptions,
+                                  descriptions=descriptions, mirror=mirror,
                                   on_progress=None if on_progress is None else (
                                       lambda what, d, t, n=number: on_progress(
                                           f"{Path(paths[n]).name}: {what}", d, t)),

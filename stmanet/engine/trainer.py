@@ -703,12 +703,14 @@ class Trainer:
             paths.append(best)
         description = data.description or {}
         val_flag = f" --val-data {cfg.val_data}" if cfg.val_data else ""
-        later = f"; add them with `stmanet openset MODEL --data {cfg.data}{val_flag}`"
+        alone = "" if cfg.openset_mirror else " --no-mirror"
+        later = f"; add them with `stmanet openset MODEL --data {cfg.data}{val_flag}{alone}`"
         try:
             stats = add_to_model_files(
                 paths, train, val, device=self.ctx.device, batch_size=cfg.batch_size,
-                workers=cfg.workers, descriptions=(str(description.get("train") or ""),
-                                                   str(description.get("val") or "")),
+                workers=cfg.workers, mirror=cfg.openset_mirror,
+                descriptions=(str(description.get("train") or ""),
+                              str(description.get("val") or "")),
                 on_progress=lambda what, done, total: self._emit(
                     TaskProgress("open-set statistics", done, total, what)),
                 should_cancel=lambda: self.cancel.cancelled, same_weights=kept_epoch == cfg.epochs)

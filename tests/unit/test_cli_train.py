@@ -226,6 +226,16 @@ def test_a_model_without_statistics_gets_them_from_evaluate(trained, drills, tmp
     assert "open-set statistics (mahalanobis): fitted on 72 windows" in capsys.readouterr().out
     stats = load_checkpoint(refit).openset
     assert stats.calibration["subset"].startswith("training, out of fold")
+    assert stats.mirror  # by default every window averaged with its mirror image
+    alone = tmp_path / "alone.safetensors"
+    assert main(["evaluate", str(old), "--data", f"folder:{drills[1]}", "--openset-data",
+                 f"folder:{drills[0]}", "--no-openset-mirror", "--output-dir", str(out),
+                 "--workers", "0", "--device", "cpu", "--save-model", str(alone)]) == 0
+    assert not load_checkpoint(alone).openset.mirror
+    capsys.readouterr()
+    assert main(["evaluate", str(old), "--data", f"folder:{drills[1]}", "--no-openset-mirror",
+                 "--output-dir", str(out), "--workers", "0"]) == 2
+    assert "--no-openset-mirror goes with --openset-data" in capsys.readouterr().err
     # same data, same class means: compared as the distances between them (the whitened
     # space's axes are arbitrary where the shrunk covariance has equal eigenvalues)
     torch.testing.assert_close(stats.means @ stats.means.T,
@@ -308,6 +318,16 @@ def test_train_fine_tunes_from_hara_weights_with_a_frozen_backbone(tmp_path, dri
     model = load_checkpoint(run / "final.safetensors")
     assert model.metadata.provenance["origin"]["init"] == "hara"
     assert model.metadata.provenance["config"]["freeze"] == "head"
+
+
+def test_train_can_fit_statistics_that_judge_each_window_alone(tmp_path, drills):
+    """--no-openset-mirror: one pass of the network a window where the model predicts."""
+    run = tmp_path / "alone"
+    assert main(["train", "--data", f"folder:{drills[1]}", *TINY, "--epochs", "1",
+                 "--no-openset-mirror", "--output", str(run), "--progress", "none"]) == 0
+    stats = load_checkpoint(run / "final.safetensors").openset
+    assert stats is not None and stats.mirror is False
+    assert json.loads((run / "config.json").read_text())["openset_mirror"] is False
 
 
 def test_fine_tuning_trains_and_saves_with_the_init_models_input_spec(tmp_path, drills,
