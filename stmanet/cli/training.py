@@ -160,8 +160,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                               "run is not the model file's)")
     if args.openset_mirror is not None and not args.openset_data:
         flag = "--openset-mirror" if args.openset_mirror else "--no-openset-mirror"
-        raise ConfigError(f"{flag} goes with --openset-data: the statistics in the model file "
-                          "keep the way they were fitted")
+        raise ConfigError(f"{flag} goes with --openset-data (the statistics already in the "
+                          "model file stay as they were fitted)")
     out_dir = Path(args.output_dir) if args.output_dir else checkpoint.parent / "evaluation"
     check_output_folder(out_dir)
     if args.save_model:
