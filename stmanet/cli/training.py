@@ -180,7 +180,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                     "batch_size": args.batch_size, "workers": args.workers}
     if args.openset_data:
         loaded.openset = fit_from_specs(loaded, args.openset_data, args.openset_val_data,
-                                        mirror=args.openset_mirror is not False,
+                                        mirror=args.openset_mirror is not False,  # on unless off
                                         on_progress=progress,
                                         **data_options)
         _say_fitted(loaded.openset)

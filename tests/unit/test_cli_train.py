@@ -328,6 +328,12 @@ def test_train_can_fit_statistics_that_judge_each_window_alone(tmp_path, drills)
     stats = load_checkpoint(run / "final.safetensors").openset
     assert stats is not None and stats.mirror is False
     assert json.loads((run / "config.json").read_text())["openset_mirror"] is False
+    # what a user of the model sees: its predictions tell unknowns, each window judged alone
+    video = next((drills[1] / "red").glob("*.mp4"))
+    assert main(["predict", str(video), "--checkpoint", str(run / "final.safetensors"),
+                 "-o", str(tmp_path / "p.json"), "--device", "cpu"]) == 0
+    model = json.loads((tmp_path / "p.json").read_text())["model"]
+    assert model["can_tell_unknowns"] and model["open_set"]["mirror"] is False
 
 
 def test_fine_tuning_trains_and_saves_with_the_init_models_input_spec(tmp_path, drills,
