@@ -251,7 +251,8 @@ class FineTuneController(QObject):
             project=self._project, base=base, run_dir=run_dir, freeze=values.freeze,
             epochs=values.epochs, lr=values.lr, batch_size=values.batch_size,
             val_share=values.val_share, device=values.device, workers=default_workers(),
-            extra=values.extra, **({"input": spec} if spec else {}))
+            extra=values.extra, openset_mirror=values.mirror,
+            **({"input": spec} if spec else {}))
         return self._launch(settings, train_arguments(settings), resumed=False)
 
     def continue_training(self) -> bool:

@@ -36,6 +36,7 @@ def remember_choices(settings: QSettings, values: FormValues) -> None:
     s.setValue("finetune/batch_size", values.batch_size)
     s.setValue("finetune/val_percent", round(values.val_share * 100))
     s.setValue("finetune/device", values.device)
+    s.setValue("finetune/openset_mirror", values.mirror)
 
 
 def restore_choices(settings: QSettings, dialog: FineTuneDialog) -> None:
@@ -50,3 +51,4 @@ def restore_choices(settings: QSettings, dialog: FineTuneDialog) -> None:
     dialog.val_spin.setValue(int(s.value("finetune/val_percent", 20, type=int)))
     device = dialog.device_combo.findData(str(s.value("finetune/device", "auto", type=str)))
     dialog.device_combo.setCurrentIndex(max(0, device))
+    dialog.mirror_check.setChecked(bool(s.value("finetune/openset_mirror", True, type=bool)))

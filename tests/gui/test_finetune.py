@@ -179,10 +179,11 @@ def test_the_trainer_is_this_python_from_source_and_the_bundle_itself_when_froze
 
 
 def test_the_dialogs_choices_become_train_flags(tmp_path):
-    def flags(base: BaseModel, freeze: str = "early", extra: tuple[str, ...] = ()):
+    def flags(base: BaseModel, freeze: str = "early", extra: tuple[str, ...] = (),
+              mirror: bool = True):
         settings = FineTuneSettings(project=tmp_path / "p.json", base=base,
                                     run_dir=tmp_path / "run", freeze=freeze, extra=extra,
-                                    input=(8, 2, 32))
+                                    input=(8, 2, 32), openset_mirror=mirror)
         args = train_arguments(settings)
         return args, dict(zip(args[::2], args[1::2], strict=False))
 
@@ -198,6 +199,10 @@ def test_the_dialogs_choices_become_train_flags(tmp_path):
     # the user's own flags come last but cannot move the run or its progress channel
     args, _ = flags(BaseModel("scratch"), extra=("--min-crop", "0.8", "--progress", "bar"))
     assert args.index("--min-crop") > args.index("--lr") and args[-2:] == ["--progress", "json"]
+    # unknown actions: each window with its mirror image unless the box is unticked
+    assert "--no-openset-mirror" not in args
+    args, _ = flags(BaseModel("scratch"), mirror=False)
+    assert "--no-openset-mirror" in args
 
 
 def test_a_kept_model_never_replaces_an_earlier_one(tmp_path):
@@ -686,12 +691,20 @@ def test_a_crashing_trainer_is_reported_with_its_last_lines(qtbot, window, train
 def test_the_dialogs_choices_are_there_again_next_time(qtbot, window, training, project,
                                                        settings_path, tiny_base,
                                                        monkeypatch):
-    monkeypatch.setattr("app.controllers.finetune.trainer_command",
-                        lambda args: [sys.executable, "-c", "raise SystemExit(1)"])
+    launched: list[list[str]] = []
+
+    def command(args: list[str]) -> list[str]:
+        launched.append(list(args))
+        return [sys.executable, "-c", "raise SystemExit(1)"]
+
+    monkeypatch.setattr("app.controllers.finetune.trainer_command", command)
     dialog = open_dialog(training, project, epochs=12)
     dialog.freeze_combo.setCurrentIndex(dialog.freeze_combo.findData("backbone"))
+    assert dialog.mirror_check.isChecked()  # by default, unknowns told with mirror images
+    dialog.mirror_check.setChecked(False)
     with qtbot.waitSignal(training.process.failed, timeout=WAIT_MS):
         qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    assert "--no-openset-mirror" in launched[0]
     window.close()
     again = MainWindow(QSettings(str(settings_path), QSettings.Format.IniFormat))
     qtbot.addWidget(again)
@@ -703,6 +716,7 @@ def test_the_dialogs_choices_are_there_again_next_time(qtbot, window, training, 
         assert (later.epochs_spin.value(), later.lr_spin.value(), later.batch_spin.value(),
                 later.val_spin.value()) == (12, 0.005, 6, 25)
         assert later.freeze_combo.currentData() == "backbone"
+        assert not later.mirror_check.isChecked()
     finally:
         again.close()
 
