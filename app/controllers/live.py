@@ -34,9 +34,7 @@ from app.services.results import (
     WindowResult,
     action_seconds,
     attention_note,
-    split_runs,
     timeline_seconds,
-    unknown_frames,
 )
 from app.widgets.attention_panel import AttentionPanel
 from app.widgets.overlay import (
@@ -231,12 +229,13 @@ class LiveResults(QObject):
         timeline = result.timeline
         if timeline is not None:
             index = {name: i for i, name in enumerate(timeline.class_names)}
-            other = self._other = unknown_frames(result.windows, len(timeline.labels))
+            self._other = timeline.unknown
             self.timeline.set_frame_result([
-                Stretch(a, b, OTHER, OTHER_LABEL, s.mean_score) if unknown
-                else Stretch(a, b, index.get(s.label, -1), s.label, s.mean_score)
-                for s in timeline.segments
-                for a, b, unknown in split_runs(s.start_frame, s.end_frame, other)])
+                Stretch(s.start_frame, s.end_frame, OTHER, OTHER_LABEL, s.mean_score)
+                if s.known is False else
+                Stretch(s.start_frame, s.end_frame, index.get(s.label, -1), s.label,
+                        s.mean_score)
+                for s in timeline.told_segments()])
         counted = [r for r in result.reps.segments if r.counted] if result.reps else []
         self.timeline.set_rep_frames(
             result.reps.rep_frames() if result.reps else [],

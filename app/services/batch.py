@@ -149,7 +149,8 @@ def cached_analysis(video: Path | str, checkpoint: Path | str) -> AnalysisResult
             w["starts"], w["ends"], scores, names, fps, int(data["num_frames"]),
             smoothing=settings["smoothing"], switch_penalty=settings["switch_penalty"],
             median_frames=settings["median_frames"],
-            weighting=settings.get("weighting", "uniform")) if windows else None
+            weighting=settings.get("weighting", "uniform"), known=w["known"]
+        ) if windows else None
         if timeline is not None and settings.get("refine"):  # the changes as placed then
             timeline = timeline.with_segments([(s["action"], int(s["start_frame"]),
                                                 int(s["end_frame"])) for s in data["segments"]])

@@ -24,7 +24,7 @@ import numpy as np
 
 from app.services.counts import RepCounts, Rhythm, segment_reps
 from stmanet.engine.reps import count_reps, frame_embedding, self_similarity
-from stmanet.engine.video_result import action_runs
+from stmanet.engine.segmentation import action_runs
 from stmanet.errors import STMANetError
 
 log = logging.getLogger(__name__)

@@ -34,8 +34,13 @@ from stmanet.bundled import frozen_root, search_roots
 from stmanet.data.decode import iter_frames, probe
 from stmanet.engine.inference import VideoPrediction, WindowPrediction
 from stmanet.engine.prediction_files import write_predictions
-from stmanet.engine.segmentation import segments_path, write_segments
-from stmanet.errors import Cancelled, printable_path
+from stmanet.engine.segmentation import (
+    SEGMENT_COLUMNS,
+    segment_row,
+    segments_path,
+    write_segments,
+)
+from stmanet.errors import Cancelled
 from stmanet.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -137,7 +142,8 @@ def write_counted_segments(path: Path, analysis: AnalysisResult) -> Path:
     timeline, counts = analysis.timeline, analysis.reps
     assert timeline is not None and counts is not None
     found = {(r.start_frame, r.label): r for r in counts.segments}
-    rows = [(s, found.get((s.start_frame, s.label))) for s in timeline.segments]
+    rows = [(s, found.get((s.start_frame, s.label)) if s.known is not False else None)
+            for s in timeline.told_segments()]
     if path.suffix.lower() == ".json":
         document = {"video": str(analysis.path), **timeline.to_dict()}
         document["segments"] = [{**s.to_dict(), **_rep_fields(r)} for s, r in rows]
@@ -147,13 +153,11 @@ def write_counted_segments(path: Path, analysis: AnalysisResult) -> Path:
         return path
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["video", "start_frame", "end_frame", "start_s", "end_s", "label",
-                     "mean_score", *REP_COLUMNS])
+    writer.writerow([*SEGMENT_COLUMNS, *REP_COLUMNS])
     for s, r in rows:
         extra = _rep_fields(r)
         extra["rep_times"] = " ".join(f"{t:.2f}" for t in extra["rep_times"] or [])
-        writer.writerow([printable_path(analysis.path), s.start_frame, s.end_frame,
-                         f"{s.start_s:.3f}", f"{s.end_s:.3f}", s.label, f"{s.mean_score:.6f}",
+        writer.writerow([*segment_row(analysis.path, s),
                          *("" if extra[k] is None else extra[k] for k in REP_COLUMNS)])
     atomic_write_text(path, buffer.getvalue())
     return path

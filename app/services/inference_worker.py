@@ -39,7 +39,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app.services.counting import FrameEmbeddings, count_segments
 from app.services.devices import device_name, every_core
-from app.services.results import AnalysisResult, ModelInfo, WindowResult, unknown_frames
+from app.services.results import AnalysisResult, ModelInfo, WindowResult
 from stmanet.data.decode import iter_frames, probe, read_frames
 from stmanet.data.sampling import window_indices
 from stmanet.engine.checkpoint import LoadedModel, load_checkpoint
@@ -425,7 +425,7 @@ class RecognitionWorker(QObject):
                 engine_result=prediction,
                 timeline=timeline,
                 reps=count_segments(embeddings, fps_box[0], timeline, tap.seconds,
-                                    unknown_frames(done, len(embeddings))),
+                                    None if timeline is None else timeline.unknown),
             )
 
         frame_count = 0
@@ -479,7 +479,7 @@ class RecognitionWorker(QObject):
             return timeline_from_windows(
                 [w.start_frame for w in scored], [w.end_frame for w in scored],
                 np.stack([w.all_scores for w in scored]), loaded.metadata.class_names, fps,
-                embeddings=embeddings)
+                embeddings=embeddings, known=[w.known for w in scored])
         except ValueError:
             log.exception("no per-frame result could be made")
             return None

@@ -11,7 +11,6 @@ checker only).
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -368,33 +367,6 @@ OTHER_LABEL = "other"
 """What a session summary calls the time spent on footage the model does not know."""
 
 
-def split_runs(first: int, end: int, mask: np.ndarray | None) -> list[tuple[int, int, bool]]:
-    """Frames [first, end) cut into runs (a, b, set) where `mask` is constant (frames past
-    the mask's end count as unset)."""
-    if end <= first:
-        return []
-    part = np.zeros(end - first, dtype=bool)
-    if mask is not None and first < mask.size:
-        part[: min(end, mask.size) - first] = mask[first:end]
-    cuts = np.flatnonzero(np.diff(part.astype(np.int8))) + 1
-    edges = [0, *cuts.tolist(), part.size]
-    return [(first + a, first + b, bool(part[a])) for a, b in itertools.pairwise(edges)]
-
-
-def unknown_frames(windows: Iterable[WindowResult], frame_count: int) -> np.ndarray:
-    """(frame_count,) bool: frames most of whose covering windows are "not a known action"
-    (more unknown windows than known ones cover the frame; windows of a model that cannot
-    tell are left out): the rule of the batch results too (engine.video_result)."""
-    from stmanet.engine.video_result import unknown_mask
-
-    told = [w for w in windows if w.known is not None]
-    frames = max(0, frame_count)
-    mask = unknown_mask(np.asarray([w.start_frame for w in told], dtype=np.int64),
-                        np.asarray([w.end_frame for w in told], dtype=np.int64),
-                        [not w.unknown for w in told], frames)
-    return np.zeros(frames, dtype=bool) if mask is None else mask
-
-
 @dataclass(frozen=True)
 class ActionTime:
     """Time one action was on screen in a session summary."""
@@ -436,7 +408,7 @@ def _rows(labels: np.ndarray, class_names: Sequence[str], fps: float) -> list[Ac
 def timeline_seconds(timeline: FrameTimeline,
                      other: np.ndarray | None = None) -> list[ActionTime]:
     """Seconds per action of a per-frame result: every frame counts for its (smoothed)
-    action, or for "other" where `other` (a per-frame bool mask, `unknown_frames`) is set;
+    action, or for "other" where `other` (a per-frame bool mask, `FrameTimeline.unknown`) is set;
     longest first."""
     labels = np.asarray(timeline.labels, dtype=np.int64).copy()
     if labels.size == 0 or timeline.fps <= 0:

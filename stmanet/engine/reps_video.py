@@ -151,8 +151,7 @@ def predict_and_count(predictor: Any, path: Path | str, *, hop: int | None = Non
     penalty, weighting, refine ...; its changes placed on the frames), less the frames that
     are not a known action."""
     from stmanet.data.decode import iter_frames, probe
-    from stmanet.engine.segmentation import frame_timeline
-    from stmanet.engine.video_result import action_runs, unknown_mask
+    from stmanet.engine.segmentation import action_runs, frame_timeline
 
     info = probe(path)
     store: list[np.ndarray] = []
@@ -165,11 +164,8 @@ def predict_and_count(predictor: Any, path: Path | str, *, hop: int | None = Non
         raise VideoError(path, "no frame could be decoded")
     emb = np.stack(store)
     result = frame_timeline(prediction, embeddings=emb, **(timeline or {}))
-    windows = prediction.windows
-    other = unknown_mask(np.asarray([w.start_frame for w in windows], dtype=np.int64),
-                         np.asarray([w.end_frame for w in windows], dtype=np.int64),
-                         [w.known for w in windows], result.num_frames)
-    runs = [(result.class_names[v], a, b) for v, a, b in action_runs(result.labels, other)
+    runs = [(result.class_names[v], a, b) for v, a, b in action_runs(result.labels,
+                                                                       result.unknown)
             if v is not None]
     if not runs:
         return prediction, VideoCounts(Path(path), info.fps, len(emb), [],

@@ -67,6 +67,8 @@ DEFAULT_HOP_FRACTION = 4
 """Per-frame results take a window every window / 4 frames unless a hop is given."""
 
 _FLOOR = 1e-8  # the smallest score a log is taken of
+OTHER_LABEL = "other"
+"""The label of a stretch "not a known action" in segments (`FrameTimeline.told_segments`)."""
 
 
 def default_hop(window: int) -> int:
@@ -84,6 +86,9 @@ class FrameSegment:
     start_s: float
     end_s: float
     mean_score: float
+    # False: a stretch "not a known action" (label OTHER_LABEL, no score); True: an action the
+    # model knows; None: the model cannot tell (FrameTimeline.told_segments)
+    known: bool | None = None
 
     @property
     def frames(self) -> int:
@@ -96,7 +101,9 @@ class FrameSegment:
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "start_frame": self.start_frame,
                 "end_frame": self.end_frame, "start_s": round(self.start_s, 4),
-                "end_s": round(self.end_s, 4), "mean_score": round(self.mean_score, 6)}
+                "end_s": round(self.end_s, 4),
+                "mean_score": None if self.known is False else round(self.mean_score, 6),
+                **({} if self.known is None else {"known": self.known})}
 
 
 @dataclass
@@ -116,6 +123,19 @@ class FrameTimeline:
     smoothing: str = DEFAULT_SMOOTHING
     refined: bool = False
     """Whether the changes were placed on the frames' embeddings (step 3 of the module)."""
+    mostly_unknown: np.ndarray | None = None
+    """(N,) bool: the frames most of whose windows are "not a known action" (`unknown_mask`);
+    None: the model cannot tell, or no verdicts were given."""
+    sliver_frames: int = 0
+    """Runs of an action shorter than this beside such frames count as not known too."""
+
+    @property
+    def unknown(self) -> np.ndarray | None:
+        """(N,) bool: the frames "not a known action" (`told_unknown`); None where the model
+        cannot tell."""
+        if self.mostly_unknown is None:
+            return None
+        return told_unknown(self.labels, self.mostly_unknown, self.sliver_frames)
 
     @property
     def num_frames(self) -> int:
@@ -125,17 +145,39 @@ class FrameTimeline:
         """The action at every frame, by name."""
         return [self.class_names[i] for i in self.labels.tolist()]
 
+    def told_segments(self) -> list[FrameSegment]:
+        """The segments with the stretches "not a known action" cut out of the actions as
+        segments of their own (label OTHER_LABEL, known False): what a user is shown and
+        given. Without verdicts (`unknown` None) the segments as they are."""
+        unknown = self.unknown
+        if unknown is None:
+            return list(self.segments)
+        out = []
+        for label, a, b in action_runs(self.labels, unknown):
+            if label is None:
+                out.append(FrameSegment(OTHER_LABEL, a, b, a / self.fps, b / self.fps, 0.0,
+                                        False))
+            else:
+                out.append(FrameSegment(self.class_names[label], a, b, a / self.fps,
+                                        b / self.fps, float(np.mean(self.scores[a:b, label])),
+                                        True))
+        return out
+
     def seconds_per_action(self) -> dict[str, float]:
-        """Seconds of the video given to each action (only actions that occur)."""
+        """Seconds of the video given to each action (only actions that occur), and to
+        OTHER_LABEL where frames are "not a known action"."""
         out: dict[str, float] = {}
-        for s in self.segments:
+        for s in self.told_segments():
             out[s.label] = out.get(s.label, 0.0) + s.frames / self.fps
         return out
 
     def to_text(self) -> str:
         """The segments as a table, one line each, and the seconds per action."""
-        lines = [f"  {s.start_s:8.2f}-{s.end_s:8.2f} s  frames {s.start_frame:6d}-"
-                 f"{s.end_frame:6d}  {s.label} {s.mean_score:.3f}" for s in self.segments]
+        lines = []
+        for s in self.told_segments():
+            what = "NOT A KNOWN ACTION" if s.known is False else f"{s.label} {s.mean_score:.3f}"
+            lines.append(f"  {s.start_s:8.2f}-{s.end_s:8.2f} s  frames {s.start_frame:6d}-"
+                         f"{s.end_frame:6d}  {what}")
         seconds = self.seconds_per_action()
         lines.append("  seconds: " + ", ".join(f"{label} {seconds[label]:.2f}"
                                                for label in sorted(seconds)))
@@ -152,11 +194,12 @@ class FrameTimeline:
                 labels[max(0, start):max(0, end)] = index[label]
         return FrameTimeline(self.class_names, self.fps, self.scores, labels,
                              segments_from_labels(labels, self.scores, self.class_names,
-                                                  self.fps), self.smoothing, True)
+                                                  self.fps), self.smoothing, True,
+                             self.mostly_unknown, self.sliver_frames)
 
     def to_dict(self) -> dict[str, Any]:
         return {"fps": self.fps, "num_frames": self.num_frames, "smoothing": self.smoothing,
-                "segments": [s.to_dict() for s in self.segments],
+                "segments": [s.to_dict() for s in self.told_segments()],
                 "seconds": {k: round(v, 4) for k, v in self.seconds_per_action().items()}}
 
 
@@ -292,17 +335,81 @@ def smooth_labels(scores: np.ndarray, smoothing: str = DEFAULT_SMOOTHING, *,
     return np.argmax(scores, axis=1).astype(np.int64)
 
 
+def _runs(labels: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end exclusive) of each run of one value in `labels`, in order."""
+    if labels.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(labels)) + 1
+    return list(itertools.pairwise([0, *cuts.tolist(), int(labels.size)]))
+
+
+def unknown_mask(starts: np.ndarray, ends: np.ndarray, known: Sequence[bool | None],
+                 frames: int) -> np.ndarray | None:
+    """(frames,) bool: frames covered by more "not a known action" windows than known ones
+    (the app's rule); None when the model cannot tell."""
+    if not known or any(k is None for k in known):
+        return None
+    balance = np.zeros(frames + 1, dtype=np.int64)
+    for a, b, k in zip(starts, ends, known, strict=True):
+        a, b = max(0, int(a)), min(frames, int(b))
+        if b > a:
+            step = -1 if k else 1
+            balance[a] += step
+            balance[b] -= step
+    return np.cumsum(balance[:-1]) > 0
+
+
+def told_unknown(labels: np.ndarray, unknown: np.ndarray, sliver_frames: int) -> np.ndarray:
+    """(N,) bool: `unknown` (frames "not a known action", `unknown_mask`; frames past its end
+    count as known) with every run of an action shorter than `sliver_frames` that touches
+    such frames added to them. The verdicts come from whole windows while the actions'
+    changes are placed to the frame, so where the two nearly meet a few frames of an action
+    would be left between stretches of unknown footage, or at their edge: slivers the
+    windows cannot tell anything about."""
+    labels = np.asarray(labels, dtype=np.int64)
+    out = np.zeros(labels.size, dtype=bool)
+    part = np.asarray(unknown, dtype=bool)[:labels.size]
+    out[:part.size] = part
+    while sliver_frames > 1:
+        marked = np.where(out, -1, labels)
+        runs = _runs(marked)
+        slivers = [(a, b) for i, (a, b) in enumerate(runs)
+                   if marked[a] >= 0 and b - a < sliver_frames
+                   and ((i > 0 and marked[runs[i - 1][0]] < 0)
+                        or (i + 1 < len(runs) and marked[runs[i + 1][0]] < 0))]
+        if not slivers:
+            break
+        for a, b in slivers:
+            out[a:b] = True
+    return out
+
+
+def action_runs(labels: np.ndarray, unknown: np.ndarray | None
+                ) -> list[tuple[int | None, int, int]]:
+    """The segments of a per-frame result: (class index, start, end exclusive) of each run
+    of one action in `labels`, in order, covering every frame. The frames set in `unknown`
+    (`FrameTimeline.unknown`: not a known action; frames past its end count as known; None:
+    the model cannot tell) are left out of the actions: a stretch of them cuts an action's
+    run in two and is a run of its own, index None, however many actions it spans.
+
+    The one rule for segments shown and written (`FrameTimeline.told_segments`), the batch
+    results (engine/video_result.py), `stmanet count --model` (reps_video) and the app's
+    repetition counts (app/services/counting.py); the last two count only the runs with an
+    index."""
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    if unknown is not None:
+        part = np.asarray(unknown, dtype=bool)[: labels.size]
+        labels[: part.size][part] = -1
+    return [(None if labels[a] < 0 else int(labels[a]), a, b) for a, b in _runs(labels)]
+
+
 def segments_from_labels(labels: np.ndarray, scores: np.ndarray, class_names: Sequence[str],
                          fps: float) -> list[FrameSegment]:
     """Runs of one label, in order, with times and the mean per-frame score of the label."""
     labels = np.asarray(labels, dtype=np.int64)
-    if labels.size == 0:
-        return []
     fps = fps if fps > 0 else 25.0
-    cuts = np.flatnonzero(np.diff(labels)) + 1
-    bounds = [0, *cuts.tolist(), int(labels.size)]
     out = []
-    for a, b in itertools.pairwise(bounds):
+    for a, b in _runs(labels):
         label = int(labels[a])
         out.append(FrameSegment(class_names[label], a, b, a / fps, b / fps,
                                 float(np.mean(scores[a:b, label]))))
@@ -319,11 +426,15 @@ def timeline_from_windows(starts: Sequence[int] | np.ndarray, ends: Sequence[int
                           median_frames: int = DEFAULT_MEDIAN_FRAMES,
                           weighting: str = DEFAULT_WEIGHTING,
                           embeddings: np.ndarray | None = None,
-                          refine: bool = True) -> FrameTimeline:
+                          refine: bool = True,
+                          known: Sequence[bool | None] | None = None) -> FrameTimeline:
     """The per-frame result from windows: start and end frames (end exclusive), their softmax
     scores over all classes (W, K) in `class_names` order, the video's frame rate and length
     (default: the last window's end). With `embeddings` (one `reps.frame_embedding` a frame,
-    at least num_frames of them) and `refine`, the changes are placed on them (step 3)."""
+    at least num_frames of them) and `refine`, the changes are placed on them (step 3). With
+    each window's `known` (None for a model that cannot tell), the frames most of whose
+    windows are "not a known action" are marked (`FrameTimeline.unknown`, `told_unknown`:
+    no run of an action under a quarter window beside them)."""
     from stmanet.engine.boundaries import default_radius, reference_frames, refine_changes
 
     scores = frame_scores(starts, ends, window_scores, num_frames, weighting=weighting)
@@ -332,14 +443,16 @@ def timeline_from_windows(starts: Sequence[int] | np.ndarray, ends: Sequence[int
     labels = smooth_labels(scores, smoothing, switch_penalty=switch_penalty,
                            median_frames=median_frames)
     n = labels.shape[0]
+    window = int(np.median(np.asarray(ends) - np.asarray(starts)))
     refined = refine and embeddings is not None and len(embeddings) >= n
     if refined:
-        window = int(np.median(np.asarray(ends) - np.asarray(starts)))
         labels = refine_changes(labels, np.asarray(embeddings)[:n],
                                 radius=default_radius(window), reference=reference_frames(fps))
+    other = (None if known is None else
+             unknown_mask(np.asarray(starts), np.asarray(ends), list(known), n))
     return FrameTimeline(list(class_names), fps if fps > 0 else 25.0, scores, labels,
                          segments_from_labels(labels, scores, class_names, fps), smoothing,
-                         refined)
+                         refined, other, default_hop(window))
 
 
 def frame_timeline(prediction: VideoPrediction, *, smoothing: str = DEFAULT_SMOOTHING,
@@ -358,7 +471,7 @@ def frame_timeline(prediction: VideoPrediction, *, smoothing: str = DEFAULT_SMOO
         prediction.window_scores, prediction.class_names, prediction.fps,
         prediction.num_frames, smoothing=smoothing, switch_penalty=switch_penalty,
         median_frames=median_frames, weighting=weighting, embeddings=embeddings,
-        refine=refine)
+        refine=refine, known=[w.known for w in prediction.windows])
 
 
 # ------------------------------------------------------------------------------ files
@@ -370,13 +483,28 @@ def segments_path(windows_path: Path | str) -> Path:
     return path.with_name(f"{path.stem}.segments{path.suffix}")
 
 
+SEGMENT_COLUMNS = ("video", "start_frame", "end_frame", "start_s", "end_s", "label",
+                   "mean_score", "known")
+"""The columns of a segments CSV file (`write_segments`)."""
+
+
+def segment_row(video: Path | str, s: FrameSegment) -> list[Any]:
+    """One segment as a row of SEGMENT_COLUMNS: a stretch "not a known action" has no mean
+    score and known 0; known is empty where the model cannot tell."""
+    return [printable_path(Path(video)), s.start_frame, s.end_frame, f"{s.start_s:.3f}",
+            f"{s.end_s:.3f}", s.label, "" if s.known is False else f"{s.mean_score:.6f}",
+            "" if s.known is None else int(s.known)]
+
+
 def write_segments(path: Path | str, timelines: Sequence[tuple[Path | str, FrameTimeline]]
                    ) -> Path:
     """Per-segment tables of videos to CSV or JSON, chosen by the file's suffix.
 
     CSV: one row per segment: video, start_frame, end_frame, start_s, end_s, label,
-    mean_score. JSON: {"timelines": [{"video": ..., "fps": ..., "num_frames": ...,
-    "smoothing": ..., "segments": [...], "seconds": {action: seconds}}, ...]}.
+    mean_score, known. JSON: {"timelines": [{"video": ..., "fps": ..., "num_frames": ...,
+    "smoothing": ..., "segments": [...], "seconds": {action: seconds}}, ...]}. A stretch "not
+    a known action" is a segment of its own, label OTHER_LABEL, known 0 (false), no mean
+    score; `known` is empty (left out) where the model cannot tell.
     """
     from stmanet.fileio import atomic_write_text
 
@@ -391,12 +519,9 @@ def write_segments(path: Path | str, timelines: Sequence[tuple[Path | str, Frame
         raise ConfigError(f"{path}: choose a .csv or .json file for the segments")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["video", "start_frame", "end_frame", "start_s", "end_s", "label",
-                     "mean_score"])
+    writer.writerow(SEGMENT_COLUMNS)
     for video, t in timelines:
-        for s in t.segments:
-            writer.writerow([printable_path(Path(video)), s.start_frame, s.end_frame,
-                             f"{s.start_s:.3f}", f"{s.end_s:.3f}", s.label,
-                             f"{s.mean_score:.6f}"])
+        for s in t.told_segments():
+            writer.writerow(segment_row(video, s))
     atomic_write_text(path, buffer.getvalue())
     return path

@@ -21,7 +21,6 @@ The file format is described in docs/reports.md; `RESULT_VERSION` changes when i
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -93,45 +92,6 @@ def video_identity(path: Path | str) -> dict[str, Any]:
             "mtime_ns": st.st_mtime_ns}
 
 
-def unknown_mask(starts: np.ndarray, ends: np.ndarray, known: list[bool | None],
-                 frames: int) -> np.ndarray | None:
-    """(frames,) bool: frames covered by more "not a known action" windows than known ones
-    (the app's rule); None when the model cannot tell."""
-    if not known or any(k is None for k in known):
-        return None
-    balance = np.zeros(frames + 1, dtype=np.int64)
-    for a, b, k in zip(starts, ends, known, strict=True):
-        a, b = max(0, int(a)), min(frames, int(b))
-        if b > a:
-            step = -1 if k else 1
-            balance[a] += step
-            balance[b] -= step
-    return np.cumsum(balance[:-1]) > 0
-
-
-def action_runs(labels: np.ndarray, unknown: np.ndarray | None
-                ) -> list[tuple[int | None, int, int]]:
-    """The segments of a per-frame result: (class index, start, end exclusive) of each run
-    of one action in `labels`, in order, covering every frame. The frames set in `unknown`
-    (`unknown_mask`: not a known action; frames past its end count as known; None: the model
-    cannot tell) are left out of the actions: a stretch of them cuts an action's run in two
-    and is a run of its own, index None, however many actions it spans.
-
-    The one rule for the batch results (`analyse_video`), `stmanet count --model`
-    (reps_video) and the app's repetition counts (app/services/counting.py); the last two
-    count only the runs with an index."""
-    labels = np.asarray(labels, dtype=np.int64).copy()
-    if unknown is not None:
-        part = np.asarray(unknown, dtype=bool)[: labels.size]
-        labels[: part.size][part] = -1
-    if labels.size == 0:
-        return []
-    cuts = np.flatnonzero(np.diff(labels)) + 1
-    bounds = [0, *cuts.tolist(), int(labels.size)]
-    return [(None if labels[a] < 0 else int(labels[a]), a, b)
-            for a, b in itertools.pairwise(bounds)]
-
-
 def _key_window(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray,
                 novelty: list[float | None], a: int, b: int, label: int | None) -> int:
     """The window that best shows frames [a, b): most of it inside, the surest of `label`
@@ -201,9 +161,9 @@ def analyse_video(predictor: Any, path: Path | str, settings: AnalysisSettings, 
     scores = np.asarray(prediction.window_scores, dtype=np.float64)
     known = [w.known for w in windows]
     novelty = [w.novelty for w in windows]
-    other = unknown_mask(starts, ends, known, n)
+    other = timeline.unknown
     segments: list[dict[str, Any]] = []
-    for value, a, b in action_runs(timeline.labels, other):
+    for value, a, b in seg.action_runs(timeline.labels, other):
         action = None if value is None else timeline.class_names[value]
         key = _key_window(starts, ends, scores, novelty, a, b, value)
         w = windows[key]

@@ -18,9 +18,7 @@ from app.services.results import (
     PredictionTrack,
     WindowResult,
     action_seconds,
-    split_runs,
     timeline_seconds,
-    unknown_frames,
 )
 from app.widgets import overlay
 from app.widgets.dialogs import model_info_html
@@ -172,13 +170,7 @@ def test_summaries_count_unknown_windows_as_other():
     rows = action_seconds(track, 20, 10.0, ["c0", "c1"])
     assert {(r.label, r.seconds) for r in rows} == {("c0", 1.0), ("other", 1.0)}
 
-    windows = [window_result(0, 10, 0, False), window_result(5, 15, 0, False),
-               window_result(5, 20, 0, True)]
-    mask = unknown_frames(windows, 20)
-    assert mask.tolist() == [True] * 10 + [False] * 10  # 5-9: two unknown, one known
-    assert split_runs(0, 20, mask) == [(0, 10, True), (10, 20, False)]
-    assert split_runs(15, 25, mask) == [(15, 25, False)]
-
+    mask = np.array([True] * 10 + [False] * 10)
     timeline = SimpleNamespace(class_names=["c0", "c1"], fps=10.0,
                                labels=np.array([0] * 12 + [1] * 8))
     rows = timeline_seconds(timeline, mask)

@@ -159,7 +159,7 @@ def test_the_export_writes_a_segment_table_beside_the_windows(demo, expected, tm
     with open(tmp_path / "demo-predictions.segments.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["video", "start_frame", "end_frame", "start_s", "end_s", "label",
-                             "mean_score", *REP_COLUMNS]  # with each drill's repetitions
+                             "mean_score", "known", *REP_COLUMNS]  # with the repetitions
     assert [r["label"] for r in rows] == [e["label"] for e in expected]
     assert all(Path(r["video"]).name == "demo.mp4" for r in rows)
     assert (rows[0]["start_frame"], rows[-1]["end_frame"]) == ("0", "1250")

@@ -1,11 +1,11 @@
 """The segments a video's per-frame result is cut into once the frames that are not a known
-action are left out (engine/video_result.py `action_runs`): the same segments in the app's
+action are left out (engine/segmentation.py `action_runs`): the same segments in the app's
 repetition counts, `stmanet count --model` and the batch results of `stmanet predict
 --output-dir`."""
 
 import numpy as np
 
-from stmanet.engine.video_result import action_runs, unknown_mask
+from stmanet.engine.segmentation import action_runs, unknown_mask
 
 
 def test_a_stretch_not_a_known_action_cuts_a_segment_and_is_one_segment_of_its_own():

@@ -148,6 +148,11 @@ def test_predict_says_which_windows_are_no_known_action(trained, drills, tmp_pat
                  "--device", "cpu", "--novelty-threshold=-1e9"]) == 0  # under any score
     assert {r["known"] for r in csv.DictReader((tmp_path / "q.csv").open())} == {"0"}
     assert "3 of them not a known action" in capsys.readouterr().out
+    # the per-frame segments say so too: one stretch "other", no action's name or score
+    assert main(["predict", str(video), "--checkpoint", model, "-o", str(tmp_path / "s.csv"),
+                 "--device", "cpu", "--novelty-threshold=-1e9", "--segments"]) == 0
+    segments = list(csv.DictReader((tmp_path / "s.segments.csv").open()))
+    assert [(r["label"], r["known"], r["mean_score"]) for r in segments] == [("other", "0", "")]
     assert main(["predict", str(video), "--checkpoint", model, "-o", str(tmp_path / "p.json"),
                  "--device", "cpu", "--sensitivity", "high"]) == 0
     doc = json.loads((tmp_path / "p.json").read_text())

@@ -45,9 +45,10 @@ def test_the_segments_file_leaves_the_count_empty_where_the_counter_abstained(tm
     from app.services.results import AnalysisResult
     from stmanet.engine.segmentation import FrameSegment
 
-    segments = [FrameSegment("squats", 0, 100, 0.0, 4.0, 0.9),
-                FrameSegment("lunges", 100, 150, 4.0, 6.0, 0.8)]
-    timeline = SimpleNamespace(segments=segments)
+    segments = [FrameSegment("squats", 0, 100, 0.0, 4.0, 0.9, True),
+                FrameSegment("lunges", 100, 150, 4.0, 6.0, 0.8, True),
+                FrameSegment("other", 150, 175, 6.0, 7.0, 0.0, False)]
+    timeline = SimpleNamespace(told_segments=lambda: segments)
     counts = RepCounts([
         SegmentReps("squats", 0, 100, 25.0, total=3, rep_frames=(20, 50, 80),
                     reps_per_min=60.0, pace_cv=0.15),
@@ -58,8 +59,9 @@ def test_the_segments_file_leaves_the_count_empty_where_the_counter_abstained(tm
     with open(target, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[-len(REP_COLUMNS):] == list(REP_COLUMNS)
-    assert [(r["label"], r["reps"], r["pace"], r["not_counted"]) for r in rows] == [
-        ("squats", "3", "fairly even", ""), ("lunges", "", "", "hardly anything moves")]
+    assert [(r["label"], r["known"], r["reps"], r["pace"], r["not_counted"]) for r in rows] == [
+        ("squats", "1", "3", "fairly even", ""), ("lunges", "1", "", "", "hardly anything moves"),
+        ("other", "0", "", "", "")]  # footage of no known action: nothing counted
     assert rows[0]["rep_times"] == "0.80 2.00 3.20" and rows[0]["reps_per_min"] == "60.0"
 
 

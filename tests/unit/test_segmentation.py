@@ -156,8 +156,9 @@ def test_segment_tables_are_written_as_csv_and_json(tmp_path):
     path = write_segments(tmp_path / "game.segments.csv", [(tmp_path / "game.mp4", timeline)])
     rows = list(csv.DictReader(path.open()))
     assert list(rows[0]) == ["video", "start_frame", "end_frame", "start_s", "end_s", "label",
-                             "mean_score"]
+                             "mean_score", "known"]
     assert [r["label"] for r in rows] == ["squats", "walking"]
+    assert {r["known"] for r in rows} == {""}  # no verdicts given: cannot tell
     assert rows[0]["start_frame"] == "0" and rows[-1]["end_frame"] == "96"
     doc = json.loads(write_segments(tmp_path / "g.json", [("game.mp4", timeline)]).read_text())
     entry = doc["timelines"][0]

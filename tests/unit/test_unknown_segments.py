@@ -1,0 +1,76 @@
+"""Segments of a per-frame result where some footage is "not a known action": such
+stretches are segments of their own ("other") wherever segments are shown or written, and
+no sliver of an action is left between them (engine/segmentation.py `told_unknown`)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from stmanet.engine.segmentation import (
+    OTHER_LABEL,
+    timeline_from_windows,
+    told_unknown,
+    write_segments,
+)
+
+NAMES = ["squats", "walking"]
+
+
+def test_a_few_frames_of_an_action_beside_unknown_footage_count_as_unknown():
+    labels = np.repeat([0, 1, 0], [30, 3, 30])  # 3 frames of walking inside squats
+    unknown = np.zeros(63, dtype=bool)
+    unknown[20:30] = unknown[33:45] = True  # the windows' verdicts leave them between
+    told = told_unknown(labels, unknown, sliver_frames=8)
+    assert np.flatnonzero(told).tolist() == list(range(20, 45))  # one stretch
+    # at a stretch's edge too, and a run as long as the sliver limit stays
+    labels = np.repeat([0, 1, 2], [40, 10, 30])
+    unknown = np.zeros(80, dtype=bool)
+    unknown[0:37] = unknown[50:60] = True
+    told = told_unknown(labels, unknown, sliver_frames=8)
+    assert np.flatnonzero(told).tolist() == list(range(0, 40)) + list(range(50, 60))
+    assert told_unknown(labels, unknown, sliver_frames=0).tolist() == unknown.tolist()
+    assert not told_unknown(labels, np.zeros(0, dtype=bool), 8).any()  # frames past: known
+
+
+def scene(window: int = 16, hop: int = 4, frames: int = 96):
+    """Squats for 48 frames, then walking; the windows starting at frame 60 or later are
+    "not a known action"."""
+    starts = np.arange(0, frames - window + 1, hop)
+    ends = starts + window
+    scores = np.array([[0.9, 0.1] if s + window / 2 < 48 else [0.1, 0.9] for s in starts])
+    return starts, ends, scores, [bool(s < 60) for s in starts]
+
+
+def test_unknown_footage_is_a_segment_of_its_own_in_every_form(tmp_path):
+    starts, ends, scores, known = scene()
+    timeline = timeline_from_windows(starts, ends, scores, NAMES, 25.0, 96, known=known)
+    assert [s.label for s in timeline.segments] == ["squats", "walking"]  # the actions
+    told = timeline.told_segments()
+    assert [(s.label, s.known) for s in told] == [("squats", True), ("walking", True),
+                                                  (OTHER_LABEL, False)]
+    assert told[-1].end_frame == 96 and told[-1].start_frame == told[1].end_frame
+    # frames 60-75: three unknown windows, one known; from 72 on every window is unknown
+    assert 66 <= told[-1].start_frame <= 72
+    assert timeline.seconds_per_action()[OTHER_LABEL] == pytest.approx(told[-1].frames / 25)
+    assert "NOT A KNOWN ACTION" in timeline.to_text()
+    rows = list(csv.DictReader(write_segments(tmp_path / "a.csv", [("a.mp4", timeline)]).open()))
+    assert [(r["label"], r["known"]) for r in rows] == [("squats", "1"), ("walking", "1"),
+                                                         ("other", "0")]
+    assert rows[-1]["mean_score"] == "" and float(rows[0]["mean_score"]) > 0.5
+    doc = json.loads(write_segments(tmp_path / "a.json", [("a.mp4", timeline)]).read_text())
+    last = doc["timelines"][0]["segments"][-1]
+    assert last["known"] is False and last["mean_score"] is None
+    assert OTHER_LABEL in doc["timelines"][0]["seconds"]
+
+
+def test_a_model_that_cannot_tell_gives_the_segments_as_before(tmp_path):
+    starts, ends, scores, known = scene()
+    timeline = timeline_from_windows(starts, ends, scores, NAMES, 25.0, 96,
+                                     known=[None] * len(known))
+    assert timeline.unknown is None and timeline.told_segments() == timeline.segments
+    rows = list(csv.DictReader(write_segments(tmp_path / "a.csv", [("a.mp4", timeline)]).open()))
+    assert [(r["label"], r["known"]) for r in rows] == [("squats", ""), ("walking", "")]
+    doc = json.loads(write_segments(tmp_path / "a.json", [("a.mp4", timeline)]).read_text())
+    assert "known" not in doc["timelines"][0]["segments"][0]
