@@ -14,6 +14,7 @@ from stmanet.cli.common import (
     expand_videos,
     inference_device,
     model_file,
+    novelty_threshold,
     parse_frame_size,
     parse_seconds,
     positive_int,
@@ -118,7 +119,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                           reps=[c.to_dict()["segments"] for c in counts] if args.reps else None)
         windows = sum(len(r.windows) for r in results)
         unknown = sum(r.unknown_windows or 0 for r in results)
-        told = f", {unknown} of them not a known action" if predictor.can_tell_unknowns else ""
+        told = (f", {unknown} of them not a known action (novelty over "
+                f"{predictor.novelty_threshold:.3g})" if predictor.can_tell_unknowns else "")
         print(f"{windows} window predictions of {len(results)} video(s) written to "
               f"{args.output}{told}")
         if timelines:
@@ -129,7 +131,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for i, r in enumerate(results):
             top = ", ".join(f"{name} {score:.3f}" for name, score in r.top(3))
             told = ("" if r.unknown_windows is None else
-                    f" ({r.unknown_windows} of {len(r.windows)} windows not a known action)")
+                    f" ({r.unknown_windows} of {len(r.windows)} windows not a known action: "
+                    f"novelty over {predictor.novelty_threshold:.3g})")
             print(f"{printable_path(r.path)}: {top}{told}")
             for w in r.windows:
                 verdict = "" if w.known is None else (
@@ -266,9 +269,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "printed; windows then start every quarter window unless --hop")
     add_smoothing_flags(p)
     unknown = p.add_mutually_exclusive_group()
-    unknown.add_argument("--novelty-threshold", type=float, metavar="VALUE",
+    unknown.add_argument("--novelty-threshold", type=novelty_threshold, metavar="VALUE",
                          help="call a window not a known action above this novelty (default: "
-                              "the model's threshold)")
+                              "the model's threshold, printed with the results; "
+                              "--sensitivity moves it by name)")
     unknown.add_argument("--sensitivity", choices=("low", "normal", "high"),
                          help="how readily windows are called not a known action: the "
                               "threshold that keeps 99%%, 95%% (the model's) or 90%% of the "

@@ -15,6 +15,7 @@ from stmanet.cli.common import (
     device_arg,
     expand_videos,
     inference_device,
+    novelty_threshold,
     parse_override,
     positive_int,
     progress_mode,
@@ -469,7 +470,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="footage of actions the model does not know (held-out classes, or "
                         "none at all): report AUROC, the unknown windows caught and the known "
                         "accuracy kept (openset.json)")
-    p.add_argument("--novelty-threshold", type=float, metavar="VALUE",
+    p.add_argument("--novelty-threshold", type=novelty_threshold, metavar="VALUE",
                    help="the threshold of the --open-set report (default: the model's)")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -147,7 +147,7 @@ def test_predict_says_which_windows_are_no_known_action(trained, drills, tmp_pat
     assert main(["predict", str(video), "--checkpoint", model, "-o", str(tmp_path / "q.csv"),
                  "--device", "cpu", "--novelty-threshold=-1e9"]) == 0  # under any score
     assert {r["known"] for r in csv.DictReader((tmp_path / "q.csv").open())} == {"0"}
-    assert "3 of them not a known action" in capsys.readouterr().out
+    assert "3 of them not a known action (novelty over -1e+09)" in capsys.readouterr().out
     # the per-frame segments say so too: one stretch "other", no action's name or score
     assert main(["predict", str(video), "--checkpoint", model, "-o", str(tmp_path / "s.csv"),
                  "--device", "cpu", "--novelty-threshold=-1e9", "--segments"]) == 0
@@ -162,7 +162,7 @@ def test_predict_says_which_windows_are_no_known_action(trained, drills, tmp_pat
     assert doc["model"]["open_set"]["threshold"] <= threshold  # high: readier to say unknown
     assert {"known", "novelty"} <= set(doc["predictions"][0]["windows"][0])
     assert main(["predict", str(video), "--checkpoint", model, "--device", "cpu"]) == 0
-    assert "windows not a known action)" in capsys.readouterr().out
+    assert f"windows not a known action: novelty over {threshold:.3g})" in capsys.readouterr().out
 
 
 def test_evaluate_scores_footage_of_unknown_actions(trained, drills, tmp_path, capsys):
@@ -287,6 +287,16 @@ def test_the_openset_commands_score_choices_are_the_programs():
     from stmanet.engine.openset import SCORES
 
     assert sorted(OPENSET_SCORES) == sorted(("auto", *SCORES))
+
+
+@pytest.mark.parametrize("command", [["predict", "v.mp4"],
+                                     ["evaluate", "m.safetensors", "--data", "folder:d"]])
+@pytest.mark.parametrize("value", ["nan", "inf", "abc", ""])
+def test_a_novelty_threshold_must_be_a_finite_number(command, value, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, "--novelty-threshold", value])
+    assert stopped.value.code == 2
+    assert "argument --novelty-threshold: expected a" in capsys.readouterr().err
 
 
 def test_predict_without_a_model_says_what_to_do(monkeypatch, tmp_path, capsys):
