@@ -372,6 +372,14 @@ def few_clips(calibration: dict[str, Any]) -> int | None:
 def few_clips_note(calibration: dict[str, Any], known_rate: float) -> str:
     """`OpenSetStats.calibration_note` from the calibration record alone."""
     fewest = few_clips(calibration)
+    scarce = calibration.get("fewest_clips")
+    if fewest is None and str(calibration.get("subset", "")).startswith("training") \
+            and isinstance(scarce, int) and scarce < FEW_CALIBRATION_CLIPS:
+        return (f"the novelty threshold was set without validation data, on "
+                f"{calibration.get('clips')} training clips ({scarce} of the class with "
+                f"fewest): with so few it may sit far from where new footage needs it, and "
+                f"call much more or much less unknown than planned (validation data of "
+                f"{FEW_CALIBRATION_CLIPS} or more clips per class sets it)")
     if fewest is None:
         return ""
     return (f"the novelty threshold was set on {calibration.get('clips')} validation clips, "
@@ -495,10 +503,9 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
     stats.threshold = float(np.quantile(novelty[np.isfinite(novelty)], known_rate))
     stats.calibration = {"subset": subset, "windows": len(source.labels),
                          "clips": source.clip_count, "data": source.description}
-    if subset == "validation":
-        per_class = [int(torch.unique(source.clips[source.labels == k]).numel())
-                     for k in range(int(source.logits.shape[1]))]
-        stats.calibration["fewest_clips"] = min(per_class, default=0)
+    per_class = [int(torch.unique(source.clips[source.labels == k]).numel())
+                 for k in range(int(source.logits.shape[1]))]
+    stats.calibration["fewest_clips"] = min(per_class, default=0)
     return stats
 
 

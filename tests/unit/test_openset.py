@@ -167,6 +167,13 @@ def test_a_threshold_set_on_few_validation_clips_of_a_class_is_said_to_be_rough(
     assert older.calibration_note() == ""  # a file from before says nothing it cannot know
     in_sample = dataclasses.replace(stats, calibration={"subset": "training, out of fold"})
     assert in_sample.calibration_note() == ""
+    # without validation data, on few training clips: said too, with what would set it
+    few = dataclasses.replace(stats, calibration={"subset": "training, out of fold",
+                                                  "clips": 4, "fewest_clips": 2})
+    assert ("without validation data, on 4 training clips (2 of the class with fewest)"
+            in few.calibration_note())
+    many = dataclasses.replace(few, calibration={**few.calibration, "fewest_clips": 30})
+    assert many.calibration_note() == ""
 
 
 def test_every_window_gets_a_novelty_and_the_threshold_is_honoured(fitted, data):
