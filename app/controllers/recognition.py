@@ -47,6 +47,7 @@ from app.services.jobs import BackgroundJob
 from app.services.recognition_service import DEFAULT_HOP, RecognitionService
 from app.services.results import (
     SENSITIVITY_LEVELS,
+    SENSITIVITY_NAMES,
     ActionTime,
     AnalysisResult,
     ModelInfo,
@@ -361,7 +362,7 @@ class RecognitionController(QObject):
         self._sensitivity_group = QActionGroup(owner)
         self.sensitivity_actions: dict[str, QAction] = {}
         for level in SENSITIVITY_LEVELS:
-            act = QAction(level.capitalize(), owner)
+            act = QAction(SENSITIVITY_NAMES[level], owner)
             act.setCheckable(True)
             act.setChecked(level == self._service.sensitivity)
             act.triggered.connect(lambda _=False, v=level: self.set_sensitivity(v))

@@ -28,6 +28,10 @@ STAGES = (2, 3, 4, 5)
 
 SENSITIVITY_LEVELS = ("low", "normal", "high")
 """How readily footage is called "not a known action" (Predictor.set_sensitivity)."""
+SENSITIVITY_NAMES = {"low": "Low: call less footage \u201cnot a known action\u201d",
+                     "normal": "Normal", "high": "High: call more footage \u201cnot a known "
+                                                 "action\u201d"}
+"""The sensitivity levels as the Recognition menu names them."""
 UNTRAINED_ATTENTION_NOTE = ("This model's attention was never trained: the maps show "
                             "nothing yet")
 UNTRAINED_ATTENTION_SHORT = "Attention never trained: no heatmap"

@@ -2,14 +2,14 @@
 
 Two pages. Settings (app/widgets/finetune_settings.py): what the project holds (and what
 stands in the way of training), the model to start from, what to train, epochs, learning
-rate, batch size, validation share, device, whether the new model judges each window with
-its mirror image when telling unknown actions, and free-text extra `stmanet train` flags. Run
-(app/widgets/finetune_run.py): a progress bar with the time left, live loss and accuracy
-curves (app/widgets/training_charts.py), and at the end the validation accuracy, which
-epoch's model was kept and why (and that the choice is noisy when few windows were kept
-aside), per-class accuracy and the confusion matrix, or why the run stopped. The dialog
-only shows and asks; the FineTuneController (app/training.py) runs the training process and
-stores the model.
+rate, batch size, validation share, device, whether the new model also looks at the
+footage flipped left to right when telling unknown actions, and free-text extra `stmanet
+train` flags. Run (app/widgets/finetune_run.py): a progress bar with the time left, live
+loss and accuracy curves (app/widgets/training_charts.py), and at the end the validation
+accuracy, which epoch's model was kept and why (and that the choice is noisy when few
+windows were kept aside), per-class accuracy and the confusion matrix, or why the run
+stopped. The dialog only shows and asks; the FineTuneController (app/training.py) runs the
+training process and stores the model.
 """
 
 from __future__ import annotations

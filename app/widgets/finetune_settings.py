@@ -110,9 +110,9 @@ class SettingsPage:
             self.device_combo.addItem(DEVICE_NAMES.get(device, device), device)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("a name for the new model")
-        self.mirror_check = QCheckBox("Judge each window together with its mirror image")
+        self.mirror_check = QCheckBox("Also look at the footage flipped left to right")
         self.mirror_check.setChecked(True)
-        self.mirror_check.setToolTip("Unticked, each window is judged alone "
+        self.mirror_check.setToolTip("Unticked, the new model looks at the footage once "
                                      "(stmanet train --no-openset-mirror).")
         self.extra_edit = QLineEdit()
         self.extra_edit.setPlaceholderText("more `stmanet train` flags, e.g. --min-crop 0.8")
@@ -145,8 +145,8 @@ class SettingsPage:
         form.addRow("Validation", val_row)
         form.addRow("Device", self.device_combo)
         form.addRow("Model name", self.name_edit)
-        mirror_caption = QLabel("Tells \u201cnot one of my actions\u201d more surely; analysing "
-                                "with the new model takes up to twice as long.")
+        mirror_caption = QLabel("Better at spotting movements that are none of your actions; "
+                                "analysing takes up to twice as long.")
         mirror_caption.setObjectName("panelCaption")
         mirror_caption.setWordWrap(True)
         form.addRow("Unknown actions", self.mirror_check)
