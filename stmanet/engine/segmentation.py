@@ -434,7 +434,7 @@ def timeline_from_windows(starts: Sequence[int] | np.ndarray, ends: Sequence[int
     at least num_frames of them) and `refine`, the changes are placed on them (step 3). With
     each window's `known` (None for a model that cannot tell), the frames most of whose
     windows are "not a known action" are marked (`FrameTimeline.unknown`, `told_unknown`:
-    no run of an action under a quarter window beside them)."""
+    no run of an action under half a window beside them)."""
     from stmanet.engine.boundaries import default_radius, reference_frames, refine_changes
 
     scores = frame_scores(starts, ends, window_scores, num_frames, weighting=weighting)
@@ -452,7 +452,7 @@ def timeline_from_windows(starts: Sequence[int] | np.ndarray, ends: Sequence[int
              unknown_mask(np.asarray(starts), np.asarray(ends), list(known), n))
     return FrameTimeline(list(class_names), fps if fps > 0 else 25.0, scores, labels,
                          segments_from_labels(labels, scores, class_names, fps), smoothing,
-                         refined, other, default_hop(window))
+                         refined, other, max(1, window // 2))
 
 
 def frame_timeline(prediction: VideoPrediction, *, smoothing: str = DEFAULT_SMOOTHING,

@@ -47,6 +47,7 @@ def test_unknown_footage_is_a_segment_of_its_own_in_every_form(tmp_path):
     starts, ends, scores, known = scene()
     timeline = timeline_from_windows(starts, ends, scores, NAMES, 25.0, 96, known=known)
     assert [s.label for s in timeline.segments] == ["squats", "walking"]  # the actions
+    assert timeline.sliver_frames == 8  # half a window: the windows cannot tell less
     told = timeline.told_segments()
     assert [(s.label, s.known) for s in told] == [("squats", True), ("walking", True),
                                                   (OTHER_LABEL, False)]

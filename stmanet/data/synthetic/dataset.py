@@ -302,5 +302,7 @@ def generate_dataset(out_dir: Path | str, *, clips_per_class: int, seed: int, fr
         raise ConfigError(f"drills listed twice: {', '.join(drills)}")
     out = write_class_clips(out_dir, drills, clips_per_class, workers, progress, _write_clip,
                             seed, frames, fps, size, tempo, reps)
-    log.info("synthetic data set: %d drills x %d clips in %s", len(drills), clips_per_class, out)
+    kind = "scenes" if all(d in NON_DRILLS for d in drills) else "classes"
+    log.info("synthetic data set: %d %s x %d clip%s in %s", len(drills), kind, clips_per_class,
+             "" if clips_per_class == 1 else "s", out)
     return out
