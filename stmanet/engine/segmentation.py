@@ -24,6 +24,11 @@ The network answers per window; a timeline needs an answer per frame. Four steps
    exclusive, action, mean score: the mean over the run's frames of that action's per-frame
    score).
 
+Given each window's verdict of a model that tells unknown footage (known or not), the frames
+most of whose windows are "not a known action" are kept beside the labels
+(`FrameTimeline.unknown`, `told_unknown`) and cut out of the actions as segments of their own
+wherever segments are shown or written (`FrameTimeline.told_segments`, `action_runs`).
+
 `timeline_from_windows` does all four from plain arrays (window starts, ends and scores), the
 form a caller that collected windows itself (the app's analysis) has at hand;
 `frame_timeline` does it for a `VideoPrediction`. Which smoothing, penalty and hop are the
