@@ -90,7 +90,8 @@ def count_segments(embeddings: np.ndarray, fps: float, timeline: Any,
     `labels` and `class_names`), cut to the frames embedded, less the frames that are not a
     known action (`unknown`, per frame: the stretches the timeline greys, left out as
     `stmanet predict --output-dir` and `stmanet count` leave them: `FrameTimeline.unknown`,
-    engine.segmentation `action_runs`). `spent`: seconds already spent embedding, added to the time reported."""
+    engine.segmentation `action_runs`). `spent`: seconds already spent embedding, added to
+    the time reported."""
     started = time.perf_counter()
     segments = [] if timeline is None else [
         (timeline.class_names[v], a, b)
