@@ -190,17 +190,21 @@ class FrameTimeline:
 
     def with_segments(self, segments: Sequence[tuple[str | None, int, int]]) -> FrameTimeline:
         """This result with the frames of `segments` (label, start, end) labelled as they say
-        (labels it does not know, and None, left as they are), marked refined: how a stored
-        result whose changes were placed on the frames is rebuilt from its windows."""
+        (labels it does not know left as they are; None: "not a known action", where this
+        result has verdicts), marked refined: how a stored result whose changes were placed
+        on the frames is rebuilt from its windows."""
         index = {name: i for i, name in enumerate(self.class_names)}
         labels = self.labels.copy()
+        unknown = None if self.mostly_unknown is None else self.mostly_unknown.copy()
         for label, start, end in segments:
             if label in index:
                 labels[max(0, start):max(0, end)] = index[label]
+            elif label is None and unknown is not None:
+                unknown[max(0, start):max(0, end)] = True
         return FrameTimeline(self.class_names, self.fps, self.scores, labels,
                              segments_from_labels(labels, self.scores, self.class_names,
                                                   self.fps), self.smoothing, True,
-                             self.mostly_unknown, self.sliver_frames)
+                             unknown, self.sliver_frames)
 
     def to_dict(self) -> dict[str, Any]:
         return {"fps": self.fps, "num_frames": self.num_frames, "smoothing": self.smoothing,

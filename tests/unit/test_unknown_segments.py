@@ -75,3 +75,19 @@ def test_a_model_that_cannot_tell_gives_the_segments_as_before(tmp_path):
     assert [(r["label"], r["known"]) for r in rows] == [("squats", ""), ("walking", "")]
     doc = json.loads(write_segments(tmp_path / "a.json", [("a.mp4", timeline)]).read_text())
     assert "known" not in doc["timelines"][0]["segments"][0]
+
+
+def test_a_stored_result_rebuilt_from_its_windows_keeps_its_stretches_of_unknown_footage():
+    """A result file keeps its segments as placed on the frames (refined), "not a known
+    action" as action None; rebuilt from its windows (the app reopening a cached analysis),
+    the same segments come back, even where a sliver folded into unknown footage in the file
+    would be an action in the windows' own per-frame result."""
+    starts, ends, scores, known = scene()
+    plain = timeline_from_windows(starts, ends, scores, NAMES, 25.0, 96, known=known)
+    told = plain.told_segments()
+    moved = told[-1].start_frame - 6  # as if the file's unknown stretch began 6 frames earlier
+    stored = [("squats", told[0].start_frame, told[0].end_frame),
+              ("walking", told[1].start_frame, moved), (None, moved, 96)]
+    rebuilt = plain.with_segments(stored)
+    assert [(None if s.known is False else s.label, s.start_frame, s.end_frame)
+            for s in rebuilt.told_segments()] == stored
