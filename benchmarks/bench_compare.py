@@ -77,7 +77,7 @@ def main() -> None:
                 for path in (path_a, path_b):
                     timeline = frame_timeline(predictor.predict(path, hop=hop))
                     segments.append([(s.label, s.start_frame, s.end_frame)
-                                     for s in timeline.segments])
+                                     for s in timeline.told_segments() if s.known is not False])
                 studies = [study_video(p, s) for p, s in zip((path_a, path_b), segments,
                                                               strict=True)]
                 common = dict(segments_a=segments[0], segments_b=segments[1],

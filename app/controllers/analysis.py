@@ -120,7 +120,7 @@ class WholeVideoAnalysis(QObject):
 
     def _on_finished(self, result: AnalysisResult) -> None:
         self._live.end_analysis(result)
-        count = 0 if result.timeline is None else len(result.timeline.segments)
+        count = 0 if result.timeline is None else len(result.timeline.told_segments())
         segments = f", {count} segment{'' if count == 1 else 's'}" if count else ""
         self._set_caption(
             f"Analysed: {len(result.windows)} windows{segments}",

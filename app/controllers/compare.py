@@ -44,7 +44,7 @@ from app.video_files import video_file_filter
 from app.widgets.compare_view import CompareView
 from app.widgets.overlay import OverlayOptions, heatmap_image, maps_for, paint_recognition
 from app.widgets.player import format_time
-from app.widgets.timeline import Stretch
+from app.widgets.timeline import frame_stretches
 from stmanet.errors import STMANetError
 
 ErrorPresenter = Callable[[str, str], None]
@@ -235,10 +235,7 @@ class CompareController(QObject):
         timeline = state.pane.timeline
         timeline.set_track(state.track, list(result.class_names))
         if result.timeline is not None:
-            index = {name: i for i, name in enumerate(result.timeline.class_names)}
-            timeline.set_frame_result([Stretch(s.start_frame, s.end_frame,
-                                               index.get(s.label, -1), s.label, s.mean_score)
-                                       for s in result.timeline.segments])
+            timeline.set_frame_result(frame_stretches(result.timeline))
         self._study(side)  # count the repetitions of each recognised segment
         self._analyse_next()
         self._fill_actions()

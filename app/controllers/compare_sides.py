@@ -44,7 +44,8 @@ class CompareSide:
         timeline = None if self.analysis is None else self.analysis.timeline
         if timeline is None:
             return None
-        return [(s.label, s.start_frame, s.end_frame) for s in timeline.segments]
+        return [(s.label, s.start_frame, s.end_frame) for s in timeline.told_segments()
+                if s.known is not False]  # footage of no known action: nothing to count
 
     def start_study(self, parent: QObject, done: Callable[[], None],
                     failed: Callable[[str], None]) -> None:

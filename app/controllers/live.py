@@ -47,7 +47,7 @@ from app.widgets.overlay import (
 )
 from app.widgets.player import PlayerWidget
 from app.widgets.predictions_panel import PredictionsPanel
-from app.widgets.timeline import PredictionTimeline, Stretch
+from app.widgets.timeline import PredictionTimeline, frame_stretches
 
 SESSION_UPDATE_MS = 400
 """The session totals follow new answers in batches, at most this often."""
@@ -228,14 +228,8 @@ class LiveResults(QObject):
         self.timeline.set_track(self._track, self.class_names())
         timeline = result.timeline
         if timeline is not None:
-            index = {name: i for i, name in enumerate(timeline.class_names)}
             self._other = timeline.unknown
-            self.timeline.set_frame_result([
-                Stretch(s.start_frame, s.end_frame, OTHER, OTHER_LABEL, s.mean_score)
-                if s.known is False else
-                Stretch(s.start_frame, s.end_frame, index.get(s.label, -1), s.label,
-                        s.mean_score)
-                for s in timeline.told_segments()])
+            self.timeline.set_frame_result(frame_stretches(timeline))
         counted = [r for r in result.reps.segments if r.counted] if result.reps else []
         self.timeline.set_rep_frames(
             result.reps.rep_frames() if result.reps else [],

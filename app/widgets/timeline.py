@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -60,6 +60,17 @@ class Stretch(NamedTuple):
     class_index: int
     label: str
     score: float
+
+
+def frame_stretches(timeline: Any) -> list[Stretch]:
+    """The stretches of a per-frame result (the engine's FrameTimeline) as the strip draws
+    them: each drill's segments, and the footage not a known action as "other"
+    (`told_segments`)."""
+    index = {name: i for i, name in enumerate(timeline.class_names)}
+    return [Stretch(s.start_frame, s.end_frame, OTHER, OTHER_LABEL, s.mean_score)
+            if s.known is False else
+            Stretch(s.start_frame, s.end_frame, index.get(s.label, -1), s.label, s.mean_score)
+            for s in timeline.told_segments()]
 
 
 def show_tooltip(widget: QWidget, event: QHelpEvent, text: str) -> None:

@@ -125,7 +125,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
               f"{args.output}{told}")
         if timelines:
             where = write_segments(segments_path(args.output), timelines)
-            count = sum(len(t.segments) for _, t in timelines)
+            count = sum(len(t.told_segments()) for _, t in timelines)
             print(f"{count} segments ({args.smoothing} smoothing) written to {where}")
     elif not args.output:
         for i, r in enumerate(results):
