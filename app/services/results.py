@@ -85,13 +85,14 @@ class RoughThreshold:
     clips: int | None
     fewest: int
     enough: int
+    training: bool = False  # set without kept-aside clips, on the training clips themselves
 
 
 def rough_threshold(open_set: dict[str, Any] | None) -> RoughThreshold | None:
     """From a model's open-set statistics (their JSON part, as `OpenSetStats.describe` or the
-    file's header gives them): the few validation clips its threshold was set on, or None
-    when they were enough, were training clips, or the statistics do not say."""
-    from stmanet.engine.openset import FEW_CALIBRATION_CLIPS, few_clips
+    file's header gives them): the few validation clips (or, without any, training clips)
+    its threshold was set on, or None when they were enough or the statistics do not say."""
+    from stmanet.engine.openset import FEW_CALIBRATION_CLIPS, few_clips, set_on_training
 
     calibration = (open_set or {}).get("calibration")
     fewest = few_clips(calibration) if isinstance(calibration, dict) else None
@@ -99,7 +100,7 @@ def rough_threshold(open_set: dict[str, Any] | None) -> RoughThreshold | None:
         return None
     clips = calibration.get("clips")
     return RoughThreshold(clips if isinstance(clips, int) else None, fewest,
-                          FEW_CALIBRATION_CLIPS)
+                          FEW_CALIBRATION_CLIPS, set_on_training(calibration))
 
 
 def attention_note(model: ModelInfo | None) -> str:

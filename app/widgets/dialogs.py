@@ -165,8 +165,9 @@ def _unknowns(info: ModelInfo) -> str:
         windows = "validation" if subset == "validation" else "training"
         told += f", set so that {rate * 100:.0f}% of its {windows} windows are known"
         if (rough := info.rough_threshold) is not None:
+            off = "far" if rough.training else "a few points"
             told += (f" (on only {rough.clips} clips, {rough.fewest} of the action with "
-                     "fewest: on new footage the share may be a few points off)")
+                     f"fewest: on new footage the share may be {off} off)")
     return told + f"; sensitivity {info.sensitivity} (Recognition menu)"
 
 

@@ -68,6 +68,12 @@ def unknowns_line(results: RunResults) -> str:
         return ""
     rate = results.openset.get("known_rate")
     planned = f"the {rate:.0%} planned" if isinstance(rate, int | float) else "planned"
+    if rough.training:
+        return (f"\u201cNot a known action\u201d is decided by a threshold set on the "
+                f"{rough.clips} clips it trained on ({rough.fewest} of the action with fewest), "
+                f"as none were kept aside, so on new footage far more or fewer of your actions "
+                f"may be called unknown than {planned}. Keep {rough.enough} or more clips per "
+                "action aside (Validation) to set it.")
     return (f"\u201cNot a known action\u201d is decided by a threshold set on "
             f"{rough.clips} kept-aside clips ({rough.fewest} of the action with fewest), so "
             f"on new footage a few points more or fewer of your actions may be called unknown "

@@ -360,28 +360,33 @@ class OpenSetStats:
 
 
 def few_clips(calibration: dict[str, Any]) -> int | None:
-    """Validation clips of the least-covered class when a threshold was set on fewer than
-    FEW_CALIBRATION_CLIPS of them; None otherwise (or from a file that does not say)."""
+    """Clips of the least-covered class when a threshold was set on fewer than
+    FEW_CALIBRATION_CLIPS of them (validation clips, or without validation data training
+    clips: `set_on_training`); None otherwise (or from a file that does not say)."""
     fewest = calibration.get("fewest_clips")
-    if calibration.get("subset") != "validation" or not isinstance(fewest, int) \
-            or fewest >= FEW_CALIBRATION_CLIPS:
+    subset = str(calibration.get("subset", ""))
+    if not (subset == "validation" or set_on_training(calibration)) \
+            or not isinstance(fewest, int) or fewest >= FEW_CALIBRATION_CLIPS:
         return None
     return fewest
+
+
+def set_on_training(calibration: dict[str, Any]) -> bool:
+    """Whether a threshold was set without validation data, on the training clips."""
+    return str(calibration.get("subset", "")).startswith("training")
 
 
 def few_clips_note(calibration: dict[str, Any], known_rate: float) -> str:
     """`OpenSetStats.calibration_note` from the calibration record alone."""
     fewest = few_clips(calibration)
-    scarce = calibration.get("fewest_clips")
-    if fewest is None and str(calibration.get("subset", "")).startswith("training") \
-            and isinstance(scarce, int) and scarce < FEW_CALIBRATION_CLIPS:
+    if fewest is None:
+        return ""
+    if set_on_training(calibration):
         return (f"the novelty threshold was set without validation data, on "
-                f"{calibration.get('clips')} training clips ({scarce} of the class with "
+                f"{calibration.get('clips')} training clips ({fewest} of the class with "
                 f"fewest): with so few it may sit far from where new footage needs it, and "
                 f"call much more or much less unknown than planned (validation data of "
                 f"{FEW_CALIBRATION_CLIPS} or more clips per class sets it)")
-    if fewest is None:
-        return ""
     return (f"the novelty threshold was set on {calibration.get('clips')} validation clips, "
             f"{fewest} of the class with fewest: on new footage of the known actions it may "
             f"keep several points more or fewer than {known_rate:.0%} known "

@@ -756,4 +756,10 @@ def test_the_results_say_when_a_model_cannot_tell_unknown_footage_or_its_thresho
     sure = {**rough, "calibration": {**rough["calibration"], "fewest_clips": 40}}
     assert unknowns_line(RunResults(tmp_path, model, openset=sure)) == ""
     from_training = {**rough, "calibration": {"subset": "training, out of fold"}}
-    assert unknowns_line(RunResults(tmp_path, model, openset=from_training)) == ""
+    assert unknowns_line(RunResults(tmp_path, model, openset=from_training)) == ""  # says not
+    # none kept aside (Validation 0%): set on the training clips themselves, and few of them
+    few_trained = {**rough, "calibration": {"subset": "training, out of fold", "clips": 8,
+                                            "fewest_clips": 2}}
+    text = unknowns_line(RunResults(tmp_path, model, openset=few_trained))
+    assert "set on the 8 clips it trained on (2 of the action with fewest)" in text
+    assert "Keep 30 or more clips per action aside (Validation)" in text

@@ -459,7 +459,13 @@ def test_the_combined_score_needs_validation_windows_and_its_scale_in_the_file(f
     model = fitted.model
     train = _windows([[8.0, 0.0, 0.0]] * 6, [0, 0, 1, 1, 2, 2], list(range(6)), ["red"] * 6,
                      torch.randn(6, 120))
-    assert fit_openset(model, train).score == "mahalanobis"  # no validation: the distance
+    alone = fit_openset(model, train)
+    assert alone.score == "mahalanobis"  # no validation: the distance
+    # set on the training clips, two of each class: the program says it may be far off
+    assert alone.calibration["subset"].startswith("training")
+    assert alone.calibration["clips"] == 6 and alone.calibration["fewest_clips"] == 2
+    assert "without validation data, on 6 training clips (2 of the class with fewest)" in \
+        alone.calibration_note()
     for score in ("mahalanobis+softmax", "mahalanobis+relative+softmax"):
         with pytest.raises(ConfigError, match="needs validation data"):
             fit_openset(model, train, score=score)
