@@ -69,8 +69,10 @@ def embed_video(path: Path | str, on_progress: Progress | None = None
 def read_segments(path: Path | str) -> list[tuple[str | None, int, int]]:
     """(label, start_frame, end_frame) of the segments in a file: an expected timeline
     ({"segments": [{"label", "start_frame", "end_frame"}, ...]}, as `stmanet sequence`
-    writes), or predictions of `stmanet predict -o` (JSON or CSV), whose consecutive windows
-    with the same label make one segment."""
+    writes), the segments of `stmanet predict --segments` (NAME.segments.csv or .json), or
+    predictions of `stmanet predict -o` (JSON or CSV), whose consecutive windows with the
+    same label make one segment. Footage "not a known action" (segments with known false,
+    runs of such windows) is left out: it is no drill to count."""
     from stmanet.engine.inference import WindowPrediction
     from stmanet.fileio import read_text_file
 
@@ -82,14 +84,25 @@ def read_segments(path: Path | str) -> list[tuple[str | None, int, int]]:
             videos = {r["video"] for r in rows}
             if len(videos) > 1:
                 raise ValueError(f"it holds the predictions of {len(videos)} videos, not one")
+            if rows and "label_1" not in rows[0] and "label" in rows[0]:  # predict --segments
+                return [(r["label"], int(r["start_frame"]), int(r["end_frame"])) for r in rows
+                        if r.get("known") != "0"]
             windows = [WindowPrediction(int(r["start_frame"]), int(r["end_frame"]),
                                         float(r["start_s"]), float(r["end_s"]),
-                                        [r["label_1"]], [float(r["score_1"])]) for r in rows]
+                                        [r["label_1"]], [float(r["score_1"])],
+                                        known=_known(r.get("known")))
+                       for r in rows]
             return _window_segments(windows)
         data = json.loads(text)
+        if isinstance(data, dict) and "timelines" in data:  # predict --segments
+            timelines = data["timelines"]
+            if len(timelines) != 1:
+                raise ValueError(f"it holds the segments of {len(timelines)} videos, not one")
+            data = timelines[0]
         if isinstance(data, dict) and "segments" in data:
             return [(str(s["label"]) if s.get("label") is not None else None,
-                     int(s["start_frame"]), int(s["end_frame"])) for s in data["segments"]]
+                     int(s["start_frame"]), int(s["end_frame"])) for s in data["segments"]
+                    if s.get("known") is not False]
         if isinstance(data, dict) and "predictions" in data:
             videos = data["predictions"]
             if len(videos) != 1:
@@ -103,16 +116,28 @@ def read_segments(path: Path | str) -> list[tuple[str | None, int, int]]:
                           f"({missing})") from exc
 
 
+def _known(text: str | None) -> bool | None:
+    """A prediction CSV's known column: "1", "0", or empty (the model cannot tell)."""
+    return None if text in (None, "") else text == "1"
+
+
+_UNKNOWN = "\0not a known action"  # the label of a window not a known action, in runs
+
+
 def _window_segments(windows: Sequence[Any]) -> list[tuple[str | None, int, int]]:
-    """Runs of windows with the same top label, each from its first window's start to the
-    next run's start (the last to its end), so that segments never overlap."""
+    """Runs of windows with the same top label (windows not a known action make runs of
+    their own, left out), each from its first window's start to the next run's start (the
+    last to its end), so that segments never overlap."""
+    from dataclasses import replace
+
     from stmanet.engine.timeline import predicted_segments
 
-    runs = predicted_segments(sorted(windows, key=lambda w: w.start_frame))
+    marked = [replace(w, labels=[_UNKNOWN]) if w.known is False else w for w in windows]
+    runs = predicted_segments(sorted(marked, key=lambda w: w.start_frame))
     out = []
     for i, run in enumerate(runs):
         end = runs[i + 1].start_frame if i + 1 < len(runs) else run.end_frame
-        if end > run.start_frame:
+        if end > run.start_frame and run.label != _UNKNOWN:
             out.append((run.label, run.start_frame, end))
     return out
 
