@@ -22,11 +22,15 @@ MAX_KEY_FRAMES = 12
 
 
 def action_colours(class_names: Sequence[str]) -> dict[str, Any]:
-    """One colour per action, the same in every figure of a session (tab10, then tab20)."""
+    """One colour per action, the same in every figure of a session: tab10's, then tab20's
+    lighter ones, none of them grey (grey is the footage not a known action,
+    UNKNOWN_COLOUR)."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if len(class_names) <= 10 else "tab20"]
-    return {name: cmap(i % cmap.N) for i, name in enumerate(class_names)}
+    tab10, tab20 = colormaps["tab10"], colormaps["tab20"]
+    colours = [tab10(i) for i in range(10)] + [tab20(i) for i in range(1, 20, 2)]
+    palette = [c for c in colours if max(c[:3]) - min(c[:3]) > 0.05]
+    return {name: palette[i % len(palette)] for i, name in enumerate(class_names)}
 
 
 def png_bytes(fig: Figure | SubFigure, dpi: int = 110) -> bytes:

@@ -10,7 +10,7 @@ from html import escape
 from string import Template
 from typing import Any
 
-from stmanet.report.figures import heatmap_note
+from stmanet.report.figures import UNKNOWN_COLOUR, heatmap_note
 from stmanet.report.session import (
     UNKNOWN_LABEL,
     Student,
@@ -102,8 +102,8 @@ def student_page(student: Student, colours: dict[str, Any], figures: dict[str, b
             f"<td>{'-' if student.counts.get(a) is None else student.counts[a]}</td></tr>"
             for a, s in sorted(student.seconds.items(), key=lambda kv: -kv[1])]
     if student.unknown_s is not None:
-        rows.append(f'<tr><td><span class="swatch" style="background:#9e9e9e"></span>'
-                    f"{UNKNOWN_LABEL}</td><td>{fmt_seconds(student.unknown_s)}</td>"
+        rows.append(f"<tr><td>{_swatch(UNKNOWN_COLOUR)}{UNKNOWN_LABEL}</td>"
+                    f"<td>{fmt_seconds(student.unknown_s)}</td>"
                     f"<td>{100 * student.unknown_s / r['duration_s']:.0f}%</td>"
                     "<td>-</td></tr>")
     told = ("" if r.get("can_tell_unknowns") else
@@ -116,7 +116,7 @@ def student_page(student: Student, colours: dict[str, Any], figures: dict[str, b
     seg_rows = []
     for s in r["segments"]:
         name = UNKNOWN_LABEL if s["action"] is None else s["action"].replace("_", " ")
-        colour = "#9e9e9e" if s["action"] is None else colours[s["action"]]
+        colour = UNKNOWN_COLOUR if s["action"] is None else colours[s["action"]]
         seg_rows.append(f"<tr><td>{_swatch(colour)}{escape(name)}</td>"
                         f"<td>{s['start_s']:.1f}</td><td>{s['end_s']:.1f}</td>"
                         f"<td>{s['end_s'] - s['start_s']:.1f}</td>{_reps_cells(s)}</tr>")

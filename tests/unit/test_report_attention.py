@@ -153,3 +153,14 @@ def test_older_results_without_the_attention_field_still_report(fresh_results, t
     page, text = report(absent, tmp_path / "absent-reports")
     assert "No attention heatmap: this model has no spatial attention." in page
     assert "this model has no spatial attention" in text
+
+
+def test_no_action_is_drawn_in_the_grey_of_footage_not_a_known_action():
+    from matplotlib.colors import to_hex, to_rgb
+
+    for count in (3, 10, 18):
+        colours = [to_hex(c) for c in figures.action_colours([f"a{i}" for i in range(count)])
+                   .values()]
+        assert len(set(colours)) == count  # one colour each
+        assert all(max(to_rgb(c)) - min(to_rgb(c)) > 0.05 for c in colours)  # none grey
+    assert max(to_rgb(figures.UNKNOWN_COLOUR)) - min(to_rgb(figures.UNKNOWN_COLOUR)) < 0.01
