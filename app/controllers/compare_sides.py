@@ -85,8 +85,10 @@ def action_text(result: WindowResult | None, *, analysed: bool) -> str:
     """'Action: jumping jacks 97%', or why there is none."""
     if result is None:
         return "Action: —" if analysed else "Action: not analysed yet"
-    unknown = " (not a known action)" if result.unknown else ""
-    return f"Action: {display_name(result.label)} {result.score * 100:.0f}%{unknown}"
+    named = f"{display_name(result.label)} {result.score * 100:.0f}%"
+    if result.unknown:
+        return f"Action: not a known action (nearest: {named})"
+    return f"Action: {named}"
 
 
 def sync_text(alignment: Alignment, a_frame: int, b_frame: int, nudge: int, fps_a: float,

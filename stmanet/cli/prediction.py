@@ -265,8 +265,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="include the mean attention maps per stage (JSON output)")
     p.add_argument("--segments", action="store_true",
                    help="also the per-frame result as segments (start, end, action, mean "
-                        "score): written beside --output as NAME.segments.csv/.json, or "
-                        "printed; windows then start every quarter window unless --hop")
+                        "score, known; footage not a known action: rows labelled other): "
+                        "written beside --output as NAME.segments.csv/.json, or printed; "
+                        "windows then start every quarter window unless --hop")
     add_smoothing_flags(p)
     unknown = p.add_mutually_exclusive_group()
     unknown.add_argument("--novelty-threshold", type=novelty_threshold, metavar="VALUE",
@@ -317,7 +318,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("video", metavar="VIDEO")
     p.add_argument("--segments", metavar="FILE",
                    help="segments from an expected timeline (VIDEO.json of `stmanet "
-                        "sequence`) or from predictions (`stmanet predict -o`, JSON or CSV)")
+                        "sequence`), from `stmanet predict --segments` (NAME.segments.csv or "
+                        ".json) or from predictions (`stmanet predict -o`, JSON or CSV); "
+                        "footage not a known action is left out")
     p.add_argument("--whole", action="store_true",
                    help="count the whole video as one segment, without a model")
     p.add_argument("--label", help="with --whole: the drill, e.g. running (counts steps for "

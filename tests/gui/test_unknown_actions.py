@@ -175,3 +175,11 @@ def test_summaries_count_unknown_windows_as_other():
                                labels=np.array([0] * 12 + [1] * 8))
     rows = timeline_seconds(timeline, mask)
     assert [(r.label, r.seconds) for r in rows] == [("other", 1.0), ("c1", 0.8), ("c0", 0.2)]
+
+
+def test_the_comparisons_readout_says_not_a_known_action_before_the_nearest_one():
+    from app.controllers.compare_sides import action_text
+
+    assert action_text(window_result(0, 10, 0, False), analysed=True) == \
+        "Action: not a known action (nearest: c0 60%)"
+    assert action_text(window_result(0, 10, 0, True), analysed=True) == "Action: c0 60%"
