@@ -102,7 +102,6 @@ class LiveResults(QObject):
         self._source: SourceInfo | None = None
         self._track = PredictionTrack()
         self._analysis: AnalysisResult | None = None
-        self._other: np.ndarray | None = None  # frames of the per-frame result called "other"
         self._shown: WindowResult | None = None
         self._rows_holder: WindowResult | None = None
         self._detail_pending = False
@@ -228,7 +227,6 @@ class LiveResults(QObject):
         self.timeline.set_track(self._track, self.class_names())
         timeline = result.timeline
         if timeline is not None:
-            self._other = timeline.unknown
             self.timeline.set_frame_result(frame_stretches(timeline))
         counted = [r for r in result.reps.segments if r.counted] if result.reps else []
         self.timeline.set_rep_frames(
@@ -264,7 +262,8 @@ class LiveResults(QObject):
         if info is None or not self._track:
             return []
         if self._analysis is not None and self._analysis.timeline is not None:
-            return timeline_seconds(self._analysis.timeline, self._other)
+            timeline = self._analysis.timeline
+            return timeline_seconds(timeline, timeline.unknown)
         count = info.frame_count
         if count is None:
             count = max(w.end_frame for w in self._track)

@@ -364,8 +364,7 @@ def few_clips(calibration: dict[str, Any]) -> int | None:
     FEW_CALIBRATION_CLIPS of them (validation clips, or without validation data training
     clips: `set_on_training`); None otherwise (or from a file that does not say)."""
     fewest = calibration.get("fewest_clips")
-    subset = str(calibration.get("subset", ""))
-    if not (subset == "validation" or set_on_training(calibration)) \
+    if not (calibration.get("subset") == "validation" or set_on_training(calibration)) \
             or not isinstance(fewest, int) or fewest >= FEW_CALIBRATION_CLIPS:
         return None
     return fewest

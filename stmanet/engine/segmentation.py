@@ -38,6 +38,7 @@ defaults, and why, is measured in docs/training.md ("Timelines").
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -134,10 +135,10 @@ class FrameTimeline:
     sliver_frames: int = 0
     """Runs of an action shorter than this beside such frames count as not known too."""
 
-    @property
+    @functools.cached_property
     def unknown(self) -> np.ndarray | None:
-        """(N,) bool: the frames "not a known action" (`told_unknown`); None where the model
-        cannot tell."""
+        """(N,) bool: the frames "not a known action" (`told_unknown`, made once); None where
+        the model cannot tell."""
         if self.mostly_unknown is None:
             return None
         return told_unknown(self.labels, self.mostly_unknown, self.sliver_frames)
