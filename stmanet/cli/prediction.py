@@ -200,8 +200,9 @@ def _cmd_count(args: argparse.Namespace) -> int:
     if args.output:
         check_output_file(args.output)
     if args.segments:
-        segments = reps_video.read_segments(args.segments)
-        counted = reps_video.count_video(args.video, segments, source=args.segments)
+        segments, unknown = reps_video.read_timeline(args.segments)
+        counted = reps_video.count_video(args.video, segments, source=args.segments,
+                                         unknown=unknown)
     elif args.whole:
         counted = reps_video.count_video(args.video, [(args.label, 0, 1 << 62)],
                                          source="whole video")

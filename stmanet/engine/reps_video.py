@@ -1,11 +1,12 @@
 """Counting the repetitions of a video file: its frames, its segments, the counts on file.
 
 `count_video` decodes a video once into frame embeddings (stmanet.engine.reps) and counts each
-segment. The segments come from a file (`read_segments`: an expected timeline such as
+segment. The segments come from a file (`read_timeline`: an expected timeline such as
 `stmanet sequence` writes, or the predictions of `stmanet predict -o`), from a model's
 predictions made in the same pass over the frames (`predict_and_count`), or are the whole
-video. `write_counts` writes the counts as CSV (a row per segment) or JSON (with the time of
-every repetition).
+video. Footage that is not a known action is not counted; its stretches are kept
+(`VideoCounts.unknown`) and shown beside the counts. `write_counts` writes the counts as CSV
+(a row per segment) or JSON (with the time of every repetition).
 """
 
 from __future__ import annotations
@@ -35,11 +36,21 @@ class VideoCounts:
     frames: int  # frames decoded
     segments: list[SegmentCount]
     source: str  # where the segments came from: "whole video", a file, "model ..."
+    # stretches (start frame, end frame exclusive) not a known action: left out, not counted
+    unknown: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": printable_path(self.path), "fps": self.fps, "frames": self.frames,
                 "segments_from": self.source,
-                "segments": [s.to_dict() for s in self.segments]}
+                "segments": [s.to_dict() for s in self.segments],
+                "not_known": [{"start_frame": a, "end_frame": b,
+                               "start_s": round(a / self.fps, 3),
+                               "end_s": round(b / self.fps, 3)} for a, b in self.unknown]}
+
+    def rows(self) -> list[tuple[float, SegmentCount | tuple[int, int]]]:
+        """The counted segments and the stretches not a known action, in time order."""
+        return sorted([(s.start_frame, s) for s in self.segments]
+                      + [(a, (a, b)) for a, b in self.unknown], key=lambda r: r[0])
 
 
 def _embedded(frames: Iterable[tuple[int, np.ndarray]], store: list[np.ndarray],
@@ -66,13 +77,17 @@ def embed_video(path: Path | str, on_progress: Progress | None = None
     return np.stack(store), info.fps
 
 
-def read_segments(path: Path | str) -> list[tuple[str | None, int, int]]:
+Segments = list[tuple[str | None, int, int]]  # (label, start frame, end frame exclusive)
+
+
+def read_timeline(path: Path | str) -> tuple[Segments, list[tuple[int, int]]]:
     """(label, start_frame, end_frame) of the segments in a file: an expected timeline
     ({"segments": [{"label", "start_frame", "end_frame"}, ...]}, as `stmanet sequence`
     writes), the segments of `stmanet predict --segments` (NAME.segments.csv or .json), or
     predictions of `stmanet predict -o` (JSON or CSV), whose consecutive windows with the
     same label make one segment. Footage "not a known action" (segments with known false,
-    runs of such windows) is left out: it is no drill to count."""
+    runs of such windows) is left out: it is no drill to count; its (start, end) stretches
+    come second."""
     from stmanet.engine.inference import WindowPrediction
     from stmanet.fileio import read_text_file
 
@@ -85,8 +100,8 @@ def read_segments(path: Path | str) -> list[tuple[str | None, int, int]]:
             if len(videos) > 1:
                 raise ValueError(f"it holds the predictions of {len(videos)} videos, not one")
             if rows and "label_1" not in rows[0] and "label" in rows[0]:  # predict --segments
-                return [(r["label"], int(r["start_frame"]), int(r["end_frame"])) for r in rows
-                        if r.get("known") != "0"]
+                return _split([(r["label"], int(r["start_frame"]), int(r["end_frame"]),
+                                r.get("known") != "0") for r in rows])
             windows = [WindowPrediction(int(r["start_frame"]), int(r["end_frame"]),
                                         float(r["start_s"]), float(r["end_s"]),
                                         [r["label_1"]], [float(r["score_1"])],
@@ -100,9 +115,9 @@ def read_segments(path: Path | str) -> list[tuple[str | None, int, int]]:
                 raise ValueError(f"it holds the segments of {len(timelines)} videos, not one")
             data = timelines[0]
         if isinstance(data, dict) and "segments" in data:
-            return [(str(s["label"]) if s.get("label") is not None else None,
-                     int(s["start_frame"]), int(s["end_frame"])) for s in data["segments"]
-                    if s.get("known") is not False]
+            return _split([(str(s["label"]) if s.get("label") is not None else None,
+                            int(s["start_frame"]), int(s["end_frame"]),
+                            s.get("known") is not False) for s in data["segments"]])
         if isinstance(data, dict) and "predictions" in data:
             videos = data["predictions"]
             if len(videos) != 1:
@@ -116,6 +131,13 @@ def read_segments(path: Path | str) -> list[tuple[str | None, int, int]]:
                           f"({missing})") from exc
 
 
+def _split(rows: Sequence[tuple[str | None, int, int, bool]]
+           ) -> tuple[Segments, list[tuple[int, int]]]:
+    """(label, start, end, known) rows as the known segments and the unknown stretches."""
+    return ([(label, a, b) for label, a, b, known in rows if known],
+            [(a, b) for _, a, b, known in rows if not known])
+
+
 def _known(text: str | None) -> bool | None:
     """A prediction CSV's known column: "1", "0", or empty (the model cannot tell)."""
     return None if text in (None, "") else text == "1"
@@ -124,22 +146,22 @@ def _known(text: str | None) -> bool | None:
 _UNKNOWN = "\0not a known action"  # the label of a window not a known action, in runs
 
 
-def _window_segments(windows: Sequence[Any]) -> list[tuple[str | None, int, int]]:
+def _window_segments(windows: Sequence[Any]) -> tuple[Segments, list[tuple[int, int]]]:
     """Runs of windows with the same top label (windows not a known action make runs of
-    their own, left out), each from its first window's start to the next run's start (the
-    last to its end), so that segments never overlap."""
+    their own, the stretches returned second), each from its first window's start to the
+    next run's start (the last to its end), so that segments never overlap."""
     from dataclasses import replace
 
     from stmanet.engine.timeline import predicted_segments
 
     marked = [replace(w, labels=[_UNKNOWN]) if w.known is False else w for w in windows]
     runs = predicted_segments(sorted(marked, key=lambda w: w.start_frame))
-    out = []
+    rows = []
     for i, run in enumerate(runs):
         end = runs[i + 1].start_frame if i + 1 < len(runs) else run.end_frame
-        if end > run.start_frame and run.label != _UNKNOWN:
-            out.append((run.label, run.start_frame, end))
-    return out
+        if end > run.start_frame:
+            rows.append((run.label, run.start_frame, end, run.label != _UNKNOWN))
+    return _split(rows)
 
 
 def _fit(segments: Sequence[tuple[str | None, int, int]], frames: int, where: str
@@ -154,13 +176,22 @@ def _fit(segments: Sequence[tuple[str | None, int, int]], frames: int, where: st
 
 def count_video(path: Path | str, segments: Sequence[tuple[str | None, int, int]] | None = None,
                 *, source: str = "", settings: CountSettings | None = None,
-                on_progress: Progress | None = None) -> VideoCounts:
-    """Count each segment of a video (default: the whole video, one segment, no label)."""
+                on_progress: Progress | None = None,
+                unknown: Sequence[tuple[int, int]] = ()) -> VideoCounts:
+    """Count each segment of a video (default: the whole video, one segment, no label);
+    `unknown`: the stretches not a known action, kept (within the frames) to be shown."""
     emb, fps = embed_video(path, on_progress)
     where = source or printable_path(path)
+    kept = _within(unknown, len(emb))
+    if segments is not None and not segments and kept:  # all of it not a known action
+        return VideoCounts(Path(path), fps, len(emb), [], source or "whole video", kept)
     bounds = _fit(segments, len(emb), where) if segments is not None else None
     counts = count_reps(emb, fps, bounds, settings=settings)
-    return VideoCounts(Path(path), fps, len(emb), counts, source or "whole video")
+    return VideoCounts(Path(path), fps, len(emb), counts, source or "whole video", kept)
+
+
+def _within(stretches: Iterable[tuple[int, int]], frames: int) -> tuple[tuple[int, int], ...]:
+    return tuple((a, min(b, frames)) for a, b in stretches if a < min(b, frames))
 
 
 def predict_and_count(predictor: Any, path: Path | str, *, hop: int | None = None,
@@ -189,26 +220,40 @@ def predict_and_count(predictor: Any, path: Path | str, *, hop: int | None = Non
         raise VideoError(path, "no frame could be decoded")
     emb = np.stack(store)
     result = frame_timeline(prediction, embeddings=emb, **(timeline or {}))
-    runs = [(result.class_names[v], a, b) for v, a, b in action_runs(result.labels,
-                                                                       result.unknown)
-            if v is not None]
+    every = action_runs(result.labels, result.unknown)
+    runs = [(result.class_names[v], a, b) for v, a, b in every if v is not None]
+    unknown = _within(((a, b) for v, a, b in every if v is None), len(emb))
     if not runs:
         return prediction, VideoCounts(Path(path), info.fps, len(emb), [],
-                                       "model predictions"), emb
+                                       "model predictions", unknown), emb
     segments = _fit(runs, len(emb), printable_path(path))
     counts = count_reps(emb, info.fps, segments, settings=settings)
     return prediction, VideoCounts(Path(path), info.fps, len(emb), counts,
-                                   "model predictions"), emb
+                                   "model predictions", unknown), emb
 
 
 CSV_FIELDS = ("video", "label", "start_frame", "end_frame", "start_s", "end_s", "reps",
               "reps_per_min", "pace_cv", "period_s", "periodicity", "reason", "rep_times")
 
 
+NOT_KNOWN = "not a known action"
+
+
 def count_rows(videos: Sequence[VideoCounts]) -> list[dict[str, Any]]:
+    """A CSV row per counted segment and per stretch not a known action (label "other",
+    no count), in time order."""
+    from stmanet.engine.segmentation import OTHER_LABEL
+
     rows = []
     for video in videos:
-        for s in video.segments:
+        for _, s in video.rows():
+            if isinstance(s, tuple):
+                a, b = s
+                rows.append({"video": printable_path(video.path), "label": OTHER_LABEL,
+                             "start_frame": a, "end_frame": b,
+                             "start_s": round(a / video.fps, 3),
+                             "end_s": round(b / video.fps, 3), "reason": NOT_KNOWN})
+                continue
             d = s.to_dict()
             rows.append({"video": printable_path(video.path), "label": d["label"] or "",
                          **{k: d[k] for k in ("start_frame", "end_frame", "start_s", "end_s",
@@ -233,7 +278,7 @@ def write_counts(path: Path | str, videos: Sequence[VideoCounts]) -> Path:
     if suffix != ".csv":
         raise ConfigError(f"{path}: choose a .csv or .json file for the counts")
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, restval="")
     writer.writeheader()
     writer.writerows(count_rows(videos))
     atomic_write_text(path, buffer.getvalue())
@@ -244,7 +289,14 @@ def counts_text(video: VideoCounts) -> str:
     """A table of one video's counts for a terminal."""
     lines = [f"{printable_path(video.path)}: {len(video.segments)} segment(s), from "
              f"{video.source}"]
-    for s in video.segments:
+    if video.unknown:
+        seconds = sum(b - a for a, b in video.unknown) / video.fps
+        lines[0] += f"; {seconds:.1f} s not a known action, not counted"
+    for _, s in video.rows():
+        if isinstance(s, tuple):
+            lines.append(f"  {s[0] / video.fps:7.2f}-{s[1] / video.fps:7.2f} s  "
+                         f"{NOT_KNOWN.upper()}")
+            continue
         span = f"{s.start_s:7.2f}-{s.end_s:7.2f} s"
         name = (s.label or "-")[:16]
         if s.abstained:

@@ -42,6 +42,30 @@ def test_count_with_a_segments_file_prints_and_writes_each_segment(drills, tmp_p
         assert float(row["reps_per_min"]) > 0
 
 
+def test_count_shows_the_footage_not_a_known_action_and_does_not_count_it(drills, tmp_path,
+                                                                         capsys):
+    # a predict --segments file in which the model knew neither drill's last two seconds
+    segments = tmp_path / "drills.segments.csv"
+    segments.write_text("video,label,start_frame,end_frame,start_s,end_s,mean_score,known\n"
+                        "d,jumping_jacks,0,100,0,4,0.9,1\nd,other,100,150,4,6,,0\n"
+                        "d,walking,150,250,6,10,0.9,1\nd,other,250,300,10,12,,0\n")
+    out = tmp_path / "counts.csv"
+    assert main(["count", str(drills), "--segments", str(segments), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 segment(s)" in printed and "4.0 s not a known action, not counted" in printed
+    assert printed.count("NOT A KNOWN ACTION") == 2
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["label"], r["start_frame"], r["reps"]) for r in rows][1::2] == [
+        ("other", "100", ""), ("other", "250", "")]
+    assert {r["reason"] for r in rows[1::2]} == {"not a known action"}
+    assert int(rows[2]["reps"]) > 0  # the walking between them is counted
+    as_json = tmp_path / "counts.json"
+    assert main(["count", str(drills), "--segments", str(segments), "-o", str(as_json)]) == 0
+    (video,) = json.loads(as_json.read_text())["videos"]
+    assert [(u["start_s"], u["end_s"]) for u in video["not_known"]] == [(4.0, 6.0), (10.0, 12.0)]
+    assert len(video["segments"]) == 2
+
+
 def test_count_of_the_whole_video_as_json(drills, tmp_path):
     out = tmp_path / "counts.json"
     assert main(["count", str(drills), "--whole", "-o", str(out)]) == 0

@@ -94,15 +94,17 @@ def test_a_stored_result_rebuilt_from_its_windows_keeps_its_stretches_of_unknown
 
 
 def test_count_takes_the_segments_predict_writes_and_leaves_unknown_footage_out(tmp_path):
-    from stmanet.engine.reps_video import read_segments
+    from stmanet.engine.reps_video import read_timeline
 
     starts, ends, scores, known = scene()
     timeline = timeline_from_windows(starts, ends, scores, NAMES, 25.0, 96, known=known)
     told = timeline.told_segments()
     expected = [(s.label, s.start_frame, s.end_frame) for s in told if s.known]
+    stretches = [(s.start_frame, s.end_frame) for s in told if not s.known]
+    assert stretches
     for suffix in (".csv", ".json"):  # `stmanet predict --segments` files
         path = write_segments(tmp_path / f"v.segments{suffix}", [("v.mp4", timeline)])
-        assert read_segments(path) == expected
+        assert read_timeline(path) == (expected, stretches)
     # predictions (windows): a run of windows not a known action is no segment, and the
     # known run before it does not stretch over it
     rows = ["video,start_frame,end_frame,start_s,end_s,label_1,score_1,known",
@@ -110,4 +112,4 @@ def test_count_takes_the_segments_predict_writes_and_leaves_unknown_footage_out(
             "v.mp4,32,48,1.28,1.92,walking,0.8,0", "v.mp4,48,64,1.92,2.56,walking,0.9,1"]
     windows = tmp_path / "w.csv"
     windows.write_text("\n".join(rows) + "\n")
-    assert read_segments(windows) == [("squats", 0, 32), ("walking", 48, 64)]
+    assert read_timeline(windows) == ([("squats", 0, 32), ("walking", 48, 64)], [(32, 48)])
