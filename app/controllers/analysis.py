@@ -69,6 +69,9 @@ class WholeVideoAnalysis(QObject):
                                 "in advance.")
             return False
         if self._service.model is None:
+            if self._service.when_loaded("analyse whole video", self.analyse):
+                self._show_message("Analysing once the model has loaded…", 5000)
+                return True
             self._present_error("No model", "Open a model first: Model ▸ Open model…")
             return False
         if self._service.is_analysing():

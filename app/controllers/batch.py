@@ -105,9 +105,14 @@ class BatchController(QObject):
     # --- what the menus (and tests) call -------------------------------------------------
 
     def analyse(self, videos: Sequence[Path | str]) -> BackgroundJob | None:
-        """Analyse the videos in the background with the model in use."""
+        """Analyse the videos in the background with the model in use (None: not started;
+        while the first model loads, it starts once the model has loaded)."""
         model = self._recognition.service.model
         if model is None:
+            if self._recognition.service.when_loaded("analyse videos",
+                                                     lambda: self.analyse(videos)):
+                self._window.show_message("Analysing once the model has loaded…", 5000)
+                return None
             self._present_error("No model", "Open a model first: Model ▸ Open model…")
             return None
         if not videos:

@@ -199,6 +199,9 @@ class CompareController(QObject):
         """Analyse both videos with the model, one after the other; False when it cannot
         start (no model, a video missing, already analysing)."""
         if self.service.model is None:
+            if self.service.when_loaded("compare", self.analyse):
+                self._status("Analysing once the model has loaded…")
+                return True
             self._present_error("No model", "Open a model in the main window first: "
                                 "Model ▸ Open model…")
             return False

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -112,6 +113,7 @@ class RecognitionService(QObject):
         self._live_enabled = True
         self._live_failed = False
         self._analysing: Path | None = None
+        self._after_load: dict[str, Callable[[], object]] = {}
         self._sensitivity = "normal"
 
         queued = Qt.ConnectionType.QueuedConnection
@@ -178,6 +180,16 @@ class RecognitionService(QObject):
 
     def is_analysing(self) -> bool:
         return self._analysing is not None
+
+    def when_loaded(self, key: str, then: Callable[[], object]) -> bool:
+        """While the first model is still loading (e.g. just after start-up): call `then`
+        once it has loaded, and return True; nothing is called if the load fails. One call
+        waits per `key` (asking twice does not run it twice). False when no model is
+        loading."""
+        if self._model is not None or not self._loading:
+            return False
+        self._after_load[key] = then
+        return True
 
     def set_live_enabled(self, enabled: bool) -> None:
         """Live predictions on or off (off, e.g., once a whole file has been analysed)."""
@@ -284,11 +296,17 @@ class RecognitionService(QObject):
         self._live_failed = False
         wanted, self._device = self._device, info.device
         self.modelChanged.emit(info)
+        if not self._loading:
+            waiting, self._after_load = self._after_load, {}
+            for then in waiting.values():
+                then()
         if wanted != info.device and not self._loading:  # the device changed meanwhile
             self.set_device(wanted)
 
     def _on_model_failed(self, message: str) -> None:
         self._loading = max(0, self._loading - 1)
+        if not self._loading:
+            self._after_load.clear()  # the failure is shown; what waited for it is dropped
         if self._model is not None and self._device != self._model.device:
             self._device = self._model.device  # a device change that did not work
         self.modelLoadFailed.emit(message)

@@ -149,6 +149,27 @@ def test_live_answers_are_never_about_a_stale_window(qtbot, tiny_model):
     assert all(b - a >= 4 for a, b in itertools.pairwise(ends))
 
 
+def test_what_waits_for_the_first_model_runs_once_it_loads_and_never_after_a_failure(
+        qtbot, tiny_model, tmp_path):
+    service = RecognitionService(lambda n: [])
+    ran: list[str] = []
+    try:
+        assert not service.when_loaded("a", lambda: ran.append("a"))  # nothing is loading
+        broken = tmp_path / "broken.safetensors"
+        broken.write_bytes(b"\x00" * 4096)
+        with qtbot.waitSignal(service.modelLoadFailed, timeout=WAIT_MS):
+            service.load_model(broken)
+            assert service.when_loaded("a", lambda: ran.append("a"))
+        with qtbot.waitSignal(service.modelChanged, timeout=WAIT_MS):
+            service.load_model(tiny_model)
+            assert service.when_loaded("b", lambda: ran.append("b"))
+            assert service.when_loaded("b", lambda: ran.append("b"))  # asked twice
+        assert ran == ["b"]  # not "a": its model failed to load
+        assert not service.when_loaded("c", lambda: ran.append("c"))  # a model is in
+    finally:
+        service.shutdown()
+
+
 # ------------------------------------------------------------------------------- attention
 
 
