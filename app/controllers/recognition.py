@@ -434,6 +434,7 @@ class RecognitionController(QObject):
         player.playbackFailed.connect(self._on_playback_failed)
         service.modelChanged.connect(self._on_model_changed)
         service.modelLoadFailed.connect(self._on_model_failed)
+        service.modelLoadStarted.connect(lambda _path: self._update_actions())
         service.predicted.connect(self._on_predicted)
         service.failed.connect(lambda message: self._present_error("Recognition failed",
                                                                    message))
@@ -487,6 +488,7 @@ class RecognitionController(QObject):
             self._device_label.setText(info.device_name)
             if info.device in self.device_actions:
                 self.device_actions[info.device].setChecked(True)
+        self._update_actions()
         self._present_error("Cannot load the model", message)
 
     def _on_predicted(self, result: WindowResult) -> None:
@@ -520,9 +522,11 @@ class RecognitionController(QObject):
         is_file = info is not None and not info.is_live
         analysing = self._service.is_analysing()
         exporting = self._exports.jobs.is_busy()
+        # while the first model loads, an analysis asked for starts once it is in
+        can_analyse = (has_model or self._service.is_loading()) and is_file
         self.model_info_action.setEnabled(has_model)
-        self.analyse_action.setEnabled(has_model and is_file and not analysing)
+        self.analyse_action.setEnabled(can_analyse and not analysing)
         self.cancel_analysis_action.setEnabled(analysing)
         self.export_predictions_action.setEnabled(not exporting)
         self.export_video_action.setEnabled(is_file and not exporting)
-        self._analysis.update_footer(can_analyse=has_model and is_file)
+        self._analysis.update_footer(can_analyse=can_analyse)

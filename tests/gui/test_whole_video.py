@@ -67,7 +67,8 @@ def demo(qapp, tmp_path_factory) -> Iterator[tuple[MainWindow, RecognitionContro
         recognition.load_model(DEMO_MODEL)
         # asked for while the model is still loading (as just after start-up): no "No
         # model" box (it would fail here), the analysis starts once the model is in
-        assert recognition.service.model is None and recognition.analyse()
+        assert recognition.service.model is None and recognition.analyse_action.isEnabled()
+        assert recognition.analyse()
         assert recognition.analyse()  # asked twice: still one analysis
         wait_until(lambda: bool(finished), ANALYSIS_S)
         assert len(finished) == 1 and not recognition.service.is_analysing()
