@@ -63,9 +63,11 @@ def timeline_figure(student: Student, colours: dict[str, Any], width: float = 8.
     fig = fig or Figure(figsize=(width, 1.9), layout="constrained")
     ax = fig.add_subplot()
     _bars(ax, result, colours)
+    inches_a_second = 0.9 * fig.bbox.width / fig.dpi / max(result["duration_s"], 1e-6)  # ~axes
     for s in result["segments"]:
         reps = (s.get("reps") or {}).get("reps")
-        if reps is not None and s["end_s"] - s["start_s"] > 0.06 * result["duration_s"]:
+        label_inches = (len(str(reps)) + 1) * 0.09 + 0.06  # 9-point bold digits and "×"
+        if reps is not None and (s["end_s"] - s["start_s"]) * inches_a_second > label_inches:
             ax.text((s["start_s"] + s["end_s"]) / 2, 0, f"{reps}×", ha="center",
                     va="center", fontsize=9, color="white", fontweight="bold")
     ax.set_xlim(0, result["duration_s"])
