@@ -47,7 +47,7 @@ class VideoCounts:
                                "start_s": round(a / self.fps, 3),
                                "end_s": round(b / self.fps, 3)} for a, b in self.unknown]}
 
-    def rows(self) -> list[tuple[float, SegmentCount | tuple[int, int]]]:
+    def rows(self) -> list[tuple[int, SegmentCount | tuple[int, int]]]:
         """The counted segments and the stretches not a known action, in time order."""
         return sorted([(s.start_frame, s) for s in self.segments]
                       + [(a, (a, b)) for a, b in self.unknown], key=lambda r: r[0])
