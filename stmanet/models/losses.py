@@ -78,3 +78,64 @@ def stmanet_loss(output: STMANetOutput, target: Tensor, *, lambda_spatial: float
     ls = spatial_diversity(output).float() if lambda_spatial else zero
     lt = temporal_diversity(output).float() if lambda_temporal else zero
     return LossTerms(ce + lambda_spatial * ls + lambda_temporal * lt, ce, ls, lt)
+
+
+def pooled(output: STMANetOutput) -> Tensor:
+    """The stages' pooled features side by side (B, D), in float32: what the novelty score
+    measures distances on (stmanet/engine/openset.py)."""
+    return torch.cat([f.float() for f in output.stage_features], dim=1)
+
+
+class ClassCentres:
+    """The centre loss (Wen et al. 2016) on the pooled multi-level features: each class's
+    running mean of them, and half the squared distance of every clip's features to its
+    class's mean. Pulling each class's clips together leaves an action between two trained
+    ones further from both, where the novelty score tells it (docs/model.md, "Training that
+    gathers each class"). The means follow each batch's (`rate` of the way, less for few
+    clips of a class: Wen et al.'s update); a class's first batch sets its mean. Under
+    torchrun every process's batch counts (the sums are all-reduced), so all keep the same
+    means."""
+
+    def __init__(self, num_classes: int, rate: float = 0.5) -> None:
+        self.num_classes = num_classes
+        self.rate = rate
+        self.centres: Tensor | None = None  # (K, D), made at the first batch
+        self.seen = torch.zeros(num_classes, dtype=torch.bool)
+
+    @torch.no_grad()
+    def update(self, features: Tensor, labels: Tensor) -> None:
+        import torch.distributed as dist
+
+        features = features.detach().float()
+        if self.centres is None:
+            self.centres = features.new_zeros(self.num_classes, features.shape[1])
+        self.centres = self.centres.to(features.device)
+        self.seen = self.seen.to(features.device)
+        sums = self.centres.new_zeros(self.centres.shape).index_add_(0, labels, features)
+        counts = self.centres.new_zeros(self.num_classes).index_add_(
+            0, labels, torch.ones_like(labels, dtype=features.dtype))
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(sums)
+            dist.all_reduce(counts)
+        present = counts > 0
+        means = sums[present] / counts[present, None]
+        step = torch.where(self.seen[present], self.rate * counts[present] / (1 + counts[present]),
+                           torch.ones_like(counts[present]))
+        self.centres[present] += step[:, None] * (means - self.centres[present])
+        self.seen |= present
+
+    def loss(self, features: Tensor, labels: Tensor) -> Tensor:
+        """Half the squared distance of each clip's features to its class's mean, averaged
+        over the batch (after `update` with the same batch)."""
+        assert self.centres is not None, "update() first"
+        return 0.5 * (features.float() - self.centres[labels]).pow(2).sum(dim=1).mean()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        if self.centres is None:
+            return {}
+        return {"centres": self.centres.cpu(), "seen": self.seen.cpu()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        if state:
+            self.centres = state["centres"].float()
+            self.seen = state["seen"].bool()
