@@ -199,11 +199,6 @@ class TrainConfig:
     mixup: float = _option(0.0, "mixup: blend every training batch with itself shuffled, "
                            "clips and labels alike, by a weight drawn from Beta(a, a) per step "
                            "(0: off; 0.2-0.4 usual)")
-    center_loss: float = _option(0.0, "weight of the centre loss: each clip's pooled "
-                                 "features of every stage pulled towards its class's "
-                                 "running mean, which leaves an action between two "
-                                 "trained ones further from both for the novelty score "
-                                 "(0: off; 0.01 measured, docs/model.md)")
     min_crop: float = _option(0.5, "smallest training crop side as a share of the frame's "
                               "shorter side (the paper: 0.5; raise it where the subject is "
                               "small in the frame)")
@@ -268,8 +263,6 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
         if not 0.0 <= self.mixup <= 10.0:  # NaN too
             raise ConfigError(f"mixup must be in [0, 10], not {self.mixup}")
-        if not 0.0 <= self.center_loss <= 10.0:  # NaN too
-            raise ConfigError(f"center_loss must be in [0, 10], not {self.center_loss}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, not {self.lr}")
         self.input_spec  # noqa: B018 - refuses frames, frame_stride, size, mean, std out of range

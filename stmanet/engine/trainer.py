@@ -128,7 +128,6 @@ from stmanet.engine.resume import (
 from stmanet.errors import Cancelled, ConfigError, STMANetError
 from stmanet.fileio import atomic_path, atomic_write_text
 from stmanet.models import STMANet, stmanet_loss
-from stmanet.models.losses import ClassCentres, pooled
 
 # The data set construction, model initialisation and freezing, RNG and resume state, and
 # cancelling live in their own modules; their names are importable from here as well.
@@ -327,7 +326,6 @@ class Trainer:
         # each process its own dropout stream; the weights above were seeded alike everywhere
         seed_everything(cfg.seed + 7919 * ctx.rank)
 
-        self._centres = ClassCentres(len(class_names)) if cfg.center_loss > 0 else None
         start_epoch, start_step = 0, 0
         best_acc: float | None = None
         best_epoch: int | None = None
@@ -341,8 +339,6 @@ class Trainer:
             scheduler.load_state_dict(state["scheduler"])
             if state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
-            if self._centres is not None:
-                self._centres.load_state_dict(state.get("centres") or {})
             start_epoch, start_step = int(state["epoch"]), int(state["step"])
             best_acc = state.get("best_val_acc")
             best_epoch = state.get("best_epoch")
@@ -518,11 +514,6 @@ class Trainer:
                 terms = stmanet_loss(output, target, lambda_spatial=cfg.lambda_spatial,
                                      lambda_temporal=cfg.lambda_temporal,
                                      label_smoothing=cfg.label_smoothing)
-            if self._centres is not None:  # with mixup: the larger share's class
-                features = pooled(output)
-                self._centres.update(features, labels)
-                terms.total = terms.total + cfg.center_loss * self._centres.loss(features,
-                                                                                 labels)
             self._optimizer.zero_grad(set_to_none=True)
             self._scaler.scale(terms.total).backward()
             self._scaler.step(self._optimizer)
@@ -664,7 +655,6 @@ class Trainer:
                 "optimizer": self._optimizer.state_dict(),
                 "scheduler": self._scheduler.state_dict(),
                 "scaler": self._scaler.state_dict() if self._scaler.is_enabled() else {},
-                "centres": self._centres.state_dict() if self._centres is not None else {},
                 "ranks": [_to_cpu(r) for r in ranks],  # RNG states and epoch sums per process
                 "best_val_acc": best_acc, "best_epoch": best_epoch, "best_val_loss": best_loss,
                 "class_names": list(self.data.class_names),

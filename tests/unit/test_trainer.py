@@ -28,7 +28,6 @@ from stmanet.engine.trainer import (
 )
 from stmanet.errors import ConfigError
 from stmanet.models import create_model
-from stmanet.models.losses import ClassCentres
 
 CLASSES = ["red", "green", "blue"]
 
@@ -372,42 +371,4 @@ def test_a_mixup_run_learns_and_resumes_exactly(tmp_path):
     with pytest.raises(TrainingCancelled):
         Trainer(cfg, data(train=18), stop_after_epoch=1).run()
     Trainer(cfg, data(train=18), resume=True).run()
-    assert same(final_weights(tmp_path / "run"), final_weights(whole.run_dir))
-
-
-def test_class_centres_follow_each_class_and_pull_its_clips_together():
-    centres = ClassCentres(3)
-    features = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0]])
-    labels = torch.tensor([0, 0, 2])
-    centres.update(features, labels)  # a class's first batch sets its mean
-    assert torch.equal(centres.centres[0], torch.tensor([1.0, 0.0]))
-    assert torch.equal(centres.centres[2], torch.tensor([10.0, 10.0]))
-    assert centres.centres[1].abs().sum() == 0 and not centres.seen[1]
-    # half the squared distance to the class mean, averaged: (1 + 1 + 0) / 2 / 3
-    assert torch.isclose(centres.loss(features, labels), torch.tensor(1 / 3))
-    # a later batch moves a mean a share of the way (Wen et al.: 0.5 n / (1 + n))
-    centres.update(torch.tensor([[4.0, 0.0]]), torch.tensor([0]))
-    assert torch.allclose(centres.centres[0], torch.tensor([1.75, 0.0]))
-    # its gradient pulls each clip towards its class's mean
-    moving = features.clone().requires_grad_()
-    centres.loss(moving, labels).backward()
-    assert moving.grad[1, 0] > 0 > moving.grad[0, 0]
-    again = ClassCentres(3)
-    again.load_state_dict(centres.state_dict())
-    assert torch.equal(again.centres, centres.centres) and torch.equal(again.seen, centres.seen)
-    with pytest.raises(ConfigError, match="center_loss"):
-        TrainConfig(center_loss=float("nan"))
-
-
-def test_a_centre_loss_run_learns_and_resumes_exactly(tmp_path):
-    whole = Trainer(config(tmp_path, "whole", epochs=3, center_loss=0.01),
-                    data(train=18)).run()
-    assert whole.history[-1]["train_loss"] < whole.history[0]["train_loss"]
-    plain = Trainer(config(tmp_path, "plain", epochs=3), data(train=18)).run()
-    assert not same(final_weights(whole.run_dir), final_weights(plain.run_dir))
-    cfg = config(tmp_path, epochs=3, center_loss=0.01)
-    with pytest.raises(TrainingCancelled):
-        Trainer(cfg, data(train=18), stop_after_epoch=1).run()
-    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["centres"]
-    Trainer(cfg, data(train=18), resume=True).run()  # the class means resumed with it
     assert same(final_weights(tmp_path / "run"), final_weights(whole.run_dir))
