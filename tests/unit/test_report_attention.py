@@ -164,3 +164,18 @@ def test_no_action_is_drawn_in_the_grey_of_footage_not_a_known_action():
         assert len(set(colours)) == count  # one colour each
         assert all(max(to_rgb(c)) - min(to_rgb(c)) > 0.05 for c in colours)  # none grey
     assert max(to_rgb(figures.UNKNOWN_COLOUR)) - min(to_rgb(figures.UNKNOWN_COLOUR)) < 0.01
+
+
+def test_every_drill_wide_enough_for_its_count_shows_it_on_the_timeline():
+    from stmanet.report.session import Student
+
+    # an 82 s lesson of 4 s drills (under 6% of it each) and one 0.3 s sliver
+    segments = [{"action": "a0", "start_s": 4.0 * i, "end_s": 4.0 * i + 4.0,
+                 "reps": {"reps": 10 + i}} for i in range(20)]
+    segments.append({"action": "a1", "start_s": 80.0, "end_s": 80.3, "reps": {"reps": 3}})
+    result = {"segments": segments, "duration_s": 82.0, "class_names": ["a0", "a1"],
+              "seconds": {"a0": 80.0, "a1": 0.3}, "video": {"name": "lesson.mp4"}}
+    fig = figures.timeline_figure(Student(result, Path("lesson.json")),
+                                  figures.action_colours(["a0", "a1"]))
+    drawn = [t.get_text() for t in fig.axes[0].texts]
+    assert drawn == [f"{10 + i}×" for i in range(20)]  # not the sliver's
