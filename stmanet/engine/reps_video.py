@@ -183,10 +183,10 @@ def count_video(path: Path | str, segments: Sequence[tuple[str | None, int, int]
     emb, fps = embed_video(path, on_progress)
     where = source or printable_path(path)
     kept = _within(unknown, len(emb))
-    if segments is not None and not segments and kept:  # all of it not a known action
-        return VideoCounts(Path(path), fps, len(emb), [], source or "whole video", kept)
-    bounds = _fit(segments, len(emb), where) if segments is not None else None
-    counts = count_reps(emb, fps, bounds, settings=settings)
+    counts: list[SegmentCount] = []
+    if segments is None or segments or not kept:  # else all of it is not a known action
+        bounds = _fit(segments, len(emb), where) if segments is not None else None
+        counts = count_reps(emb, fps, bounds, settings=settings)
     return VideoCounts(Path(path), fps, len(emb), counts, source or "whole video", kept)
 
 
@@ -223,11 +223,8 @@ def predict_and_count(predictor: Any, path: Path | str, *, hop: int | None = Non
     every = action_runs(result.labels, result.unknown)
     runs = [(result.class_names[v], a, b) for v, a, b in every if v is not None]
     unknown = _within(((a, b) for v, a, b in every if v is None), len(emb))
-    if not runs:
-        return prediction, VideoCounts(Path(path), info.fps, len(emb), [],
-                                       "model predictions", unknown), emb
-    segments = _fit(runs, len(emb), printable_path(path))
-    counts = count_reps(emb, info.fps, segments, settings=settings)
+    counts = (count_reps(emb, info.fps, _fit(runs, len(emb), printable_path(path)),
+                         settings=settings) if runs else [])
     return prediction, VideoCounts(Path(path), info.fps, len(emb), counts,
                                    "model predictions", unknown), emb
 
