@@ -7,7 +7,11 @@ each candidate score is fitted (no training) and measured:
     mahalanobis+relative+softmax
                         log(1 - max softmax) plus the larger of log(mahalanobis) and the
                         relative distance, each standardised on the validation windows
-                        (the default where there are some)
+                        (the default where there are some); each window judged on
+                        its novelty averaged with the window's before it in its clip
+                        (the default trail)
+    mahalanobis+relative+softmax, alone
+                        the same, each window judged alone
     mahalanobis+softmax log(mahalanobis) + log(1 - max softmax), each standardised on the
                         validation windows (the default before the relative distance)
     mahalanobis         stages 2-5 concatenated, one shared covariance (the default without
@@ -57,6 +61,8 @@ from stmanet.engine.openset_windows import WindowOutputs, collect_windows
 
 VARIANTS = {
     "mahalanobis+relative+softmax": {"score": "mahalanobis+relative+softmax"},
+    "mahalanobis+relative+softmax, alone": {"score": "mahalanobis+relative+softmax",
+                                            "trail": 0.0},
     "mahalanobis+softmax": {"score": "mahalanobis+softmax"},
     "mahalanobis": {"score": "mahalanobis"},
     "mahalanobis/stage": {"score": "mahalanobis", "covariance": "stage"},

@@ -11,12 +11,16 @@ A model with open-set statistics (engine/openset.py) also gives every window a `
 (higher: less like its training footage) and `known` (novelty at or under the threshold:
 the model's own, or one set with `Predictor.set_novelty_threshold` / `set_sensitivity`).
 Without them both are None: the model cannot tell footage of its actions from anything else.
+
+Statistics fitted with a trail (`OpenSetStats.trail`) judge each window of a video on its
+novelty averaged with that of the windows that began up to one window length before it; the
+novelty a window carries is then that mean.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ from torch import Tensor
 
 from stmanet.config import InputSpec
 from stmanet.engine.checkpoint import LoadedModel
+from stmanet.engine.novelty import NoveltyTrail
 from stmanet.errors import Cancelled, ConfigError, VideoError
 from stmanet.models import STMANetOutput
 from stmanet.models.prepare import prepare_for_inference
@@ -262,13 +267,25 @@ class Predictor:
 
         self.novelty_threshold = checked_threshold(self.openset, self.path, level)
 
-    def assess(self, output: STMANetOutput) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def assess(self, output: STMANetOutput, *, starts: Sequence[int] | None = None,
+               trail: NoveltyTrail | None = None,
+               ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Novelty (B,) and known (B,) of a forward pass's clips; (None, None) when the model
-        cannot tell unknowns."""
+        cannot tell unknowns. With a `trail` (`new_trail`) and the clips' first frames
+        (`starts`, in order), each clip is judged on its novelty averaged with the windows'
+        before it in the trail, and that mean is the novelty answered."""
         if self.openset is None or self.novelty_threshold is None:
             return None, None
         novelty = self.openset.novelty(output).numpy()
+        if trail is not None and starts is not None:
+            novelty = np.array([trail.add(int(s), float(v)) for s, v in zip(starts, novelty,
+                                                                          strict=True)])
         return novelty, self.openset.is_known(novelty, self.novelty_threshold)
+
+    def new_trail(self) -> NoveltyTrail | None:
+        """What judges the windows of one video together (`OpenSetStats.new_trail`); None
+        where each window is judged alone or the model cannot tell unknowns."""
+        return None if self.openset is None else self.openset.new_trail(self.spec.window)
 
     def model_info(self) -> dict[str, Any]:
         """What a prediction file says about the model: its classes, whether and how it tells
@@ -345,6 +362,7 @@ class Predictor:
         score_sum = torch.zeros(len(self.class_names), dtype=torch.float64)
         pending: list[int] = []
         next_window = 0
+        trail = self.new_trail()
         if on_progress is not None:
             on_progress(0, total)
 
@@ -358,7 +376,8 @@ class Predictor:
             scores, output = self.run_batch(batch)
             score_sum += scores.double().sum(0)
             maps = attention_summary(output) if self.attention else None
-            novelty, known = self.assess(output)
+            novelty, known = self.assess(output, starts=[int(starts[w]) for w in pending],
+                                         trail=trail)
             for j, w in enumerate(pending):
                 window = self._window_prediction(int(starts[w]), num_frames, fps, scores[j],
                                                  maps, j)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -57,6 +59,47 @@ def run_views(model: Any, clips: Tensor, mirror: bool) -> Any:
     on their mirror images (`mirror_average`): two forward passes."""
     output = model(clips)
     return mirror_average(output, model(clips.flip(-1))) if mirror else output
+
+
+class NoveltyTrail:
+    """Judges the windows of one video together with the ones before them: `add(start,
+    novelty)`, in order of the windows' starts, answers the mean novelty of this window and of
+    those added that began at most `span` frames before it. A start before the last one (the
+    video sought back, another video) begins a new trail."""
+
+    def __init__(self, span: int) -> None:
+        self.span = max(0, int(span))
+        self._seen: deque[tuple[int, float]] = deque()
+
+    def reset(self) -> None:
+        self._seen.clear()
+
+    def add(self, start: int, novelty: float) -> float:
+        if self._seen and start < self._seen[-1][0]:
+            self._seen.clear()
+        while self._seen and self._seen[0][0] < start - self.span:
+            self._seen.popleft()
+        self._seen.append((int(start), float(novelty)))
+        return float(np.mean([v for _, v in self._seen]))
+
+
+def trailing_novelty(novelty: np.ndarray, clips: np.ndarray, back: int) -> np.ndarray:
+    """Each window's novelty averaged with that of up to `back` windows before it in the same
+    clip (the test protocol's windows of a clip, consecutive and in order), as `NoveltyTrail`
+    judges a video's windows spaced one window length apart."""
+    novelty = np.asarray(novelty, dtype=np.float64)
+    out = novelty.copy()
+    if back < 1 or novelty.size == 0:
+        return out
+    clips = np.asarray(clips)
+    for clip in np.unique(clips):
+        rows = np.flatnonzero(clips == clip)
+        values = novelty[rows]
+        sums = np.concatenate([[0.0], np.cumsum(values)])
+        ends = np.arange(1, len(values) + 1)
+        firsts = np.maximum(0, ends - 1 - back)
+        out[rows] = (sums[ends] - sums[firsts]) / (ends - firsts)
+    return out
 
 
 def logit_novelty(logits: Tensor, score: str) -> Tensor:

@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from stmanet.engine.novelty import (
     STAGES,
     Background,
+    NoveltyTrail,
     background_gaussian,
     combined_novelty,
     doubt_tells,
@@ -61,6 +62,7 @@ from stmanet.engine.novelty import (
     mahalanobis_novelty,
     pooled_features,
     scale_ok,
+    trailing_novelty,
     whitened_distances,
 )
 from stmanet.errors import CheckpointError, ConfigError
@@ -75,8 +77,13 @@ CALIBRATED = (COMBINED, RELATIVE)  # the scores whose parts are standardised on 
 COVARIANCES = ("full", "stage")  # one covariance over all stages, or one per stage
 PREFIX = "openset."
 HEADER_KEY = "stmanet.openset"
-FORMAT = 2  # 2: statistics of windows averaged with their mirror images ("mirror")
+FORMAT = 3  # 2: windows averaged with their mirror images ("mirror"); 3: "trail"
 DEFAULT_KNOWN_RATE = 0.95
+TRAIL = 1.0
+"""Newly fitted statistics judge each window on its novelty averaged with that of the windows
+of the same video that began up to this many window lengths before it (`NoveltyTrail`); the
+threshold is set on validation windows averaged alike. One window length: at the test
+protocol's spacing, the window and the one before it (docs/model.md)."""
 SENSITIVITIES = {"low": 0.99, "normal": DEFAULT_KNOWN_RATE, "high": 0.90}
 """Sensitivity levels: the share of the calibration windows that stay known. Low calls fewer
 windows unknown (only the most unlike the training footage), high calls more."""
@@ -173,6 +180,9 @@ class OpenSetStats:
     # fitted on, and scoring, every window averaged with its mirror image (novelty.run_views:
     # two forward passes a window); the predictions of such a model are averaged so too
     mirror: bool = False
+    # window lengths back: each window judged on its novelty averaged with that of the windows
+    # of its video that began up to so far before it (TRAIL; 0: each window alone)
+    trail: float = 0.0
     # the Gaussian of all the training windows, made once, with what it was made of
     _background: tuple[Any, Background] | None = field(default=None, init=False, repr=False,
                                                        compare=False)
@@ -225,6 +235,21 @@ class OpenSetStats:
             self._background = (key, background_gaussian(self.means, self.class_windows))
         return self._background[1]
 
+    def trail_frames(self, window: int) -> int:
+        """How many frames before a window's start the windows averaged with it may begin
+        (0: each window alone)."""
+        return round(self.trail * window) if self.trail > 0 else 0
+
+    def judged(self, novelty: np.ndarray, clips: Tensor | np.ndarray) -> np.ndarray:
+        """The novelty each test-protocol window is judged on (`trailing_novelty` per clip,
+        its windows one window length apart), from their own novelty."""
+        return trailing_novelty(novelty, np.asarray(clips), math.floor(self.trail))
+
+    def new_trail(self, window: int) -> NoveltyTrail | None:
+        """A `NoveltyTrail` for the windows (of `window` frames) of one video, in order of
+        their starts; None where each window is judged alone."""
+        return NoveltyTrail(self.trail_frames(window)) if self.trail > 0 else None
+
     def is_known(self, novelty: Tensor | np.ndarray, threshold: float | None = None,
                  ) -> np.ndarray:
         """Boolean (B,): novelty at or under the threshold (NaN counts as unknown)."""
@@ -251,6 +276,8 @@ class OpenSetStats:
         fitted = (f"{self.fit.get('windows')} windows of {self.fit.get('clips')} clips"
                   if self.fit else "unknown data")
         views = ", each averaged with its mirror image" if self.mirror else ""
+        if self.trail > 0:
+            views += ", judged with the window before it"
         return (f"open-set statistics ({self.score}): fitted on {fitted}{views}; threshold "
                 f"{self.threshold:.4g} keeps {self.known_rate:.0%} of the calibration windows "
                 f"known ({self.calibration.get('windows')} {self.calibration.get('subset')} "
@@ -264,7 +291,7 @@ class OpenSetStats:
 
     def describe(self, threshold: float | None = None) -> dict[str, Any]:
         """What a prediction file says about the statistics."""
-        return {"score": self.score, "mirror": self.mirror,
+        return {"score": self.score, "mirror": self.mirror, "trail": self.trail,
                 "threshold": self.threshold if threshold is None else float(threshold),
                 "model_threshold": self.threshold, "known_rate": self.known_rate,
                 "calibration": dict(self.calibration)}
@@ -272,14 +299,15 @@ class OpenSetStats:
     # ---------------------------------------------------------------- files
     def to_header(self) -> str:
         return json.dumps({
-            # format 1 where nothing of format 2 is used, so that older programs read it
-            "format": FORMAT if self.mirror else 1, "score": self.score,
+            # the lowest format that holds what is used, so that older programs read it
+            "format": 3 if self.trail > 0 else 2 if self.mirror else 1, "score": self.score,
             "threshold": self.threshold, "known_rate": self.known_rate, "quantiles": self.quantiles,
             "calibration": self.calibration, "fit": self.fit, "stages": list(self.stages),
             "covariance": self.covariance, "dims": self.dims,
             **({"scale": self.scale} if self.scale else {}),
             **({"class_windows": self.class_windows} if self.class_windows else {}),
-            **({"mirror": True} if self.mirror else {})})
+            **({"mirror": True} if self.mirror else {}),
+            **({"trail": self.trail} if self.trail > 0 else {})})
 
     def to_tensors(self) -> dict[str, Tensor]:
         if self.means is None or self.factor is None:
@@ -313,11 +341,15 @@ class OpenSetStats:
                         scale={str(k): [float(m), float(d)]
                                for k, (m, d) in (data.get("scale") or {}).items()},
                         class_windows=[int(n) for n in data.get("class_windows") or []],
-                        mirror=bool(data.get("mirror", False)))
+                        mirror=bool(data.get("mirror", False)),
+                        trail=float(data.get("trail", 0.0)))
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(path, f"its open-set statistics are unreadable ({exc})"
                                   ) from exc
         values = [stats.threshold] + [v for _, v in stats.quantiles]
+        if not math.isfinite(stats.trail) or stats.trail < 0:
+            raise CheckpointError(path, f"its open-set statistics name a trail of "
+                                  f"{stats.trail} window lengths")
         if not stats.quantiles or not all(math.isfinite(v) for v in values):
             raise CheckpointError(path, "its open-set statistics are damaged (no finite "
                                   "threshold)")
@@ -439,7 +471,8 @@ def calibration_quantiles(novelty: np.ndarray) -> list[list[float]]:
 def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutputs | None = None,
                 *, score: str = "auto", covariance: str = "full",
                 stages: Sequence[int] = STAGES, known_rate: float = DEFAULT_KNOWN_RATE,
-                class_names: Sequence[str] | None = None) -> OpenSetStats:
+                class_names: Sequence[str] | None = None, trail: float = TRAIL,
+                ) -> OpenSetStats:
     """Statistics from the windows of the training clips (`train`), the threshold set so that
     `known_rate` of the `calibration` windows stay known.
 
@@ -454,7 +487,11 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
     windows (its parts are standardised on them), else mahalanobis alone (the training
     windows' own softmax scores, seen in training, say nothing about how unsure new footage
     makes it); also the distance alone where the validation windows are too few
-    (MIN_CALIBRATION) or mostly as sure as a softmax can be told apart from (`doubt_tells`)."""
+    (MIN_CALIBRATION) or mostly as sure as a softmax can be told apart from (`doubt_tells`).
+
+    `trail` (window lengths, TRAIL by default; 0: each window alone): every window is judged
+    on its novelty averaged with that of the windows of its video that began up to so far
+    before it, the calibration windows too (`trailing_novelty`, per clip)."""
     if score == "auto":
         known = calibration.known() if calibration is not None else None
         score = (RELATIVE if known is not None and doubt_tells(known.logits)
@@ -467,6 +504,8 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
         raise ConfigError(f"unknown covariance {covariance!r}; known: {', '.join(COVARIANCES)}")
     if not 0.5 <= known_rate < 1.0:
         raise ConfigError(f"the known rate must lie in [0.5, 1), not {known_rate:g}")
+    if not math.isfinite(trail) or trail < 0:
+        raise ConfigError(f"the trail must be 0 or more window lengths, not {trail:g}")
     mine = train.known()
     if len(mine.labels) == 0:
         raise ConfigError("no windows of the model's classes to fit open-set statistics on")
@@ -476,7 +515,7 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
         raise ConfigError("the training and validation windows were made differently (one "
                           "with mirror images, one without)")
     stats = OpenSetStats(score, 0.0, known_rate, [], stages=stages, covariance=covariance,
-                         mirror=train.mirror)
+                         mirror=train.mirror, trail=float(trail))
     stats.fit = {"windows": len(mine.labels), "clips": mine.clip_count,
                  "data": train.description}
     if score in FEATURE_SCORES:
@@ -503,6 +542,7 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
             novelty = combined_novelty(distance, source.logits, stats.scale, relative).numpy()
         else:
             novelty = stats.novelty_of(features, source.logits).numpy()
+    novelty = stats.judged(novelty, source.clips)
     stats.quantiles = calibration_quantiles(novelty)
     stats.threshold = float(np.quantile(novelty[np.isfinite(novelty)], known_rate))
     stats.calibration = {"subset": subset, "windows": len(source.labels),

@@ -117,7 +117,8 @@ def novelty_of(stats: OpenSetStats, windows: WindowOutputs, model: Any) -> np.nd
     if len(windows.labels) == 0:
         return np.zeros(0)
     columns = _stage_columns(model, stats.stages)
-    return stats.novelty_of(windows.features[:, columns], windows.logits).numpy()
+    return stats.judged(stats.novelty_of(windows.features[:, columns], windows.logits).numpy(),
+                        windows.clips)
 
 
 def open_set_report(stats: OpenSetStats, model: Any, known: WindowOutputs,

@@ -26,11 +26,18 @@ from stmanet.engine.checkpoint import (
     save_hara_format,
 )
 from stmanet.engine.inference import Predictor
-from stmanet.engine.novelty import background_gaussian, whitened_distances
+from stmanet.engine.novelty import (
+    NoveltyTrail,
+    background_gaussian,
+    trailing_novelty,
+    whitened_distances,
+)
 from stmanet.engine.openset import (
     FORMAT,
     HEADER_KEY,
     NO_STATISTICS,
+    TRAIL,
+    OpenSetStats,
     attention_status,
     attention_trained,
     fit_gaussians,
@@ -119,7 +126,8 @@ def test_statistics_travel_in_the_model_file_and_leave_the_weights_alone(fitted,
 def test_the_threshold_keeps_95_percent_of_the_validation_windows_known(fitted, data):
     windows = collect_windows(fitted.model, SPEC, CLASSES, load_source("folder", data["val"]),
                               mirror=fitted.openset.mirror)
-    novelty = fitted.openset.novelty_of(windows.features, windows.logits).numpy()
+    novelty = fitted.openset.judged(  # each window with the one before it in its clip
+        fitted.openset.novelty_of(windows.features, windows.logits).numpy(), windows.clips)
     assert len(novelty) == 18
     assert (novelty <= fitted.openset.threshold).mean() == pytest.approx(17 / 18)
 
@@ -131,7 +139,8 @@ def test_statistics_average_every_window_with_its_mirror_image_wherever_they_sco
     its scores the average's; --no-mirror statistics keep format 1 and one pass."""
     assert fitted.openset.mirror
     header = json.loads(fitted.openset.to_header())
-    assert header["mirror"] is True and header["format"] == 2
+    assert header["mirror"] is True and header["format"] == 3  # 3: with the trail
+    assert json.loads(dataclasses.replace(fitted.openset, trail=0.0).to_header())["format"] == 2
     assert "each averaged with its mirror image" in fitted.openset.summary()
     path = save_checkpoint(tmp_path / "mirror.safetensors", fitted.model, fitted.metadata,
                            openset=fitted.openset)
@@ -148,7 +157,7 @@ def test_statistics_average_every_window_with_its_mirror_image_wherever_they_sco
                                (one.stage_features[0] + other.stage_features[0]) / 2)
     torch.testing.assert_close(output.temporal_attention[0], one.temporal_attention[0])
 
-    single = dataclasses.replace(fitted.openset, mirror=False)
+    single = dataclasses.replace(fitted.openset, mirror=False, trail=0.0)
     assert "mirror" not in json.loads(single.to_header())
     assert json.loads(single.to_header())["format"] == 1
     predictor.openset = single
@@ -376,7 +385,7 @@ def test_the_open_set_report_counts_windows_and_clips():
     unknown = _windows([unsure, unsure, sure, unsure], [-1] * 4, [0, 0, 1, 1],
                        ["yellow", "white"])
     calibration = _windows([sure] * 19 + [unsure], [0] * 20, list(range(20)), ["red"] * 20)
-    stats = fit_openset(model, calibration, calibration, score="max_softmax")
+    stats = fit_openset(model, calibration, calibration, score="max_softmax", trail=0.0)
     report = open_set_report(stats, model, known, unknown, CLASSES)
     assert report.known_windows == 5 and report.unknown_windows == 4
     assert report.known_kept == pytest.approx(4 / 5) and report.unknown_caught == 3 / 4
@@ -552,3 +561,67 @@ def test_with_sure_or_few_validation_windows_the_distance_alone_is_used():
         fairly_sure = torch.tensor([[6.0, 0.0, 0.0]])  # top softmax 0.995
         novelty = combined.novelty_of(features[:1], fairly_sure)
         assert float(novelty) < 20.0  # some deviations out, not millions
+
+
+def test_a_trail_judges_each_window_with_the_ones_that_began_up_to_one_window_before_it():
+    trail = NoveltyTrail(8)
+    assert [trail.add(s, v) for s, v in ((0, 1.0), (8, 3.0), (16, 5.0))] == [1.0, 2.0, 4.0]
+    assert trail.add(18, 9.0) == pytest.approx((5.0 + 9.0) / 2)  # 8 began 10 frames before
+    assert trail.add(40, 2.0) == 2.0  # the ones before lie too far back
+    assert trail.add(4, 7.0) == 7.0  # sought back: a new trail
+    # the test protocol's windows of a clip are one window length apart: the one before
+    novelty = np.array([1.0, 3.0, 5.0, 2.0, 4.0])
+    judged = trailing_novelty(novelty, np.array([0, 0, 0, 1, 1]), 1)
+    np.testing.assert_allclose(judged, [1.0, 2.0, 4.0, 2.0, 3.0])
+    np.testing.assert_allclose(trailing_novelty(novelty, np.zeros(5), 0), novelty)
+
+
+def test_the_open_set_report_and_the_threshold_judge_each_window_with_the_one_before_it():
+    """A known clip with one odd window: judged alone, that window is unknown; judged with the
+    window before it (the trail), it stays known, the window after it too, and a clip unlike
+    the training footage throughout is still caught. The threshold keeps 95% of the
+    calibration windows known as they are judged."""
+    model = tiny_model().model
+    rng = np.random.default_rng(0)
+    calibration = _windows([[float(a), 0.0, 0.0] for a in rng.uniform(4.5, 6.5, 200)],
+                           [0] * 200, [c for c in range(50) for _ in range(4)], ["red"] * 50)
+    known = _windows([[6.0, 0.0, 0.0], [6.0, 0.0, 0.0], [4.3, 0.0, 0.0], [6.0, 0.0, 0.0]],
+                     [0] * 4, [0] * 4, ["red"])
+    unknown = _windows([[0.4, 0.0, 0.2]] * 4, [-1] * 4, [0] * 4, ["yellow"])
+    alone = fit_openset(model, calibration, calibration, score="max_softmax", trail=0.0)
+    together = fit_openset(model, calibration, calibration, score="max_softmax")
+    assert together.trail == TRAIL == 1.0 and alone.trail == 0.0
+    assert open_set_report(alone, model, known, unknown, CLASSES).known_kept == 0.75
+    report = open_set_report(together, model, known, unknown, CLASSES)
+    assert report.known_kept == 1.0 and report.unknown_caught == 1.0
+    judged = together.judged(together.novelty_of(None, calibration.logits).numpy(),
+                             calibration.clips)
+    assert together.threshold == pytest.approx(float(np.quantile(judged, 0.95)))
+    assert (judged <= together.threshold).mean() == pytest.approx(0.95, abs=0.01)
+
+
+def test_the_trail_travels_in_the_model_file_and_a_damaged_one_is_refused(fitted, tmp_path):
+    assert fitted.openset.trail == 1.0
+    assert "judged with the window before it" in fitted.openset.summary()
+    path = save_checkpoint(tmp_path / "trail.safetensors", fitted.model, fitted.metadata,
+                           openset=fitted.openset)
+    assert load_checkpoint(path).openset.trail == 1.0
+    header = json.loads(fitted.openset.to_header())
+    with pytest.raises(CheckpointError, match="trail"):
+        OpenSetStats.from_file_parts(path, json.dumps({**header, "trail": -1}),
+                                     fitted.openset.to_tensors())
+
+
+def test_a_video_s_windows_are_judged_with_the_ones_before_them(fitted, data):
+    """The novelty a predicted window carries is the mean of its own and of the windows that
+    began up to one window length before it; each window judged alone without a trail."""
+    video = data["unknown"] / "yellow" / "0.mp4"
+    alone = Predictor(dataclasses.replace(
+        fitted, openset=dataclasses.replace(fitted.openset, trail=0.0)), top_k=3)
+    own = np.array([w.novelty for w in alone.predict(video, hop=4).windows])
+    predictor = Predictor(fitted, top_k=3)
+    windows = predictor.predict(video, hop=4).windows
+    starts = [w.start_frame for w in windows]
+    expected = [own[[j for j, t in enumerate(starts) if s - 8 <= t <= s]].mean() for s in starts]
+    np.testing.assert_allclose([w.novelty for w in windows], expected, rtol=1e-5)
+    assert [w.known for w in windows] == [v <= fitted.openset.threshold for v in expected]
