@@ -49,6 +49,7 @@ from stmanet.engine.inference import (
     WindowPrediction,
     attention_summary,
 )
+from stmanet.engine.novelty import NoveltyTrail
 from stmanet.engine.segmentation import FrameTimeline, frame_timeline, timeline_from_windows
 from stmanet.errors import Cancelled, STMANetError
 
@@ -216,6 +217,8 @@ class RecognitionWorker(QObject):
         self._device = "cpu"
         self._class_index: dict[str, int] = {}
         self._sensitivity = "normal"
+        # live windows of one source judged together (Predictor.new_trail): (generation, trail)
+        self._live_trail: tuple[int, NoveltyTrail | None] | None = None
 
     # --- the model -----------------------------------------------------------------------
 
@@ -273,6 +276,7 @@ class RecognitionWorker(QObject):
 
     def _install(self, loaded: LoadedModel, predictor: Predictor, device: str) -> None:
         self._loaded, self._predictor, self._device = loaded, predictor, device
+        self._live_trail = None
         self._class_index = {name: i for i, name in enumerate(loaded.metadata.class_names)}
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
@@ -309,9 +313,12 @@ class RecognitionWorker(QObject):
         if window is None:
             self.liveAnswered.emit(LiveReply(request.generation, None))
             return
+        if self._live_trail is None or self._live_trail[0] != request.generation:
+            self._live_trail = (request.generation, predictor.new_trail())
         try:
             clip = predictor.preprocess(_stack_frames(window.frames))
-            result = self._run(clip, window.start, window.end, request.fps, started, "live")
+            result = self._run(clip, window.start, window.end, request.fps, started, "live",
+                               trail=self._live_trail[1])
         except (STMANetError, *_TORCH_ERRORS) as exc:
             log.exception("live prediction failed")
             self.liveAnswered.emit(LiveReply(request.generation, None, _error_text(exc)))
@@ -320,9 +327,11 @@ class RecognitionWorker(QObject):
         self.liveAnswered.emit(LiveReply(request.generation, result))
 
     def _run(
-        self, clip: torch.Tensor, start: int, end: int, fps: float, started: float, origin: str
+        self, clip: torch.Tensor, start: int, end: int, fps: float, started: float, origin: str,
+        trail: NoveltyTrail | None = None,
     ) -> WindowResult:
-        """One clip (3, T, S, S) through the network, with the full spatial maps kept."""
+        """One clip (3, T, S, S) through the network, with the full spatial maps kept; with a
+        `trail`, judged with the windows before it (Predictor.assess)."""
         predictor = self._predictor
         assert predictor is not None
         scores, output = predictor.run_batch(clip[None])
@@ -332,7 +341,7 @@ class RecognitionWorker(QObject):
             for a in output.spatial_attention
         ]
         probabilities = scores[0].numpy()
-        novelty, known = predictor.assess(output)
+        novelty, known = predictor.assess(output, starts=[start], trail=trail)
         order = np.argsort(-probabilities, kind="stable")[: predictor.top_k]
         names = predictor.class_names
         return WindowResult(

@@ -288,6 +288,9 @@ class PredictionTrack:
         at = bisect.bisect_left(self._starts, key)
         while at < len(self._starts) and self._starts[at] == key:
             if self._windows[at].end_frame == result.end_frame:
+                if result.origin == "detail":  # judged with its neighbours when it was first
+                    result.known, result.novelty = self._windows[at].known, \
+                        self._windows[at].novelty
                 self._windows[at] = result
                 self._longest = max(self._longest, result.length)
                 return

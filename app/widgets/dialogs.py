@@ -159,6 +159,8 @@ def _unknowns(info: ModelInfo) -> str:
         told += f" ({SCORE_WORDS.get(score, score)})"
     if stats.get("mirror"):
         told += ", each window judged with its mirror image (two passes of the network)"
+    if stats.get("trail"):
+        told += ", and together with the window before it"
     rate = stats.get("known_rate")
     if isinstance(rate, int | float):
         subset = str((stats.get("calibration") or {}).get("subset") or "validation")

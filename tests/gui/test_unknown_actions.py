@@ -82,6 +82,10 @@ def test_high_sensitivity_makes_windows_not_known_actions(qtbot, window, clip, o
         **(recognition.model.open_set or {}), "mirror": True})
     assert "each window judged with its mirror image (two passes of the network)" in \
         model_info_html(mirrored)
+    assert "window before it" not in about  # this file judges every window alone
+    trailing = dataclasses.replace(mirrored, open_set={**mirrored.open_set, "trail": 1.0})
+    assert ("each window judged with its mirror image (two passes of the network), and "
+            "together with the window before it") in model_info_html(trailing)
     assert recognition.sensitivity_menu.isEnabled()
     badges = badges_painted(monkeypatch)
 
@@ -165,6 +169,17 @@ def window_result(start: int, end: int, label: int, known: bool | None) -> Windo
     return WindowResult(start, end, [f"c{label}"], [0.6], [label], 10.0, known=known)
 
 
+def test_a_detailed_window_keeps_the_verdict_it_was_judged_with_among_its_neighbours():
+    """A click on an analysed picture runs its window again with the full maps: alone that
+    window may look otherwise than it did judged with the windows before it, and the timeline
+    keeps the verdict it showed."""
+    track = PredictionTrack([window_result(0, 10, 0, True), window_result(10, 20, 0, True)])
+    detail = dataclasses.replace(window_result(10, 20, 0, False), novelty=3.0, origin="detail")
+    track.windows[1].novelty = 1.5
+    track.add(detail)
+    assert track.at(15) is detail and detail.known is True and detail.novelty == 1.5
+
+
 def test_summaries_count_unknown_windows_as_other():
     track = PredictionTrack([window_result(0, 10, 0, True), window_result(10, 20, 1, False)])
     rows = action_seconds(track, 20, 10.0, ["c0", "c1"])
@@ -183,3 +198,52 @@ def test_the_comparisons_readout_says_not_a_known_action_before_the_nearest_one(
     assert action_text(window_result(0, 10, 0, False), analysed=True) == \
         "Action: not a known action (nearest: c0 60%)"
     assert action_text(window_result(0, 10, 0, True), analysed=True) == "Action: c0 60%"
+
+
+def test_live_answers_are_judged_with_the_windows_before_them(tmp_path):
+    """With statistics that judge each window together with the ones before it, a live answer
+    carries the mean novelty of its window and of the live windows of the same source that
+    began up to one window length before it; another source starts afresh."""
+    import threading
+
+    import torch
+
+    from app.services.inference_worker import LiveRequest, RecognitionWorker
+    from stmanet.engine.checkpoint import load_checkpoint, save_checkpoint
+    from stmanet.engine.openset import OpenSetStats
+
+    loaded = load_checkpoint(make_checkpoint(tmp_path / "plain.safetensors"))
+    stats = OpenSetStats("max_softmax", threshold=2.0, known_rate=0.95,
+                         quantiles=[[0.5, 0.0], [1.0, 2.0]], trail=1.0)
+    path = save_checkpoint(tmp_path / "trail.safetensors", loaded.model, loaded.metadata,
+                           openset=stats)
+    rng = np.random.default_rng(1)
+    frames = [(i, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)) for i in range(200)]
+    newest = [0]
+    worker = RecognitionWorker(lambda count: frames[max(0, newest[0] - count + 1):newest[0] + 1],
+                               threading.Event())
+    worker.load_model(str(path), "cpu")
+    predictor = worker._predictor
+    window, stride = predictor.spec.window, predictor.spec.frame_stride
+
+    def own(end: int) -> float:  # the window ending at `end`, judged alone
+        clip = predictor.preprocess(np.stack([f for _, f in frames[end - window + 1:end + 1:
+                                                                   stride]]))
+        with torch.no_grad():
+            _, output = predictor.run_batch(clip[None])
+        return float(predictor.openset.novelty(output)[0])
+
+    replies = []
+    worker.liveAnswered.connect(replies.append)
+    ends = list(range(window - 1, 200, window // 2))  # a live window every half window
+    for end in ends:
+        newest[0] = end
+        worker.predict_live(LiveRequest(1, 200, 25.0))
+    alone = [own(end) for end in ends]
+    assert len(set(np.round(alone, 6))) > 3  # the windows differ
+    # each answer: its own window, the one half a window before and the one a window before
+    expected = [np.mean(alone[max(0, n - 2):n + 1]) for n in range(len(alone))]
+    np.testing.assert_allclose([r.result.novelty for r in replies], expected, rtol=1e-5)
+    newest[0] = 150
+    worker.predict_live(LiveRequest(2, 200, 25.0))  # another source: judged alone
+    assert replies[-1].result.novelty == pytest.approx(own(150), rel=1e-5)
