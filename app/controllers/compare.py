@@ -74,6 +74,7 @@ class CompareController(QObject):
         self._clock.playingChanged.connect(self.view.set_playing)
         self._closed = False
         self._queue: list[str] = []  # sides waiting for an analysis
+        self._analyse_when_open = False  # asked for while a video was still opening
         self.jobs = JobRunner(self.view, self._present_error,
                               lambda text, _ms: self._status(text),
                               busy_text="An export of the comparison is being written.",
@@ -115,7 +116,7 @@ class CompareController(QObject):
             pane.nudged.connect(lambda frames, s=side: self.nudge(s, frames))
             pane.player.opened.connect(lambda info, s=side: self._on_opened(s))
             pane.player.openFailed.connect(
-                lambda message, s=side: self._present_error(f"Cannot open video {s}", message))
+                lambda message, s=side: self._on_open_failed(s, message))
             pane.player.frameShown.connect(lambda index, s=side: self._on_frame_shown(s, index))
             pane.player.set_overlay(lambda painter, rect, index, s=side:
                                     self._paint_overlay(s, painter, rect, index))
@@ -190,6 +191,17 @@ class CompareController(QObject):
         self._position = 0
         self._show()
         self._update_controls()
+        if self._analyse_when_open and not self._opening():
+            self._analyse_when_open = False
+            self.analyse()
+
+    def _on_open_failed(self, side: str, message: str) -> None:
+        self._analyse_when_open = False  # what was asked for cannot happen now
+        self._present_error(f"Cannot open video {side}", message)
+
+    def _opening(self) -> list[str]:
+        """Sides whose video was asked for and is not open yet."""
+        return [s for s in SIDES if self._sides[s].player.is_opening()]
 
     def _class_names(self) -> list[str]:
         model = self.service.model
@@ -205,6 +217,10 @@ class CompareController(QObject):
             self._present_error("No model", "Open a model in the main window first: "
                                 "Model ▸ Open model…")
             return False
+        if self._opening():  # e.g. videos given on the command line, still opening
+            self._analyse_when_open = True
+            self._status("Analysing once the videos are open…")
+            return True
         missing = [s for s in SIDES if self._sides[s].player.source_info() is None]
         if missing:
             self._present_error("Nothing to analyse", f"Open video {missing[0]} first.")

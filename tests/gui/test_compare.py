@@ -185,6 +185,23 @@ def test_file_menu_opens_the_comparison_with_the_model_in_use(qapp, tmp_path):
     window.close()
 
 
+def test_analyse_asked_for_while_the_videos_open_starts_once_they_are_open(qapp, drills):
+    """As with videos given on the command line: Analyse right after opening them waits for
+    them instead of saying "Open video A first"."""
+    errors: list[tuple[str, str]] = []
+    compare = CompareController(DEMO_MODEL, present_error=lambda t, m: errors.append((t, m)))
+    compare.view.show()
+    wait_until(lambda: compare.service.model is not None, 60)
+    compare.open_videos(drills[0], drills[1])
+    assert compare.side("A").player.is_opening()
+    assert compare.analyse()
+    assert compare.view.status.text() == "Analysing once the videos are open…"
+    wait_until(lambda: not compare.is_busy() and all(compare.side(s).analysis for s in "AB"),
+               300)
+    assert errors == []
+    compare.view.close()
+
+
 def test_bad_inputs_say_what_is_wrong_in_one_line(qapp, tmp_path, drills):
     errors: list[tuple[str, str]] = []
     compare = CompareController(None, present_error=lambda t, m: errors.append((t, m)))
