@@ -64,8 +64,9 @@ def run_views(model: Any, clips: Tensor, mirror: bool) -> Any:
 class NoveltyTrail:
     """Judges the windows of one video together with the ones before them: `add(start,
     novelty)`, in order of the windows' starts, answers the mean novelty of this window and of
-    those added that began at most `span` frames before it. A start before the last one (the
-    video sought back, another video) begins a new trail."""
+    those added that began at most `span` frames before it. The same start again (a window
+    judged twice, e.g. live while paused) replaces its first novelty; a start before the last
+    one (the video sought back, another video) begins a new trail."""
 
     def __init__(self, span: int) -> None:
         self.span = max(0, int(span))
@@ -77,6 +78,8 @@ class NoveltyTrail:
     def add(self, start: int, novelty: float) -> float:
         if self._seen and start < self._seen[-1][0]:
             self._seen.clear()
+        elif self._seen and start == self._seen[-1][0]:
+            self._seen.pop()
         while self._seen and self._seen[0][0] < start - self.span:
             self._seen.popleft()
         self._seen.append((int(start), float(novelty)))

@@ -569,6 +569,7 @@ def test_a_trail_judges_each_window_with_the_ones_that_began_up_to_one_window_be
     assert trail.add(18, 9.0) == pytest.approx((5.0 + 9.0) / 2)  # 8 began 10 frames before
     assert trail.add(40, 2.0) == 2.0  # the ones before lie too far back
     assert trail.add(4, 7.0) == 7.0  # sought back: a new trail
+    assert trail.add(12, 1.0) == 4.0 and trail.add(12, 3.0) == 5.0  # the same window again
     # the test protocol's windows of a clip are one window length apart: the one before
     novelty = np.array([1.0, 3.0, 5.0, 2.0, 4.0])
     judged = trailing_novelty(novelty, np.array([0, 0, 0, 1, 1]), 1)
