@@ -22,7 +22,9 @@ each candidate score is fitted (no training) and measured:
     max_logit           -max logit
     max_softmax         1 - max softmax score
 
-The threshold of every score is set as the trainer sets it: 95% of the validation windows (or,
+Every variant but the one marked "alone" judges each window with the one before it in its
+clip, as statistics are fitted now (`fit_openset`'s default trail). The threshold of every
+score is set as the trainer sets it: 95% of the validation windows (or,
 without --val, of the training windows) known. Printed per score and unknown set: AUROC, the
 share of unknown windows caught at that threshold, the share of known test windows kept
 known, and top-1 of the known test windows kept known and right.

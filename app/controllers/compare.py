@@ -217,6 +217,8 @@ class CompareController(QObject):
             self._present_error("No model", "Open a model in the main window first: "
                                 "Model ▸ Open model…")
             return False
+        if self._queue:
+            return False
         if self._opening():  # e.g. videos given on the command line, still opening
             self._analyse_when_open = True
             self._status("Analysing once the videos are open…")
@@ -224,8 +226,6 @@ class CompareController(QObject):
         missing = [s for s in SIDES if self._sides[s].player.source_info() is None]
         if missing:
             self._present_error("Nothing to analyse", f"Open video {missing[0]} first.")
-            return False
-        if self._queue:
             return False
         self._queue = list(SIDES)
         self._analyse_next()

@@ -66,7 +66,8 @@ class NoveltyTrail:
     novelty)`, in order of the windows' starts, answers the mean novelty of this window and of
     those added that began at most `span` frames before it. The same start again (a window
     judged twice, e.g. live while paused) replaces its first novelty; a start before the last
-    one (the video sought back, another video) begins a new trail."""
+    one (the video sought back, another video) begins a new trail. A window whose own novelty
+    is NaN answers NaN (unknown) and is left out of the others' means."""
 
     def __init__(self, span: int) -> None:
         self.span = max(0, int(span))
@@ -83,13 +84,22 @@ class NoveltyTrail:
         while self._seen and self._seen[0][0] < start - self.span:
             self._seen.popleft()
         self._seen.append((int(start), float(novelty)))
-        return float(np.mean([v for _, v in self._seen]))
+        return _trail_mean([v for _, v in self._seen])
+
+
+def _trail_mean(values: Sequence[float]) -> float:
+    """The mean of a window's trail (its own novelty last): NaN when its own is, the mean of
+    the finite ones otherwise."""
+    own = values[-1]
+    if not math.isfinite(own):
+        return float("nan")
+    return float(np.mean([v for v in values if math.isfinite(v)]))
 
 
 def trailing_novelty(novelty: np.ndarray, clips: np.ndarray, back: int) -> np.ndarray:
     """Each window's novelty averaged with that of up to `back` windows before it in the same
     clip (the test protocol's windows of a clip, consecutive and in order), as `NoveltyTrail`
-    judges a video's windows spaced one window length apart."""
+    judges a video's windows spaced one window length apart (NaN alike)."""
     novelty = np.asarray(novelty, dtype=np.float64)
     out = novelty.copy()
     if back < 1 or novelty.size == 0:
@@ -97,11 +107,8 @@ def trailing_novelty(novelty: np.ndarray, clips: np.ndarray, back: int) -> np.nd
     clips = np.asarray(clips)
     for clip in np.unique(clips):
         rows = np.flatnonzero(clips == clip)
-        values = novelty[rows]
-        sums = np.concatenate([[0.0], np.cumsum(values)])
-        ends = np.arange(1, len(values) + 1)
-        firsts = np.maximum(0, ends - 1 - back)
-        out[rows] = (sums[ends] - sums[firsts]) / (ends - firsts)
+        values = novelty[rows].tolist()
+        out[rows] = [_trail_mean(values[max(0, i - back):i + 1]) for i in range(len(values))]
     return out
 
 

@@ -243,7 +243,7 @@ class OpenSetStats:
     def judged(self, novelty: np.ndarray, clips: Tensor | np.ndarray) -> np.ndarray:
         """The novelty each test-protocol window is judged on (`trailing_novelty` per clip,
         its windows one window length apart), from their own novelty."""
-        return trailing_novelty(novelty, np.asarray(clips), math.floor(self.trail))
+        return trailing_novelty(novelty, np.asarray(clips), int(self.trail))
 
     def new_trail(self, window: int) -> NoveltyTrail | None:
         """A `NoveltyTrail` for the windows (of `window` frames) of one video, in order of
@@ -347,9 +347,9 @@ class OpenSetStats:
             raise CheckpointError(path, f"its open-set statistics are unreadable ({exc})"
                                   ) from exc
         values = [stats.threshold] + [v for _, v in stats.quantiles]
-        if not math.isfinite(stats.trail) or stats.trail < 0:
+        if not trail_ok(stats.trail):
             raise CheckpointError(path, f"its open-set statistics name a trail of "
-                                  f"{stats.trail} window lengths")
+                                  f"{stats.trail} window lengths (a whole number is needed)")
         if not stats.quantiles or not all(math.isfinite(v) for v in values):
             raise CheckpointError(path, "its open-set statistics are damaged (no finite "
                                   "threshold)")
@@ -389,6 +389,12 @@ class OpenSetStats:
                                   f"{tuple(self.means.shape)}, factor "
                                   f"{tuple(self.factor.shape)}) do not fit the model "
                                   f"({k} classes, {width} features)")
+
+
+def trail_ok(trail: float) -> bool:
+    """A trail the statistics can calibrate as they judge: a whole number of window lengths
+    (the test protocol's windows of a clip lie one window length apart)."""
+    return math.isfinite(trail) and trail >= 0 and float(trail).is_integer()
 
 
 def few_clips(calibration: dict[str, Any]) -> int | None:
@@ -504,8 +510,9 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
         raise ConfigError(f"unknown covariance {covariance!r}; known: {', '.join(COVARIANCES)}")
     if not 0.5 <= known_rate < 1.0:
         raise ConfigError(f"the known rate must lie in [0.5, 1), not {known_rate:g}")
-    if not math.isfinite(trail) or trail < 0:
-        raise ConfigError(f"the trail must be 0 or more window lengths, not {trail:g}")
+    if not trail_ok(trail):
+        raise ConfigError(f"the trail must be a whole number of window lengths (0 or more), "
+                          f"not {trail:g}")
     mine = train.known()
     if len(mine.labels) == 0:
         raise ConfigError("no windows of the model's classes to fit open-set statistics on")

@@ -575,6 +575,11 @@ def test_a_trail_judges_each_window_with_the_ones_that_began_up_to_one_window_be
     judged = trailing_novelty(novelty, np.array([0, 0, 0, 1, 1]), 1)
     np.testing.assert_allclose(judged, [1.0, 2.0, 4.0, 2.0, 3.0])
     np.testing.assert_allclose(trailing_novelty(novelty, np.zeros(5), 0), novelty)
+    # a window without a novelty is unknown and left out of the others' means
+    np.testing.assert_allclose(trailing_novelty(np.array([1.0, np.nan, 3.0, 5.0]), np.zeros(4),
+                                                1), [1.0, np.nan, 3.0, 4.0])
+    trail = NoveltyTrail(8)
+    assert trail.add(0, 1.0) == 1.0 and np.isnan(trail.add(8, np.nan)) and trail.add(16, 3.0) == 3.0
 
 
 def test_the_open_set_report_and_the_threshold_judge_each_window_with_the_one_before_it():
@@ -608,9 +613,10 @@ def test_the_trail_travels_in_the_model_file_and_a_damaged_one_is_refused(fitted
                            openset=fitted.openset)
     assert load_checkpoint(path).openset.trail == 1.0
     header = json.loads(fitted.openset.to_header())
-    with pytest.raises(CheckpointError, match="trail"):
-        OpenSetStats.from_file_parts(path, json.dumps({**header, "trail": -1}),
-                                     fitted.openset.to_tensors())
+    for bad in (-1, 0.5):
+        with pytest.raises(CheckpointError, match="trail"):
+            OpenSetStats.from_file_parts(path, json.dumps({**header, "trail": bad}),
+                                         fitted.openset.to_tensors())
 
 
 def test_a_video_s_windows_are_judged_with_the_ones_before_them(fitted, data):
