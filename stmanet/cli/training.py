@@ -483,7 +483,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "without its own clip) stay known, and write them into the "
                                    "model file; weights and metadata stay as they are. Every "
                                    "window is judged averaged with its mirror image (and "
-                                   "predicted so) unless --no-mirror.")
+                                   "predicted so) unless --no-mirror, and together with the "
+                                   "window before it in its video.")
     p.add_argument("checkpoint", help="model file (.safetensors)")
     p.add_argument("--data", required=True, metavar="KIND:PATH",
                    help="the model's training data, e.g. folder:data/drills-train")
@@ -494,7 +495,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="the novelty score (default auto: mahalanobis+relative+softmax with "
                         "--val-data, mahalanobis without; docs/model.md compares them)")
     p.add_argument("--no-mirror", dest="mirror", action="store_false",
-                   help="score every window alone (default: averaged with its mirror image, "
+                   help="score every window without its mirror image (default: averaged with it, "
                         "which tells unknown actions better and runs the network twice per "
                         "window wherever the model predicts)")
     p.add_argument("--annotations", help="folder of the official split files")
