@@ -159,8 +159,10 @@ def _unknowns(info: ModelInfo) -> str:
         told += f" ({SCORE_WORDS.get(score, score)})"
     if stats.get("mirror"):
         told += ", each window judged with its mirror image (two passes of the network)"
-    if stats.get("trail"):
-        told += ", and together with the window before it"
+        if stats.get("trail"):
+            told += " and together with the window before it"
+    elif stats.get("trail"):
+        told += ", each window judged together with the window before it"
     rate = stats.get("known_rate")
     if isinstance(rate, int | float):
         subset = str((stats.get("calibration") or {}).get("subset") or "validation")

@@ -84,8 +84,12 @@ def test_high_sensitivity_makes_windows_not_known_actions(qtbot, window, clip, o
         model_info_html(mirrored)
     assert "window before it" not in about  # this file judges every window alone
     trailing = dataclasses.replace(mirrored, open_set={**mirrored.open_set, "trail": 1.0})
-    assert ("each window judged with its mirror image (two passes of the network), and "
+    assert ("each window judged with its mirror image (two passes of the network) and "
             "together with the window before it") in model_info_html(trailing)
+    trailing = dataclasses.replace(recognition.model, open_set={
+        **(recognition.model.open_set or {}), "trail": 1.0})
+    assert "(how unsure it is), each window judged together with the window before it, set " \
+        "so that 95%" in model_info_html(trailing)
     assert recognition.sensitivity_menu.isEnabled()
     badges = badges_painted(monkeypatch)
 
