@@ -75,6 +75,8 @@ class OpenSetReport:
     # every window averaged with its mirror image, the top-1 figures too (the statistics'
     # `mirror`); the evaluation's own accuracy (report.json) is each window once
     mirror: bool = False
+    # each window judged with the ones before it in its clip (the statistics' `trail`)
+    trail: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,7 +86,7 @@ class OpenSetReport:
     def to_text(self) -> str:
         lines = [
             f"open set: {self.score} novelty, threshold {self.threshold:.4g}"
-            + (" (each window averaged with its mirror image)" if self.mirror else ""),
+            + _how_judged(self.mirror, self.trail),
             f"  windows: {self.known_windows} known, {self.unknown_windows} unknown",
             f"  AUROC                      {self.auroc:.4f}",
             f"  unknown windows caught     {self.unknown_caught:.4f}",
@@ -103,6 +105,12 @@ class OpenSetReport:
             kept = ", ".join(f"{k} {v:.3f}" for k, v in self.known_per_class.items())
             lines.append(f"  known kept per class: {kept}")
         return "\n".join(lines)
+
+
+def _how_judged(mirror: bool, trail: float) -> str:
+    parts = (["each window averaged with its mirror image"] if mirror else []) + (
+        ["judged with the window before it in its clip"] if trail > 0 else [])
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _clean(value: Any) -> Any:
@@ -153,8 +161,8 @@ def open_set_report(stats: OpenSetStats, model: Any, known: WindowOutputs,
     clip_right = np.array([v["label"] == v["predicted"] for v in clips_known])
     clip_known = np.array([v["known"] for v in clips_known])
     return OpenSetReport(
-        score=stats.score, mirror=stats.mirror, threshold=limit, known_windows=int(nk.size),
-        unknown_windows=int(nu.size), auroc=auroc(nk, nu),
+        score=stats.score, mirror=stats.mirror, trail=stats.trail, threshold=limit,
+        known_windows=int(nk.size), unknown_windows=int(nu.size), auroc=auroc(nk, nu),
         unknown_caught=float((~unknown_ok).mean()), known_kept=float(known_ok.mean()),
         top1_windows=float(right.mean()),
         top1_windows_accepted=float(right[known_ok].mean()) if known_ok.any() else float("nan"),

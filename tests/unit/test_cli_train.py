@@ -180,6 +180,7 @@ def test_evaluate_scores_footage_of_unknown_actions(trained, drills, tmp_path, c
     assert 0.0 <= report["auroc"] <= 1.0 and set(report["unknown_per_class"]) == {"yellow"}
     assert report["top1_windows_open"] <= report["top1_windows"]
     assert report["mirror"] is True  # the trained model's statistics: with mirror images
+    assert report["trail"] == 1.0  # and each window with the one before it
     # the known windows kept during the evaluation are those the statistics score: the same
     # figures as from windows collected apart with their mirror images
     from stmanet.data.sources import load_source
