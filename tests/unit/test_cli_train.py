@@ -198,7 +198,8 @@ def test_evaluate_scores_footage_of_unknown_actions(trained, drills, tmp_path, c
         (direct.auroc, direct.known_kept, direct.unknown_caught))
     said = capsys.readouterr().out
     assert "unknown windows caught" in said
-    assert "(each window averaged with its mirror image)" in said
+    assert ("(each window averaged with its mirror image; judged with the window before it "
+            "in its clip)") in said
     assert main(["evaluate", str(run / "best.safetensors"), "--data", f"folder:{drills[1]}",
                  "--open-set", f"folder:{drills[1]}", "--output-dir", str(out), "--workers",
                  "0", "--device", "cpu"]) == 2
