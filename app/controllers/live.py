@@ -198,7 +198,9 @@ class LiveResults(QObject):
         """The answer on screen again, with its full spatial maps."""
         self._detail_pending = False
         self._keep_rows(result)
-        self._track.add(result)
+        replaced = self._track.add(result)
+        if replaced is not None:  # run alone now: keep the verdict it had among its neighbours
+            result.known, result.novelty = replaced.known, replaced.novelty
         self.timeline.invalidate()
         self._session_timer.start()
         self.refresh(force=True)

@@ -282,22 +282,21 @@ class PredictionTrack:
         self._starts.clear()
         self._longest = 0
 
-    def add(self, result: WindowResult) -> None:
-        """Insert a result; one with the same frames as an existing one replaces it."""
+    def add(self, result: WindowResult) -> WindowResult | None:
+        """Insert a result; one with the same frames as an existing one replaces it (that one
+        is returned)."""
         key = result.start_frame
         at = bisect.bisect_left(self._starts, key)
         while at < len(self._starts) and self._starts[at] == key:
             if self._windows[at].end_frame == result.end_frame:
-                if result.origin == "detail":  # judged with its neighbours when it was first
-                    result.known, result.novelty = self._windows[at].known, \
-                        self._windows[at].novelty
-                self._windows[at] = result
+                replaced, self._windows[at] = self._windows[at], result
                 self._longest = max(self._longest, result.length)
-                return
+                return replaced
             at += 1
         self._starts.insert(at, key)
         self._windows.insert(at, result)
         self._longest = max(self._longest, result.length)
+        return None
 
     def extend(self, results: Iterable[WindowResult]) -> None:
         for result in results:

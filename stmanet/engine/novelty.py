@@ -73,9 +73,6 @@ class NoveltyTrail:
         self.span = max(0, int(span))
         self._seen: deque[tuple[int, float]] = deque()
 
-    def reset(self) -> None:
-        self._seen.clear()
-
     def add(self, start: int, novelty: float) -> float:
         if self._seen and start < self._seen[-1][0]:
             self._seen.clear()
@@ -84,16 +81,9 @@ class NoveltyTrail:
         while self._seen and self._seen[0][0] < start - self.span:
             self._seen.popleft()
         self._seen.append((int(start), float(novelty)))
-        return _trail_mean([v for _, v in self._seen])
-
-
-def _trail_mean(values: Sequence[float]) -> float:
-    """The mean of a window's trail (its own novelty last): NaN when its own is, the mean of
-    the finite ones otherwise."""
-    own = values[-1]
-    if not math.isfinite(own):
-        return float("nan")
-    return float(np.mean([v for v in values if math.isfinite(v)]))
+        if not math.isfinite(novelty):
+            return float("nan")
+        return float(np.mean([v for _, v in self._seen if math.isfinite(v)]))
 
 
 def trailing_novelty(novelty: np.ndarray, clips: np.ndarray, back: int) -> np.ndarray:
@@ -102,13 +92,14 @@ def trailing_novelty(novelty: np.ndarray, clips: np.ndarray, back: int) -> np.nd
     judges a video's windows spaced one window length apart (NaN alike)."""
     novelty = np.asarray(novelty, dtype=np.float64)
     out = novelty.copy()
-    if back < 1 or novelty.size == 0:
+    if back < 1:
         return out
     clips = np.asarray(clips)
-    for clip in np.unique(clips):
-        rows = np.flatnonzero(clips == clip)
-        values = novelty[rows].tolist()
-        out[rows] = [_trail_mean(values[max(0, i - back):i + 1]) for i in range(len(values))]
+    trail, last = NoveltyTrail(back), None
+    for position, row in enumerate(np.argsort(clips, kind="stable")):  # each clip's in order
+        if clips[row] != last:
+            trail, last = NoveltyTrail(back), clips[row]
+        out[row] = trail.add(position, novelty[row])  # one position a window
     return out
 
 

@@ -235,11 +235,6 @@ class OpenSetStats:
             self._background = (key, background_gaussian(self.means, self.class_windows))
         return self._background[1]
 
-    def trail_frames(self, window: int) -> int:
-        """How many frames before a window's start the windows averaged with it may begin
-        (0: each window alone)."""
-        return round(self.trail * window) if self.trail > 0 else 0
-
     def judged(self, novelty: np.ndarray, clips: Tensor | np.ndarray) -> np.ndarray:
         """The novelty each test-protocol window is judged on (`trailing_novelty` per clip,
         its windows one window length apart), from their own novelty."""
@@ -248,7 +243,7 @@ class OpenSetStats:
     def new_trail(self, window: int) -> NoveltyTrail | None:
         """A `NoveltyTrail` for the windows (of `window` frames) of one video, in order of
         their starts; None where each window is judged alone."""
-        return NoveltyTrail(self.trail_frames(window)) if self.trail > 0 else None
+        return NoveltyTrail(round(self.trail * window)) if self.trail > 0 else None
 
     def is_known(self, novelty: Tensor | np.ndarray, threshold: float | None = None,
                  ) -> np.ndarray:

@@ -173,15 +173,16 @@ def window_result(start: int, end: int, label: int, known: bool | None) -> Windo
     return WindowResult(start, end, [f"c{label}"], [0.6], [label], 10.0, known=known)
 
 
-def test_a_detailed_window_keeps_the_verdict_it_was_judged_with_among_its_neighbours():
+def test_a_detailed_window_keeps_the_verdict_it_was_judged_with_among_its_neighbours(window):
     """A click on an analysed picture runs its window again with the full maps: alone that
     window may look otherwise than it did judged with the windows before it, and the timeline
     keeps the verdict it showed."""
-    track = PredictionTrack([window_result(0, 10, 0, True), window_result(10, 20, 0, True)])
+    live = window.recognition._live
+    live.track.extend([window_result(0, 10, 0, True), window_result(10, 20, 0, True)])
+    live.track.windows[1].novelty = 1.5
     detail = dataclasses.replace(window_result(10, 20, 0, False), novelty=3.0, origin="detail")
-    track.windows[1].novelty = 1.5
-    track.add(detail)
-    assert track.at(15) is detail and detail.known is True and detail.novelty == 1.5
+    live.add_detail(detail)
+    assert live.track.at(15) is detail and detail.known is True and detail.novelty == 1.5
 
 
 def test_summaries_count_unknown_windows_as_other():
