@@ -147,6 +147,28 @@ def read_class_names(text: str) -> list[str]:
     return names
 
 
+def add_unknown_flags(p: argparse.ArgumentParser) -> None:
+    """--novelty-threshold / --sensitivity: where the model calls footage not a known action
+    (`set_unknown_flags` applies them)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--novelty-threshold", type=novelty_threshold, metavar="VALUE",
+                       help="call a window not a known action above this novelty (default: "
+                            "the model's threshold; --sensitivity moves it by name)")
+    group.add_argument("--sensitivity", choices=("low", "normal", "high"),
+                       help="how readily windows are called not a known action: the "
+                            "threshold that keeps 99%%, 95%% (the model's) or 90%% of the "
+                            "windows it was set on known")
+
+
+def set_unknown_flags(predictor, args: argparse.Namespace) -> None:
+    """Move a Predictor's novelty threshold as `add_unknown_flags`'s options say (ConfigError
+    naming the model file when it cannot tell unknowns)."""
+    if args.sensitivity:
+        predictor.set_sensitivity(args.sensitivity)
+    elif args.novelty_threshold is not None:
+        predictor.set_novelty_threshold(args.novelty_threshold)
+
+
 def add_smoothing_flags(p: argparse.ArgumentParser) -> None:
     from stmanet.engine import segmentation as seg
 
@@ -206,8 +228,10 @@ def predictor_from_args(args: argparse.Namespace):  # -> Predictor
         raise ConfigError("no --checkpoint given and no demo model is installed: pass "
                           "--checkpoint MODEL.safetensors, --segments FILE or --whole")
     device = inference_device(args)
-    return Predictor(load_checkpoint(checkpoint, device=device), device,
-                     **backend_options(args))
+    predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
+                          **backend_options(args))
+    set_unknown_flags(predictor, args)
+    return predictor
 
 
 def parse_seconds(text: str) -> tuple[float, float]:

@@ -7,6 +7,7 @@ import argparse
 
 from stmanet.cli.common import (
     parse_frame_size,
+    parse_seconds,
     positive_int,
 )
 
@@ -83,6 +84,7 @@ def _synth_hard(args: argparse.Namespace) -> int:
 def _cmd_sequence(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from stmanet.data.synthetic.render import REST
     from stmanet.data.synthetic.sequences import (
         numbered_path,
         parse_plan,
@@ -94,6 +96,9 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
 
     if (args.drills is None) == (args.random is None):
         raise ConfigError("give either --drills DRILL:SECONDS,... or --random N")
+    if args.drills is not None and args.rests is not None:
+        raise ConfigError("--rests goes with --random N; with --drills, list the rests as "
+                          "idle:SECONDS")
     if args.drills is not None and args.count != 1:
         raise ConfigError("--count makes several random sequences: use it with --random N")
     output = Path(args.output)
@@ -101,7 +106,8 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
         raise ConfigError(f"the video is written as MPEG-4: name it .mp4, not {output.name}")
     plans = ([parse_plan(args.drills)] if args.drills is not None else
              [random_plan(args.random, seed=args.seed, index=i, min_seconds=args.min_seconds,
-                          max_seconds=args.max_seconds) for i in range(args.count)])
+                          max_seconds=args.max_seconds, rests=args.rests)
+              for i in range(args.count)])
     paths = [numbered_path(output, i, len(plans)) for i in range(len(plans))]
     for path in paths:
         check_output_file(path)
@@ -109,8 +115,10 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
     for i, (plan, path) in enumerate(zip(plans, paths, strict=True)):
         video, timeline, frames = write_sequence(path, plan, seed=args.seed, fps=args.fps,
                                                  size=args.size, index=i, tempo=args.tempo)
-        print(f"{video}: {frames} frames ({frames / args.fps:.1f} s), {len(plan)} drills; "
-              f"timeline in {timeline}", flush=True)
+        rests = sum(drill == REST for drill, _ in plan)
+        told = f", {rests} rest{'s' * (rests > 1)}" if rests else ""
+        print(f"{video}: {frames} frames ({frames / args.fps:.1f} s), {len(plan) - rests} "
+              f"drills{told}; timeline in {timeline}", flush=True)
     return 0
 
 
@@ -162,7 +170,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", metavar="OUT.mp4", help="video file to write")
     p.add_argument("--drills", metavar="DRILL:SECONDS,...",
                    help="the drills in order with their durations, e.g. "
-                        "jumping_jacks:5,squats:5,walking:6")
+                        "jumping_jacks:5,squats:5,walking:6; idle:SECONDS is a rest (the "
+                        "figure standing at rest, labelled other in the timeline)")
     p.add_argument("--random", type=positive_int, metavar="N",
                    help="instead of --drills: N drills in a random order (each once before "
                         "any repeats), each lasting a random --min-seconds to --max-seconds")
@@ -173,6 +182,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="shortest random drill (default 2)")
     p.add_argument("--max-seconds", type=float, default=15.0,
                    help="longest random drill (default 15)")
+    p.add_argument("--rests", type=parse_seconds, metavar="MIN-MAX",
+                   help="with --random: a rest of MIN to MAX seconds between every two drills "
+                        "(the figure standing at rest: footage of no drill, labelled other "
+                        "in the timeline, which a model should call not a known action)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate (default 25)")
     p.add_argument("--size", type=parse_frame_size, default=(320, 240), metavar="WxH",

@@ -10,16 +10,17 @@ from stmanet.cli.batch import add_batch_flags
 from stmanet.cli.common import (
     add_backend_flags,
     add_smoothing_flags,
+    add_unknown_flags,
     backend_options,
     expand_videos,
     inference_device,
     model_file,
-    novelty_threshold,
     parse_frame_size,
     parse_seconds,
     positive_int,
     predictor_from_args,
     progress_mode,
+    set_unknown_flags,
     smoothing_options,
 )
 
@@ -62,10 +63,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     device = inference_device(args)
     predictor = Predictor(load_checkpoint(checkpoint, device=device), device,
                           batch_size=args.batch_size, top_k=args.top_k,
-                          attention=args.attention, novelty_threshold=args.novelty_threshold,
-                          **backend_options(args))
-    if args.sensitivity:
-        predictor.set_sensitivity(args.sensitivity)
+                          attention=args.attention, **backend_options(args))
+    set_unknown_flags(predictor, args)
     if predictor.backend != "torch":
         print(f"the network runs in OpenVINO ({predictor.precision}"
               f"{', ' + args.ir if args.ir else ''})", file=sys.stderr)
@@ -174,6 +173,7 @@ def _cmd_evaluate_timeline(args: argparse.Namespace) -> int:
     device = inference_device(args)
     predictor = Predictor(load_checkpoint(model_file(args.checkpoint), device=device), device,
                           batch_size=args.batch_size, top_k=1, **backend_options(args))
+    set_unknown_flags(predictor, args)
     show = progress_mode(args.progress) == "bar"
 
     def progress(done: int, total: int, _prediction: object) -> None:
@@ -199,6 +199,9 @@ def _cmd_count(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.output}: choose a .csv or .json file for the counts")
     if args.output:
         check_output_file(args.output)
+    if (args.segments or args.whole) and (args.sensitivity or args.novelty_threshold is not None):
+        raise ConfigError("--sensitivity and --novelty-threshold go with the model's segments, "
+                          "not --segments or --whole")
     if args.segments:
         segments, unknown = reps_video.read_timeline(args.segments)
         counted = reps_video.count_video(args.video, segments, source=args.segments,
@@ -270,15 +273,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "written beside --output as NAME.segments.csv/.json, or printed; "
                         "windows then start every quarter window unless --hop")
     add_smoothing_flags(p)
-    unknown = p.add_mutually_exclusive_group()
-    unknown.add_argument("--novelty-threshold", type=novelty_threshold, metavar="VALUE",
-                         help="call a window not a known action above this novelty (default: "
-                              "the model's threshold, printed with the results; "
-                              "--sensitivity moves it by name)")
-    unknown.add_argument("--sensitivity", choices=("low", "normal", "high"),
-                         help="how readily windows are called not a known action: the "
-                              "threshold that keeps 99%%, 95%% (the model's) or 90%% of the "
-                              "windows it was set on known")
+    add_unknown_flags(p)
     p.add_argument("--reps", action="store_true",
                    help="also count the repetitions of each predicted segment (on the "
                         "terminal, or in JSON output); see `stmanet count`")
@@ -301,6 +296,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hop", type=positive_int,
                    help="source frames between window starts (default: a quarter window)")
     add_smoothing_flags(p)
+    add_unknown_flags(p)
     p.add_argument("-o", "--output", help="write the scores per video to FILE.json")
     p.add_argument("--batch-size", type=positive_int,
                    help="windows per forward pass (default: 1 on a CPU, where batches are "
@@ -332,6 +328,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="source frames between the model's windows (default: a quarter "
                         "window)")
     add_smoothing_flags(p)
+    add_unknown_flags(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     add_backend_flags(p)
     p.add_argument("-o", "--output", help="write the counts to FILE.csv or FILE.json")

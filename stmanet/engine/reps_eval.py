@@ -141,8 +141,10 @@ def non_periodic_case(index: int, seed: int, seconds: tuple[float, float] = (5.0
 
 def video_cases(path: Path | str) -> list[CaseResult]:
     """Each segment of a video whose expected timeline beside it (VIDEO.json) gives the
-    repetitions (`rep_times`), counted from one decoding of the video."""
+    repetitions (`rep_times`), counted from one decoding of the video; a rest (labelled
+    `other`: no drill, nothing the app would count) is left out."""
     from stmanet.engine.reps_video import count_video
+    from stmanet.engine.segmentation import OTHER_LABEL
     from stmanet.engine.timeline import expected_timeline_path
     from stmanet.errors import ConfigError, printable_path
     from stmanet.fileio import read_text_file
@@ -153,7 +155,7 @@ def video_cases(path: Path | str) -> list[CaseResult]:
         data = json.loads(read_text_file(timeline_path))
         segments = [(str(s["label"]), int(s["start_frame"]), int(s["end_frame"]),
                      [(float(a), float(b)) for a, b in s["rep_times"]])
-                    for s in data["segments"]]
+                    for s in data["segments"] if s["label"] != OTHER_LABEL]
     except (KeyError, TypeError, ValueError) as exc:
         missing = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
         raise ConfigError(f"{printable_path(timeline_path)}: not a timeline with the "

@@ -86,9 +86,10 @@ def read_timeline(path: Path | str) -> tuple[Segments, list[tuple[int, int]]]:
     writes), the segments of `stmanet predict --segments` (NAME.segments.csv or .json), or
     predictions of `stmanet predict -o` (JSON or CSV), whose consecutive windows with the
     same label make one segment. Footage "not a known action" (segments with known false,
-    runs of such windows) is left out: it is no drill to count; its (start, end) stretches
-    come second."""
+    runs of such windows, an expected timeline's segments labelled `other`) is left out: it
+    is no drill to count; its (start, end) stretches come second."""
     from stmanet.engine.inference import WindowPrediction
+    from stmanet.engine.segmentation import OTHER_LABEL
     from stmanet.fileio import read_text_file
 
     path = Path(path)
@@ -117,7 +118,8 @@ def read_timeline(path: Path | str) -> tuple[Segments, list[tuple[int, int]]]:
         if isinstance(data, dict) and "segments" in data:
             return _split([(str(s["label"]) if s.get("label") is not None else None,
                             int(s["start_frame"]), int(s["end_frame"]),
-                            s.get("known") is not False) for s in data["segments"]])
+                            s.get("known", s.get("label") != OTHER_LABEL) is not False)
+                           for s in data["segments"]])
         if isinstance(data, dict) and "predictions" in data:
             videos = data["predictions"]
             if len(videos) != 1:

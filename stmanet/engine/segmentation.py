@@ -151,6 +151,16 @@ class FrameTimeline:
         """The action at every frame, by name."""
         return [self.class_names[i] for i in self.labels.tolist()]
 
+    def told_label_names(self) -> list[str]:
+        """The action at every frame, by name, as a user is shown it: OTHER_LABEL on the
+        frames that are not a known action (`unknown`)."""
+        names = self.label_names()
+        unknown = self.unknown
+        if unknown is None:
+            return names
+        return [OTHER_LABEL if i < unknown.size and unknown[i] else name
+                for i, name in enumerate(names)]
+
     def told_segments(self) -> list[FrameSegment]:
         """The segments with the stretches "not a known action" cut out of the actions as
         segments of their own (label OTHER_LABEL, known False): what a user is shown and

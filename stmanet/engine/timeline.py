@@ -8,10 +8,11 @@ An expected timeline is a JSON file beside its video (same stem, `.json`):
 `end_frame` is exclusive, as in `WindowPrediction` and `stmanet.data.synthetic.Segment`.
 
 `compare_timeline` judges per-window predictions against it: for each expected segment, the
-windows lying wholly inside it vote with their top label, and the segment matches when the
-expected label has more votes than any other. Windows that straddle a boundary are left out
-(their clip holds two actions), and so is a window shorter than `window_length` (a video
-shorter than one window: its clip repeats the last frame).
+windows lying wholly inside it vote with their top label (`other` where the window is not a
+known action: a segment labelled `other` is footage of no action the model knows), and the
+segment matches when the expected label has more votes than any other. Windows that
+straddle a boundary are left out (their clip holds two actions), and so is a window shorter
+than `window_length` (a video shorter than one window: its clip repeats the last frame).
 
 The per-frame result, and its scores against an expected timeline (frame accuracy, edit
 score, F1@k, seconds per action), are in engine/segmentation.py and engine/timeline_eval.py.
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stmanet.engine.inference import WindowPrediction
+from stmanet.engine.segmentation import OTHER_LABEL
 from stmanet.errors import ConfigError
 
 
@@ -142,7 +144,7 @@ class SegmentCheck:
     """How the windows wholly inside one expected segment voted."""
 
     expected: TimelineSegment
-    votes: dict[str, int] = field(default_factory=dict)  # top label -> windows
+    votes: dict[str, int] = field(default_factory=dict)  # label as told -> windows
 
     @property
     def windows(self) -> int:
@@ -173,11 +175,12 @@ class SegmentCheck:
 def compare_timeline(windows: Sequence[WindowPrediction], expected: ExpectedTimeline,
                      window_length: int) -> list[SegmentCheck]:
     """One SegmentCheck per expected segment, from the windows that lie wholly inside it
-    and are whole (`window_length` source frames long)."""
+    and are whole (`window_length` source frames long); a window that is not a known action
+    votes OTHER_LABEL, the label of such footage in an expected timeline."""
     checks = []
     for segment in expected.segments:
         votes: Counter[str] = Counter(
-            w.label for w in windows
+            OTHER_LABEL if w.known is False else w.label for w in windows
             if segment.start_frame <= w.start_frame and w.end_frame <= segment.end_frame
             and w.end_frame - w.start_frame >= window_length)
         checks.append(SegmentCheck(segment, dict(votes)))

@@ -11,8 +11,12 @@ segmentation, as MS-TCN (Farha and Gall, CVPR 2019) defines them.
   negatives. Over several videos the counts are summed before F1 is taken (as MS-TCN does);
 - seconds per action, predicted and expected.
 
-Frames outside every expected segment (a gap in the expected timeline) are left out of all
-measures, like MS-TCN's background class. Scores are fractions (0-1), not percentages.
+The per-frame result is scored as a user is shown it: frames that are not a known action
+(`FrameTimeline.told_label_names`) are predicted `other`, wrong against a drill and right
+where the expected timeline has a stretch labelled `other` (footage of no action the model
+knows). Frames outside every expected segment (a gap in the expected timeline) are left out
+of all measures, like MS-TCN's background class. Scores are fractions (0-1), not
+percentages.
 
 `evaluate_timelines` runs a Predictor over (video, expected timeline) pairs and scores each;
 `find_pairs` turns command-line arguments into pairs.
@@ -33,6 +37,7 @@ from stmanet.engine.segmentation import (
     DEFAULT_SMOOTHING,
     DEFAULT_SWITCH_PENALTY,
     DEFAULT_WEIGHTING,
+    OTHER_LABEL,
     FrameTimeline,
     frame_timeline,
 )
@@ -157,7 +162,7 @@ def score_timeline(timeline: FrameTimeline, expected: ExpectedTimeline, *, video
     for s in expected.segments:
         truth[s.start_frame:s.end_frame] = [normalise_label(s.label)] * (s.end_frame -
                                                                           s.start_frame)
-    names = timeline.label_names()
+    names = timeline.told_label_names()
     if len(names) != n:
         log.warning("%s: the per-frame result has %d frames, the expected timeline %d; "
                     "frames past the shorter one are compared as wrong", video or "video",
@@ -179,7 +184,7 @@ def score_timeline(timeline: FrameTimeline, expected: ExpectedTimeline, *, video
     return TimelineScore(
         video, scored, right / scored if scored else 0.0, edit_score(p_runs, e_runs), counts,
         {a: (v[0], v[1]) for a, v in sorted(seconds.items())}, len(p_runs), len(e_runs),
-        sorted({normalise_label(s.label) for s in timeline.segments} - shown),
+        sorted({r[0] for r in p_runs} - shown - {OTHER_LABEL}),
         sorted({normalise_label(x) for x in window_labels} - shown))
 
 
@@ -294,7 +299,7 @@ def find_pairs(items: Sequence[str]) -> list[tuple[Path, Path]]:
 
 
 def check_labels(expected: ExpectedTimeline, class_names: Sequence[str], where: Path) -> None:
-    known = {normalise_label(n) for n in class_names}
+    known = {normalise_label(n) for n in class_names} | {OTHER_LABEL}
     unknown = sorted({s.label for s in expected.segments
                       if normalise_label(s.label) not in known})
     if unknown:
@@ -334,7 +339,8 @@ def evaluate_timelines(predictor: Predictor, pairs: Sequence[tuple[Path, Path]],
                                   switch_penalty=switch_penalty, median_frames=median_frames,
                                   weighting=weighting, embeddings=embeddings, refine=refine)
         scores.append(score_timeline(timeline, expected, video=str(video),
-                                     window_labels=[w.label for w in prediction.windows]))
+                                     window_labels=[w.label for w in prediction.windows
+                                                    if w.known is not False]))
         if on_video is not None:
             on_video(i + 1, len(pairs), prediction)
     return TimelineSummary(scores)

@@ -166,3 +166,30 @@ def test_bad_inputs_are_refused_with_one_line_naming_the_file(drills, tmp_path, 
     _refused(["evaluate-reps", str(plain)], capsys, str(plain.with_suffix(".json")),
              "repetitions")
     _refused(["evaluate-reps", str(missing)], capsys, str(missing.with_suffix(".json")))
+
+
+def test_a_rest_between_drills_is_not_counted(tmp_path, capsys):
+    """The expected timeline labels a rest `other`: count leaves it out as footage of no
+    known action, and evaluate-reps has nothing to judge there."""
+    video = tmp_path / "rest.mp4"
+    assert main(["sequence", str(video), "--drills", "jumping_jacks:5,idle:3,squats:5",
+                 "--seed", "3", "--size", "96x72"]) == 0
+    capsys.readouterr()
+    assert main(["count", str(video), "--segments", str(video.with_suffix(".json"))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2 segment(s)" in lines[0] and "3.0 s not a known action, not counted" in lines[0]
+    assert "NOT A KNOWN ACTION" in lines[2] and lines[2].split()[0] == "5.00-"
+    out = tmp_path / "evaluation.json"
+    assert main(["evaluate-reps", str(video), "-o", str(out)]) == 0
+    judged = json.loads(out.read_text())["segments"]
+    assert [s["label"] for s in judged] == ["jumping_jacks", "squats"]
+
+
+def test_the_sensitivity_moves_where_count_finds_footage_of_no_known_action(drills, capsys):
+    _refused(["count", str(drills), "--whole", "--sensitivity", "high"], capsys,
+             "--sensitivity and --novelty-threshold go with the model's segments")
+    _refused(["count", str(drills), "--segments", str(drills.with_suffix(".json")),
+              "--novelty-threshold", "3"], capsys, "not --segments or --whole")
+    assert main(["count", str(drills), "--device", "cpu", "--novelty-threshold", "1e9"]) == 0
+    printed = capsys.readouterr().out
+    assert "not a known action" not in printed and "jumping_jacks" in printed

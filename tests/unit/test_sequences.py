@@ -70,3 +70,40 @@ def test_sequence_command_needs_one_way_to_choose_the_drills(tmp_path, capsys):
     assert main(["sequence", out, "--drills", "squats:1", "--random", "2"]) == 2
     assert main(["sequence", out, "--drills", "squats:1", "--count", "2"]) == 2
     assert "use it with --random" in capsys.readouterr().err
+
+
+def test_a_plan_may_rest_between_drills():
+    plain = random_plan(4, seed=5)
+    rested = random_plan(4, seed=5, rests=(2.0, 4.0))
+    assert rested[::2] == plain  # the same drills for the same length, a rest between each two
+    assert [d for d, _ in rested[1::2]] == ["idle"] * 3
+    assert all(2.0 <= s <= 4.0 for _, s in rested[1::2])
+    with pytest.raises(ConfigError, match="shortest <= longest"):
+        random_plan(3, seed=1, rests=(4.0, 2.0))
+
+
+def test_a_rest_is_footage_of_no_drill_in_the_timeline(tmp_path, capsys):
+    """The figure stands at rest between drills: the timeline labels that stretch `other`,
+    as a model that tells unknown footage should show it, with nothing to count."""
+    out = tmp_path / "rest.mp4"
+    assert main(["sequence", str(out), "--drills", "squats:0.8,idle:0.6,walking:0.8",
+                 "--size", "64x48"]) == 0
+    assert "2 drills, 1 rest;" in capsys.readouterr().out
+    segments = json.loads(out.with_suffix(".json").read_text())["segments"]
+    assert [(s["label"], s["start_frame"], s["end_frame"]) for s in segments] == [
+        ("squats", 0, 20), ("other", 20, 35), ("walking", 35, 55)]
+    assert segments[1]["reps"] == 0 and segments[1]["rep_times"] == []
+    drawn = tmp_path / "drawn.mp4"
+    assert main(["sequence", str(drawn), "--random", "3", "--rests", "0.4-0.8", "--seed", "9",
+                 "--min-seconds", "0.4", "--max-seconds", "0.8", "--size", "64x48"]) == 0
+    assert "3 drills, 2 rests;" in capsys.readouterr().out
+    labels = [s.label for s in ExpectedTimeline.load(drawn.with_suffix(".json")).segments]
+    assert labels[1::2] == ["other", "other"] and "other" not in labels[::2]
+
+
+def test_rests_are_asked_for_in_one_way(tmp_path, capsys):
+    out = str(tmp_path / "seq.mp4")
+    assert main(["sequence", out, "--drills", "squats:1", "--rests", "1-2"]) == 2
+    assert "list the rests as idle:SECONDS" in capsys.readouterr().err
+    assert main(["sequence", out, "--drills", "squats:1,nap:2"]) == 2
+    assert "unknown drill 'nap'" in capsys.readouterr().err

@@ -103,3 +103,15 @@ def test_segments_shorter_than_a_window_and_partial_windows_are_not_checked():
                                               frames=40), WINDOW)
     assert checks[0].votes == {"squats": 1}
     assert not checks[1].checked and not checks[1].matches and checks[1].predicted is None
+
+
+def test_a_window_that_is_not_a_known_action_votes_other():
+    """An expected segment labelled other (a rest: footage of no drill) matches when most of
+    its windows are not a known action, whatever the classifier named them."""
+    preds = windows("squats", "squats", "lunges", "lunges", "lunges", "squats")
+    for w in preds[2:5]:
+        w.known = False
+    checks = compare_timeline(preds, timeline(("squats", 0, 32), ("other", 32, 80),
+                                              ("squats", 80, 96)), WINDOW)
+    assert [c.votes for c in checks] == [{"squats": 2}, {"other": 3}, {"squats": 1}]
+    assert all(c.matches for c in checks)

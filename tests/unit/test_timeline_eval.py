@@ -78,6 +78,26 @@ def test_a_drill_the_video_does_not_show_is_named():
     assert result.predicted_segments == 3 and result.expected_segments == 2
 
 
+def test_frames_that_are_not_a_known_action_are_scored_as_a_user_sees_them():
+    """The frames the timeline shows as not a known action count as `other`: wrong inside a
+    drill, right in a stretch the expected timeline labels other (a rest), and no drill
+    named there."""
+    n = 100
+    scores = np.full((n, 3), 0.05)
+    scores[:, 0] = 0.9  # every frame named squats
+    known = [f < 60 for f in range(n)]  # from frame 60 on not a known action
+    timeline = timeline_from_windows(np.arange(n), np.arange(n) + 1, scores, NAMES, 25.0, n,
+                                     smoothing="none", known=known)
+    assert timeline.told_label_names()[59:61] == ["squats", "other"]
+    drills = score_timeline(timeline, expected(("squats", 0, 100)))
+    assert drills.frame_accuracy == pytest.approx(0.6)
+    assert drills.seconds["other"] == (pytest.approx(40 / 25), 0.0)
+    rested = score_timeline(timeline, expected(("squats", 0, 60), ("other", 60, 100)),
+                            window_labels=["squats"])
+    assert rested.frame_accuracy == 1.0 and rested.edit == 1.0
+    assert rested.absent_in_segments == [] and rested.absent_in_windows == []
+
+
 def test_frames_outside_every_expected_segment_are_not_scored():
     truth = expected(("squats", 0, 40), ("walking", 60, 100))
     result = score_timeline(timeline_of([1] * 50 + [2] * 50), truth)

@@ -23,7 +23,7 @@ import numpy as np
 
 from stmanet.data.decode import opencv_filename
 from stmanet.data.synthetic.drills import DRILLS, _check_drill
-from stmanet.data.synthetic.render import _render_timed
+from stmanet.data.synthetic.render import REST, _render_timed
 from stmanet.data.synthetic.scenes import NON_DRILLS, render_scene
 from stmanet.data.synthetic.tempo import _sample_tempo, _Tempo
 from stmanet.errors import ConfigError, STMANetError, printable_path
@@ -63,11 +63,18 @@ class Segment:
                    rep_times=tuple((float(a), float(b)) for a, b in data.get("rep_times", ())))
 
 
+REST_LABEL = "other"
+"""A rest's label in an expected timeline: the per-frame result's for footage of no known
+action (stmanet.engine.segmentation.OTHER_LABEL), which a model should show there."""
+
+
 def timeline_dict(segments: Sequence[Segment], fps: float, frames: int) -> dict[str, Any]:
     """The expected timeline of a generated video (stmanet.engine.timeline's format), each
-    segment with its number of repetitions and their (start, end) times in seconds."""
+    segment with its number of repetitions and their (start, end) times in seconds; a rest
+    (`render.REST`) is labelled REST_LABEL."""
     return {"fps": fps, "frames": frames,
-            "segments": [{"label": s.drill, "start_frame": s.start_frame,
+            "segments": [{"label": REST_LABEL if s.drill == REST else s.drill,
+                          "start_frame": s.start_frame,
                           "end_frame": s.end_frame, "reps": s.reps,
                           "rep_times": [[round(a, 4), round(b, 4)] for a, b in s.rep_times]}
                          for s in segments]}
@@ -139,6 +146,7 @@ def render_sequence(drills_with_seconds: Sequence[tuple[str, float]], *, seed: i
                     tempo: bool = False
                     ) -> tuple[np.ndarray, list[Segment]]:
     """Render one figure doing several drills one after another, for a demo with a timeline.
+    A drill named `idle` (`render.REST`) is a rest: the figure standing at rest.
 
     Returns the frames (N, H, W, 3) BGR and one `Segment` per drill, covering the frames
     without gaps, with the time of each of its repetitions. Each segment lasts
@@ -153,7 +161,8 @@ def render_sequence(drills_with_seconds: Sequence[tuple[str, float]], *, seed: i
     segments: list[Segment] = []
     start = 0
     for drill, seconds in drills_with_seconds:
-        _check_drill(drill)
+        if drill != REST:
+            _check_drill(drill, also=f"; or {REST} (a rest)")
         if seconds <= 0:
             raise ConfigError(f"drill {drill!r} needs a positive duration, got {seconds} s")
         count = max(1, round(seconds * fps))

@@ -291,6 +291,6 @@ def _sample_yaw(drill: str, rng: np.random.Generator, facing: int) -> float:
     return facing * _rad(rng.uniform(65, 90))
 
 
-def _check_drill(drill: str) -> None:
+def _check_drill(drill: str, also: str = "") -> None:
     if drill not in _SPECS:
-        raise ConfigError(f"unknown drill {drill!r}; known drills: {', '.join(DRILLS)}")
+        raise ConfigError(f"unknown drill {drill!r}; known drills: {', '.join(DRILLS)}{also}")

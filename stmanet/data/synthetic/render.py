@@ -31,6 +31,10 @@ from stmanet.data.synthetic.scene import _background, _Camera, _sample_scene
 from stmanet.data.synthetic.tempo import _Tempo, _warp
 from stmanet.errors import ConfigError
 
+REST = "idle"
+"""In a plan (`_render_timed`, sequences), a stretch of the figure standing at rest between
+drills, as the non-drill scene `idle` shows it (scenes.py): no drill, no repetition."""
+
 
 class _Layers(Protocol):
     """What is drawn around the figure in each frame (hard.py)."""
@@ -181,16 +185,25 @@ def _render_timed(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps
     reps: list[list[tuple[float, float]]] = []
     blend_frames = max(1, round(0.4 * fps))
     for drill, count in plan:
-        motion = _sample_motion(drill, rng)
-        warp = _warp(drill, motion, None if tempo is None else tempo(drill, motion.rate),
-                     count, fps)
-        reps.append(warp.reps)
-        pose = _SPECS[drill].pose(warp.tau, body, warp.motion)
-        points = _stack_joints(pose.joints)
+        if drill == REST:  # standing at rest, turned as the drill before left it
+            from stmanet.data.synthetic.scenes import _idle
+
+            points = _idle(np.arange(count) / fps, body, rng)
+            lift, speed = np.zeros(count), np.zeros(count)
+            yaw = np.full(count, yaws[-1][-1] if yaws else _rad(rng.uniform(-30, 30)))
+            reps.append([])
+        else:
+            motion = _sample_motion(drill, rng)
+            warp = _warp(drill, motion, None if tempo is None else tempo(drill, motion.rate),
+                         count, fps)
+            reps.append(warp.reps)
+            pose = _SPECS[drill].pose(warp.tau, body, warp.motion)
+            points = _stack_joints(pose.joints)
+            lift = pose.lift.astype(np.float64)
+            speed = (np.full(count, pose.speed) if warp.pace is None
+                     else pose.speed * warp.pace)
+            yaw = np.full(count, _sample_yaw(drill, rng, facing))
         points[..., 1] -= points[:, _CONTACT, 1].min(axis=1, keepdims=True)
-        lift = pose.lift.astype(np.float64)
-        speed = np.full(count, pose.speed) if warp.pace is None else pose.speed * warp.pace
-        yaw = np.full(count, _sample_yaw(drill, rng, facing))
         if poses:
             n = min(blend_frames, max(count // 3, 1))
             a = _smooth((np.arange(n) + 1.0) / (n + 1))

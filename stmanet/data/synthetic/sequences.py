@@ -9,6 +9,10 @@ beside it, in the format of stmanet.engine.timeline.ExpectedTimeline:
     {"fps": 25.0, "frames": 300,
      "segments": [{"label": "squats", "start_frame": 0, "end_frame": 125}, ...]}
 
+A plan may rest between drills (`idle`, render.REST: the figure standing at rest; `stmanet
+sequence --rests 2-6` or `--drills squats:5,idle:3,...`): footage of no drill, which the
+expected timeline labels `other`, as a model that tells unknown footage should show it.
+
 Plan i of a seed and the video made from it depend only on (seed, i): `stmanet sequence
 OUT.mp4 --random 10 --count 50 --seed 5000` always writes the same 50 videos.
 """
@@ -27,6 +31,7 @@ from stmanet.data.synthetic.dataset import (
     write_video,
 )
 from stmanet.data.synthetic.drills import DRILLS, _check_drill
+from stmanet.data.synthetic.render import REST
 from stmanet.errors import ConfigError
 from stmanet.fileio import atomic_write_text
 
@@ -36,10 +41,12 @@ MAX_SECONDS = 15.0
 
 def random_plan(count: int, *, seed: int, index: int = 0, drills: Sequence[str] = DRILLS,
                 min_seconds: float = MIN_SECONDS, max_seconds: float = MAX_SECONDS,
-                ) -> list[tuple[str, float]]:
+                rests: tuple[float, float] | None = None) -> list[tuple[str, float]]:
     """`count` (drill, seconds) pairs: the drills shuffled (each once before any repeats,
     never one drill twice in a row), durations uniform in [min_seconds, max_seconds], to
-    0.04 s. The same (count, seed, index) always gives the same plan."""
+    0.04 s. `rests` (shortest, longest seconds): a rest (REST, the figure standing at rest)
+    of a duration drawn alike between every two drills. The same (count, seed, index) always
+    gives the same drills, with rests or without."""
     drills = list(drills)
     if count < 1:
         raise ConfigError(f"a sequence needs at least one drill, not {count}")
@@ -58,8 +65,18 @@ def random_plan(count: int, *, seed: int, index: int = 0, drills: Sequence[str] 
             batch[0], batch[-1] = batch[-1], batch[0]
         order.extend(batch)
     seconds = rng.uniform(min_seconds, max_seconds, count)
-    return [(drill, round(float(s) * 25) / 25) for drill, s in zip(order[:count], seconds,
-                                                                     strict=True)]
+    plan = [(drill, round(float(s) * 25) / 25) for drill, s in zip(order[:count], seconds,
+                                                                   strict=True)]
+    if rests is None:
+        return plan
+    shortest, longest = rests
+    if not 0 < shortest <= longest:
+        raise ConfigError(f"rests need 0 < shortest <= longest, not {shortest:g}-{longest:g} s")
+    pauses = rng.uniform(shortest, longest, count - 1)
+    out = plan[:1]
+    for step, pause in zip(plan[1:], pauses, strict=True):
+        out += [(REST, round(float(pause) * 25) / 25), step]
+    return out
 
 
 def numbered_path(path: Path | str, number: int, count: int) -> Path:
