@@ -7,11 +7,11 @@ each candidate score is fitted (no training) and measured:
     mahalanobis+relative+softmax
                         log(1 - max softmax) plus the larger of log(mahalanobis) and the
                         relative distance, each standardised on the validation windows
-                        (the default where there are some); each window judged on
-                        its novelty averaged with the window's before it in its clip
-                        (the default trail)
-    mahalanobis+relative+softmax, alone
-                        the same, each window judged alone
+                        (the default where there are some)
+    mahalanobis+relative+softmax, with the window before
+                        the same, each window judged on its novelty averaged with that
+                        of the window before it in its clip where both have the same top
+                        class (a trail of one window length, as files of format 3)
     mahalanobis+softmax log(mahalanobis) + log(1 - max softmax), each standardised on the
                         validation windows (the default before the relative distance)
     mahalanobis         stages 2-5 concatenated, one shared covariance (the default without
@@ -22,12 +22,12 @@ each candidate score is fitted (no training) and measured:
     max_logit           -max logit
     max_softmax         1 - max softmax score
 
-Every variant but the one marked "alone" judges each window with the one before it in its
-clip, as statistics are fitted now (`fit_openset`'s default trail). The threshold of every
-score is set as the trainer sets it: 95% of the validation windows (or,
-without --val, of the training windows) known. Printed per score and unknown set: AUROC, the
-share of unknown windows caught at that threshold, the share of known test windows kept
-known, and top-1 of the known test windows kept known and right.
+Every variant but the one "with the window before" judges each window alone, as statistics
+are fitted now (`fit_openset`'s default). The threshold of every score is set as the trainer
+sets it: 95% of the validation windows (or, without --val, of the training windows) known.
+Printed per score and unknown set: AUROC, the share of unknown windows caught at that
+threshold, the share of known test windows kept known, and top-1 of the known test windows
+kept known and right.
 
     python benchmarks/openset_scores.py runs/x/best.safetensors --train folder:data/train \\
         --val folder:data/val --known folder:data/test-known \\
@@ -63,8 +63,8 @@ from stmanet.engine.openset_windows import WindowOutputs, collect_windows
 
 VARIANTS = {
     "mahalanobis+relative+softmax": {"score": "mahalanobis+relative+softmax"},
-    "mahalanobis+relative+softmax, alone": {"score": "mahalanobis+relative+softmax",
-                                            "trail": 0.0},
+    "mahalanobis+relative+softmax, with the window before": {
+        "score": "mahalanobis+relative+softmax", "trail": 1.0},
     "mahalanobis+softmax": {"score": "mahalanobis+softmax"},
     "mahalanobis": {"score": "mahalanobis"},
     "mahalanobis/stage": {"score": "mahalanobis", "covariance": "stage"},

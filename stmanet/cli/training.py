@@ -483,8 +483,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "without its own clip) stay known, and write them into the "
                                    "model file; weights and metadata stay as they are. Every "
                                    "window is judged averaged with its mirror image (and "
-                                   "predicted so) unless --no-mirror, and together with the "
-                                   "window before it in its video.")
+                                   "predicted so) unless --no-mirror.")
     p.add_argument("checkpoint", help="model file (.safetensors)")
     p.add_argument("--data", required=True, metavar="KIND:PATH",
                    help="the model's training data, e.g. folder:data/drills-train")

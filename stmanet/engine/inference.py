@@ -273,13 +273,14 @@ class Predictor:
         """Novelty (B,) and known (B,) of a forward pass's clips; (None, None) when the model
         cannot tell unknowns. With a `trail` (`new_trail`) and the clips' first frames
         (`starts`, in order), each clip is judged on its novelty averaged with the windows'
-        before it in the trail, and that mean is the novelty answered."""
+        before it in the trail of the same top class, and that mean is the novelty answered."""
         if self.openset is None or self.novelty_threshold is None:
             return None, None
         novelty = self.openset.novelty(output).numpy()
         if trail is not None and starts is not None:
-            novelty = np.array([trail.add(int(s), float(v)) for s, v in zip(starts, novelty,
-                                                                          strict=True)])
+            labels = output.logits.argmax(dim=1).tolist()
+            novelty = np.array([trail.add(int(s), float(v), k)
+                                for s, v, k in zip(starts, novelty, labels, strict=True)])
         return novelty, self.openset.is_known(novelty, self.novelty_threshold)
 
     def new_trail(self) -> NoveltyTrail | None:

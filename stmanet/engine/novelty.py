@@ -62,34 +62,42 @@ def run_views(model: Any, clips: Tensor, mirror: bool) -> Any:
 
 
 class NoveltyTrail:
-    """Judges the windows of one video together with the ones before them: `add(start,
-    novelty)`, in order of the windows' starts, answers the mean novelty of this window and of
-    those added that began at most `span` frames before it. The same start again (a window
+    """Judges the windows of one video together with the ones before them of the same action:
+    `add(start, novelty, label)`, in order of the windows' starts, answers the mean novelty of
+    this window and of those added that began at most `span` frames before it, back to the
+    last change of top label (`label`, the window's top class; None: not told). A change of
+    label begins a new trail: the footage changed (another drill, or footage of none that the
+    classifier names otherwise), and the windows before say nothing of the new one, whose
+    verdict would otherwise lag by up to a window length. The same start again (a window
     judged twice, e.g. live while paused) replaces its first novelty; a start before the last
     one (the video sought back, another video) begins a new trail. A window whose own novelty
     is NaN answers NaN (unknown) and is left out of the others' means."""
 
     def __init__(self, span: int) -> None:
         self.span = max(0, int(span))
-        self._seen: deque[tuple[int, float]] = deque()
+        self._seen: deque[tuple[int, float, int | None]] = deque()
 
-    def add(self, start: int, novelty: float) -> float:
+    def add(self, start: int, novelty: float, label: int | None = None) -> float:
         if self._seen and start < self._seen[-1][0]:
             self._seen.clear()
         elif self._seen and start == self._seen[-1][0]:
             self._seen.pop()
+        if self._seen and self._seen[-1][2] != label:
+            self._seen.clear()
         while self._seen and self._seen[0][0] < start - self.span:
             self._seen.popleft()
-        self._seen.append((int(start), float(novelty)))
+        self._seen.append((int(start), float(novelty), label))
         if not math.isfinite(novelty):
             return float("nan")
-        return float(np.mean([v for _, v in self._seen if math.isfinite(v)]))
+        return float(np.mean([v for _, v, _ in self._seen if math.isfinite(v)]))
 
 
-def trailing_novelty(novelty: np.ndarray, clips: np.ndarray, back: int) -> np.ndarray:
+def trailing_novelty(novelty: np.ndarray, clips: np.ndarray, back: int,
+                     labels: np.ndarray | None = None) -> np.ndarray:
     """Each window's novelty averaged with that of up to `back` windows before it in the same
-    clip (the test protocol's windows of a clip, consecutive and in order), as `NoveltyTrail`
-    judges a video's windows spaced one window length apart (NaN alike)."""
+    clip (the test protocol's windows of a clip, consecutive and in order) and of the same
+    top label (`labels`; None: labels not told), as `NoveltyTrail` judges a video's windows
+    spaced one window length apart (NaN alike)."""
     novelty = np.asarray(novelty, dtype=np.float64)
     out = novelty.copy()
     if back < 1:
@@ -99,7 +107,8 @@ def trailing_novelty(novelty: np.ndarray, clips: np.ndarray, back: int) -> np.nd
     for position, row in enumerate(np.argsort(clips, kind="stable")):  # each clip's in order
         if clips[row] != last:
             trail, last = NoveltyTrail(back), clips[row]
-        out[row] = trail.add(position, novelty[row])  # one position a window
+        out[row] = trail.add(position, novelty[row],  # one position a window
+                             None if labels is None else int(labels[row]))
     return out
 
 

@@ -79,11 +79,14 @@ PREFIX = "openset."
 HEADER_KEY = "stmanet.openset"
 FORMAT = 3  # 2: windows averaged with their mirror images ("mirror"); 3: "trail"
 DEFAULT_KNOWN_RATE = 0.95
-TRAIL = 1.0
-"""Newly fitted statistics judge each window on its novelty averaged with that of the windows
-of the same video that began up to this many window lengths before it (`NoveltyTrail`); the
-threshold is set on validation windows averaged alike. One window length: at the test
-protocol's spacing, the window and the one before it (docs/model.md)."""
+TRAIL = 0.0
+"""Newly fitted statistics judge each window alone. Statistics fitted with a trail of N
+window lengths (`fit_openset(..., trail=N)`; files of format 3) judge each window on its
+novelty averaged with that of the windows of the same video and top class that began up to
+N window lengths before it (`NoveltyTrail`), the threshold set on validation windows averaged
+alike: steadier inside an action, but a verdict that lags where footage of no known action
+begins, so that a rest after a drill is named after the drill (docs/model.md, "Each window
+with the one before it")."""
 SENSITIVITIES = {"low": 0.99, "normal": DEFAULT_KNOWN_RATE, "high": 0.90}
 """Sensitivity levels: the share of the calibration windows that stay known. Low calls fewer
 windows unknown (only the most unlike the training footage), high calls more."""
@@ -181,7 +184,7 @@ class OpenSetStats:
     # two forward passes a window); the predictions of such a model are averaged so too
     mirror: bool = False
     # window lengths back: each window judged on its novelty averaged with that of the windows
-    # of its video that began up to so far before it (TRAIL; 0: each window alone)
+    # of its video and top class that began up to so far before it (0: each window alone)
     trail: float = 0.0
     # the Gaussian of all the training windows, made once, with what it was made of
     _background: tuple[Any, Background] | None = field(default=None, init=False, repr=False,
@@ -235,10 +238,13 @@ class OpenSetStats:
             self._background = (key, background_gaussian(self.means, self.class_windows))
         return self._background[1]
 
-    def judged(self, novelty: np.ndarray, clips: Tensor | np.ndarray) -> np.ndarray:
+    def judged(self, novelty: np.ndarray, clips: Tensor | np.ndarray, logits: Tensor
+               ) -> np.ndarray:
         """The novelty each test-protocol window is judged on (`trailing_novelty` per clip,
-        its windows one window length apart), from their own novelty."""
-        return trailing_novelty(novelty, np.asarray(clips), int(self.trail))
+        its windows one window length apart, the trail begun afresh where the top class of
+        `logits` changes), from their own novelty."""
+        return trailing_novelty(novelty, np.asarray(clips), int(self.trail),
+                                logits.argmax(dim=1).numpy())
 
     def new_trail(self, window: int) -> NoveltyTrail | None:
         """A `NoveltyTrail` for the windows (of `window` frames) of one video, in order of
@@ -490,9 +496,9 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
     makes it); also the distance alone where the validation windows are too few
     (MIN_CALIBRATION) or mostly as sure as a softmax can be told apart from (`doubt_tells`).
 
-    `trail` (window lengths, TRAIL by default; 0: each window alone): every window is judged
-    on its novelty averaged with that of the windows of its video that began up to so far
-    before it, the calibration windows too (`trailing_novelty`, per clip)."""
+    `trail` (window lengths; 0, TRAIL: each window alone): every window is judged on its
+    novelty averaged with that of the windows of its video and top class that began up to so
+    far before it, the calibration windows too (`trailing_novelty`, per clip)."""
     if score == "auto":
         known = calibration.known() if calibration is not None else None
         score = (RELATIVE if known is not None and doubt_tells(known.logits)
@@ -544,7 +550,7 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
             novelty = combined_novelty(distance, source.logits, stats.scale, relative).numpy()
         else:
             novelty = stats.novelty_of(features, source.logits).numpy()
-    novelty = stats.judged(novelty, source.clips)
+    novelty = stats.judged(novelty, source.clips, source.logits)
     stats.quantiles = calibration_quantiles(novelty)
     stats.threshold = float(np.quantile(novelty[np.isfinite(novelty)], known_rate))
     stats.calibration = {"subset": subset, "windows": len(source.labels),

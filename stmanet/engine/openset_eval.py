@@ -126,7 +126,7 @@ def novelty_of(stats: OpenSetStats, windows: WindowOutputs, model: Any) -> np.nd
         return np.zeros(0)
     columns = _stage_columns(model, stats.stages)
     return stats.judged(stats.novelty_of(windows.features[:, columns], windows.logits).numpy(),
-                        windows.clips)
+                        windows.clips, windows.logits)
 
 
 def open_set_report(stats: OpenSetStats, model: Any, known: WindowOutputs,

@@ -231,12 +231,12 @@ def test_live_answers_are_judged_with_the_windows_before_them(tmp_path):
     predictor = worker._predictor
     window, stride = predictor.spec.window, predictor.spec.frame_stride
 
-    def own(end: int) -> float:  # the window ending at `end`, judged alone
+    def own(end: int) -> tuple[float, int]:  # the window ending at `end`, judged alone
         clip = predictor.preprocess(np.stack([f for _, f in frames[end - window + 1:end + 1:
                                                                    stride]]))
         with torch.no_grad():
             _, output = predictor.run_batch(clip[None])
-        return float(predictor.openset.novelty(output)[0])
+        return float(predictor.openset.novelty(output)[0]), int(output.logits.argmax())
 
     replies = []
     worker.liveAnswered.connect(replies.append)
@@ -244,11 +244,17 @@ def test_live_answers_are_judged_with_the_windows_before_them(tmp_path):
     for end in ends:
         newest[0] = end
         worker.predict_live(LiveRequest(1, 200, 25.0))
-    alone = [own(end) for end in ends]
+    alone, labels = zip(*(own(end) for end in ends), strict=True)
     assert len(set(np.round(alone, 6))) > 3  # the windows differ
-    # each answer: its own window, the one half a window before and the one a window before
-    expected = [np.mean(alone[max(0, n - 2):n + 1]) for n in range(len(alone))]
+    # each answer: its own window, the one half a window before and the one a window before,
+    # back to the last change of top class
+    expected = []
+    for n in range(len(alone)):
+        first = n
+        while first > max(0, n - 2) and labels[first - 1] == labels[n]:
+            first -= 1
+        expected.append(np.mean(alone[first:n + 1]))
     np.testing.assert_allclose([r.result.novelty for r in replies], expected, rtol=1e-5)
     newest[0] = 150
     worker.predict_live(LiveRequest(2, 200, 25.0))  # another source: judged alone
-    assert replies[-1].result.novelty == pytest.approx(own(150), rel=1e-5)
+    assert replies[-1].result.novelty == pytest.approx(own(150)[0], rel=1e-5)

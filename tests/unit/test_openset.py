@@ -126,8 +126,9 @@ def test_statistics_travel_in_the_model_file_and_leave_the_weights_alone(fitted,
 def test_the_threshold_keeps_95_percent_of_the_validation_windows_known(fitted, data):
     windows = collect_windows(fitted.model, SPEC, CLASSES, load_source("folder", data["val"]),
                               mirror=fitted.openset.mirror)
-    novelty = fitted.openset.judged(  # each window with the one before it in its clip
-        fitted.openset.novelty_of(windows.features, windows.logits).numpy(), windows.clips)
+    novelty = fitted.openset.judged(  # each window alone, as fitted now
+        fitted.openset.novelty_of(windows.features, windows.logits).numpy(), windows.clips,
+        windows.logits)
     assert len(novelty) == 18
     assert (novelty <= fitted.openset.threshold).mean() == pytest.approx(17 / 18)
 
@@ -139,8 +140,8 @@ def test_statistics_average_every_window_with_its_mirror_image_wherever_they_sco
     its scores the average's; --no-mirror statistics keep format 1 and one pass."""
     assert fitted.openset.mirror
     header = json.loads(fitted.openset.to_header())
-    assert header["mirror"] is True and header["format"] == 3  # 3: with the trail
-    assert json.loads(dataclasses.replace(fitted.openset, trail=0.0).to_header())["format"] == 2
+    assert header["mirror"] is True and header["format"] == 2
+    assert json.loads(dataclasses.replace(fitted.openset, trail=1.0).to_header())["format"] == 3
     assert "each averaged with its mirror image" in fitted.openset.summary()
     path = save_checkpoint(tmp_path / "mirror.safetensors", fitted.model, fitted.metadata,
                            openset=fitted.openset)
@@ -582,6 +583,18 @@ def test_a_trail_judges_each_window_with_the_ones_that_began_up_to_one_window_be
     assert trail.add(0, 1.0) == 1.0 and np.isnan(trail.add(8, np.nan)) and trail.add(16, 3.0) == 3.0
 
 
+def test_a_change_of_top_class_begins_a_new_trail():
+    """Where the footage changes (the classifier names another class), the windows before say
+    nothing of the new one: a rest after squats is judged on its own novelty at once."""
+    trail = NoveltyTrail(32)
+    assert [trail.add(s, 0.5, 1) for s in (0, 8, 16)] == [0.5, 0.5, 0.5]  # squats
+    assert trail.add(24, 5.0, 2) == 5.0  # named otherwise: alone, not (0.5 * 3 + 5) / 4
+    assert trail.add(32, 4.0, 2) == 4.5
+    assert trail.add(40, 1.0, 1) == 1.0
+    judged = trailing_novelty(np.array([1.0, 3.0, 5.0]), np.zeros(3), 1, np.array([0, 1, 1]))
+    np.testing.assert_allclose(judged, [1.0, 3.0, 4.0])
+
+
 def test_the_open_set_report_and_the_threshold_judge_each_window_with_the_one_before_it():
     """A known clip with one odd window: judged alone, that window is unknown; judged with the
     window before it (the trail), it stays known, the window after it too, and a clip unlike
@@ -594,25 +607,27 @@ def test_the_open_set_report_and_the_threshold_judge_each_window_with_the_one_be
     known = _windows([[6.0, 0.0, 0.0], [6.0, 0.0, 0.0], [4.3, 0.0, 0.0], [6.0, 0.0, 0.0]],
                      [0] * 4, [0] * 4, ["red"])
     unknown = _windows([[0.4, 0.0, 0.2]] * 4, [-1] * 4, [0] * 4, ["yellow"])
-    alone = fit_openset(model, calibration, calibration, score="max_softmax", trail=0.0)
-    together = fit_openset(model, calibration, calibration, score="max_softmax")
-    assert together.trail == TRAIL == 1.0 and alone.trail == 0.0
+    alone = fit_openset(model, calibration, calibration, score="max_softmax")
+    together = fit_openset(model, calibration, calibration, score="max_softmax", trail=1.0)
+    assert together.trail == 1.0 and alone.trail == TRAIL == 0.0
     assert open_set_report(alone, model, known, unknown, CLASSES).known_kept == 0.75
     report = open_set_report(together, model, known, unknown, CLASSES)
     assert report.known_kept == 1.0 and report.unknown_caught == 1.0
     judged = together.judged(together.novelty_of(None, calibration.logits).numpy(),
-                             calibration.clips)
+                             calibration.clips, calibration.logits)
     assert together.threshold == pytest.approx(float(np.quantile(judged, 0.95)))
     assert (judged <= together.threshold).mean() == pytest.approx(0.95, abs=0.01)
 
 
 def test_the_trail_travels_in_the_model_file_and_a_damaged_one_is_refused(fitted, tmp_path):
-    assert fitted.openset.trail == 1.0
-    assert "judged with the window before it" in fitted.openset.summary()
+    assert fitted.openset.trail == 0.0  # fitted now: each window alone
+    assert "judged with" not in fitted.openset.summary()
+    trailed = dataclasses.replace(fitted.openset, trail=1.0)
+    assert "judged with the window before it" in trailed.summary()
     path = save_checkpoint(tmp_path / "trail.safetensors", fitted.model, fitted.metadata,
-                           openset=fitted.openset)
+                           openset=trailed)
     assert load_checkpoint(path).openset.trail == 1.0
-    header = json.loads(fitted.openset.to_header())
+    header = json.loads(trailed.to_header())
     for bad in (-1, 0.5):
         with pytest.raises(CheckpointError, match="trail"):
             OpenSetStats.from_file_parts(path, json.dumps({**header, "trail": bad}),
@@ -620,15 +635,21 @@ def test_the_trail_travels_in_the_model_file_and_a_damaged_one_is_refused(fitted
 
 
 def test_a_video_s_windows_are_judged_with_the_ones_before_them(fitted, data):
-    """The novelty a predicted window carries is the mean of its own and of the windows that
-    began up to one window length before it; each window judged alone without a trail."""
+    """With a trail (files of format 3), the novelty a predicted window carries is the mean of
+    its own and of the windows of the same top class that began up to one window length
+    before it; fitted now, each window is judged alone."""
     video = data["unknown"] / "yellow" / "0.mp4"
-    alone = Predictor(dataclasses.replace(
-        fitted, openset=dataclasses.replace(fitted.openset, trail=0.0)), top_k=3)
+    alone = Predictor(fitted, top_k=3)
     own = np.array([w.novelty for w in alone.predict(video, hop=4).windows])
-    predictor = Predictor(fitted, top_k=3)
+    predictor = Predictor(dataclasses.replace(
+        fitted, openset=dataclasses.replace(fitted.openset, trail=1.0)), top_k=3)
     windows = predictor.predict(video, hop=4).windows
-    starts = [w.start_frame for w in windows]
-    expected = [own[[j for j, t in enumerate(starts) if s - 8 <= t <= s]].mean() for s in starts]
+    starts, labels = [w.start_frame for w in windows], [w.label for w in windows]
+    expected = []
+    for i, s in enumerate(starts):
+        j = i
+        while j > 0 and starts[j - 1] >= s - 8 and labels[j - 1] == labels[i]:
+            j -= 1
+        expected.append(own[j:i + 1].mean())
     np.testing.assert_allclose([w.novelty for w in windows], expected, rtol=1e-5)
     assert [w.known for w in windows] == [v <= fitted.openset.threshold for v in expected]

@@ -234,6 +234,28 @@ def test_predict_prints_segments_without_an_output_file(short_sequence, capsys):
     assert "segments (median smoothing):" in printed and "seconds: squats" in printed
 
 
+def test_a_rest_between_drills_is_shown_as_footage_of_no_known_action(tmp_path, capsys):
+    """The demo model on squats, a rest (the figure standing at rest) and walking: the rest
+    is shown as not a known action, no drill is named for it, and the timeline matches; a
+    threshold far out calls everything known, so the rest gets a drill's name."""
+    video = tmp_path / "rest.mp4"
+    assert main(["sequence", str(video), "--drills", "squats:3,idle:3,walking:3", "--seed", "5",
+                 "--size", "160x120"]) == 0
+    out = tmp_path / "scores.json"
+    assert main(["evaluate-timeline", str(video), "-o", str(out), "--progress", "none"]) == 0
+    result = json.loads(out.read_text())["per_video"][0]
+    assert result["frame_accuracy"] > 0.9 and result["edit"] == 1.0
+    assert abs(result["seconds"]["other"]["predicted"] - 3.0) < 0.5
+    assert result["seconds"]["other"]["expected"] == 3.0
+    assert result["absent_in_segments"] == [] and result["absent_in_windows"] == []
+    assert main(["evaluate-timeline", str(video), "-o", str(out), "--progress", "none",
+                 "--novelty-threshold", "1e9"]) == 0
+    result = json.loads(out.read_text())["per_video"][0]
+    assert "other" not in {k for k, v in result["seconds"].items() if v["predicted"] > 0}
+    assert result["frame_accuracy"] < 0.7
+    capsys.readouterr()
+
+
 def test_the_demo_video_s_timeline_has_its_ten_drills_in_order(capsys, tmp_path):
     """Frames 1232-1250 used to be completed from the video's start, so the last window said
     jumping jacks and the summary per drill gave jumping jacks 6.6 s and side bends 3.7 s."""
