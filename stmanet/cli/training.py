@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from stmanet.cli.common import (
     add_backend_flags,
+    add_unknown_flags,
     backend_options,
     device_arg,
     expand_videos,
     inference_device,
-    novelty_threshold,
     parse_override,
     positive_int,
     progress_mode,
@@ -144,7 +144,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from stmanet.engine.evaluation import evaluate
     from stmanet.engine.events import ProgressBar
     from stmanet.engine.metrics import plot_confusion, write_confusion_csv
-    from stmanet.engine.openset import NO_STATISTICS
+    from stmanet.engine.openset import NO_STATISTICS, checked_threshold
     from stmanet.engine.openset_eval import evaluate_open_set
     from stmanet.engine.openset_windows import WindowCollector, fit_from_specs
     from stmanet.errors import CheckpointError, ConfigError
@@ -159,6 +159,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"{' and '.join(given)} go with the model's own network: leave "
                               "out --backend openvino and --ir (the accuracy of an OpenVINO "
                               "run is not the model file's)")
+    if (args.sensitivity or args.novelty_threshold is not None) and not args.open_set:
+        raise ConfigError("--sensitivity and --novelty-threshold set the threshold of the "
+                          "--open-set report: give --open-set KIND:PATH")
     if args.openset_mirror is not None and not args.openset_data:
         flag = "--openset-mirror" if args.openset_mirror else "--no-openset-mirror"
         raise ConfigError(f"{flag} goes with --openset-data (the statistics already in the "
@@ -196,7 +199,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                           windows_mirror=mirror, **backend_options(args))
         open_set = None if collector is None else evaluate_open_set(
             loaded, collector.result(index, args.data), args.open_set, subset=args.subset,
-            threshold=args.novelty_threshold, on_progress=progress, **data_options)
+            threshold=checked_threshold(loaded.openset, checkpoint,
+                                        args.sensitivity or args.novelty_threshold),
+            on_progress=progress, **data_options)
     finally:
         if bar is not None:
             bar.close()
@@ -470,8 +475,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="footage of actions the model does not know (held-out classes, or "
                         "none at all): report AUROC, the unknown windows caught and the known "
                         "accuracy kept (openset.json)")
-    p.add_argument("--novelty-threshold", type=novelty_threshold, metavar="VALUE",
-                   help="the threshold of the --open-set report (default: the model's)")
+    add_unknown_flags(p)  # the threshold of the --open-set report
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("openset", help="fit a model's open-set statistics (what it needs to "

@@ -203,6 +203,16 @@ def test_evaluate_scores_footage_of_unknown_actions(trained, drills, tmp_path, c
                  "--open-set", f"folder:{drills[1]}", "--output-dir", str(out), "--workers",
                  "0", "--device", "cpu"]) == 2
     assert "the open-set data holds class(es) the model knows" in capsys.readouterr().err
+    # at another sensitivity: the report's threshold is the one that keeps 99% known
+    assert main(["evaluate", str(run / "best.safetensors"), "--data", f"folder:{drills[1]}",
+                 "--open-set", f"folder:{unknown}", "--output-dir", str(out), "--workers", "0",
+                 "--device", "cpu", "--sensitivity", "low"]) == 0
+    low = json.loads((out / "openset.json").read_text())
+    assert low["threshold"] == pytest.approx(loaded.openset.threshold_for_sensitivity("low"))
+    assert low["known_kept"] >= report["known_kept"]
+    assert main(["evaluate", str(run / "best.safetensors"), "--data", f"folder:{drills[1]}",
+                 "--sensitivity", "high"]) == 2
+    assert "give --open-set" in capsys.readouterr().err
 
 
 def test_a_model_without_statistics_gets_them_from_evaluate(trained, drills, tmp_path,
