@@ -85,8 +85,8 @@ window lengths (`fit_openset(..., trail=N)`; files of format 3) judge each windo
 novelty averaged with that of the windows of the same video and top class that began up to
 N window lengths before it (`NoveltyTrail`), the threshold set on validation windows averaged
 alike: steadier inside an action, but a verdict that lags where footage of no known action
-begins, so that a rest after a drill is named after the drill (docs/model.md, "Each window
-with the one before it")."""
+begins, so that the start of a rest after a drill is given a drill's name (docs/model.md,
+"Each window with the one before it")."""
 SENSITIVITIES = {"low": 0.99, "normal": DEFAULT_KNOWN_RATE, "high": 0.90}
 """Sensitivity levels: the share of the calibration windows that stay known. Low calls fewer
 windows unknown (only the most unlike the training footage), high calls more."""

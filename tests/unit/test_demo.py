@@ -68,7 +68,7 @@ def test_the_demo_model_tells_its_drills_from_an_empty_room(demo):
     video = bundled_demo_video()
     windows = predictor.predict(video).windows
     assert sum(w.known for w in windows) >= 0.95 * len(windows)
-    # what the issue asks of the shipped model: 95% of the demo video's windows known and
+    # what is asked of the shipped model: 95% of the demo video's windows known and
     # named a drill they show (measured: 38 of 40; the two others straddle a change of drill)
     segments = ExpectedTimeline.load(expected_timeline_path(video)).segments
 
