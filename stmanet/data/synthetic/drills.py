@@ -25,6 +25,7 @@ from stmanet.data.synthetic.body import (
     _ik,
     _leg,
     _limb_dir,
+    _stack_joints,
     _standing,
     _straight_legs,
     _trunk,
@@ -276,6 +277,31 @@ _SPECS: dict[str, _DrillSpec] = {
     "side_bends": _DrillSpec("front", (0.3, 0.55), _side_bends, max_rate=0.8),
 }
 assert tuple(_SPECS) == DRILLS
+
+
+def _idle(t: np.ndarray, body: _Body, rng: np.random.Generator) -> np.ndarray:
+    """A figure at rest (T, J, 3): slow sway and weight shifts, arms hanging or on the hips (the
+    `idle` footage of scenes.py, and a rest between drills in render.py)."""
+    sway = rng.uniform(0.1, 0.35)  # sways per second: far slower than any drill
+    phase = rng.uniform(0, 2 * math.pi)
+    shift = 0.012 * np.sin(2 * math.pi * sway * t + phase) + 0.006 * np.sin(
+        2 * math.pi * rng.uniform(0.05, 0.15) * t + rng.uniform(0, 2 * math.pi))
+    lean = _rad(rng.uniform(-2, 4)) + _rad(1.0) * np.sin(2 * math.pi * sway * 0.7 * t + phase)
+    joints = _standing(t, body, lean=lean, bend=-2.5 * shift, pelvis_x=shift)
+    hands_on_hips = rng.uniform() < 0.35
+    breathe = 0.03 * np.sin(2 * math.pi * rng.uniform(0.2, 0.35) * t + rng.uniform(0, 6.3))
+    for side, tag in _SIDES:
+        if hands_on_hips:
+            hand = joints[f"hip_{tag}"] + np.array([side * 0.06, 0.04, 0.0])
+            elbow, wrist = _ik(joints[f"shoulder_{tag}"], hand, body.upper_arm, body.forearm,
+                               np.array([side * 1.0, 0.0, -0.5]))
+            joints[f"elbow_{tag}"], joints[f"wrist_{tag}"] = elbow, wrist
+        else:
+            swing = _rad(rng.uniform(-6, 10)) + breathe
+            _arm(joints, body, tag, _limb_dir(swing, 0.07 + breathe, side),
+                 _limb_dir(swing + _rad(rng.uniform(5, 25)), 0.05, side))
+    _straight_legs(joints, body, t, rng.uniform(3, 9), rng.uniform(0, 5))
+    return _stack_joints(joints)
 
 
 def _sample_motion(drill: str, rng: np.random.Generator) -> _Motion:

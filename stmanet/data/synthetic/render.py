@@ -26,7 +26,14 @@ from stmanet.data.synthetic.body import (
     _sample_look,
     _stack_joints,
 )
-from stmanet.data.synthetic.drills import _SPECS, _rad, _sample_motion, _sample_yaw, _smooth
+from stmanet.data.synthetic.drills import (
+    _SPECS,
+    _idle,
+    _rad,
+    _sample_motion,
+    _sample_yaw,
+    _smooth,
+)
 from stmanet.data.synthetic.scene import _background, _Camera, _sample_scene
 from stmanet.data.synthetic.tempo import _Tempo, _warp
 from stmanet.errors import ConfigError
@@ -186,8 +193,6 @@ def _render_timed(plan: Sequence[tuple[str, int]], rng: np.random.Generator, fps
     blend_frames = max(1, round(0.4 * fps))
     for drill, count in plan:
         if drill == REST:  # standing at rest, turned as the drill before left it
-            from stmanet.data.synthetic.scenes import _idle
-
             points = _idle(np.arange(count) / fps, body, rng)
             lift, speed = np.zeros(count), np.zeros(count)
             yaw = np.full(count, yaws[-1][-1] if yaws else _rad(rng.uniform(-30, 30)))

@@ -28,18 +28,12 @@ import numpy as np
 from stmanet.data.synthetic.body import (
     _CONTACT,
     _J,
-    _SIDES,
-    _arm,
     _Body,
-    _ik,
-    _limb_dir,
     _sample_body,
     _sample_look,
     _stack_joints,
-    _standing,
-    _straight_legs,
 )
-from stmanet.data.synthetic.drills import _SPECS, _Motion, _rad
+from stmanet.data.synthetic.drills import _SPECS, _idle, _Motion, _rad
 from stmanet.data.synthetic.render import _check_size, _draw_cone, _draw_figure, _yaw
 from stmanet.data.synthetic.scene import _background, _Camera, _sample_scene
 from stmanet.errors import ConfigError
@@ -73,30 +67,6 @@ def check_scene(name: str) -> None:
 
 # --------------------------------------------------------------------------------------------
 # Poses
-
-
-def _idle(t: np.ndarray, body: _Body, rng: np.random.Generator) -> np.ndarray:
-    """A figure at rest (T, J, 3): slow sway and weight shifts, arms hanging or on the hips."""
-    sway = rng.uniform(0.1, 0.35)  # sways per second: far slower than any drill
-    phase = rng.uniform(0, 2 * math.pi)
-    shift = 0.012 * np.sin(2 * math.pi * sway * t + phase) + 0.006 * np.sin(
-        2 * math.pi * rng.uniform(0.05, 0.15) * t + rng.uniform(0, 2 * math.pi))
-    lean = _rad(rng.uniform(-2, 4)) + _rad(1.0) * np.sin(2 * math.pi * sway * 0.7 * t + phase)
-    joints = _standing(t, body, lean=lean, bend=-2.5 * shift, pelvis_x=shift)
-    hands_on_hips = rng.uniform() < 0.35
-    breathe = 0.03 * np.sin(2 * math.pi * rng.uniform(0.2, 0.35) * t + rng.uniform(0, 6.3))
-    for side, tag in _SIDES:
-        if hands_on_hips:
-            hand = joints[f"hip_{tag}"] + np.array([side * 0.06, 0.04, 0.0])
-            elbow, wrist = _ik(joints[f"shoulder_{tag}"], hand, body.upper_arm, body.forearm,
-                               np.array([side * 1.0, 0.0, -0.5]))
-            joints[f"elbow_{tag}"], joints[f"wrist_{tag}"] = elbow, wrist
-        else:
-            swing = _rad(rng.uniform(-6, 10)) + breathe
-            _arm(joints, body, tag, _limb_dir(swing, 0.07 + breathe, side),
-                 _limb_dir(swing + _rad(rng.uniform(5, 25)), 0.05, side))
-    _straight_legs(joints, body, t, rng.uniform(3, 9), rng.uniform(0, 5))
-    return _stack_joints(joints)
 
 
 def _walk(t: np.ndarray, body: _Body, rng: np.random.Generator) -> tuple[np.ndarray, float]:
