@@ -184,7 +184,7 @@ def score_timeline(timeline: FrameTimeline, expected: ExpectedTimeline, *, video
     return TimelineScore(
         video, scored, right / scored if scored else 0.0, edit_score(p_runs, e_runs), counts,
         {a: (v[0], v[1]) for a, v in sorted(seconds.items())}, len(p_runs), len(e_runs),
-        sorted({r[0] for r in p_runs} - shown - {OTHER_LABEL}),
+        sorted({normalise_label(x) for x in names} - shown - {OTHER_LABEL}),
         sorted({normalise_label(x) for x in window_labels} - shown))
 
 
