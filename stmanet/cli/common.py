@@ -241,6 +241,6 @@ def parse_seconds(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected MIN-MAX seconds, e.g. 5-30, got {text!r}"
                                          ) from None
-    if not 0 < lo <= hi:
+    if not 0 < lo <= hi < math.inf:
         raise argparse.ArgumentTypeError(f"need 0 < MIN <= MAX, got {text!r}")
     return lo, hi

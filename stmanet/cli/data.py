@@ -117,8 +117,9 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
                                                  size=args.size, index=i, tempo=args.tempo)
         rests = sum(drill == REST for drill, _ in plan)
         told = f", {rests} rest{'s' * (rests > 1)}" if rests else ""
-        print(f"{video}: {frames} frames ({frames / args.fps:.1f} s), {len(plan) - rests} "
-              f"drills{told}; timeline in {timeline}", flush=True)
+        drills = len(plan) - rests
+        print(f"{video}: {frames} frames ({frames / args.fps:.1f} s), {drills} "
+              f"drill{'s' * (drills != 1)}{told}; timeline in {timeline}", flush=True)
     return 0
 
 

@@ -12,9 +12,10 @@ A model with open-set statistics (engine/openset.py) also gives every window a `
 the model's own, or one set with `Predictor.set_novelty_threshold` / `set_sensitivity`).
 Without them both are None: the model cannot tell footage of its actions from anything else.
 
-Statistics fitted with a trail (`OpenSetStats.trail`) judge each window of a video on its
-novelty averaged with that of the windows that began up to one window length before it; the
-novelty a window carries is then that mean.
+Statistics fitted with a trail (`OpenSetStats.trail`, files of the version before) judge
+each window of a video on its novelty averaged with that of the windows of the same top class
+that began up to one window length before it; the novelty a window carries is then that
+mean. Statistics fitted now judge each window alone.
 """
 
 from __future__ import annotations

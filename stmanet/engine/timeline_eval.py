@@ -326,6 +326,11 @@ def evaluate_timelines(predictor: Predictor, pairs: Sequence[tuple[Path, Path]],
         expected = ExpectedTimeline.load(path)
         check_labels(expected, predictor.class_names, path)
         timelines.append(expected)
+    if not predictor.can_tell_unknowns and any(
+            normalise_label(s.label) == OTHER_LABEL for t in timelines for s in t.segments):
+        log.warning("%s carries no open-set statistics: it cannot tell footage of no known "
+                    "action, and the stretches the timelines label %s are scored wrong",
+                    printable_path(predictor.path), OTHER_LABEL)
     hop = hop or default_hop(predictor.spec.window)
     scores = []
     for i, ((video, _), expected) in enumerate(zip(pairs, timelines, strict=True)):

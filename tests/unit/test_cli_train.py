@@ -231,6 +231,10 @@ def test_a_model_without_statistics_gets_them_from_evaluate(trained, drills, tmp
     err = capsys.readouterr().err
     assert "old.safetensors: the model carries no open-set statistics" in err
     assert len(err.strip().splitlines()) == 1  # one line, naming the file
+    (tmp_path / "t.json").write_text("{}")  # refused before the timeline is read
+    for command in (["count", video], ["evaluate-timeline", video, str(tmp_path / "t.json")]):
+        assert main([*command, "--checkpoint", str(old), "--sensitivity", "high"]) == 2
+        assert "the model carries no open-set statistics" in capsys.readouterr().err
     out = tmp_path / "eval"
     assert main(["evaluate", str(old), "--data", f"folder:{drills[1]}", "--open-set",
                  f"folder:{drills[0]}", "--output-dir", str(out), "--workers", "0"]) == 2

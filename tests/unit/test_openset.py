@@ -593,6 +593,8 @@ def test_a_change_of_top_class_begins_a_new_trail():
     assert trail.add(40, 1.0, 1) == 1.0
     judged = trailing_novelty(np.array([1.0, 3.0, 5.0]), np.zeros(3), 1, np.array([0, 1, 1]))
     np.testing.assert_allclose(judged, [1.0, 3.0, 4.0])
+    assert trail.add(40, 3.0, 2) == 3.0  # the same window judged again, named otherwise
+    assert np.isnan(trail.add(48, np.nan, 2)) and trail.add(56, 5.0, 2) == 4.0
 
 
 def test_the_open_set_report_and_the_threshold_judge_each_window_with_the_one_before_it():

@@ -7,7 +7,9 @@ import pytest
 
 from stmanet.cli import main
 from stmanet.data.synthetic import DRILLS
+from stmanet.data.synthetic.dataset import REST_LABEL
 from stmanet.data.synthetic.sequences import numbered_path, parse_plan, random_plan
+from stmanet.engine.segmentation import OTHER_LABEL
 from stmanet.engine.timeline import ExpectedTimeline
 from stmanet.errors import ConfigError
 
@@ -80,6 +82,9 @@ def test_a_plan_may_rest_between_drills():
     assert all(2.0 <= s <= 4.0 for _, s in rested[1::2])
     with pytest.raises(ConfigError, match="shortest <= longest"):
         random_plan(3, seed=1, rests=(4.0, 2.0))
+    with pytest.raises(ConfigError, match="between two drills"):
+        random_plan(1, seed=1, rests=(2.0, 4.0))
+    assert REST_LABEL == OTHER_LABEL  # the label a model that tells unknowns shows there
 
 
 def test_a_rest_is_footage_of_no_drill_in_the_timeline(tmp_path, capsys):
@@ -107,3 +112,8 @@ def test_rests_are_asked_for_in_one_way(tmp_path, capsys):
     assert "list the rests as idle:SECONDS" in capsys.readouterr().err
     assert main(["sequence", out, "--drills", "squats:1,nap:2"]) == 2
     assert "unknown drill 'nap'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sequence", out, "--random", "3", "--rests", "1-inf"])
+    assert "need 0 < MIN <= MAX" in capsys.readouterr().err
+    assert main(["sequence", out, "--drills", "squats:1,idle:0"]) == 2
+    assert "a rest needs a positive duration" in capsys.readouterr().err

@@ -164,7 +164,8 @@ def render_sequence(drills_with_seconds: Sequence[tuple[str, float]], *, seed: i
         if drill != REST:
             _check_drill(drill, also=f"; or {REST} (a rest)")
         if seconds <= 0:
-            raise ConfigError(f"drill {drill!r} needs a positive duration, got {seconds} s")
+            what = "a rest" if drill == REST else f"drill {drill!r}"
+            raise ConfigError(f"{what} needs a positive duration, got {seconds} s")
         count = max(1, round(seconds * fps))
         plan.append((drill, count))
         segments.append(Segment(drill, start, start + count))

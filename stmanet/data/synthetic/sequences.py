@@ -20,6 +20,7 @@ OUT.mp4 --random 10 --count 50 --seed 5000` always writes the same 50 videos.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def random_plan(count: int, *, seed: int, index: int = 0, drills: Sequence[str] 
         raise ConfigError("no drills to draw from")
     for drill in drills:
         _check_drill(drill)
-    if not 0 < min_seconds <= max_seconds:
+    if not 0 < min_seconds <= max_seconds < math.inf:
         raise ConfigError(f"durations need 0 < minimum <= maximum, not {min_seconds:g}-"
                           f"{max_seconds:g} s")
     rng = _rng(seed, _drill_key("random plan"), count, index)
@@ -70,8 +71,10 @@ def random_plan(count: int, *, seed: int, index: int = 0, drills: Sequence[str] 
     if rests is None:
         return plan
     shortest, longest = rests
-    if not 0 < shortest <= longest:
+    if not 0 < shortest <= longest < math.inf:
         raise ConfigError(f"rests need 0 < shortest <= longest, not {shortest:g}-{longest:g} s")
+    if count < 2:
+        raise ConfigError("a rest goes between two drills: draw two drills or more")
     pauses = rng.uniform(shortest, longest, count - 1)
     out = plan[:1]
     for step, pause in zip(plan[1:], pauses, strict=True):
