@@ -248,6 +248,11 @@ def test_a_rest_between_drills_is_shown_as_footage_of_no_known_action(tmp_path, 
     assert abs(result["seconds"]["other"]["predicted"] - 3.0) < 0.5
     assert result["seconds"]["other"]["expected"] == 3.0
     assert result["absent_in_segments"] == [] and result["absent_in_windows"] == []
+    other = result["seconds"]["other"]["predicted"]
+    assert main(["evaluate-timeline", str(video), "-o", str(out), "--progress", "none",
+                 "--sensitivity", "high"]) == 0
+    high = json.loads(out.read_text())["per_video"][0]
+    assert high["seconds"]["other"]["predicted"] >= other  # calls more footage unknown
     assert main(["evaluate-timeline", str(video), "-o", str(out), "--progress", "none",
                  "--novelty-threshold", "1e9"]) == 0
     result = json.loads(out.read_text())["per_video"][0]
