@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.services.compare import align_videos, study_video
+from app.services.compare import align_videos, compared_segments, study_video
 from stmanet.bundled import bundled_demo_model
 from stmanet.data.synthetic import render_sequence, write_video
 from stmanet.engine import align
@@ -76,8 +76,7 @@ def main() -> None:
                 segments = []
                 for path in (path_a, path_b):
                     timeline = frame_timeline(predictor.predict(path, hop=hop))
-                    segments.append([(s.label, s.start_frame, s.end_frame)
-                                     for s in timeline.told_segments() if s.known is not False])
+                    segments.append(compared_segments(timeline, 25.0))
                 studies = [study_video(p, s) for p, s in zip((path_a, path_b), segments,
                                                               strict=True)]
                 common = dict(segments_a=segments[0], segments_b=segments[1],

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 
 from app.names import display_name
-from app.services.compare import Alignment, VideoStudy, study_video
+from app.services.compare import Alignment, VideoStudy, compared_segments, study_video
 from app.services.jobs import BackgroundJob
 from app.services.results import AnalysisResult, PredictionTrack, WindowResult
 from app.widgets.compare_view import ComparePane
@@ -44,8 +44,7 @@ class CompareSide:
         timeline = None if self.analysis is None else self.analysis.timeline
         if timeline is None:
             return None
-        return [(s.label, s.start_frame, s.end_frame) for s in timeline.told_segments()
-                if s.known is not False]  # footage of no known action: nothing to count
+        return compared_segments(timeline, self.fps())
 
     def start_study(self, parent: QObject, done: Callable[[], None],
                     failed: Callable[[str], None]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from stmanet.engine import align
 from stmanet.engine.align import Alignment, by_offset
 
 __all__ = ["SYNC_MODES", "Alignment", "VideoStudy", "align_videos", "by_offset",
-           "shared_actions", "study_video", "tempo_text"]
+           "compared_segments", "shared_actions", "study_video", "tempo_text"]
 from stmanet.engine.reps import EMBED_SIDE, SegmentCount, count_reps, frame_embedding
 from stmanet.errors import Cancelled, STMANetError
 
@@ -38,6 +39,19 @@ SYNC_MODES = {
 
 Segments = Sequence[tuple[str, int, int]]
 """(label, start_frame, end_frame) of a video's per-frame result."""
+
+JOIN_SECONDS = 2.0
+"""Two stretches of the same action at most this far apart, with nothing but footage of no
+known action between them, are compared as one."""
+
+
+def compared_segments(timeline: Any, fps: float) -> list[tuple[str, int, int]]:
+    """The segments of a per-frame result (`FrameTimeline`) that a comparison lines up and
+    counts: the known actions as the timeline tells them, two stretches of one action
+    `JOIN_SECONDS` or less apart joined (`align.joined_segments`)."""
+    known = [(s.label, s.start_frame, s.end_frame) for s in timeline.told_segments()
+             if s.known is not False]  # footage of no known action: nothing to count
+    return align.joined_segments(known, round(JOIN_SECONDS * fps))
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,20 @@ def _bounds(segment: Any) -> tuple[str, int, int]:
     return str(segment.label), int(segment.start_frame), int(segment.end_frame)
 
 
+def joined_segments(segments: Sequence[Any], max_gap: int) -> list[tuple[str, int, int]]:
+    """(label, start, end) of `segments` in order of start, two of the same action that follow
+    each other with at most `max_gap` frames between them (footage the model did not know,
+    left out) joined into one: an action the model lost for a moment, as a slower
+    performance than it was taught may make it, stays one stretch to line up and count."""
+    joined: list[tuple[str, int, int]] = []
+    for label, start, end in sorted((_bounds(s) for s in segments), key=lambda s: s[1]):
+        if joined and joined[-1][0] == label and start - joined[-1][2] <= max_gap:
+            joined[-1] = (label, joined[-1][1], max(end, joined[-1][2]))
+        else:
+            joined.append((label, start, end))
+    return joined
+
+
 def common_action(segments_a: Sequence[Any], segments_b: Sequence[Any],
                   action: str | None = None) -> tuple[str, tuple[int, int], tuple[int, int]]:
     """The action to line up and its first (start, end) in each video: `action` when given,

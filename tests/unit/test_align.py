@@ -76,6 +76,21 @@ def test_by_action_start_pairs_the_first_frames_of_the_longest_shared_action(pai
         align.by_action_start([("squats", 0, 10)], [("lunges", 0, 10)])
 
 
+def test_an_action_the_model_lost_for_a_moment_is_lined_up_whole():
+    # a slower performance: squats 117-208, a moment of no known action, squats again
+    lost = [("jumping_jacks", 0, 117), ("squats", 224, 312), ("squats", 117, 208)]
+    joined = align.joined_segments(lost, max_gap=50)
+    assert joined == [("jumping_jacks", 0, 117), ("squats", 117, 312)]
+    whole = [("jumping_jacks", 0, 117), ("squats", 117, 312)]
+    assert align.by_action_start(joined, whole, action="squats").offset == 0
+    _, span, _ = align.common_action(joined, whole, "squats")
+    assert span == (117, 312)
+    # too long a pause, or another action between, keeps them apart
+    assert len(align.joined_segments(lost, max_gap=10)) == 3
+    between = [("squats", 0, 100), ("lunges", 100, 150), ("squats", 160, 300)]
+    assert align.joined_segments(between, max_gap=50) == between
+
+
 def test_by_reps_keeps_each_repetition_in_step(pair):
     emb_a, seg_a, emb_b, seg_b = pair
     count_a = count_reps(emb_a, FPS, [("jumping_jacks", seg_a[1].start_frame, len(emb_a))])[0]
