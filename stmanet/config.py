@@ -297,8 +297,8 @@ class TrainConfig:
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},  # the paper's recipe: the TrainConfig defaults
     # The shipped demo model (resources/models/demo.safetensors): a quarter-width ST-MANet-10
-    # on 16 frames of 64x64, trained on 100 generated clips per drill (`stmanet synth ...
-    # --clips-per-class 100 --seed 1000`) in about half an hour on a 2-core CPU. AdamW with a
+    # on 16 frames of 64x64, trained on 300 generated clips per drill (`stmanet synth ...
+    # --clips-per-class 300 --seed 1000`) in about half an hour on a 2-core CPU. AdamW with a
     # cosine schedule learns this small data set far faster than the paper's SGD steps, and
     # crops of 0.8-1.0 of the frame keep the figure whole (docs/training.md).
     "demo": {

@@ -176,8 +176,8 @@ def test_reports_stand_alone_with_figures_key_frames_notes_and_pdfs(analysed, tm
     assert "a key frame of each segment" in page  # the key frames, from the video
     assert "Knees &lt;soft&gt; &amp; steady" in page  # the note, escaped
     for text in ("Timeline", "Time per action", "Counts and pace per drill", "Key frames",
-                 "not a known action", "stmanet_r10 (demo.safetensors)", "top-1 accuracy",
-                 "99.2%", "@media print", 'The frame marked "attention"'):
+                 "not a known action", "stmanet_r10 (demo.safetensors)",
+                 "top-1 accuracy 100.0%", "@media print", 'The frame marked "attention"'):
         assert text in page, text
     session = (out / "session.html").read_text(encoding="utf-8")
     assert "Year 7, Monday" in session and 'href="student1.html"' in session

@@ -78,14 +78,15 @@ def test_count_of_the_whole_video_as_json(drills, tmp_path):
 
 
 def test_count_finds_the_segments_with_the_demo_model(drills, capsys):
-    """The demo model, taught one pace, hardly knows these jumping jacks at another (most of
-    their windows are not a known action): the count says so for that stretch and counts the
-    walking."""
+    """The demo model, taught one pace, does not know all of these jumping jacks at another
+    (some of their windows are not a known action): the count says so for those stretches,
+    within the jumping jacks' 6 s, and counts the walking."""
     assert main(["count", str(drills), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "from model predictions" in printed and "s not a known action, not counted" in printed
     lines = printed.splitlines()
-    assert "NOT A KNOWN ACTION" in lines[1] and lines[1].split()[0] == "0.00-"
+    unknown = [line for line in lines[1:] if "NOT A KNOWN ACTION" in line]
+    assert unknown and all(float(line.split()[0].rstrip("-")) < 6.0 for line in unknown)
     assert "walking" in lines[-1] and "reps" in lines[-1]
 
 
