@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from app.services.jobs import CancelCheck, JobError, Progress
 from stmanet.data.decode import iter_frames, probe
 from stmanet.engine import align
 from stmanet.engine.align import Alignment, by_offset
+from stmanet.engine.segmentation import FrameTimeline
 
 __all__ = ["SYNC_MODES", "Alignment", "VideoStudy", "align_videos", "by_offset",
            "compared_segments", "shared_actions", "study_video", "tempo_text"]
@@ -45,8 +45,8 @@ JOIN_SECONDS = 2.0
 known action between them, are compared as one."""
 
 
-def compared_segments(timeline: Any, fps: float) -> list[tuple[str, int, int]]:
-    """The segments of a per-frame result (`FrameTimeline`) that a comparison lines up and
+def compared_segments(timeline: FrameTimeline, fps: float) -> list[tuple[str, int, int]]:
+    """The segments of a per-frame result that a comparison lines up and
     counts: the known actions as the timeline tells them, two stretches of one action
     `JOIN_SECONDS` or less apart joined (`align.joined_segments`)."""
     known = [(s.label, s.start_frame, s.end_frame) for s in timeline.told_segments()

@@ -167,7 +167,8 @@ def score_timeline(timeline: FrameTimeline, expected: ExpectedTimeline, *, video
         log.warning("%s: the per-frame result has %d frames, the expected timeline %d; "
                     "frames past the shorter one are compared as wrong", video or "video",
                     len(names), n)
-    predicted: list[str | None] = [normalise_label(x) for x in names[:n]]
+    normal = {x: normalise_label(x) for x in set(names)}  # a few labels, many frames
+    predicted: list[str | None] = [normal[x] for x in names[:n]]
     predicted += ["(none)"] * (n - len(predicted))
     predicted = [p if t is not None else None for p, t in zip(predicted, truth, strict=True)]
     scored = sum(t is not None for t in truth)
@@ -184,7 +185,7 @@ def score_timeline(timeline: FrameTimeline, expected: ExpectedTimeline, *, video
     return TimelineScore(
         video, scored, right / scored if scored else 0.0, edit_score(p_runs, e_runs), counts,
         {a: (v[0], v[1]) for a, v in sorted(seconds.items())}, len(p_runs), len(e_runs),
-        sorted({normalise_label(x) for x in names} - shown - {OTHER_LABEL}),
+        sorted(set(normal.values()) - shown - {OTHER_LABEL}),
         sorted({normalise_label(x) for x in window_labels} - shown))
 
 
