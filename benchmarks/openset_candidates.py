@@ -24,8 +24,10 @@ windows), fitted without training on the cached outputs:
     clip mean                    the default averaged over each clip's windows (the test
                                  protocol's windows of one clip: footage a few seconds long)
 
-Thresholds as the program sets them (95% of the validation windows known: "q95") and the
-finite-sample conformal one (the ceil(0.95 (n+1))-th smallest validation score). Printed per
+Thresholds as the program sets them ("margin": 95% of new known windows with 90% confidence,
+`novelty.upper_quantiles` over the validation clips), exactly at the validation windows' 95%
+quantile ("q95", as it set them before) and the finite-sample conformal one (the
+ceil(0.95 (n+1))-th smallest validation score). Printed per
 score: AUROC against each unknown set, the share of each caught and of the known test
 windows kept known, and the share of the first unknown set caught at the threshold that keeps
 95% of the known test windows (what the score could catch with a perfectly set threshold).
@@ -47,6 +49,7 @@ from stmanet.engine.novelty import (
     fit_gaussians,
     mahalanobis_novelty,
     softmax_doubt,
+    upper_quantiles,
     whitened_distances,
 )
 from stmanet.engine.openset_eval import auroc
@@ -162,7 +165,8 @@ def main() -> None:
         best = float(np.mean(u[names[0]] > np.quantile(k, 0.95)))
         order = np.sort(v)
         thresholds = {"q95": float(np.quantile(v, 0.95)),
-                      "conformal": float(order[min(len(v), math.ceil(0.95 * (len(v) + 1))) - 1])}
+                      "conformal": float(order[min(len(v), math.ceil(0.95 * (len(v) + 1))) - 1]),
+                      "margin": float(upper_quantiles(v, val[3].numpy(), [0.95])[0])}
         for label, t in thresholds.items():
             aurocs = " | ".join(f"{auroc(k, u[n]):.3f}" for n in names)
             caught = " | ".join(f"{np.mean(u[n] > t):.3f}" for n in names)

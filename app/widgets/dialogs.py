@@ -167,7 +167,11 @@ def _unknowns(info: ModelInfo) -> str:
     if isinstance(rate, int | float):
         subset = str((stats.get("calibration") or {}).get("subset") or "validation")
         windows = "validation" if subset == "validation" else "training"
-        told += f", set so that {rate * 100:.0f}% of its {windows} windows are known"
+        if isinstance((stats.get("calibration") or {}).get("confidence"), float):
+            told += (f", set on its {windows} windows so that {rate * 100:.0f}% of new footage "
+                     f"of its actions is known")
+        else:
+            told += f", set so that {rate * 100:.0f}% of its {windows} windows are known"
         if (rough := info.rough_threshold) is not None:
             off = "far" if rough.training else "a few points"
             told += (f" (on only {rough.clips} clips, {rough.fewest} of the action with "

@@ -156,8 +156,8 @@ def add_unknown_flags(p: argparse.ArgumentParser) -> None:
                             "the model's threshold; --sensitivity moves it by name)")
     group.add_argument("--sensitivity", choices=("low", "normal", "high"),
                        help="how readily windows are called not a known action: the "
-                            "threshold that keeps 99%%, 95%% (the model's) or 90%% of the "
-                            "windows it was set on known")
+                            "threshold that keeps 99%%, 95%% (the model's) or 90%% of new "
+                            "footage of the model's actions known")
 
 
 def set_unknown_flags(predictor, args: argparse.Namespace) -> None:

@@ -469,8 +469,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "in fitting and wherever the model predicts (two passes of the "
                         "network a window); off: each window once (default: on)")
     p.add_argument("--openset-val-data", metavar="KIND:PATH",
-                   help="with --openset-data: set the novelty threshold so that 95%% of this "
-                        "data's windows stay known (default: of the training windows)")
+                   help="with --openset-data: set the novelty threshold on this data's "
+                        "windows (default: on the training windows) so that 95%% of new "
+                        "footage of the model's actions stays known, with 90%% confidence")
     p.add_argument("--open-set", metavar="KIND:PATH",
                    help="footage of actions the model does not know (held-out classes, or "
                         "none at all): report AUROC, the unknown windows caught and the known "
@@ -482,9 +483,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                        "call footage of none of its actions unknown)",
                        description="Fit the class means and shared covariance of the model's "
                                    "features on every window of its training data, set the "
-                                   "novelty threshold so that 95% of the validation windows "
-                                   "(without --val-data: of the training windows, each scored "
-                                   "without its own clip) stay known, and write them into the "
+                                   "novelty threshold on the validation windows (without "
+                                   "--val-data: on the training windows, each scored without "
+                                   "its own clip) so that 95% of new footage of the model's "
+                                   "actions stays known with 90% confidence (a margin for how "
+                                   "few clips it was set on), and write them into the "
                                    "model file; weights and metadata stay as they are. Every "
                                    "window is judged averaged with its mirror image (and "
                                    "predicted so) unless --no-mirror.")

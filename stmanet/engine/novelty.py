@@ -284,3 +284,42 @@ def _oas_shrinkage(cov: Tensor, n: int) -> float:
     num = alpha + mu ** 2
     den = (n + 1.0) * (alpha - mu ** 2 / p)
     return 1.0 if den <= 0 else float(min(num / den, 1.0))
+
+
+CONFIDENCE = 0.9
+"""How sure a threshold set on calibration windows is to keep its share of new footage of the
+known actions: the threshold for a known rate is the upper CONFIDENCE bound of the calibration
+windows' quantile (`upper_quantiles`), not the quantile itself. Set exactly at the quantile,
+a threshold keeps less than the rate asked on new footage about half the time, and a good
+deal less when the windows' novelty has a long upper tail that a few hundred clips show
+little of (docs/model.md, "A threshold with a margin for the clips it was set on")."""
+RESAMPLES = 1000
+
+
+def upper_quantiles(novelty: np.ndarray, clips: np.ndarray, rates: Sequence[float],
+                    confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
+                    ) -> np.ndarray:
+    """(len(rates),) for each rate the novelty under which that share of new windows like
+    these falls with `confidence`: the `confidence` quantile, over `resamples` bootstrap
+    resamples of whole clips (a clip's windows are alike, so they are drawn together), of the
+    windows' `rate` quantile; never below the quantile itself, and rising with the rate.
+    NaN and infinite novelties are left out; with a single clip, the plain quantiles."""
+    values = np.asarray(novelty, dtype=np.float64)
+    finite = np.isfinite(values)
+    values, clips = values[finite], np.asarray(clips)[finite]
+    if values.size == 0:
+        raise ConfigError("no windows to set the novelty threshold with")
+    rates = np.asarray(rates, dtype=np.float64)
+    plain = np.quantile(values, rates)
+    order = np.argsort(clips, kind="stable")
+    _, starts = np.unique(clips[order], return_index=True)
+    members = np.split(order, starts[1:])
+    if len(members) < 2:
+        return plain
+    rng = np.random.default_rng(0)  # the same windows give the same threshold every time
+    drawn = np.empty((resamples, rates.size))
+    for row in range(resamples):
+        pick = rng.integers(0, len(members), len(members))
+        drawn[row] = np.quantile(values[np.concatenate([members[i] for i in pick])], rates)
+    bound = np.maximum(np.quantile(drawn, confidence, axis=0), plain)
+    return np.maximum.accumulate(bound)

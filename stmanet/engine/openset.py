@@ -22,11 +22,13 @@ Fitting costs no training: the class means and the shared covariance come from e
 test-protocol window of the model's training clips (`openset_windows.collect_windows`); the
 covariance is estimated on standardised features with Oracle-Approximating Shrinkage towards
 the identity, and stored as a whitening factor L (precision = L L^T). The threshold is the
-novelty that `known_rate` (95%) of the calibration windows stay under: validation windows
-when there are some, else the training windows, each scored by statistics fitted without its
-own clip (in sample they would look more familiar than new footage). The calibration
-novelties are kept as quantiles, so a threshold for another known rate (`threshold_for`, the
-sensitivity levels) is read off without the data.
+novelty that `known_rate` (95%) of new windows of the known actions stay under with 90%
+confidence (`novelty.upper_quantiles`: the calibration windows' quantile with a margin for
+how few clips showed it), from validation windows when there are some, else the training
+windows, each scored by statistics fitted without its own clip (in sample they would look
+more familiar than new footage). Such thresholds for a range of known rates are kept, so a
+threshold for another rate (`threshold_for`, the sensitivity levels) is read off without the
+data.
 
 In a model file: tensors `openset.means` (K, D) (the class means, whitened) and
 `openset.factor` (D, D) beside the weights, and a JSON document under the header key
@@ -50,6 +52,7 @@ import torch
 from torch import Tensor, nn
 
 from stmanet.engine.novelty import (
+    CONFIDENCE,
     STAGES,
     Background,
     NoveltyTrail,
@@ -63,6 +66,7 @@ from stmanet.engine.novelty import (
     pooled_features,
     scale_ok,
     trailing_novelty,
+    upper_quantiles,
     whitened_distances,
 )
 from stmanet.errors import CheckpointError, ConfigError
@@ -88,8 +92,8 @@ alike: steadier inside an action, but a verdict that lags where footage of no kn
 begins, so that the start of a rest after a drill is given a drill's name (docs/model.md,
 "Each window with the one before it")."""
 SENSITIVITIES = {"low": 0.99, "normal": DEFAULT_KNOWN_RATE, "high": 0.90}
-"""Sensitivity levels: the share of the calibration windows that stay known. Low calls fewer
-windows unknown (only the most unlike the training footage), high calls more."""
+"""Sensitivity levels: the share of new windows of the known actions that stay known. Low
+calls fewer windows unknown (only the most unlike the training footage), high calls more."""
 QUANTILE_RATES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.96, 0.97,
                   0.975, 0.98, 0.985, 0.99, 0.995, 0.999, 1.0)
 NO_STATISTICS = ("the model carries no open-set statistics, so it cannot tell footage of its "
@@ -154,8 +158,9 @@ class WindowOutputs:
 
 FEW_CALIBRATION_CLIPS = 30
 """Validation clips per class under which `OpenSetStats.calibration_note` warns: a threshold
-set on 10 clips per class kept 86-98% of new known windows where 95% was asked, on 40 per
-class 92-98% (docs/model.md, held-out drills, nine trainings)."""
+set exactly at the quantile of 10 clips per class kept 86-98% of new known windows where 95%
+was asked, on 40 per class 92-98% (docs/model.md, held-out drills, nine trainings); the margin
+the threshold now has cannot make up for a tail of novelty that so few clips did not show."""
 
 
 @dataclass
@@ -164,8 +169,10 @@ class OpenSetStats:
 
     score: str
     threshold: float
-    known_rate: float  # share of the calibration windows at or under the threshold
-    quantiles: list[list[float]]  # [[known rate, novelty], ...] of the calibration windows
+    # the share of new windows of the known actions at or under the threshold (with
+    # calibration["confidence"]; files without it: of the calibration windows)
+    known_rate: float
+    quantiles: list[list[float]]  # [[known rate, novelty], ...]: the thresholds for each rate
     calibration: dict[str, Any] = field(default_factory=dict)  # subset, windows, data
     fit: dict[str, Any] = field(default_factory=dict)  # windows, clips, data, shrinkage
     stages: tuple[int, ...] = STAGES
@@ -258,7 +265,9 @@ class OpenSetStats:
         return np.asarray(novelty, dtype=np.float64) <= limit
 
     def threshold_for(self, known_rate: float) -> float:
-        """The novelty that `known_rate` of the calibration windows stay at or under."""
+        """The novelty that `known_rate` of new known windows stay at or under (read off the
+        stored thresholds of the nearest rates; files from before the margin: of the
+        calibration windows)."""
         if not 0.5 <= known_rate <= 1.0:
             raise ConfigError(f"a known rate must lie between 0.5 and 1, not {known_rate:g}")
         rates, values = zip(*self.quantiles, strict=True)
@@ -279,10 +288,16 @@ class OpenSetStats:
         views = ", each averaged with its mirror image" if self.mirror else ""
         if self.trail > 0:
             views += ", judged with the window before it"
+        windows = f"{self.calibration.get('windows')} {self.calibration.get('subset')} windows"
+        confidence, kept = self.calibration.get("confidence"), self.calibration.get("kept")
+        if isinstance(confidence, float) and isinstance(kept, float):
+            return (f"open-set statistics ({self.score}): fitted on {fitted}{views}; threshold "
+                    f"{self.threshold:.4g}: {self.known_rate:.0%} of new windows of the known "
+                    f"actions stay known with {confidence:.0%} confidence (it keeps "
+                    f"{kept:.1%} of the {windows})")
         return (f"open-set statistics ({self.score}): fitted on {fitted}{views}; threshold "
                 f"{self.threshold:.4g} keeps {self.known_rate:.0%} of the calibration windows "
-                f"known ({self.calibration.get('windows')} {self.calibration.get('subset')} "
-                "windows)")
+                f"known ({windows})")
 
     def calibration_note(self) -> str:
         """A warning when the threshold was set on few validation clips of some class (its
@@ -467,12 +482,12 @@ def read_openset(path: Path | str, model: nn.Module | None = None) -> OpenSetSta
 
 # ------------------------------------------------------------------------------ fitting
 
-def calibration_quantiles(novelty: np.ndarray) -> list[list[float]]:
-    values = np.asarray(novelty, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        raise ConfigError("no windows to set the novelty threshold with")
-    return [[rate, float(np.quantile(values, rate))] for rate in QUANTILE_RATES]
+def calibration_quantiles(novelty: np.ndarray, clips: np.ndarray,
+                          ) -> list[list[float]]:
+    """[[known rate, novelty], ...] for QUANTILE_RATES: each the novelty that share of new
+    windows of the known actions stays under with CONFIDENCE (`upper_quantiles`)."""
+    bounds = upper_quantiles(novelty, clips, QUANTILE_RATES)
+    return [[rate, float(value)] for rate, value in zip(QUANTILE_RATES, bounds, strict=True)]
 
 
 def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutputs | None = None,
@@ -481,7 +496,9 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
                 class_names: Sequence[str] | None = None, trail: float = TRAIL,
                 ) -> OpenSetStats:
     """Statistics from the windows of the training clips (`train`), the threshold set so that
-    `known_rate` of the `calibration` windows stay known.
+    `known_rate` of new windows like the `calibration` ones stay known with CONFIDENCE (the
+    calibration windows' quantile with a margin for the clips it was read from:
+    `upper_quantiles`).
 
     Without calibration windows the threshold comes from the training windows, each scored by
     statistics fitted without its own clip (`CROSS_FOLDS` folds of clips, every class in
@@ -551,10 +568,13 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
         else:
             novelty = stats.novelty_of(features, source.logits).numpy()
     novelty = stats.judged(novelty, source.clips, source.logits)
-    stats.quantiles = calibration_quantiles(novelty)
-    stats.threshold = float(np.quantile(novelty[np.isfinite(novelty)], known_rate))
+    clips = source.clips.numpy()
+    stats.quantiles = calibration_quantiles(novelty, clips)
+    stats.threshold = float(upper_quantiles(novelty, clips, [known_rate])[0])
     stats.calibration = {"subset": subset, "windows": len(source.labels),
-                         "clips": source.clip_count, "data": source.description}
+                         "clips": source.clip_count, "data": source.description,
+                         "confidence": CONFIDENCE,
+                         "kept": float((novelty <= stats.threshold).mean())}
     per_class = [int(torch.unique(source.clips[source.labels == k]).numel())
                  for k in range(int(source.logits.shape[1]))]
     stats.calibration["fewest_clips"] = min(per_class, default=0)

@@ -77,6 +77,12 @@ def test_high_sensitivity_makes_windows_not_known_actions(qtbot, window, clip, o
         "calibration": {"subset": "validation", "clips": 12, "fewest_clips": 4}})
     assert ("95% of its validation windows are known (on only 12 clips, 4 of the action with "
             "fewest: on new footage the share may be a few points off)") in model_info_html(rough)
+    margin = dataclasses.replace(recognition.model, open_set={  # a threshold fitted now
+        **(recognition.model.open_set or {}),
+        "calibration": {"subset": "validation", "clips": 300, "fewest_clips": 30,
+                        "confidence": 0.9, "kept": 0.97}})
+    assert ("set on its validation windows so that 95% of new footage of its actions is "
+            "known") in model_info_html(margin)
     assert "mirror image" not in about  # its statistics judge every window alone
     mirrored = dataclasses.replace(recognition.model, open_set={
         **(recognition.model.open_set or {}), "mirror": True})
