@@ -165,9 +165,11 @@ def _unknowns(info: ModelInfo) -> str:
         told += ", each window judged together with the window before it"
     rate = stats.get("known_rate")
     if isinstance(rate, int | float):
-        subset = str((stats.get("calibration") or {}).get("subset") or "validation")
+        calibration = stats.get("calibration") or {}
+        subset = str(calibration.get("subset") or "validation")
         windows = "validation" if subset == "validation" else "training"
-        if isinstance((stats.get("calibration") or {}).get("confidence"), float):
+        # a threshold with a margin, not on training windows scored in sample
+        if isinstance(calibration.get("confidence"), float) and "in sample" not in subset:
             told += (f", set on its {windows} windows so that {rate * 100:.0f}% of new footage "
                      f"of its actions is known")
         else:

@@ -262,8 +262,8 @@ class Predictor:
         self.novelty_threshold = checked_threshold(self.openset, self.path, value)
 
     def set_sensitivity(self, level: str) -> None:
-        """low, normal or high: the threshold that keeps 99%, 95% or 90% of the windows the
-        model's threshold was set on known (engine/openset.py, SENSITIVITIES)."""
+        """low, normal or high: the threshold that keeps 99%, 95% or 90% of new footage of
+        the model's actions known (engine/openset.py, SENSITIVITIES)."""
         from stmanet.engine.openset import checked_threshold
 
         self.novelty_threshold = checked_threshold(self.openset, self.path, level)

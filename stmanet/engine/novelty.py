@@ -311,15 +311,16 @@ def upper_quantiles(novelty: np.ndarray, clips: np.ndarray, rates: Sequence[floa
         raise ConfigError("no windows to set the novelty threshold with")
     rates = np.asarray(rates, dtype=np.float64)
     plain = np.quantile(values, rates)
-    order = np.argsort(clips, kind="stable")
-    _, starts = np.unique(clips[order], return_index=True)
-    members = np.split(order, starts[1:])
-    if len(members) < 2:
+    _, clip_of_window = np.unique(clips, return_inverse=True)
+    count = int(clip_of_window.max()) + 1
+    if count < 2:
         return plain
     rng = np.random.default_rng(0)  # the same windows give the same threshold every time
     drawn = np.empty((resamples, rates.size))
-    for row in range(resamples):
-        pick = rng.integers(0, len(members), len(members))
-        drawn[row] = np.quantile(values[np.concatenate([members[i] for i in pick])], rates)
+    for row in range(resamples):  # each window as often as its clip was drawn
+        times = np.bincount(rng.integers(0, count, count), minlength=count)
+        drawn[row] = np.quantile(np.repeat(values, times[clip_of_window]), rates)
     bound = np.maximum(np.quantile(drawn, confidence, axis=0), plain)
-    return np.maximum.accumulate(bound)
+    order = np.argsort(rates, kind="stable")  # rising with the rate, in the order asked
+    bound[order] = np.maximum.accumulate(bound[order])
+    return bound

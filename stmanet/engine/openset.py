@@ -482,12 +482,14 @@ def read_openset(path: Path | str, model: nn.Module | None = None) -> OpenSetSta
 
 # ------------------------------------------------------------------------------ fitting
 
-def calibration_quantiles(novelty: np.ndarray, clips: np.ndarray,
-                          ) -> list[list[float]]:
-    """[[known rate, novelty], ...] for QUANTILE_RATES: each the novelty that share of new
-    windows of the known actions stays under with CONFIDENCE (`upper_quantiles`)."""
-    bounds = upper_quantiles(novelty, clips, QUANTILE_RATES)
-    return [[rate, float(value)] for rate, value in zip(QUANTILE_RATES, bounds, strict=True)]
+def calibration_quantiles(novelty: np.ndarray, clips: np.ndarray, known_rate: float,
+                          ) -> tuple[list[list[float]], float]:
+    """[[known rate, novelty], ...] for QUANTILE_RATES, each the novelty that share of new
+    windows of the known actions stays under with CONFIDENCE (`upper_quantiles`), and that
+    novelty for `known_rate` (the threshold), from one set of resamples."""
+    bounds = upper_quantiles(novelty, clips, (*QUANTILE_RATES, known_rate))
+    return ([[rate, float(value)] for rate, value in zip(QUANTILE_RATES, bounds, strict=False)],
+            float(bounds[-1]))
 
 
 def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutputs | None = None,
@@ -569,8 +571,7 @@ def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutpu
             novelty = stats.novelty_of(features, source.logits).numpy()
     novelty = stats.judged(novelty, source.clips, source.logits)
     clips = source.clips.numpy()
-    stats.quantiles = calibration_quantiles(novelty, clips)
-    stats.threshold = float(upper_quantiles(novelty, clips, [known_rate])[0])
+    stats.quantiles, stats.threshold = calibration_quantiles(novelty, clips, known_rate)
     stats.calibration = {"subset": subset, "windows": len(source.labels),
                          "clips": source.clip_count, "data": source.description,
                          "confidence": CONFIDENCE,

@@ -658,6 +658,8 @@ def test_a_threshold_set_on_few_clips_keeps_its_share_of_new_footage_known():
         margin_short += (fresh <= bound[1]).mean() < 0.95
         kept.append((fresh <= bound[1]).mean())
         assert bound[0] <= bound[1] <= bound[2] == values.max()
+    assert np.array_equal(upper_quantiles(values, clips, [1.0, 0.95, 0.5], resamples=300),
+                          bound[::-1])  # any order of rates
     assert plain_short >= 12 and margin_short <= 8
     assert np.mean(kept) < 0.98
     values, clips = footage(1)
