@@ -487,9 +487,9 @@ def calibration_quantiles(novelty: np.ndarray, clips: np.ndarray, known_rate: fl
     """[[known rate, novelty], ...] for QUANTILE_RATES, each the novelty that share of new
     windows of the known actions stays under with CONFIDENCE (`upper_quantiles`), and that
     novelty for `known_rate` (the threshold), from one set of resamples."""
-    bounds = upper_quantiles(novelty, clips, (*QUANTILE_RATES, known_rate))
-    return ([[rate, float(value)] for rate, value in zip(QUANTILE_RATES, bounds, strict=False)],
-            float(bounds[-1]))
+    *bounds, threshold = upper_quantiles(novelty, clips, (*QUANTILE_RATES, known_rate))
+    return ([[rate, float(value)] for rate, value in zip(QUANTILE_RATES, bounds, strict=True)],
+            float(threshold))
 
 
 def fit_openset(model: nn.Module, train: WindowOutputs, calibration: WindowOutputs | None = None,
