@@ -22,7 +22,6 @@ from test_unknown_actions import badges_painted
 
 from app.names import display_name
 from app.widgets.timeline import STRIP_HEIGHT, STRIP_TOP
-from stmanet.engine.segmentation import OTHER_LABEL
 
 demo, expected = whole.demo, whole.expected  # the analysed window, demo.json's segments
 pytestmark, wait_until = whole.pytestmark, whole.wait_until
@@ -147,15 +146,13 @@ def test_the_exports_and_the_summary_carry_the_counts(demo, expected, tmp_path, 
         wait_until(lambda d=done: bool(d), 60)
     with open(tmp_path / "demo.segments.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    rows = [r for r in rows if r["known"] != "0"]  # a moment of no known action: no count
     assert [r["label"] for r in rows] == [e["label"] for e in expected]
     assert [int(r["reps"]) for r in rows] == [s.total for s in reps.segments]
     assert all(r["pace"] in ("even", "fairly even", "uneven", "") for r in rows)
     assert [len(r["rep_times"].split()) for r in rows] == [s.total for s in reps.segments]
     document = json.loads((tmp_path / "demo.segments.json").read_text())
     (timeline,) = document["timelines"]
-    assert [s["reps"] for s in timeline["segments"] if s["known"] is not False] == [
-        s.total for s in reps.segments]
+    assert [s["reps"] for s in timeline["segments"]] == [s.total for s in reps.segments]
     assert timeline["reps"] == {s.label: s.total for s in reps.segments}
 
     summary_file = tmp_path / "summary.csv"
@@ -167,14 +164,12 @@ def test_the_exports_and_the_summary_carry_the_counts(demo, expected, tmp_path, 
         assert table.horizontalHeaderItem(3).text() == "Reps"
         shown = {table.item(n, 0).text(): table.item(n, 3).text()
                  for n in range(table.rowCount())}
-        assert shown.pop(display_name(OTHER_LABEL), "—") == "—"  # not counted
         assert shown == {display_name(s.label): str(s.total) for s in reps.segments}
         dialog.export_button.click()
     finally:
         dialog.close()
     with open(summary_file, newline="") as f:
         summary = {r["action"]: r["reps"] for r in csv.DictReader(f)}
-    assert summary.pop(OTHER_LABEL, "") == ""
     assert summary == {s.label: str(s.total) for s in reps.segments}
 
 

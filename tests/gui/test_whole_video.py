@@ -26,7 +26,6 @@ from app.main_window import MainWindow
 from app.services.export import REP_COLUMNS
 from app.widgets.timeline import TimelineLegend
 from stmanet.bundled import bundled_demo_model, bundled_demo_video
-from stmanet.engine.segmentation import OTHER_LABEL
 
 DEMO_MODEL, DEMO_VIDEO = bundled_demo_model(), bundled_demo_video()
 pytestmark = pytest.mark.skipif(DEMO_MODEL is None or DEMO_VIDEO is None,
@@ -99,10 +98,7 @@ def test_the_timeline_shows_the_ten_drills_in_order_the_last_reaching_the_last_f
     timeline = recognition.timeline
     assert timeline.has_frame_result()
     stretches = timeline.segments()
-    assert [s.label for s in stretches if s.label != OTHER_LABEL] == [
-        e["label"] for e in expected]
-    # not a known action only for a moment at a change of drill (the blend into push-ups)
-    assert all(s.end - s.first < 25 for s in stretches if s.label == OTHER_LABEL)
+    assert [s.label for s in stretches] == [e["label"] for e in expected]
     assert stretches[0].first == 0 and stretches[-1].end == 1250
     assert all(a.end == b.first for a, b in itertools.pairwise(stretches))
     # drawn to the strip's right edge; hovering there names the last drill and its frames
@@ -112,11 +108,10 @@ def test_the_timeline_shows_the_ten_drills_in_order_the_last_reaching_the_last_f
     last = stretches[-1]
     assert last.label.replace("_", " ") in tip and f"frames {last.first}–1249" in tip
     legend = window.findChild(TimelineLegend)
-    unknown = {OTHER_LABEL} if any(s.label == OTHER_LABEL for s in stretches) else set()
     assert {label for label, _, _ in legend.entries()} == {
-        e["label"].replace("_", " ") for e in expected} | unknown
+        e["label"].replace("_", " ") for e in expected}
     placed, hidden = legend.layout()  # what does not fit is said, and named in the tooltip
-    assert len(placed) + hidden == len(expected) + len(unknown)
+    assert len(placed) + hidden == len(expected)
     assert all(x + width <= legend.width() for _, _, x, width in placed)
     if hidden:
         assert all(e["label"].replace("_", " ") in legend.toolTip() for e in expected)
@@ -129,15 +124,11 @@ def test_the_summary_gives_each_drill_its_five_seconds_and_no_drill_it_lacks(dem
     window, recognition = demo
     drills = {e["label"] for e in expected}
     rows = recognition.session_summary()
-    # each drill, and none the video does not show; not a known action for a moment at most
-    assert {r.label for r in rows} - {OTHER_LABEL} == drills
+    assert {r.label for r in rows} == drills  # each drill, and none the video does not show
     assert sum(r.seconds for r in rows) == pytest.approx(50.0)
     seconds = {r.label: r.seconds for r in rows}
     print("\nseconds per drill: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(seconds.items())))
-    unknown = seconds.get(OTHER_LABEL, 0.0)
-    assert unknown < 1.0
-    assert all(abs(s - 5.0) <= SECONDS_TOLERANCE + unknown
-               for label, s in seconds.items() if label != OTHER_LABEL), seconds
+    assert all(abs(s - 5.0) <= SECONDS_TOLERANCE for s in seconds.values()), seconds
     # the Recognition panel, and the session summary dialog, say the same
     panel = recognition.predictions_panel
     assert panel.session.rows() == rows
@@ -154,7 +145,7 @@ def test_the_summary_gives_each_drill_its_five_seconds_and_no_drill_it_lacks(dem
         dialog.close()
     (caption,) = [label.text() for label in window.findChildren(QLabel)
                   if label.text().startswith("Analysed:")]
-    assert caption == f"Analysed: 154 windows, {10 + (unknown > 0)} segments"
+    assert caption == "Analysed: 154 windows, 10 segments"
 
 
 def test_the_export_writes_a_segment_table_beside_the_windows(demo, expected, tmp_path):
@@ -171,15 +162,14 @@ def test_the_export_writes_a_segment_table_beside_the_windows(demo, expected, tm
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["video", "start_frame", "end_frame", "start_s", "end_s", "label",
                              "mean_score", "known", *REP_COLUMNS]  # with the repetitions
-    assert [r["label"] for r in rows if r["known"] != "0"] == [e["label"] for e in expected]
+    assert [r["label"] for r in rows] == [e["label"] for e in expected]
     assert all(Path(r["video"]).name == "demo.mp4" for r in rows)
     assert (rows[0]["start_frame"], rows[-1]["end_frame"]) == ("0", "1250")
     assert float(rows[-1]["end_s"]) == pytest.approx(50.0)
     assert all(a["end_frame"] == b["start_frame"] for a, b in itertools.pairwise(rows))
     assert [(int(r["start_frame"]), int(r["end_frame"])) for r in rows] == [
         (s.first, s.end) for s in recognition.timeline.segments()]
-    known = [r for r in rows if r["known"] != "0"]
-    for row, segment in zip(known, expected, strict=True):  # each within a second of the truth
+    for row, segment in zip(rows, expected, strict=True):  # each within a second of the truth
         assert abs(int(row["start_frame"]) - segment["start_frame"]) <= 25
         assert abs(int(row["end_frame"]) - segment["end_frame"]) <= 25
         assert 0.5 < float(row["mean_score"]) <= 1.0
